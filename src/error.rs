@@ -1,0 +1,142 @@
+//! The crate's one error type.
+//!
+//! Variants fall into three groups, and the messages say what to change:
+//!
+//! * **bad input** ([`Error::ZeroSteps`], [`Error::ZeroSnapshots`], [`Error::InvalidArgument`],
+//!   [`Error::CountOverflow`]): fix the call;
+//! * **can never fit** ([`Error::BufferTooLarge`], [`Error::SnapshotBudget`]): no amount of
+//!   waiting or freeing helps on this device or budget; shrink the problem;
+//! * **does not fit now** ([`Error::OutOfMemory`]): the device is full at the moment; free
+//!   something, or let the checkpoint store spill to host memory.
+
+use crate::schedule::{Action, Violation};
+
+/// Everything that can go wrong in gpurevolve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A schedule was asked for zero time steps.
+    #[error("the number of time steps must be at least 1, got 0")]
+    ZeroSteps,
+
+    /// A schedule was asked for zero snapshots.
+    #[error(
+        "the number of snapshots must be at least 1 (the snapshot that holds the initial state), got 0"
+    )]
+    ZeroSnapshots,
+
+    /// A count derived from the arguments does not fit in 64 bits.
+    #[error(
+        "{what} overflows 64 bits for {steps} steps and {snaps} snapshots; use fewer steps or more snapshots"
+    )]
+    CountOverflow {
+        /// Which count overflowed.
+        what: &'static str,
+        /// The number of steps asked for.
+        steps: u64,
+        /// The number of snapshots asked for.
+        snaps: u64,
+    },
+
+    /// An argument is outside the range the function accepts.
+    #[error("invalid argument `{name}`: {reason}")]
+    InvalidArgument {
+        /// The argument's name.
+        name: &'static str,
+        /// What is wrong and what would be accepted.
+        reason: String,
+    },
+
+    /// A byte budget holds not even one snapshot (can never fit).
+    #[error(
+        "a budget of {budget_bytes} bytes holds no snapshot of {state_bytes} bytes; give at least {state_bytes} bytes"
+    )]
+    SnapshotBudget {
+        /// The budget offered.
+        budget_bytes: u64,
+        /// The size of one snapshot.
+        state_bytes: u64,
+    },
+
+    /// The simulator rejected a schedule.
+    #[error("invalid schedule at action #{index}{}: {violation}", action.map(|a| format!(" ({a})")).unwrap_or_default())]
+    InvalidSchedule {
+        /// Zero-based position of the offending action (the count of actions when the
+        /// schedule ended early).
+        index: u64,
+        /// The offending action; `None` when the schedule ended without one.
+        action: Option<Action>,
+        /// Why it was rejected.
+        violation: Violation,
+    },
+
+    /// No GPU adapter could be found.
+    #[error(
+        "no GPU adapter found ({detail}). On Debian/Ubuntu without a GPU, install the software \
+         Vulkan driver: `apt-get install mesa-vulkan-drivers libvulkan1`; with a GPU, install its \
+         Vulkan driver (and loader, `libvulkan1`)"
+    )]
+    NoAdapter {
+        /// What wgpu reported.
+        detail: String,
+    },
+
+    /// The adapter refused to open a device.
+    #[error("the GPU adapter `{adapter}` could not open a device: {detail}")]
+    RequestDevice {
+        /// The adapter's name.
+        adapter: String,
+        /// What wgpu reported.
+        detail: String,
+    },
+
+    /// A buffer is larger than the device can ever allocate (can never fit).
+    #[error(
+        "`{label}` needs {requested} bytes but this device allows at most {max} bytes for {limit}; \
+         use a smaller grid or a device with larger limits"
+    )]
+    BufferTooLarge {
+        /// What the buffer is for.
+        label: String,
+        /// Bytes asked for.
+        requested: u64,
+        /// The device's limit.
+        max: u64,
+        /// Which limit (`max_buffer_size`, `max_storage_buffer_binding_size`, ...).
+        limit: &'static str,
+    },
+
+    /// The device is out of memory now (does not fit now).
+    #[error(
+        "the GPU is out of memory allocating `{label}` ({requested} bytes); free GPU buffers, \
+         lower the device budget so checkpoints spill to host memory, or use fewer snapshots"
+    )]
+    OutOfMemory {
+        /// What the buffer is for.
+        label: String,
+        /// Bytes asked for.
+        requested: u64,
+    },
+
+    /// wgpu reported a validation or internal error: a bug in gpurevolve or in the
+    /// caller's WGSL, never a condition to retry.
+    #[error("GPU error in {context}: {detail}")]
+    Gpu {
+        /// What gpurevolve was doing.
+        context: String,
+        /// What wgpu reported.
+        detail: String,
+    },
+
+    /// Mapping a buffer for reading or writing failed.
+    #[error("mapping GPU buffer `{label}` failed: {detail}")]
+    Map {
+        /// What the buffer is for.
+        label: String,
+        /// What wgpu reported.
+        detail: String,
+    },
+}
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! gpurevolve
+#![warn(missing_docs)]
+
+mod error;
+pub mod schedule;
+
+pub use error::{Error, Result};

@@ -1,0 +1,72 @@
+//! The action vocabulary every schedule speaks and every engine executes.
+
+use std::fmt;
+
+/// One instruction of a checkpointing schedule.
+///
+/// The engine holds one *live* forward state (the state before some step `k`, "state `k`")
+/// and a set of numbered *slots* that each hold one saved state. Steps are reversed once each,
+/// in the order `n − 1, …, 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Advance the live state from state `from` to state `to` (`to − from` forward steps, nothing
+    /// recorded).
+    Advance {
+        /// Step of the live state before.
+        from: u64,
+        /// Step of the live state after; `to > from`.
+        to: u64,
+    },
+    /// Keep the live state (state `step`) in `slot`, which must be empty. The live state stays.
+    Save {
+        /// Step of the state saved.
+        step: u64,
+        /// Slot it goes into.
+        slot: usize,
+    },
+    /// Make the state held in `slot` (state `step`) the live state. The slot keeps it.
+    Restore {
+        /// Step of the state restored.
+        step: u64,
+        /// Slot it comes from.
+        slot: usize,
+    },
+    /// Empty `slot`, which holds state `step` and is needed no more.
+    Free {
+        /// Step of the state dropped.
+        step: u64,
+        /// Slot emptied.
+        slot: usize,
+    },
+    /// Run step `step` forward from the live state while recording what its adjoint needs, then
+    /// run the adjoint of step `step`. Consumes the live state: a `Restore` must follow before
+    /// the next `Advance`, `Save` or `Reverse`.
+    Reverse {
+        /// The step reversed.
+        step: u64,
+    },
+    /// The schedule is complete: every step reversed, every slot empty.
+    End,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Action::Advance { from, to } => write!(f, "advance {from}→{to}"),
+            Action::Save { step, slot } => write!(f, "save state {step} into slot {slot}"),
+            Action::Restore { step, slot } => write!(f, "restore state {step} from slot {slot}"),
+            Action::Free { step, slot } => write!(f, "free slot {slot} (state {step})"),
+            Action::Reverse { step } => write!(f, "reverse step {step}"),
+            Action::End => f.write_str("end"),
+        }
+    }
+}
+
+/// A checkpointing schedule: an iterator of [`Action`]s that knows its size.
+pub trait Schedule: Iterator<Item = Action> {
+    /// Number of time steps `n` the schedule reverses.
+    fn steps(&self) -> u64;
+
+    /// Number of slots the schedule addresses: every `slot` it names is below this.
+    fn slot_capacity(&self) -> usize;
+}

@@ -1,0 +1,330 @@
+//! A symbolic executor that checks any schedule and counts what it costs.
+
+use std::fmt;
+
+use super::action::{Action, Schedule};
+use crate::error::{Error, Result};
+
+/// What a schedule did, as counted by [`simulate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScheduleStats {
+    /// Time steps reversed.
+    pub steps: u64,
+    /// Actions executed, `End` included.
+    pub actions: u64,
+    /// Forward steps taken by `Advance` actions.
+    pub advances: u64,
+    /// All forward step evaluations: advances plus one recording step per reverse.
+    pub total_forward: u64,
+    /// Steps reversed.
+    pub reverse_steps: u64,
+    /// `Save` actions.
+    pub saves: u64,
+    /// `Restore` actions.
+    pub restores: u64,
+    /// `Free` actions.
+    pub frees: u64,
+    /// Most slots held at once.
+    pub peak_slots: usize,
+}
+
+impl ScheduleStats {
+    /// Forward step evaluations per time step, `total_forward / steps` (`0` for no steps).
+    pub fn recompute_factor(&self) -> f64 {
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.total_forward as f64 / self.steps as f64
+        }
+    }
+}
+
+/// Why the simulator rejected an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// The action needs the live state to be state `needed`, but it is `live` (`None`: nothing
+    /// is live since the last reverse).
+    NotLive {
+        /// The state the action needs.
+        needed: u64,
+        /// The live state.
+        live: Option<u64>,
+    },
+    /// An advance that does not move forward.
+    EmptyAdvance,
+    /// An advance to a state at or past the next step to reverse, which can never be needed.
+    AdvancePastReverse {
+        /// Where the advance ends.
+        to: u64,
+        /// The next step to reverse.
+        next_reverse: u64,
+    },
+    /// A slot index at or above the schedule's capacity.
+    SlotOutOfRange {
+        /// The slot named.
+        slot: usize,
+        /// The schedule's slot capacity.
+        capacity: usize,
+    },
+    /// A save into a slot that still holds a state.
+    SlotOccupied {
+        /// The slot named.
+        slot: usize,
+        /// The state it holds.
+        holds: u64,
+    },
+    /// A restore or free that names a state the slot does not hold.
+    SlotMismatch {
+        /// The slot named.
+        slot: usize,
+        /// The state the action expects.
+        expected: u64,
+        /// What the slot holds.
+        holds: Option<u64>,
+    },
+    /// A reverse out of order: steps are reversed once each, from `n − 1` down to 0.
+    ReverseOutOfOrder {
+        /// The step the action reverses.
+        step: u64,
+        /// The step that must be reversed next (`None`: all are done).
+        expected: Option<u64>,
+    },
+    /// `End` while steps remain to be reversed.
+    EndBeforeDone {
+        /// Steps not yet reversed.
+        remaining: u64,
+    },
+    /// `End` with slots still held.
+    EndWithHeldSlots {
+        /// Slots still held.
+        held: usize,
+    },
+    /// An action after `End`.
+    ActionAfterEnd,
+    /// The schedule stopped without `End`.
+    MissingEnd,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation::NotLive { needed, live: None } => {
+                write!(
+                    f,
+                    "needs live state {needed}, but no state is live since the last reverse"
+                )
+            }
+            Violation::NotLive {
+                needed,
+                live: Some(live),
+            } => write!(f, "needs live state {needed}, but the live state is {live}"),
+            Violation::EmptyAdvance => {
+                f.write_str("an advance must move at least one step forward")
+            }
+            Violation::AdvancePastReverse { to, next_reverse } => write!(
+                f,
+                "advances to state {to}, past the next step to reverse ({next_reverse})"
+            ),
+            Violation::SlotOutOfRange { slot, capacity } => {
+                write!(f, "slot {slot} is out of range (capacity {capacity})")
+            }
+            Violation::SlotOccupied { slot, holds } => {
+                write!(f, "slot {slot} still holds state {holds}")
+            }
+            Violation::SlotMismatch {
+                slot,
+                expected,
+                holds,
+            } => match holds {
+                Some(h) => write!(f, "slot {slot} holds state {h}, not {expected}"),
+                None => write!(f, "slot {slot} is empty, not holding state {expected}"),
+            },
+            Violation::ReverseOutOfOrder {
+                step,
+                expected: Some(e),
+            } => write!(f, "reverses step {step}, but step {e} is next"),
+            Violation::ReverseOutOfOrder {
+                step,
+                expected: None,
+            } => write!(
+                f,
+                "reverses step {step}, but every step is already reversed"
+            ),
+            Violation::EndBeforeDone { remaining } => {
+                write!(f, "ends with {remaining} steps not reversed")
+            }
+            Violation::EndWithHeldSlots { held } => write!(f, "ends with {held} slots still held"),
+            Violation::ActionAfterEnd => f.write_str("an action after the end"),
+            Violation::MissingEnd => f.write_str("the schedule stops without an end action"),
+        }
+    }
+}
+
+/// Runs a [`Schedule`] symbolically and returns its costs, or the first action it rejects.
+///
+/// ```
+/// use gpurevolve::schedule::{simulate, min_advances, Revolve};
+/// let stats = simulate(Revolve::new(1000, 10)?)?;
+/// assert_eq!(stats.advances, min_advances(1000, 10)?);
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidSchedule`] naming the action and the [`Violation`].
+pub fn simulate<S: Schedule>(schedule: S) -> Result<ScheduleStats> {
+    let (steps, capacity) = (schedule.steps(), schedule.slot_capacity());
+    simulate_actions(steps, capacity, schedule)
+}
+
+/// Runs any sequence of actions for `steps` steps and `capacity` slots, as [`simulate`].
+///
+/// The rules: `Advance`, `Save` and `Reverse` start from the live state; an advance ends below
+/// the next step to reverse; a save goes into an empty slot; restore and free name the state
+/// their slot holds; steps are reversed in order `n − 1 … 0`; `End` comes last, with every step
+/// reversed and every slot empty.
+///
+/// # Errors
+/// [`Error::InvalidSchedule`] naming the action and the [`Violation`].
+pub fn simulate_actions(
+    steps: u64,
+    capacity: usize,
+    actions: impl IntoIterator<Item = Action>,
+) -> Result<ScheduleStats> {
+    let mut sim = Simulator {
+        slots: vec![None; capacity],
+        held: 0,
+        live: Some(0),
+        end: steps,
+        ended: false,
+        stats: ScheduleStats {
+            steps,
+            ..ScheduleStats::default()
+        },
+    };
+    for action in actions {
+        sim.apply(action)
+            .map_err(|violation| Error::InvalidSchedule {
+                index: sim.stats.actions,
+                action: Some(action),
+                violation,
+            })?;
+        sim.stats.actions += 1;
+    }
+    if !sim.ended {
+        return Err(Error::InvalidSchedule {
+            index: sim.stats.actions,
+            action: None,
+            violation: Violation::MissingEnd,
+        });
+    }
+    Ok(sim.stats)
+}
+
+struct Simulator {
+    slots: Vec<Option<u64>>,
+    held: usize,
+    live: Option<u64>,
+    end: u64,
+    ended: bool,
+    stats: ScheduleStats,
+}
+
+impl Simulator {
+    fn require_live(&self, needed: u64) -> Result<(), Violation> {
+        if self.live == Some(needed) {
+            Ok(())
+        } else {
+            Err(Violation::NotLive {
+                needed,
+                live: self.live,
+            })
+        }
+    }
+
+    fn slot(&mut self, slot: usize) -> Result<&mut Option<u64>, Violation> {
+        let capacity = self.slots.len();
+        self.slots
+            .get_mut(slot)
+            .ok_or(Violation::SlotOutOfRange { slot, capacity })
+    }
+
+    fn holding(&mut self, slot: usize, expected: u64) -> Result<&mut Option<u64>, Violation> {
+        let entry = self.slot(slot)?;
+        if *entry != Some(expected) {
+            return Err(Violation::SlotMismatch {
+                slot,
+                expected,
+                holds: *entry,
+            });
+        }
+        Ok(entry)
+    }
+
+    fn apply(&mut self, action: Action) -> Result<(), Violation> {
+        if self.ended {
+            return Err(Violation::ActionAfterEnd);
+        }
+        match action {
+            Action::Advance { from, to } => {
+                self.require_live(from)?;
+                if to <= from {
+                    return Err(Violation::EmptyAdvance);
+                }
+                if to >= self.end {
+                    return Err(Violation::AdvancePastReverse {
+                        to,
+                        next_reverse: self.end - 1,
+                    });
+                }
+                self.live = Some(to);
+                self.stats.advances += to - from;
+                self.stats.total_forward += to - from;
+            }
+            Action::Save { step, slot } => {
+                self.require_live(step)?;
+                let entry = self.slot(slot)?;
+                if let Some(holds) = *entry {
+                    return Err(Violation::SlotOccupied { slot, holds });
+                }
+                *entry = Some(step);
+                self.held += 1;
+                self.stats.saves += 1;
+                self.stats.peak_slots = self.stats.peak_slots.max(self.held);
+            }
+            Action::Restore { step, slot } => {
+                self.holding(slot, step)?;
+                self.live = Some(step);
+                self.stats.restores += 1;
+            }
+            Action::Free { step, slot } => {
+                *self.holding(slot, step)? = None;
+                self.held -= 1;
+                self.stats.frees += 1;
+            }
+            Action::Reverse { step } => {
+                let expected = self.end.checked_sub(1);
+                if expected != Some(step) {
+                    return Err(Violation::ReverseOutOfOrder { step, expected });
+                }
+                self.require_live(step)?;
+                self.live = None;
+                self.end = step;
+                self.stats.reverse_steps += 1;
+                self.stats.total_forward += 1;
+            }
+            Action::End => {
+                if self.end > 0 {
+                    return Err(Violation::EndBeforeDone {
+                        remaining: self.end,
+                    });
+                }
+                if self.held > 0 {
+                    return Err(Violation::EndWithHeldSlots { held: self.held });
+                }
+                self.ended = true;
+            }
+        }
+        Ok(())
+    }
+}
