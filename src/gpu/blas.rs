@@ -1,0 +1,114 @@
+//! Host side of `shaders/blas.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Gpu, dispatch_1d};
+use crate::error::{Error, Result};
+
+const SHADER: &str = include_str!("../../shaders/blas.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AxpyParams {
+    a: f32,
+    len: u32,
+    row: u32,
+    _pad: u32,
+}
+
+/// `y ← a·x + y` on float32 storage buffers (summing per-shot gradients, say).
+///
+/// The pipeline is compiled once in [`Axpy::new`]; each [`encode`](Axpy::encode) makes one small
+/// uniform buffer and bind group, so call it per vector operation, not per element.
+#[derive(Debug)]
+pub struct Axpy {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    max_groups_per_dim: u32,
+}
+
+impl Axpy {
+    /// Invocations per workgroup, as in the shader.
+    pub const WORKGROUP_SIZE: u32 = 256;
+
+    /// Compiles the kernel.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] if the shader does not compile on this device.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy")?;
+        let layout = pipeline.get_bind_group_layout(0);
+        Ok(Self {
+            pipeline,
+            layout,
+            max_groups_per_dim: gpu.limits().max_compute_workgroups_per_dimension,
+        })
+    }
+
+    /// Caps the workgroups per dispatch dimension below the device's limit, so tests can
+    /// exercise the two-dimensional dispatch on small vectors.
+    #[doc(hidden)]
+    pub fn with_max_groups_per_dim(mut self, groups: u32) -> Self {
+        self.max_groups_per_dim = groups.min(self.max_groups_per_dim);
+        self
+    }
+
+    /// Records `y[i] ← a·x[i] + y[i]` for `i < len` into `encoder`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when either buffer holds fewer than `len` floats or `len` is
+    /// zero; [`Error::OutOfMemory`] if the uniform buffer cannot be made.
+    pub fn encode(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        a: f32,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        len: u64,
+    ) -> Result<()> {
+        let floats = x.size().min(y.size()) / 4;
+        if len == 0 || len > floats || len > u32::MAX as u64 {
+            return Err(Error::InvalidArgument {
+                name: "len",
+                reason: format!("axpy over {len} elements; the buffers hold {floats} floats"),
+            });
+        }
+        let dispatch = dispatch_1d(len, Self::WORKGROUP_SIZE, self.max_groups_per_dim)?;
+        let params = AxpyParams {
+            a,
+            len: len as u32,
+            row: dispatch.row,
+            _pad: 0,
+        };
+        // UNIFORM: bound as `var<uniform>`; COPY_DST (added by `upload`): filled by the queue.
+        let uniforms = gpu.upload("axpy params", &[params], wgpu::BufferUsages::UNIFORM)?;
+        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("axpy"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: x.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: y.as_entire_binding(),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("axpy"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        let [gx, gy, gz] = dispatch.groups;
+        pass.dispatch_workgroups(gx, gy, gz);
+        Ok(())
+    }
+}

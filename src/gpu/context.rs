@@ -1,0 +1,410 @@
+//! [`Gpu`]: one adapter, its device and queue, and the allocation and transfer helpers that turn
+//! wgpu's asynchronous errors into typed, synchronous [`Error`]s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use bytemuck::Pod;
+
+use super::COPY_ALIGNMENT;
+use crate::error::{Error, Result};
+
+/// How to choose and open the GPU (faer-style parameters with defaults).
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Backends to look at. Default: `WGPU_BACKEND` from the environment, else all.
+    pub backends: wgpu::Backends,
+    /// Prefer the discrete GPU. Default: `HighPerformance`.
+    pub power_preference: wgpu::PowerPreference,
+    /// Accept only a software ("fallback") adapter. Default: `false`; a software adapter is
+    /// still used when it is the only one.
+    pub force_fallback_adapter: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+        }
+    }
+}
+
+/// A GPU device ready for compute: the handle every other part of gpurevolve works through.
+///
+/// ```no_run
+/// let gpu = gpurevolve::gpu::Gpu::new()?;
+/// let x = gpu.upload("x", &[1.0f32, 2.0, 3.0], wgpu::BufferUsages::STORAGE)?;
+/// assert_eq!(gpu.read_back::<f32>(&x)?, vec![1.0, 2.0, 3.0]);
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    /// Test hook: allocations left before one is reported out of memory (`u64::MAX`: never).
+    allocations_before_fault: AtomicU64,
+}
+
+impl Gpu {
+    /// Opens the best adapter with [`GpuOptions::default`].
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] (with install instructions) or [`Error::RequestDevice`].
+    pub fn new() -> Result<Self> {
+        Self::with_options(&GpuOptions::default())
+    }
+
+    /// Opens an adapter chosen by `options`, with the adapter's own limits rather than wgpu's
+    /// conservative defaults, so buffers may be as large as the hardware allows.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] or [`Error::RequestDevice`].
+    pub fn with_options(options: &GpuOptions) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: options.backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
+        });
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: options.power_preference,
+            force_fallback_adapter: options.force_fallback_adapter,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|e| Error::NoAdapter {
+            detail: e.to_string(),
+        })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gpurevolve"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::RequestDevice {
+            adapter: info.name.clone(),
+            detail: e.to_string(),
+        })?;
+        // wgpu's default handler panics on an error no scope caught. gpurevolve scopes every
+        // operation whose errors it reports, so whatever reaches here is logged, not fatal.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            log::error!("uncaptured GPU error: {e}");
+        }));
+        log::info!(
+            "GPU: {} ({:?}, {:?}); max buffer {} B, max storage binding {} B",
+            info.name,
+            info.device_type,
+            info.backend,
+            limits.max_buffer_size,
+            limits.max_storage_buffer_binding_size
+        );
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            allocations_before_fault: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// The wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// What the adapter says about itself (name, backend, device type).
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// Whether this is a CPU implementation (such as Mesa's lavapipe): correct, but its
+    /// timings say nothing about GPU speed.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Checks that a buffer of `bytes` for `usage` can ever exist on this device.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for zero bytes; [`Error::BufferTooLarge`] above
+    /// `max_buffer_size`, or above `max_storage_buffer_binding_size` for storage buffers (which
+    /// gpurevolve binds whole).
+    pub fn check_buffer_size(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::InvalidArgument {
+                name: "bytes",
+                reason: format!("buffer `{label}` would be empty"),
+            });
+        }
+        let too_large = |max: u64, limit| Error::BufferTooLarge {
+            label: label.to_owned(),
+            requested: bytes,
+            max,
+            limit,
+        };
+        if bytes > self.limits.max_buffer_size {
+            return Err(too_large(self.limits.max_buffer_size, "max_buffer_size"));
+        }
+        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        if usage.contains(wgpu::BufferUsages::STORAGE) && bytes > binding {
+            return Err(too_large(binding, "max_storage_buffer_binding_size"));
+        }
+        Ok(())
+    }
+
+    /// Creates a buffer of at least `bytes` (rounded up to [`COPY_ALIGNMENT`]), turning a
+    /// device out of memory into [`Error::OutOfMemory`] through a wgpu error scope.
+    ///
+    /// # Errors
+    /// As [`check_buffer_size`](Self::check_buffer_size), plus [`Error::OutOfMemory`] and
+    /// [`Error::Gpu`].
+    pub fn create_buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        let size = bytes.next_multiple_of(COPY_ALIGNMENT);
+        self.check_buffer_size(label, size, usage)?;
+        if self.take_injected_fault() {
+            log::warn!("injected out-of-memory for `{label}` ({size} bytes)");
+            return Err(Error::OutOfMemory {
+                label: label.to_owned(),
+                requested: size,
+            });
+        }
+        // Scopes nest: the validation scope is inner, so it is popped first.
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        });
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        if oom.is_some() {
+            return Err(Error::OutOfMemory {
+                label: label.to_owned(),
+                requested: size,
+            });
+        }
+        if let Some(e) = validation {
+            return Err(Error::Gpu {
+                context: format!("creating buffer `{label}`"),
+                detail: e.to_string(),
+            });
+        }
+        Ok(buffer)
+    }
+
+    /// Uploads `data` into a new buffer with `usage | COPY_DST | COPY_SRC` (`COPY_SRC` so it
+    /// can be read back or copied into a checkpoint).
+    ///
+    /// # Errors
+    /// As [`create_buffer`](Self::create_buffer).
+    pub fn upload<T: Pod>(
+        &self,
+        label: &str,
+        data: &[T],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let usage = usage | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let buffer = self.create_buffer(label, bytes.len() as u64, usage)?;
+        self.write(&buffer, data)?;
+        Ok(buffer)
+    }
+
+    /// Writes `data` at the start of `buffer` (which needs `COPY_DST`), through wgpu's
+    /// internal staging; padded to [`COPY_ALIGNMENT`] where needed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `data` is larger than the buffer or the buffer lacks
+    /// `COPY_DST`.
+    pub fn write<T: Pod>(&self, buffer: &wgpu::Buffer, data: &[T]) -> Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if !buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
+            return Err(Error::InvalidArgument {
+                name: "buffer",
+                reason: "writing needs a buffer created with COPY_DST".into(),
+            });
+        }
+        if bytes.len() as u64 > buffer.size() {
+            return Err(Error::InvalidArgument {
+                name: "data",
+                reason: format!(
+                    "{} bytes do not fit a buffer of {}",
+                    bytes.len(),
+                    buffer.size()
+                ),
+            });
+        }
+        if bytes.len() as u64 % COPY_ALIGNMENT == 0 {
+            self.queue.write_buffer(buffer, 0, bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(COPY_ALIGNMENT as usize), 0);
+            self.queue.write_buffer(buffer, 0, &padded);
+        }
+        Ok(())
+    }
+
+    /// Reads a whole buffer back (it needs `COPY_SRC`): a GPU copy into a `MAP_READ | COPY_DST`
+    /// staging buffer, a map, and a copy out. Returns every whole `T` in the buffer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] without `COPY_SRC`; [`Error::Map`] or [`Error::Gpu`] when the
+    /// device fails.
+    pub fn read_back<T: Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
+        if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            return Err(Error::InvalidArgument {
+                name: "buffer",
+                reason: "reading back needs a buffer created with COPY_SRC".into(),
+            });
+        }
+        let size = buffer.size();
+        // MAP_READ: the host may map it; COPY_DST: the GPU copy lands in it. Nothing else is
+        // allowed alongside MAP_READ without a special feature, which is why the data cannot
+        // be mapped where it lives.
+        let staging = self.create_buffer(
+            "read-back staging",
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("read back"),
+            });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        self.map_and_wait("read-back staging", &staging, wgpu::MapMode::Read)?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Map {
+            label: "read-back staging".into(),
+            detail: e.to_string(),
+        })?;
+        let whole = view.len() / size_of::<T>().max(1) * size_of::<T>();
+        let out = bytemuck::pod_collect_to_vec(&view[..whole]);
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Maps `buffer` and blocks until the mapping (and all work submitted before it) is done.
+    fn map_and_wait(&self, label: &str, buffer: &wgpu::Buffer, mode: wgpu::MapMode) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        buffer.map_async(mode, .., move |result| {
+            // The receiver outlives the poll below; a failed send cannot happen.
+            let _ = tx.send(result);
+        });
+        self.wait()?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Map {
+                label: label.to_owned(),
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(Error::Map {
+                label: label.to_owned(),
+                detail: "the mapping callback never ran".into(),
+            }),
+        }
+    }
+
+    /// Blocks until everything submitted so far has finished.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu {
+                context: "waiting for the GPU".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Compiles `entry_point` of WGSL `source` into a compute pipeline with a layout derived
+    /// from the shader; compile and validation errors come back as [`Error::Gpu`].
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] with the compiler's message.
+    pub fn compute_pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        entry_point: &str,
+    ) -> Result<wgpu::ComputePipeline> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        match pollster::block_on(scope.pop()) {
+            None => Ok(pipeline),
+            Some(e) => Err(Error::Gpu {
+                context: format!("compiling `{label}` ({entry_point})"),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Test hook: the allocation after the next `allocations` ones through
+    /// [`create_buffer`](Self::create_buffer) fails with [`Error::OutOfMemory`], exactly as a
+    /// device out of memory would. `None` disarms it.
+    #[doc(hidden)]
+    pub fn inject_out_of_memory_after(&self, allocations: Option<u64>) {
+        self.allocations_before_fault
+            .store(allocations.unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    fn take_injected_fault(&self) -> bool {
+        let left = &self.allocations_before_fault;
+        match left.load(Ordering::SeqCst) {
+            u64::MAX => false,
+            0 => {
+                left.store(u64::MAX, Ordering::SeqCst);
+                true
+            }
+            n => {
+                left.store(n - 1, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+}

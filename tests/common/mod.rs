@@ -1,0 +1,23 @@
+//! Shared test helpers.
+
+use gpurevolve::gpu::Gpu;
+
+/// Whether the tests run under CI, where a missing GPU adapter is a failure, not a skip.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The GPU for a test. Without an adapter: under CI the test fails; elsewhere it is skipped
+/// with a message that cannot be missed.
+pub fn gpu() -> Option<Gpu> {
+    match Gpu::new() {
+        Ok(gpu) => Some(gpu),
+        Err(e) if under_ci() => panic!("CI is set and no GPU adapter is usable: {e}"),
+        Err(e) => {
+            // Straight to the stderr handle: libtest captures `eprintln!`, and a skip must show.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "\n!!!!! SKIPPING GPU TEST: {e}\n");
+            None
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The GPU layer on whatever adapter is present (Mesa's lavapipe in CI).
+
+mod common;
+
+use gpurevolve::Error;
+use gpurevolve::gpu::{Axpy, Gpu, GpuOptions, dispatch_1d};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn random_f32(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Runs axpy on random data and checks every element: the GPU may or may not fuse the
+/// multiply-add, so each element must equal one of the two correctly rounded results.
+fn check_axpy(gpu: &Gpu, axpy: &Axpy, len: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (x, y) = (random_f32(&mut rng, len), random_f32(&mut rng, len));
+    let a: f32 = rng.random_range(-4.0..4.0);
+    let usage = wgpu::BufferUsages::STORAGE;
+    let xb = gpu.upload("x", &x, usage).unwrap();
+    let yb = gpu.upload("y", &y, usage).unwrap();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    axpy.encode(gpu, &mut encoder, a, &xb, &yb, len as u64)
+        .unwrap();
+    gpu.queue().submit([encoder.finish()]);
+    let got: Vec<f32> = gpu.read_back(&yb).unwrap();
+    assert_eq!(got.len(), len);
+    for i in 0..len {
+        let (separate, fused) = (a * x[i] + y[i], a.mul_add(x[i], y[i]));
+        assert!(
+            got[i].to_bits() == separate.to_bits() || got[i].to_bits() == fused.to_bits(),
+            "element {i}: got {}, want {separate} or {fused}",
+            got[i]
+        );
+    }
+}
+
+#[test]
+fn axpy_checks_every_element_on_random_data() {
+    let Some(gpu) = common::gpu() else { return };
+    eprintln!("adapter: {:?}", gpu.adapter_info());
+    let axpy = Axpy::new(&gpu).unwrap();
+    check_axpy(&gpu, &axpy, 100_003, 1);
+    check_axpy(&gpu, &axpy, 1, 2);
+    // Few groups per dimension force the 2D dispatch path: 391 groups as 20 × 20.
+    let narrow = Axpy::new(&gpu).unwrap().with_max_groups_per_dim(20);
+    check_axpy(&gpu, &narrow, 100_003, 3);
+}
+
+#[test]
+fn upload_and_read_back_round_trip_exactly() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(7);
+    let words: Vec<u32> = (0..12_345).map(|_| rng.random()).collect();
+    let b = gpu
+        .upload("words", &words, wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    assert_eq!(gpu.read_back::<u32>(&b).unwrap(), words);
+    // Seven bytes are padded to eight; the first seven come back unchanged.
+    let bytes: Vec<u8> = (0..7).map(|_| rng.random()).collect();
+    let b = gpu
+        .upload("bytes", &bytes, wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    let back: Vec<u8> = gpu.read_back(&b).unwrap();
+    assert_eq!(back.len(), 8);
+    assert_eq!(&back[..7], &bytes[..]);
+    // Overwrite in place.
+    let words2: Vec<u32> = (0..12_345).map(|_| rng.random()).collect();
+    let b = gpu
+        .upload("words", &words, wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    gpu.write(&b, &words2).unwrap();
+    assert_eq!(gpu.read_back::<u32>(&b).unwrap(), words2);
+}
+
+#[test]
+fn buffers_that_can_never_fit_are_typed_errors() {
+    let Some(gpu) = common::gpu() else { return };
+    let limits = gpu.limits().clone();
+    let err = gpu
+        .create_buffer(
+            "huge",
+            limits.max_buffer_size + 1,
+            wgpu::BufferUsages::COPY_DST,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BufferTooLarge {
+                limit: "max_buffer_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let binding = limits.max_storage_buffer_binding_size as u64;
+    if binding + 4 <= limits.max_buffer_size {
+        let err = gpu
+            .create_buffer("wide", binding + 4, wgpu::BufferUsages::STORAGE)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BufferTooLarge {
+                    limit: "max_storage_buffer_binding_size",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    assert!(matches!(
+        gpu.create_buffer("empty", 0, wgpu::BufferUsages::STORAGE),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn out_of_memory_is_typed_and_the_device_stays_usable() {
+    let Some(gpu) = common::gpu() else { return };
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+    gpu.inject_out_of_memory_after(Some(2));
+    assert!(gpu.create_buffer("a", 1024, usage).is_ok());
+    assert!(gpu.create_buffer("b", 1024, usage).is_ok());
+    let err = gpu.create_buffer("c", 1024, usage).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OutOfMemory {
+                requested: 1024,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The fault fires once; the device still works.
+    let b = gpu.upload("d", &[1u32, 2, 3, 4], usage).unwrap();
+    assert_eq!(gpu.read_back::<u32>(&b).unwrap(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn misuse_is_reported_not_panicked() {
+    let Some(gpu) = common::gpu() else { return };
+    let err = gpu
+        .compute_pipeline(
+            "broken",
+            "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
+            "main",
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }), "{err}");
+    let no_copy = gpu
+        .create_buffer("no copy", 16, wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    assert!(matches!(
+        gpu.read_back::<u32>(&no_copy),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        gpu.write(&no_copy, &[1u32]),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let axpy = Axpy::new(&gpu).unwrap();
+    let x = gpu
+        .upload("x", &[1.0f32; 4], wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    assert!(matches!(
+        axpy.encode(&gpu, &mut encoder, 1.0, &x, &x, 5),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn no_adapter_says_how_to_get_one() {
+    // No backend at all: wgpu finds no adapter, on any machine.
+    let options = GpuOptions {
+        backends: wgpu::Backends::empty(),
+        ..GpuOptions::default()
+    };
+    let err = Gpu::with_options(&options).unwrap_err();
+    assert!(matches!(err, Error::NoAdapter { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("apt-get install mesa-vulkan-drivers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dispatch_geometry_covers_every_element_once() {
+    for (len, wg, max) in [
+        (1u64, 64u32, 65_535u32),
+        (256, 256, 1),
+        (257, 256, 2),
+        (100_003, 256, 20),
+    ] {
+        let d = dispatch_1d(len, wg, max).unwrap();
+        let [x, y, _] = d.groups;
+        assert!(x <= max && y <= max);
+        assert_eq!(d.row, x * wg);
+        assert!((x as u64 * y as u64 * wg as u64) >= len, "{len}: {d:?}");
+        // No row is entirely idle.
+        assert!(((y - 1) as u64 * d.row as u64) < len, "{len}: {d:?}");
+    }
+    assert!(dispatch_1d(1 << 40, 64, 65_535).is_err());
+    assert!(dispatch_1d(10, 0, 10).is_err());
+}
