@@ -1,4 +1,55 @@
-//! gpurevolve
+//! # gpurevolve
+//!
+//! GPU-resident checkpointing for adjoint wave solvers.
+//!
+//! The gradient of a misfit over an `n`-step explicit time loop (full-waveform inversion,
+//! reverse-time migration, any adjoint of a time stepper) needs the forward states in reverse
+//! order; storing them all rarely fits. Revolve (Griewank & Walther, "Algorithm 799: Revolve",
+//! ACM TOMS 26(1), 2000) keeps `s` optimally placed checkpoints and recomputes the rest with
+//! the provably fewest forward steps. gpurevolve runs that schedule where wave solvers run now:
+//! on the GPU, through wgpu, with checkpoints held in GPU buffers.
+//!
+//! ## Layers
+//!
+//! | module | knows | does |
+//! |---|---|---|
+//! | [`schedule`] | nothing of GPUs | the action vocabulary, [`Revolve`](schedule::Revolve), [`StoreAll`](schedule::StoreAll), planning arithmetic, a simulator that checks any schedule and counts its cost |
+//! | [`gpu`] | wgpu | adapter and device with the adapter's own limits, typed out-of-memory through error scopes, staging read-back, dispatch helpers, WGSL kernels from `shaders/` |
+//!
+//! ## Counting conventions
+//!
+//! Steps are numbered `0..n`; state `k` is the state before step `k`. The `s` snapshots
+//! *include* the one holding the initial state. An *advance* is a forward step that does not
+//! immediately precede its own reverse; every reverse of step `k` runs step `k` forward once
+//! more to record what its adjoint needs. A full adjoint run therefore evaluates `n + p(n, s)`
+//! forward steps, `p` being the fewest advances: `p = n − 1` when every state fits
+//! (`s ≥ n − 1`), `p = n(n − 1)/2` with a single snapshot.
+//!
+//! ## Example
+//!
+//! Plan a run, check the schedule symbolically, and look at its first actions:
+//!
+//! ```
+//! use gpurevolve::schedule::{self, Action, Revolve};
+//!
+//! // 1000 steps, 10 snapshots: every step is advanced at most 4 times.
+//! let plan = schedule::plan(1000, 10)?;
+//! assert_eq!((plan.repetitions, plan.advances, plan.total_forward), (4, 3636, 4636));
+//!
+//! // The simulator runs the schedule on "which state is where" and counts what it did.
+//! let stats = schedule::simulate(Revolve::new(1000, 10)?)?;
+//! assert_eq!(stats.total_forward, plan.total_forward);
+//! assert!(stats.peak_slots <= 10);
+//!
+//! // An engine consumes the actions one by one.
+//! let mut actions = Revolve::new(1000, 10)?;
+//! assert_eq!(actions.next(), Some(Action::Save { step: 0, slot: 0 }));
+//! assert!(matches!(actions.next(), Some(Action::Advance { from: 0, .. })));
+//! # Ok::<(), gpurevolve::Error>(())
+//! ```
+//!
+//! Errors are one type, [`Error`], whose variants separate bad input, what can never fit on
+//! the device, and what does not fit now.
 #![warn(missing_docs)]
 
 mod error;
@@ -6,3 +57,8 @@ pub mod gpu;
 pub mod schedule;
 
 pub use error::{Error, Result};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

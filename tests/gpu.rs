@@ -95,7 +95,7 @@ fn buffers_that_can_never_fit_are_typed_errors() {
         ),
         "{err}"
     );
-    let binding = limits.max_storage_buffer_binding_size as u64;
+    let binding = limits.max_storage_buffer_binding_size;
     if binding + 4 <= limits.max_buffer_size {
         let err = gpu
             .create_buffer("wide", binding + 4, wgpu::BufferUsages::STORAGE)

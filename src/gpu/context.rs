@@ -165,7 +165,7 @@ impl Gpu {
         if bytes > self.limits.max_buffer_size {
             return Err(too_large(self.limits.max_buffer_size, "max_buffer_size"));
         }
-        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        let binding = self.limits.max_storage_buffer_binding_size;
         if usage.contains(wgpu::BufferUsages::STORAGE) && bytes > binding {
             return Err(too_large(binding, "max_storage_buffer_binding_size"));
         }
@@ -261,7 +261,7 @@ impl Gpu {
                 ),
             });
         }
-        if bytes.len() as u64 % COPY_ALIGNMENT == 0 {
+        if (bytes.len() as u64).is_multiple_of(COPY_ALIGNMENT) {
             self.queue.write_buffer(buffer, 0, bytes);
         } else {
             let mut padded = bytes.to_vec();

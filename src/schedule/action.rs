@@ -70,3 +70,14 @@ pub trait Schedule: Iterator<Item = Action> {
     /// Number of slots the schedule addresses: every `slot` it names is below this.
     fn slot_capacity(&self) -> usize;
 }
+
+/// A boxed schedule is a schedule, so either kind can be chosen at run time.
+impl<S: Schedule + ?Sized> Schedule for Box<S> {
+    fn steps(&self) -> u64 {
+        (**self).steps()
+    }
+
+    fn slot_capacity(&self) -> usize {
+        (**self).slot_capacity()
+    }
+}

@@ -1,0 +1,279 @@
+//! Command-line checkpoint planner: what a Revolve (or store-all) run costs, as a table, as
+//! JSON, as an action list, or as an SVG picture of the sweep.
+//!
+//! ```text
+//! cargo run --release --example schedule -- --steps 1000 --snaps 10
+//! cargo run --release --example schedule -- --steps 1000 --factor 3 --json
+//! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg revolve.svg
+//! ```
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gpurevolve::schedule::{
+    Action, Revolve, Schedule, ScheduleStats, StoreAll, min_snapshots_for_factor,
+    repetition_number, simulate,
+};
+
+/// Plan a checkpointed adjoint run: Revolve's optimal schedule for N steps and S snapshots.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Number of time steps to reverse.
+    #[arg(long, value_name = "N")]
+    steps: u64,
+    /// Snapshots, including the one holding the initial state.
+    #[arg(long, value_name = "S", conflicts_with_all = ["factor", "store_all"])]
+    snaps: Option<u64>,
+    /// Instead of --snaps: the fewest snapshots that keep forward steps ≤ F × N.
+    #[arg(long, value_name = "F", conflicts_with = "store_all")]
+    factor: Option<f64>,
+    /// Keep every state (the reference schedule) instead of Revolve.
+    #[arg(long)]
+    store_all: bool,
+    /// Print exactly one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also print every action, one per line.
+    #[arg(long)]
+    actions: bool,
+    /// Draw the schedule into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+}
+
+/// The most actions drawn into an SVG; beyond this the picture is unreadable and huge.
+const SVG_MAX_ACTIONS: u64 = 100_000;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                print!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first paragraph (which names the argument and the problem), joined.
+            let msg = e.to_string();
+            let first: Vec<&str> = msg
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{}", first.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Either schedule, boxed so the rest of the program does not care which.
+fn schedule(args: &Args, snaps: u64) -> Result<Box<dyn Schedule>, gpurevolve::Error> {
+    Ok(if args.store_all {
+        Box::new(StoreAll::new(args.steps)?)
+    } else {
+        Box::new(Revolve::new(args.steps, snaps)?)
+    })
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let snaps = match (args.snaps, args.factor, args.store_all) {
+        (Some(s), _, _) => s,
+        (None, Some(f), _) => min_snapshots_for_factor(args.steps, f).map_err(|e| e.to_string())?,
+        (None, None, true) => args.steps.saturating_sub(1).max(1),
+        (None, None, false) => return Err("give --snaps S, --factor F or --store-all".into()),
+    };
+    let stats =
+        simulate(schedule(args, snaps).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let reps = repetition_number(args.steps, snaps).map_err(|e| e.to_string())?;
+    let name = if args.store_all {
+        "store-all"
+    } else {
+        "revolve"
+    };
+
+    if args.actions {
+        // stdout holds exactly one JSON object with --json, so the list goes to stderr then.
+        for (i, action) in schedule(args, snaps)
+            .map_err(|e| e.to_string())?
+            .enumerate()
+        {
+            if args.json {
+                eprintln!("{i:>8}  {action}");
+            } else {
+                println!("{i:>8}  {action}");
+            }
+        }
+    }
+    if let Some(path) = &args.svg {
+        if stats.actions > SVG_MAX_ACTIONS {
+            return Err(format!(
+                "{} actions are too many to draw (at most {SVG_MAX_ACTIONS}); use fewer steps",
+                stats.actions
+            ));
+        }
+        let svg = draw(
+            schedule(args, snaps).map_err(|e| e.to_string())?,
+            &stats,
+            name,
+            snaps,
+        );
+        std::fs::write(path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", json(name, snaps, reps, &stats));
+    } else {
+        print_table(name, snaps, reps, &stats);
+    }
+    Ok(())
+}
+
+fn json(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) -> String {
+    format!(
+        "{{\"schedule\":\"{name}\",\"steps\":{},\"snaps\":{snaps},\"repetitions\":{reps},\
+         \"advances\":{},\"total_forward\":{},\"reverse_steps\":{},\"saves\":{},\"restores\":{},\
+         \"frees\":{},\"peak_slots\":{},\"actions\":{},\"recompute_factor\":{}}}",
+        s.steps,
+        s.advances,
+        s.total_forward,
+        s.reverse_steps,
+        s.saves,
+        s.restores,
+        s.frees,
+        s.peak_slots,
+        s.actions,
+        s.recompute_factor()
+    )
+}
+
+fn print_table(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) {
+    let rows: [(&str, String); 12] = [
+        ("schedule", name.to_owned()),
+        ("steps (n)", s.steps.to_string()),
+        ("snapshots (s)", snaps.to_string()),
+        ("repetition number (t)", reps.to_string()),
+        ("advances (p)", s.advances.to_string()),
+        ("forward steps (n + p)", s.total_forward.to_string()),
+        ("reverse steps", s.reverse_steps.to_string()),
+        ("saves", s.saves.to_string()),
+        ("restores", s.restores.to_string()),
+        ("frees", s.frees.to_string()),
+        ("peak slots", s.peak_slots.to_string()),
+        ("recompute factor", format!("{:.4}", s.recompute_factor())),
+    ];
+    for (key, value) in rows {
+        println!("{key:<24}{value:>16}");
+    }
+}
+
+/// The classic picture: time steps across, work (forward and reverse step evaluations) down.
+/// Advances are diagonal blue runs, reverses red runs back to the left, saves green dots,
+/// restores orange rings, frees grey crosses.
+fn draw(
+    actions: impl Iterator<Item = Action>,
+    stats: &ScheduleStats,
+    name: &str,
+    snaps: u64,
+) -> String {
+    let work = (stats.total_forward + stats.reverse_steps).max(1) as f64;
+    let (w, h, margin) = (800.0, 900.0, 60.0);
+    let sx = (w - 2.0 * margin) / stats.steps as f64;
+    let sy = (h - 2.0 * margin) / work;
+    let x = |step: u64| margin + step as f64 * sx;
+    let y = |t: u64| margin + t as f64 * sy;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{margin}\" y=\"24\" font-size=\"16\">{name}: n = {}, s = {snaps}, {} forward steps \
+         (recompute factor {:.2})</text>\n\
+         <text x=\"{margin}\" y=\"{}\">time step →</text>\n\
+         <text x=\"16\" y=\"{margin}\" transform=\"rotate(90 16 {margin})\">work (step evaluations) →</text>\n",
+        stats.steps,
+        stats.total_forward,
+        stats.recompute_factor(),
+        h - 20.0
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"44\" fill=\"#1f77b4\">advance</text><text x=\"{}\" y=\"44\" fill=\"#d62728\">reverse</text>\
+         <text x=\"{}\" y=\"44\" fill=\"#2ca02c\">save</text><text x=\"{}\" y=\"44\" fill=\"#ff7f0e\">restore</text>\
+         <text x=\"{}\" y=\"44\" fill=\"#7f7f7f\">free</text>",
+        margin,
+        margin + 70.0,
+        margin + 140.0,
+        margin + 190.0,
+        margin + 255.0
+    );
+    let r = (sx.min(sy * 4.0) * 0.35).clamp(1.0, 5.0);
+    let mut t = 0u64;
+    for action in actions {
+        match action {
+            Action::Advance { from, to } => {
+                let _ = writeln!(
+                    svg,
+                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1f77b4\"/>",
+                    x(from),
+                    y(t),
+                    x(to),
+                    y(t + to - from)
+                );
+                t += to - from;
+            }
+            Action::Reverse { step } => {
+                let _ = writeln!(
+                    svg,
+                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#d62728\" stroke-width=\"2\"/>",
+                    x(step + 1),
+                    y(t),
+                    x(step),
+                    y(t + 2)
+                );
+                t += 2;
+            }
+            Action::Save { step, .. } => {
+                let _ = writeln!(
+                    svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{r:.1}\" fill=\"#2ca02c\"/>",
+                    x(step),
+                    y(t)
+                );
+            }
+            Action::Restore { step, .. } => {
+                let _ = writeln!(
+                    svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{r:.1}\" fill=\"none\" stroke=\"#ff7f0e\"/>",
+                    x(step),
+                    y(t)
+                );
+            }
+            Action::Free { step, .. } => {
+                let (cx, cy) = (x(step), y(t));
+                let _ = writeln!(
+                    svg,
+                    "<path d=\"M{:.1} {:.1}L{:.1} {:.1}M{:.1} {:.1}L{:.1} {:.1}\" stroke=\"#7f7f7f\"/>",
+                    cx - r,
+                    cy - r,
+                    cx + r,
+                    cy + r,
+                    cx - r,
+                    cy + r,
+                    cx + r,
+                    cy - r
+                );
+            }
+            Action::End => {}
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}

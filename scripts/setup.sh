@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian/Ubuntu machine needs to build gpurevolve and run its GPU code:
+#   - a Vulkan loader and, when no Vulkan driver is installed, Mesa's software driver (lavapipe),
+#     so the WGSL kernels really execute, on the CPU, without a GPU;
+#   - a Rust toolchain (rustup) when cargo is missing.
+# Idempotent: it installs nothing that is already there.
+set -euo pipefail
+
+sudo_if_needed() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+have_vulkan_loader() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; }
+have_vulkan_driver() {
+    # An ICD manifest is how the loader finds a driver (NVIDIA's, AMD's, Intel's or Mesa's).
+    local d
+    for d in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d; do
+        compgen -G "$d/*.json" >/dev/null && return 0
+    done
+    [ -n "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]
+}
+
+if ! have_vulkan_loader || ! have_vulkan_driver; then
+    if command -v apt-get >/dev/null; then
+        echo "setup: installing the Vulkan loader and Mesa's software Vulkan driver" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        sudo_if_needed apt-get update -qq
+        sudo_if_needed apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    else
+        echo "setup: no Vulkan driver found and no apt-get; install a Vulkan driver and loader" >&2
+        exit 1
+    fi
+fi
+
+# The README's commands put ~/.cargo/bin on PATH, so a toolchain installed here is used at once.
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "setup: installing Rust with rustup" >&2
+    if ! command -v curl >/dev/null; then
+        sudo_if_needed apt-get install -y -qq curl ca-certificates build-essential >/dev/null
+    fi
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+        --component rustfmt,clippy
+fi
