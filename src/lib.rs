@@ -52,6 +52,7 @@
 //! the device, and what does not fit now.
 #![warn(missing_docs)]
 
+pub mod acoustic;
 mod error;
 pub mod gpu;
 pub mod schedule;

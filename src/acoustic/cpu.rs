@@ -1,0 +1,156 @@
+//! The float64 CPU twin of every acoustic kernel: the reference the WGSL kernels are tested
+//! against, and the place where the discrete adjoint is checked to 1e-12.
+//!
+//! The adjoint. With `ū_k = ∂J/∂u_k` and `ψ_k = a ⊙ ū_k`, the adjoint recursion of
+//! `u_{k+1} = 2b·u_k − (2b − 1)·u_{k−1} + a·(L u_k + q_k)` is
+//! `ψ_k = 2b·ψ_{k+1} − (2b − 1)·ψ_{k+2} + a·(L ψ_{k+1} + Sᵀ r_k)`, because `L` is symmetric and the
+//! coefficients are diagonal: the *same* step, run backwards in time with the data residual
+//! `r_k` injected at the receivers. Differentiating the update in `m` gives
+//! `∂J/∂m = −Σ_k ψ_{k+1} ⊙ (u_{k+1} − 2u_k + u_{k−1}) / Δt²`.
+
+use super::problem::Problem;
+
+/// The CPU twin of a [`Problem`].
+#[derive(Debug)]
+pub struct CpuTwin<'p> {
+    problem: &'p Problem,
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+/// What a forward run returns.
+#[derive(Clone, Debug)]
+pub struct CpuForward {
+    /// Receiver traces `[nt][receivers]`; sample 0 records the zero initial field.
+    pub traces: Vec<f64>,
+    /// `u_0 … u_{nt−1}` (padded), when asked for.
+    pub fields: Option<Vec<Vec<f64>>>,
+}
+
+/// What an adjoint run returns.
+#[derive(Clone, Debug)]
+pub struct CpuAdjoint {
+    /// `∂J/∂m` on the padded grid.
+    pub gradient: Vec<f64>,
+    /// Adjoint of the source series, `[nt][sources]`: `∂J/∂s_k = I ψ_{k+1}` (zero at `k = nt − 1`).
+    pub source_adjoint: Vec<f64>,
+}
+
+impl<'p> CpuTwin<'p> {
+    /// The twin of `problem`.
+    pub fn new(problem: &'p Problem) -> Self {
+        let (a, b) = problem.step_coefficients();
+        Self { problem, a, b }
+    }
+
+    /// `next = 2b·cur − (2b − 1)·prev + a·L cur` on the extended cells.
+    pub fn step(&self, prev: &[f64], cur: &[f64], next: &mut [f64]) {
+        let layout = self.problem.layout();
+        let c = self.problem.laplacian();
+        let strides = layout.strides();
+        let axes: &[usize] = if layout.dim == 3 { &[0, 1, 2] } else { &[0, 2] };
+        let centre = c[0] * axes.len() as f64;
+        layout.for_each_extended(|i| {
+            let mut lap = centre * cur[i];
+            for &axis in axes {
+                let s = strides[axis];
+                for (k, ck) in c.iter().enumerate().skip(1) {
+                    lap += ck * (cur[i - k * s] + cur[i + k * s]);
+                }
+            }
+            let b = self.b[i];
+            next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + self.a[i] * lap;
+        });
+    }
+
+    /// Runs `nt − 1` steps from rest, injecting `sources[k]` (`[nt][sources]`) in step `k` and
+    /// recording every `u_k`. Keeps all fields when `keep` (the store-all reference).
+    pub fn forward(&self, sources: &[f64], keep: bool) -> CpuForward {
+        let p = self.problem;
+        let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
+        let n = p.layout().len();
+        let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let mut traces = vec![0.0; nt * nr];
+        let mut fields = keep.then(|| vec![cur.clone()]);
+        for k in 0..nt - 1 {
+            self.step(&prev, &cur, &mut next);
+            p.sources()
+                .inject(&mut next, &self.a, &sources[k * ns..(k + 1) * ns]);
+            p.receivers()
+                .sample(&next, &mut traces[(k + 1) * nr..(k + 2) * nr]);
+            if let Some(f) = fields.as_mut() {
+                f.push(next.clone());
+            }
+            (prev, cur, next) = (cur, next, prev);
+        }
+        CpuForward { traces, fields }
+    }
+
+    /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` with receiver-side input
+    /// `residual` (`[nt][receivers]`; sample 0 is never used, as `u_0` does not depend on
+    /// anything).
+    pub fn adjoint(&self, fields: &[Vec<f64>], residual: &[f64]) -> CpuAdjoint {
+        let p = self.problem;
+        let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
+        let n = p.layout().len();
+        let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
+        // psi_near = ψ_{k+2}, psi_far = ψ_{k+3}; both zero before the last step.
+        let (mut far, mut near, mut psi) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let mut gradient = vec![0.0; n];
+        let mut source_adjoint = vec![0.0; nt * ns];
+        let zero = vec![0.0; n];
+        for k in (0..nt - 1).rev() {
+            self.step(&far, &near, &mut psi);
+            p.receivers()
+                .inject(&mut psi, &self.a, &residual[(k + 1) * nr..(k + 2) * nr]);
+            let (u_next, u, u_prev) = (
+                &fields[k + 1],
+                &fields[k],
+                if k > 0 { &fields[k - 1] } else { &zero },
+            );
+            p.layout().for_each_extended(|i| {
+                gradient[i] -= psi[i] * (u_next[i] - 2.0 * u[i] + u_prev[i]) * inv_dt2;
+            });
+            p.sources()
+                .sample(&psi, &mut source_adjoint[k * ns..(k + 1) * ns]);
+            (far, near, psi) = (near, psi, far);
+        }
+        CpuAdjoint {
+            gradient,
+            source_adjoint,
+        }
+    }
+
+    /// The linearised (Born) data `∂d/∂m · dm` for a perturbation `dm` (padded grid).
+    pub fn born(&self, sources: &[f64], dm: &[f64]) -> Vec<f64> {
+        let p = self.problem;
+        let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
+        let n = p.layout().len();
+        let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
+        let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut dprev, mut dcur, mut dnext) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let mut traces = vec![0.0; nt * nr];
+        for k in 0..nt - 1 {
+            self.step(&prev, &cur, &mut next);
+            p.sources()
+                .inject(&mut next, &self.a, &sources[k * ns..(k + 1) * ns]);
+            self.step(&dprev, &dcur, &mut dnext);
+            // ∂u_{k+1}/∂m at fixed u_k, u_{k−1}: −a (u_{k+1} − 2u_k + u_{k−1}) / Δt².
+            p.layout().for_each_extended(|i| {
+                dnext[i] -= self.a[i] * dm[i] * (next[i] - 2.0 * cur[i] + prev[i]) * inv_dt2;
+            });
+            p.receivers()
+                .sample(&dnext, &mut traces[(k + 1) * nr..(k + 2) * nr]);
+            (prev, cur, next) = (cur, next, prev);
+            (dprev, dcur, dnext) = (dcur, dnext, dprev);
+        }
+        traces
+    }
+}
+
+/// The misfit `J = ½ Σ (d − d_obs)²` over all samples and receivers (no Δt weighting), and the
+/// residual `d − d_obs`.
+pub fn misfit(predicted: &[f64], observed: &[f64]) -> (f64, Vec<f64>) {
+    let residual: Vec<f64> = predicted.iter().zip(observed).map(|(p, o)| p - o).collect();
+    (0.5 * residual.iter().map(|r| r * r).sum::<f64>(), residual)
+}

@@ -1,0 +1,17 @@
+//! Constant-density acoustic waves: models, geometry, the discretisation of DESIGN.md §4, the
+//! float64 CPU twin and the WGSL kernels. Knows the GPU layer; knows nothing of schedules.
+//!
+//! `m ∂²u/∂t² + η ∂u/∂t − ∇²u = q`, `m = 1/c²`, leapfrog in time with centred damping,
+//! centred Laplacian of order 2, 4, 8 or 16, SI units throughout.
+
+mod cpu;
+mod geometry;
+mod grid;
+mod model;
+mod problem;
+
+pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit};
+pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
+pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
+pub use model::Model;
+pub use problem::Problem;

@@ -1,0 +1,198 @@
+//! [`Problem`]: a model, a geometry, a time axis and a space order, checked and turned into
+//! the arrays every kernel (CPU twin or WGSL) agrees on.
+
+use super::geometry::{Geometry, PointPlan, TimeAxis};
+use super::grid::{Layout, check_space_order, second_derivative_coefficients};
+use super::model::Model;
+use crate::error::{Error, Result};
+
+/// Everything a simulation needs, validated, with its discretisation.
+///
+/// The update of one step at each extended cell is
+/// `u⁺ = 2b·u − (2b − 1)·u⁻ + a·(L u + q)`, with `a = 1/(m/Δt² + η/(2Δt))` and `b = a·m/Δt²`,
+/// which is DESIGN.md §4's leapfrog with centred damping solved for `u⁺`: two coefficient
+/// fields, so a step reads `u`, `u⁻`, `a`, `b` and writes `u⁺` (20 bytes a cell in float32).
+#[derive(Clone, Debug)]
+pub struct Problem {
+    model: Model,
+    geometry: Geometry,
+    time: TimeAxis,
+    space_order: usize,
+    layout: Layout,
+    /// Laplacian coefficients divided by h².
+    laplacian: Vec<f64>,
+    /// `m` on the padded grid (zero in the halo).
+    slowness_squared: Vec<f64>,
+    /// `η` on the padded grid.
+    damping: Vec<f64>,
+    sources: PointPlan,
+    receivers: PointPlan,
+}
+
+impl Problem {
+    /// Checks and discretises a problem.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown space order, an extended grid narrower than
+    /// the stencil (`2r + 1` cells per axis), a geometry outside the model, or a time step
+    /// above the CFL bound of this model and order.
+    pub fn new(
+        model: Model,
+        geometry: Geometry,
+        time: TimeAxis,
+        space_order: usize,
+    ) -> Result<Self> {
+        let radius = check_space_order(space_order)?;
+        geometry.validate(&model)?;
+        let extended = model.extended_shape();
+        let axes = if model.dim() == 3 {
+            vec![0, 1, 2]
+        } else {
+            vec![0, 2]
+        };
+        if let Some(&a) = axes.iter().find(|&&a| extended[a] < 2 * radius + 1) {
+            return Err(Error::InvalidArgument {
+                name: "shape",
+                reason: format!(
+                    "axis {a} has {} cells with its absorbing layer, fewer than the {} of an \
+                     order-{space_order} stencil; use a larger grid, more absorbing cells or a \
+                     lower order",
+                    extended[a],
+                    2 * radius + 1
+                ),
+            });
+        }
+        // Re-checks dt against this model and order (the axis may have been built for another).
+        TimeAxis::new(&model, space_order, time.nt, Some(time.dt))?;
+        let layout = Layout::new(model.dim(), extended, radius);
+        let h2 = model.spacing() * model.spacing();
+        let laplacian = second_derivative_coefficients(radius)
+            .iter()
+            .map(|c| c / h2)
+            .collect();
+        let slowness_squared = layout.pad(&model.extended_slowness_squared());
+        let damping = layout.pad(&model.damping());
+        let sources = PointPlan::new(&model, &layout, &geometry.sources);
+        let receivers = PointPlan::new(&model, &layout, &geometry.receivers);
+        Ok(Self {
+            model,
+            geometry,
+            time,
+            space_order,
+            layout,
+            laplacian,
+            slowness_squared,
+            damping,
+            sources,
+            receivers,
+        })
+    }
+
+    /// The same problem with squared slowness `m` (s²/m², extended grid, C order) in place of
+    /// the model's: what a Taylor test or an inversion perturbs. The damping is kept.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the length is wrong, a value is not finite and positive,
+    /// or the fastest velocity it implies breaks the CFL bound of the time step.
+    pub fn with_slowness_squared(&self, m: &[f64]) -> Result<Self> {
+        if m.len() != self.layout.extended_len() {
+            return Err(Error::InvalidArgument {
+                name: "m",
+                reason: format!(
+                    "{} values for {} extended cells",
+                    m.len(),
+                    self.layout.extended_len()
+                ),
+            });
+        }
+        if let Some((i, v)) = m
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+        {
+            return Err(Error::InvalidArgument {
+                name: "m",
+                reason: format!("squared slowness must be finite and positive; cell {i} holds {v}"),
+            });
+        }
+        let c_max = 1.0 / m.iter().copied().fold(f64::INFINITY, f64::min).sqrt();
+        let scale = c_max / self.model.max_velocity();
+        let limit = TimeAxis::critical_dt(&self.model, self.space_order) / scale;
+        if self.time.dt > limit {
+            return Err(Error::InvalidArgument {
+                name: "m",
+                reason: format!(
+                    "its fastest velocity {c_max} m/s makes dt = {} s unstable (limit {limit})",
+                    self.time.dt
+                ),
+            });
+        }
+        Ok(Self {
+            slowness_squared: self.layout.pad(m),
+            ..self.clone()
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The time axis.
+    pub fn time(&self) -> &TimeAxis {
+        &self.time
+    }
+
+    /// Space order (2, 4, 8 or 16).
+    pub fn space_order(&self) -> usize {
+        self.space_order
+    }
+
+    /// The field layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Laplacian coefficients `c₀ … c_r` divided by `h²`.
+    pub fn laplacian(&self) -> &[f64] {
+        &self.laplacian
+    }
+
+    /// `m` on the padded grid.
+    pub fn slowness_squared(&self) -> &[f64] {
+        &self.slowness_squared
+    }
+
+    /// Source sampling and injection plan.
+    pub fn sources(&self) -> &PointPlan {
+        &self.sources
+    }
+
+    /// Receiver sampling and injection plan.
+    pub fn receivers(&self) -> &PointPlan {
+        &self.receivers
+    }
+
+    /// Per-cell step coefficients `(a, b)` on the padded grid (zero in the halo).
+    pub fn step_coefficients(&self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.layout.len();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        let dt = self.time.dt;
+        self.layout.for_each_extended(|i| {
+            let (m, eta) = (self.slowness_squared[i], self.damping[i]);
+            a[i] = 1.0 / (m / (dt * dt) + eta / (2.0 * dt));
+            b[i] = a[i] * m / (dt * dt);
+        });
+        (a, b)
+    }
+
+    /// The Ricker source series `[nt][sources]`.
+    pub fn source_series(&self) -> Vec<f64> {
+        self.geometry.source_series(&self.time)
+    }
+}

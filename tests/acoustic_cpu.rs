@@ -1,0 +1,210 @@
+//! The float64 CPU twin: exact discrete adjoints (dot-product tests to 1e-12), typed errors.
+
+use gpurevolve::Error;
+use gpurevolve::acoustic::{CpuTwin, Geometry, Model, Problem, TimeAxis};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A random layered model with random sources and receivers anywhere in the grid.
+fn random_problem(shape: &[usize], nbl: usize, order: usize, nt: usize, seed: u64) -> Problem {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let h = 10.0;
+    let model = Model::from_fn(shape, h, nbl, |_, _, z| {
+        1500.0 + 2.0 * z + rng.random_range(0.0..300.0)
+    })
+    .unwrap();
+    let extent = model.extent();
+    let point = |rng: &mut StdRng| {
+        extent
+            .iter()
+            .map(|e| rng.random_range(0.0..=*e))
+            .collect::<Vec<f64>>()
+    };
+    let sources = (0..3).map(|_| point(&mut rng)).collect();
+    let receivers = (0..7).map(|_| point(&mut rng)).collect();
+    let geometry = Geometry::new(&model, sources, receivers, 25.0).unwrap();
+    let time = TimeAxis::new(&model, order, nt, None).unwrap();
+    Problem::new(model, geometry, time, order).unwrap()
+}
+
+fn random(rng: &mut StdRng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn relative_gap(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs())
+}
+
+fn dot_tests(problem: &Problem, seed: u64) {
+    let twin = CpuTwin::new(problem);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (nt, ns, nr) = (
+        problem.time().nt,
+        problem.sources().points,
+        problem.receivers().points,
+    );
+    // Forward map F: source series → receiver traces.
+    let x = random(&mut rng, nt * ns);
+    let y = random(&mut rng, nt * nr);
+    let fwd = twin.forward(&x, true);
+    let adj = twin.adjoint(fwd.fields.as_ref().unwrap(), &y);
+    let (lhs, rhs) = (dot(&fwd.traces, &y), dot(&x, &adj.source_adjoint));
+    let gap = relative_gap(lhs, rhs);
+    assert!(
+        gap <= 1e-12,
+        "forward map: <Fx, y> = {lhs}, <x, F'y> = {rhs}, gap {gap:e}"
+    );
+    // Linearised map B: model perturbation → data; its adjoint is the gradient with residual y.
+    let layout = problem.layout();
+    let dm = layout.pad(&random(&mut rng, layout.extended_len()));
+    let wavelet = problem.source_series();
+    let born = twin.born(&wavelet, &dm);
+    let fields = twin.forward(&wavelet, true).fields.unwrap();
+    let grad = twin.adjoint(&fields, &y).gradient;
+    let (lhs, rhs) = (dot(&born, &y), dot(&dm, &grad));
+    let gap = relative_gap(lhs, rhs);
+    assert!(
+        gap <= 1e-12,
+        "Born map: <B dm, y> = {lhs}, <dm, B'y> = {rhs}, gap {gap:e}"
+    );
+}
+
+#[test]
+fn dot_product_tests_2d_every_order() {
+    for (i, order) in [2, 4, 8, 16].into_iter().enumerate() {
+        dot_tests(
+            &random_problem(&[40, 36], 8, order, 120, i as u64),
+            100 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn dot_product_tests_3d_every_order() {
+    for (i, order) in [2, 4, 8].into_iter().enumerate() {
+        dot_tests(
+            &random_problem(&[14, 12, 13], 5, order, 50, 10 + i as u64),
+            200 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn born_is_the_derivative_of_the_forward_map() {
+    // (F(m + h dm) − F(m − h dm)) / 2h → B dm with error O(h²).
+    let problem = random_problem(&[30, 30], 6, 4, 100, 5);
+    let mut rng = StdRng::seed_from_u64(6);
+    let layout = problem.layout();
+    let m0 = layout.unpad(problem.slowness_squared());
+    let dm: Vec<f64> = m0.iter().map(|m| m * rng.random_range(-0.1..0.1)).collect();
+    let wavelet = problem.source_series();
+    let born = CpuTwin::new(&problem).born(&wavelet, &layout.pad(&dm));
+    let mut errors = vec![];
+    for h in [1e-2, 5e-3] {
+        let shifted = |s: f64| {
+            let m: Vec<f64> = m0.iter().zip(&dm).map(|(m, d)| m + s * h * d).collect();
+            let p = problem.with_slowness_squared(&m).unwrap();
+            CpuTwin::new(&p).forward(&wavelet, false).traces
+        };
+        let (plus, minus) = (shifted(1.0), shifted(-1.0));
+        let fd: Vec<f64> = plus
+            .iter()
+            .zip(&minus)
+            .map(|(p, m)| (p - m) / (2.0 * h))
+            .collect();
+        let err: f64 = fd
+            .iter()
+            .zip(&born)
+            .map(|(f, b)| (f - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        errors.push(err / born.iter().map(|b| b * b).sum::<f64>().sqrt());
+    }
+    // Second order: halving h divides the error by about 4.
+    let ratio = errors[0] / errors[1];
+    assert!(
+        errors[1] < 1e-3 && (3.5..4.5).contains(&ratio),
+        "errors {errors:?}, ratio {ratio}"
+    );
+}
+
+#[test]
+fn bad_input_is_typed() {
+    let shape = [20usize, 20];
+    assert!(matches!(
+        Model::constant(&shape, 10.0, 4, f64::NAN),
+        Err(Error::InvalidArgument {
+            name: "velocity",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Model::constant(&shape, 10.0, 4, -1500.0),
+        Err(Error::InvalidArgument {
+            name: "velocity",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Model::constant(&shape, 0.0, 4, 1500.0),
+        Err(Error::InvalidArgument {
+            name: "spacing",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Model::constant(&[20], 10.0, 4, 1500.0),
+        Err(Error::InvalidArgument { name: "shape", .. })
+    ));
+    let model = Model::constant(&shape, 10.0, 4, 1500.0).unwrap();
+    let inside = vec![vec![50.0, 50.0]];
+    // CFL: the limit is reported and anything above it refused.
+    let limit = TimeAxis::critical_dt(&model, 8);
+    assert!(TimeAxis::new(&model, 8, 100, Some(limit * 1.01)).is_err());
+    assert!(TimeAxis::new(&model, 8, 100, Some(limit)).is_ok());
+    assert!(TimeAxis::new(&model, 8, 1, None).is_err());
+    assert!(TimeAxis::new(&model, 6, 100, None).is_err());
+    // Sources and receivers outside the grid (extent 190 m), or NaN.
+    for bad in [
+        vec![-1.0, 50.0],
+        vec![50.0, 190.5],
+        vec![f64::NAN, 3.0],
+        vec![1.0],
+    ] {
+        let err = Geometry::new(&model, vec![bad.clone()], inside.clone(), 10.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    name: "sources",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+        let err = Geometry::new(&model, inside.clone(), vec![bad.clone()], 10.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    name: "receivers",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+    }
+    // A grid smaller than the stencil: 3 + 2·1 = 5 cells < 17 for order 16.
+    let tiny = Model::constant(&[3, 3], 10.0, 1, 1500.0).unwrap();
+    let g = Geometry::new(&tiny, vec![vec![10.0, 10.0]], vec![vec![10.0, 10.0]], 10.0).unwrap();
+    let t = TimeAxis::new(&tiny, 16, 10, None).unwrap();
+    let err = Problem::new(tiny, g, t, 16).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "shape", .. }),
+        "{err}"
+    );
+}
