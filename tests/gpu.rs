@@ -148,6 +148,8 @@ fn misuse_is_reported_not_panicked() {
             "broken",
             "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
             "main",
+            &[],
+            None,
         )
         .unwrap_err();
     assert!(matches!(err, Error::Gpu { .. }), "{err}");

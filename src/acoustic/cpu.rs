@@ -43,20 +43,23 @@ impl<'p> CpuTwin<'p> {
         Self { problem, a, b }
     }
 
-    /// `next = 2b·cur − (2b − 1)·prev + a·L cur` on the extended cells.
+    /// `next = 2b·cur − (2b − 1)·prev + a·L cur` on the extended cells, with the Laplacian in
+    /// the difference form the kernel uses, `Σₖ cₖ Σ_axes ((u₋ₖ − u) + (u₊ₖ − u))`.
     pub fn step(&self, prev: &[f64], cur: &[f64], next: &mut [f64]) {
         let layout = self.problem.layout();
         let c = self.problem.laplacian();
         let strides = layout.strides();
         let axes: &[usize] = if layout.dim == 3 { &[0, 1, 2] } else { &[0, 2] };
-        let centre = c[0] * axes.len() as f64;
         layout.for_each_extended(|i| {
-            let mut lap = centre * cur[i];
-            for &axis in axes {
-                let s = strides[axis];
-                for (k, ck) in c.iter().enumerate().skip(1) {
-                    lap += ck * (cur[i - k * s] + cur[i + k * s]);
+            let u = cur[i];
+            let mut lap = 0.0;
+            for (k, ck) in c.iter().enumerate().skip(1) {
+                let mut pairs = 0.0;
+                for &axis in axes {
+                    let s = strides[axis];
+                    pairs += (cur[i - k * s] - u) + (cur[i + k * s] - u);
                 }
+                lap += ck * pairs;
             }
             let b = self.b[i];
             next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + self.a[i] * lap;

@@ -6,12 +6,14 @@
 
 mod cpu;
 mod geometry;
+mod gpu;
 mod grid;
 mod model;
 mod problem;
 
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
+pub use gpu::{FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};
 pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
 pub use model::Model;
 pub use problem::Problem;

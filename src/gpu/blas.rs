@@ -36,7 +36,7 @@ impl Axpy {
     /// # Errors
     /// [`Error::Gpu`] if the shader does not compile on this device.
     pub fn new(gpu: &Gpu) -> Result<Self> {
-        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy")?;
+        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy", &[], None)?;
         let layout = pipeline.get_bind_group_layout(0);
         Ok(Self {
             pipeline,

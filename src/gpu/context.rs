@@ -20,6 +20,10 @@ pub struct GpuOptions {
     /// Accept only a software ("fallback") adapter. Default: `false`; a software adapter is
     /// still used when it is the only one.
     pub force_fallback_adapter: bool,
+    /// Open the device with buffers limited to this many bytes (both `max_buffer_size` and
+    /// `max_storage_buffer_binding_size`), to rehearse a smaller device. Default: `None`, the
+    /// adapter's own limits.
+    pub max_buffer_size: Option<u64>,
 }
 
 impl Default for GpuOptions {
@@ -28,6 +32,7 @@ impl Default for GpuOptions {
             backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
+            max_buffer_size: None,
         }
     }
 }
@@ -79,7 +84,12 @@ impl Gpu {
             detail: e.to_string(),
         })?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = options.max_buffer_size {
+            limits.max_buffer_size = limits.max_buffer_size.min(cap);
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpurevolve"),
             required_features: wgpu::Features::empty(),
@@ -347,8 +357,10 @@ impl Gpu {
             })
     }
 
-    /// Compiles `entry_point` of WGSL `source` into a compute pipeline with a layout derived
-    /// from the shader; compile and validation errors come back as [`Error::Gpu`].
+    /// Compiles `entry_point` of WGSL `source` into a compute pipeline. `constants` set the
+    /// shader's `override` declarations; `layout` is the pipeline layout, or `None` to derive
+    /// it from the shader (which cannot express dynamic offsets). Compile and validation errors
+    /// come back as [`Error::Gpu`].
     ///
     /// # Errors
     /// [`Error::Gpu`] with the compiler's message.
@@ -357,6 +369,8 @@ impl Gpu {
         label: &str,
         source: &str,
         entry_point: &str,
+        constants: &[(&str, f64)],
+        layout: Option<&wgpu::PipelineLayout>,
     ) -> Result<wgpu::ComputePipeline> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
@@ -369,10 +383,13 @@ impl Gpu {
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
-                layout: None,
+                layout,
                 module: &module,
                 entry_point: Some(entry_point),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         match pollster::block_on(scope.pop()) {

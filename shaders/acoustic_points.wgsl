@@ -1,0 +1,65 @@
+// Where off-grid points (sources, receivers) meet the grid: injection and sampling.
+//
+// Sampling reads the 2^dim multilinear taps of a point. Injection, its exact transpose, is a
+// gather: one invocation per grid cell touched sums the contributions of the points that reach
+// it, in increasing point order, and adds the sum to its own cell. Each cell is written by one
+// invocation, so no atomics are needed and the bits never change between runs.
+
+// The time sample this dispatch works on; bound with a dynamic offset, one entry per sample.
+struct Sample {
+    k: u32,
+    // Points in the plan (values and traces are [nt][points]).
+    points: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> sample: Sample;
+
+// --- injection: field[cell] += a[cell] · Σ weight · values[k][point] ---
+
+@group(0) @binding(1) var<storage, read> cells: array<u32>;
+@group(0) @binding(2) var<storage, read> offsets: array<u32>;
+// (point, bitcast<u32>(weight)), grouped by cell.
+@group(0) @binding(3) var<storage, read> entries: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read> values: array<f32>;
+@group(0) @binding(5) var<storage, read> coef_a: array<f32>;
+@group(0) @binding(6) var<storage, read_write> field: array<f32>;
+
+@compute @workgroup_size(64)
+fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= arrayLength(&cells)) {
+        return;
+    }
+    let row = sample.k * sample.points;
+    var sum = 0.0;
+    for (var e = offsets[c]; e < offsets[c + 1u]; e++) {
+        let entry = entries[e];
+        sum += bitcast<f32>(entry.y) * values[row + entry.x];
+    }
+    let cell = cells[c];
+    field[cell] += coef_a[cell] * sum;
+}
+
+// --- sampling: traces[k][point] = Σ weight · source[cell] ---
+
+// Per point, 2^dim taps (cell, bitcast<u32>(weight)).
+@group(0) @binding(7) var<storage, read> taps: array<vec2<u32>>;
+@group(0) @binding(8) var<storage, read> source: array<f32>;
+@group(0) @binding(9) var<storage, read_write> traces: array<f32>;
+
+@compute @workgroup_size(64)
+fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p = gid.x;
+    if (p >= sample.points) {
+        return;
+    }
+    let per_point = arrayLength(&taps) / sample.points;
+    var sum = 0.0;
+    for (var t = 0u; t < per_point; t++) {
+        let tap = taps[p * per_point + t];
+        sum += bitcast<f32>(tap.y) * source[tap.x];
+    }
+    traces[sample.k * sample.points + p] = sum;
+}
