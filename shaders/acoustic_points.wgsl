@@ -63,3 +63,26 @@ fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     traces[sample.k * sample.points + p] = sum;
 }
+
+// --- residual: traces[k][point] = Σ weight · source[cell] − observed[k][point] ---
+//
+// The data residual of the adjoint source, sampled from the forward field recomputed in the
+// reverse sweep, so no trace has to be stored or sent to the host between the sweeps.
+
+@group(0) @binding(10) var<storage, read> observed: array<f32>;
+
+@compute @workgroup_size(64)
+fn sample_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p = gid.x;
+    if (p >= sample.points) {
+        return;
+    }
+    let per_point = arrayLength(&taps) / sample.points;
+    var sum = 0.0;
+    for (var t = 0u; t < per_point; t++) {
+        let tap = taps[p * per_point + t];
+        sum += bitcast<f32>(tap.y) * source[tap.x];
+    }
+    let at = sample.k * sample.points + p;
+    traces[at] = sum - observed[at];
+}

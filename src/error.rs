@@ -128,6 +128,15 @@ pub enum Error {
         detail: String,
     },
 
+    /// A file could not be read or written, or is not in the expected format.
+    #[error("{}: {detail}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+
     /// Mapping a buffer for reading or writing failed.
     #[error("mapping GPU buffer `{label}` failed: {detail}")]
     Map {

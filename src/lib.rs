@@ -53,8 +53,10 @@
 #![warn(missing_docs)]
 
 pub mod acoustic;
+pub mod engine;
 mod error;
 pub mod gpu;
+pub mod npy;
 pub mod schedule;
 
 pub use error::{Error, Result};

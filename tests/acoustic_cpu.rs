@@ -208,3 +208,101 @@ fn bad_input_is_typed() {
         "{err}"
     );
 }
+
+#[test]
+fn model_generators_are_what_they_say() {
+    // Marmousi-like: reproducible from its seed, different across seeds, bounded, water on top,
+    // faster with depth on average, and laterally varying (folds and faults).
+    let shape = [120usize, 60];
+    let a = Model::marmousi_like(&shape, 10.0, 5, 7).unwrap();
+    assert_eq!(a, Model::marmousi_like(&shape, 10.0, 5, 7).unwrap());
+    assert_ne!(a, Model::marmousi_like(&shape, 10.0, 5, 8).unwrap());
+    let v = a.velocity();
+    assert!(v.iter().all(|&c| (1500.0..=4700.0).contains(&c)));
+    let at = |x: usize, z: usize| v[x * 60 + z];
+    assert!((0..120).all(|x| at(x, 0) == 1500.0), "water layer");
+    let mean = |z: usize| (0..120).map(|x| at(x, z)).sum::<f64>() / 120.0;
+    assert!(mean(50) > mean(15) + 500.0, "velocity grows with depth");
+    let row: Vec<f64> = (0..120).map(|x| at(x, 40)).collect();
+    assert!(
+        row.windows(2).filter(|w| w[0] != w[1]).count() >= 3,
+        "layers fold or fault across x"
+    );
+    // Layers and circle.
+    let l = Model::layered(
+        &[4, 30],
+        10.0,
+        0,
+        &[(0.0, 1500.0), (100.0, 2000.0), (200.0, 3000.0)],
+    )
+    .unwrap();
+    assert_eq!(
+        (l.velocity()[9], l.velocity()[10], l.velocity()[20]),
+        (1500.0, 2000.0, 3000.0)
+    );
+    assert!(Model::layered(&[4, 30], 10.0, 0, &[(100.0, 1.0), (0.0, 2.0)]).is_err());
+    let c = Model::circle(&[21, 21], 10.0, 0, 2000.0, 2500.0, 50.0).unwrap();
+    assert_eq!(
+        (c.velocity()[10 * 21 + 10], c.velocity()[0]),
+        (2500.0, 2000.0)
+    );
+    assert_eq!(c.velocity().iter().filter(|&&v| v == 2500.0).count(), 81); // |(i, j)| ≤ 5 cells
+    // Smoothing keeps a constant model, narrows the range of a rough one, keeps its mean slowness
+    // away from the edges.
+    let k = Model::constant(&[30, 30], 10.0, 0, 1800.0).unwrap();
+    assert!(
+        k.smoothed(4)
+            .velocity()
+            .iter()
+            .all(|v| (v - 1800.0).abs() < 1e-9)
+    );
+    let s = a.smoothed(5);
+    let range = |m: &Model| {
+        m.velocity()
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+    };
+    let ((lo, hi), (slo, shi)) = (range(&a), range(&s));
+    assert!(slo > lo && shi < hi, "{lo}..{hi} vs {slo}..{shi}");
+}
+
+#[test]
+fn crop_and_velocity_gradient() {
+    let problem = random_problem(&[9, 7], 3, 4, 5, 1);
+    let layout = problem.layout();
+    // The padded field of m cropped back to the physical grid is 1/c² of the model.
+    let cropped = problem.crop(problem.slowness_squared());
+    let want: Vec<f64> = problem
+        .model()
+        .velocity()
+        .iter()
+        .map(|c| 1.0 / (c * c))
+        .collect();
+    assert_eq!(cropped.len(), 63);
+    assert!(
+        cropped
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| (a - b).abs() <= 1e-18)
+    );
+    assert_eq!(
+        layout.unpad(problem.slowness_squared()).len(),
+        layout.extended_len()
+    );
+    // dJ/dc from dJ/dm: with J = Σ g·m(c), the chain rule against a central difference.
+    let g = [0.3, -1.2];
+    let c = [1500.0, 2700.0];
+    let jc = |c: &[f64]| g.iter().zip(c).map(|(g, c)| g / (c * c)).sum::<f64>();
+    let vg = gpurevolve::acoustic::velocity_gradient(&g, &c);
+    for i in 0..2 {
+        let (mut up, mut dn) = (c, c);
+        up[i] += 1e-3;
+        dn[i] -= 1e-3;
+        let fd = (jc(&up) - jc(&dn)) / 2e-3;
+        assert!(
+            (fd - vg[i]).abs() <= 1e-9 * vg[i].abs(),
+            "{fd} vs {}",
+            vg[i]
+        );
+    }
+}

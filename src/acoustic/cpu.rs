@@ -157,3 +157,13 @@ pub fn misfit(predicted: &[f64], observed: &[f64]) -> (f64, Vec<f64>) {
     let residual: Vec<f64> = predicted.iter().zip(observed).map(|(p, o)| p - o).collect();
     (0.5 * residual.iter().map(|r| r * r).sum::<f64>(), residual)
 }
+
+/// The gradient with respect to velocity from the gradient with respect to `m = 1/c²`:
+/// `∂J/∂c = ∂J/∂m · dm/dc = −2 ∂J/∂m / c³`, cell by cell (any grid, equal lengths).
+pub fn velocity_gradient(m_gradient: &[f64], velocity: &[f64]) -> Vec<f64> {
+    m_gradient
+        .iter()
+        .zip(velocity)
+        .map(|(g, c)| -2.0 * g / (c * c * c))
+        .collect()
+}

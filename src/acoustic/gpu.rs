@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::cpu::misfit;
 use super::geometry::PointPlan;
 use super::grid::Layout;
 use super::problem::Problem;
@@ -66,12 +65,28 @@ struct PointBuffers {
     cell_count: u32,
 }
 
+/// What the adjoint step injects at the receivers.
+#[derive(Clone, Copy, Debug)]
+pub enum AdjointInput<'a> {
+    /// The data residual, computed in the step from the forward field and `observed`
+    /// (`[nt][receivers]`), and written into `residual` (same shape) on the way.
+    Residual {
+        /// Observed traces on the GPU.
+        observed: &'a wgpu::Buffer,
+        /// Where the residual is written.
+        residual: &'a wgpu::Buffer,
+    },
+    /// A given receiver-side series (`[nt][receivers]`), as in a dot-product test.
+    Given(&'a wgpu::Buffer),
+}
+
 /// What the bind-group cache is keyed by: the kernel and the buffers bound to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum BindKey {
     Step([wgpu::Buffer; 3]),
     Inject(bool, [wgpu::Buffer; 2]),
     Sample(bool, [wgpu::Buffer; 2]),
+    Residual([wgpu::Buffer; 3]),
     Gradient([wgpu::Buffer; 5]),
 }
 
@@ -99,6 +114,7 @@ pub struct GpuAcoustic<'g> {
     step_groups: [u32; 3],
     inject: wgpu::ComputePipeline,
     sample: wgpu::ComputePipeline,
+    residual: wgpu::ComputePipeline,
     gradient: wgpu::ComputePipeline,
     gradient_dispatch: Dispatch1d,
     grid: wgpu::Buffer,
@@ -269,6 +285,23 @@ impl<'g> GpuAcoustic<'g> {
             &[],
             Some(&pipeline_layout("sample", &sample_layout)),
         )?;
+        let residual_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("residual"),
+            entries: &[
+                sample_table_entry(),
+                storage(7, true),
+                storage(8, true),
+                storage(9, false),
+                storage(10, true),
+            ],
+        });
+        let residual = gpu.compute_pipeline(
+            "residual",
+            POINTS_WGSL,
+            "sample_residual",
+            &[],
+            Some(&pipeline_layout("residual", &residual_layout)),
+        )?;
         let gradient = gpu.compute_pipeline("gradient", GRADIENT_WGSL, "gradient", &[], None)?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.
@@ -328,6 +361,7 @@ impl<'g> GpuAcoustic<'g> {
             step_groups,
             inject,
             sample,
+            residual,
             gradient,
             gradient_dispatch,
             grid,
@@ -430,6 +464,7 @@ impl<'g> GpuAcoustic<'g> {
             BindKey::Step(_) => (self.step.get_bind_group_layout(0), "step"),
             BindKey::Inject(..) => (self.inject.get_bind_group_layout(0), "inject"),
             BindKey::Sample(..) => (self.sample.get_bind_group_layout(0), "sample"),
+            BindKey::Residual(_) => (self.residual.get_bind_group_layout(0), "residual"),
             BindKey::Gradient(_) => (self.gradient.get_bind_group_layout(0), "gradient"),
         };
         let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
@@ -562,10 +597,40 @@ impl<'g> GpuAcoustic<'g> {
         }
     }
 
-    /// Encodes the adjoint of step `k`: `psi_out` (`ψ_{k+1}`) ← step of (`psi_far` = `ψ_{k+3}`,
-    /// `psi_near` = `ψ_{k+2}`) with `residual` sample `k + 1` injected at the receivers; then
-    /// `grad −= ψ_{k+1} (u_{k+1} − 2u_k + u_{k−1})/Δt²`; and, when given, `ψ_{k+1}` sampled at
-    /// the sources into `source_adjoint` sample `k`.
+    /// Encodes `residual[k][r] = S u − observed[k][r]` at the receivers.
+    fn encode_residual(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        k: usize,
+        u: &wgpu::Buffer,
+        observed: &wgpu::Buffer,
+        residual: &wgpu::Buffer,
+    ) {
+        let plan = &self.receivers;
+        let bg = self.bind_group(
+            BindKey::Residual([u.clone(), residual.clone(), observed.clone()]),
+            &[
+                (0, Self::table_binding(&plan.table)),
+                (7, plan.taps.as_entire_binding()),
+                (8, u.as_entire_binding()),
+                (9, residual.as_entire_binding()),
+                (10, observed.as_entire_binding()),
+            ],
+        );
+        pass.set_pipeline(&self.residual);
+        pass.set_bind_group(0, &bg, &[(k as u64 * self.table_stride) as u32]);
+        pass.dispatch_workgroups(plan.points.div_ceil(64), 1, 1);
+    }
+
+    /// Encodes the adjoint of step `k`, given the forward fields `u_{k−1}, u_k, u_{k+1}`:
+    ///
+    /// 1. the receiver-side input at sample `k + 1`: with [`AdjointInput::Residual`],
+    ///    `r_{k+1} = S u_{k+1} − d_obs` is computed here into its buffer; with
+    ///    [`AdjointInput::Given`], the buffer's sample `k + 1` is used as is;
+    /// 2. `psi_out = ψ_{k+1}` ← step of (`psi_far = ψ_{k+3}`, `psi_near = ψ_{k+2}`) with that
+    ///    input injected at the receivers;
+    /// 3. `grad −= ψ_{k+1} (u_{k+1} − 2u_k + u_{k−1}) / Δt²`;
+    /// 4. when `source_adjoint` is given, `ψ_{k+1}` sampled at the sources into its sample `k`.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_adjoint_step(
         &self,
@@ -573,7 +638,7 @@ impl<'g> GpuAcoustic<'g> {
         k: usize,
         [u_prev, u, u_next]: [&wgpu::Buffer; 3],
         [psi_far, psi_near, psi_out]: [&wgpu::Buffer; 3],
-        residual: &wgpu::Buffer,
+        input: AdjointInput<'_>,
         grad: &wgpu::Buffer,
         source_adjoint: Option<&wgpu::Buffer>,
     ) {
@@ -581,8 +646,15 @@ impl<'g> GpuAcoustic<'g> {
             label: Some("adjoint step"),
             timestamp_writes: None,
         });
+        let injected = match input {
+            AdjointInput::Residual { observed, residual } => {
+                self.encode_residual(&mut pass, k + 1, u_next, observed, residual);
+                residual
+            }
+            AdjointInput::Given(values) => values,
+        };
         self.encode_stencil(&mut pass, psi_far, psi_near, psi_out);
-        self.encode_inject(&mut pass, true, k + 1, residual, psi_out);
+        self.encode_inject(&mut pass, true, k + 1, injected, psi_out);
         let bg = self.bind_group(
             BindKey::Gradient([
                 psi_out.clone(),
@@ -663,33 +735,67 @@ impl<'g> GpuAcoustic<'g> {
         })
     }
 
-    /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` with receiver-side input
-    /// `residual` (`[nt][receivers]`).
+    /// A zeroed `[nt][receivers]` float32 buffer (residuals, adjoint inputs).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for wrong lengths; [`Error::OutOfMemory`]; as
-    /// [`Gpu::read_back`].
-    pub fn adjoint(
-        &self,
-        fields: &[wgpu::Buffer],
-        residual: &[f64],
-        source_adjoint: bool,
-    ) -> Result<GpuAdjoint> {
-        let nr = self.receivers.points as usize;
-        if fields.len() != self.nt || residual.len() != self.nt * nr {
+    /// [`Error::OutOfMemory`] or [`Error::BufferTooLarge`].
+    pub fn receiver_buffer(&self, label: &str) -> Result<wgpu::Buffer> {
+        self.gpu.create_buffer(
+            label,
+            (self.nt * self.receivers.points as usize * 4) as u64,
+            FIELD_USAGE,
+        )
+    }
+
+    /// Uploads receiver-side traces `[nt][receivers]` (observed data, adjoint inputs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a wrong length; as [`Gpu::upload`].
+    pub fn upload_receiver_traces(&self, label: &str, traces: &[f64]) -> Result<wgpu::Buffer> {
+        let want = self.nt * self.receivers.points as usize;
+        if traces.len() != want {
             return Err(Error::InvalidArgument {
-                name: "fields",
-                reason: format!(
-                    "{} fields and {} residual values for nt = {} and {nr} receivers",
-                    fields.len(),
-                    residual.len(),
-                    self.nt
-                ),
+                name: "traces",
+                reason: format!("{} samples; [nt][receivers] needs {want}", traces.len()),
             });
         }
-        let residual =
-            self.gpu
-                .upload("residual", &to_f32(residual), wgpu::BufferUsages::STORAGE)?;
+        self.gpu.upload(label, &to_f32(traces), FIELD_USAGE)
+    }
+
+    /// The misfit `½ Σ r²` of a residual buffer filled by a reverse sweep. Sample 0 is never
+    /// computed on the GPU (`u_0` is the rest state and records zero), so its residual is
+    /// `−d_obs[0]`, taken from `observed`.
+    ///
+    /// # Errors
+    /// As [`Gpu::read_back`].
+    pub fn misfit_of(&self, residual: &wgpu::Buffer, observed: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let nr = self.receivers.points as usize;
+        let mut r: Vec<f64> = self
+            .gpu
+            .read_back::<f32>(residual)?
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        r.truncate(self.nt * nr);
+        for (x, o) in r[..nr].iter_mut().zip(observed) {
+            *x = -o;
+        }
+        Ok((0.5 * r.iter().map(|x| x * x).sum::<f64>(), r))
+    }
+
+    /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` injecting `input`.
+    fn reverse_sweep(
+        &self,
+        fields: &[wgpu::Buffer],
+        input: AdjointInput<'_>,
+        source_adjoint: bool,
+    ) -> Result<(wgpu::Buffer, Option<wgpu::Buffer>)> {
+        if fields.len() != self.nt {
+            return Err(Error::InvalidArgument {
+                name: "fields",
+                reason: format!("{} fields for nt = {}", fields.len(), self.nt),
+            });
+        }
         let grad = self.field("gradient")?;
         let zero = self.field("u_-1")?;
         let src_adj = if source_adjoint {
@@ -711,7 +817,7 @@ impl<'g> GpuAcoustic<'g> {
                 k,
                 [u_prev, &fields[k], &fields[k + 1]],
                 [far, near, out],
-                &residual,
+                input,
                 &grad,
                 src_adj.as_ref(),
             );
@@ -725,6 +831,25 @@ impl<'g> GpuAcoustic<'g> {
             }
         }
         self.gpu.queue().submit([encoder.finish()]);
+        Ok((grad, src_adj))
+    }
+
+    /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` with a given receiver-side input
+    /// (`[nt][receivers]`; sample 0 is never used): the transpose of the forward map and of
+    /// the linearised map, for dot-product tests.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for wrong lengths; [`Error::OutOfMemory`]; as
+    /// [`Gpu::read_back`].
+    pub fn adjoint(
+        &self,
+        fields: &[wgpu::Buffer],
+        input: &[f64],
+        source_adjoint: bool,
+    ) -> Result<GpuAdjoint> {
+        let input = self.upload_receiver_traces("adjoint input", input)?;
+        let (grad, src_adj) =
+            self.reverse_sweep(fields, AdjointInput::Given(&input), source_adjoint)?;
         let gradient: Vec<f32> = self.gpu.read_back(&grad)?;
         let source_adjoint = match src_adj {
             Some(b) => Some(
@@ -743,30 +868,33 @@ impl<'g> GpuAcoustic<'g> {
     }
 
     /// Misfit and gradient `∂J/∂m` for `observed` traces (`[nt][receivers]`) with every forward
-    /// field kept in GPU memory: the reference that checkpointed runs must reproduce bit for bit.
+    /// field kept in GPU memory: the reference that checkpointed runs must reproduce bit for
+    /// bit. The residual is computed on the GPU in the reverse sweep, as in a checkpointed run.
     ///
     /// # Errors
     /// As [`forward`](Self::forward) and [`adjoint`](Self::adjoint).
     pub fn gradient_store_all(&self, observed: &[f64]) -> Result<GradientInfo> {
+        let observed_gpu = self.upload_receiver_traces("observed", observed)?;
         let fwd = self.forward(true)?;
-        if observed.len() != fwd.traces.len() {
-            return Err(Error::InvalidArgument {
-                name: "observed",
-                reason: format!(
-                    "{} samples; [nt][receivers] needs {}",
-                    observed.len(),
-                    fwd.traces.len()
-                ),
-            });
-        }
-        let (misfit, residual) = misfit(&fwd.traces, observed);
         let fields = fwd.fields.unwrap_or_default();
-        let adj = self.adjoint(&fields, &residual, false)?;
+        let residual = self.receiver_buffer("residual")?;
+        let input = AdjointInput::Residual {
+            observed: &observed_gpu,
+            residual: &residual,
+        };
+        let (grad, _) = self.reverse_sweep(&fields, input, false)?;
+        let (misfit, _) = self.misfit_of(&residual, observed)?;
+        let gradient: Vec<f32> = self.gpu.read_back(&grad)?;
         Ok(GradientInfo {
             misfit,
-            gradient: adj.gradient,
+            gradient: gradient.iter().map(|&x| x as f64).collect(),
             traces: fwd.traces,
         })
+    }
+
+    /// Time samples per trace.
+    pub fn nt(&self) -> usize {
+        self.nt
     }
 
     /// Time step in seconds.

@@ -9,11 +9,13 @@ mod geometry;
 mod gpu;
 mod grid;
 mod model;
+mod operator;
 mod problem;
 
-pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit};
+pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
-pub use gpu::{FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};
+pub use gpu::{AdjointInput, FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};
 pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
 pub use model::Model;
+pub use operator::AcousticOperator;
 pub use problem::Problem;

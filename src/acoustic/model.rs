@@ -83,6 +83,16 @@ impl Model {
         })
     }
 
+    /// Reads velocities (m/s) from a `.npy` file of shape `(nx, nz)` or `(nx, ny, nz)`, float32
+    /// or float64.
+    ///
+    /// # Errors
+    /// [`Error::File`] for an unreadable or unsupported file; as [`Model::new`] for its contents.
+    pub fn from_npy(path: impl AsRef<std::path::Path>, spacing: f64, nbl: usize) -> Result<Self> {
+        let (shape, velocity) = crate::npy::read(path)?;
+        Self::new(&shape, spacing, nbl, velocity)
+    }
+
     /// Builds a model by evaluating `f(x, y, z)` (metres; `y = 0` in 2D) at every cell.
     ///
     /// # Errors

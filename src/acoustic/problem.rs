@@ -191,6 +191,26 @@ impl Problem {
         (a, b)
     }
 
+    /// The physical cells of a padded field (absorbing layer and halo cropped), C order, shape
+    /// [`Model::shape`].
+    pub fn crop(&self, padded: &[f64]) -> Vec<f64> {
+        let (n, nbl) = (self.model.shape(), self.model.nbl());
+        let (nx, ny, nz) = match *n {
+            [nx, nz] => (nx, 1, nz),
+            [nx, ny, nz] => (nx, ny, nz),
+            _ => (0, 0, 0),
+        };
+        let yoff = if self.model.dim() == 3 { nbl } else { 0 };
+        let mut out = Vec::with_capacity(nx * ny * nz);
+        for x in 0..nx {
+            for y in 0..ny {
+                let row = self.layout.index(x + nbl, y + yoff, nbl);
+                out.extend_from_slice(&padded[row..row + nz]);
+            }
+        }
+        out
+    }
+
     /// The Ricker source series `[nt][sources]`.
     pub fn source_series(&self) -> Vec<f64> {
         self.geometry.source_series(&self.time)

@@ -73,12 +73,14 @@
 //! the sweep of a larger case.
 
 mod action;
+mod any;
 mod plan;
 mod revolve;
 mod simulate;
 mod store_all;
 
 pub use action::{Action, Schedule};
+pub use any::AnySchedule;
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
     repetition_number,

@@ -1,0 +1,8 @@
+//! The engine: runs any [`schedule`](crate::schedule) against an [`Operator`], holding the
+//! checkpoints in GPU buffers. Knows schedules and the GPU layer; knows no physics.
+
+mod operator;
+mod revolver;
+
+pub use operator::Operator;
+pub use revolver::{Progress, Revolver, RevolverOptions, RunStats};

@@ -1,0 +1,74 @@
+//! [`Operator`]: what a GPU time stepper hands the checkpointing engine.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// A GPU time stepper whose adjoint the engine drives through a checkpointing schedule.
+///
+/// This is the door for other GPU codes: implement it around your own WGSL kernels and the
+/// [`Revolver`](super::Revolver) reverses your time loop with any schedule, holding its
+/// checkpoints in GPU memory.
+///
+/// **The state.** The forward state before step `k` ("state `k`") is the last
+/// [`levels`](Self::levels) time levels, newest first: `[u_k, u_{k−1}]` for a leapfrog scheme
+/// (two levels), `[u_k]` for a one-step scheme. Each level is one GPU buffer of
+/// [`level_bytes`](Self::level_bytes) bytes, created by the engine with
+/// `STORAGE | COPY_SRC | COPY_DST`.
+///
+/// **The contract that makes checkpoints free.** A forward step reads the state and writes
+/// the new level `u_{k+1}` into a *distinct* buffer, and never writes a state buffer. The next
+/// state is then `[u_{k+1}, u_k, …]`. Because no level is ever modified after it is written, a
+/// checkpoint is kept by holding on to its buffers: nothing is copied, and consecutive
+/// checkpoints share levels.
+///
+/// **The adjoint** lives inside the operator (adjoint fields, gradient accumulators): the
+/// engine calls [`encode_adjoint`](Self::encode_adjoint) once per step, for `k = n − 1` down to
+/// 0, each time with state `k` and the freshly recomputed `u_{k+1}`.
+pub trait Operator {
+    /// Time levels that make up one forward state (at least 1).
+    fn levels(&self) -> usize;
+
+    /// Bytes of one time level.
+    fn level_bytes(&self) -> u64;
+
+    /// Number of time steps `n`.
+    fn steps(&self) -> u64;
+
+    /// Fills the initial state (`levels` zeroed buffers, newest first). The default leaves it
+    /// at rest (all zeros).
+    ///
+    /// # Errors
+    /// Whatever the operator reports.
+    fn initialize(&mut self, gpu: &Gpu, state: &[&wgpu::Buffer]) -> Result<()> {
+        let _ = (gpu, state);
+        Ok(())
+    }
+
+    /// Encodes forward step `k`: reads `state` (newest first), writes `next`. `record` is true
+    /// the first time step `k` runs in a sweep; the operator may record outputs then (traces,
+    /// say) and skip them on recomputation.
+    ///
+    /// # Errors
+    /// Whatever the operator reports.
+    fn encode_forward(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        k: u64,
+        state: &[&wgpu::Buffer],
+        next: &wgpu::Buffer,
+        record: bool,
+    ) -> Result<()>;
+
+    /// Encodes the adjoint of step `k`, given state `k` and the output `next = u_{k+1}` of
+    /// step `k` (just recomputed).
+    ///
+    /// # Errors
+    /// Whatever the operator reports.
+    fn encode_adjoint(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        k: u64,
+        state: &[&wgpu::Buffer],
+        next: &wgpu::Buffer,
+    ) -> Result<()>;
+}

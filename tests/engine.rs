@@ -1,0 +1,480 @@
+//! The Revolver: checkpointed adjoints equal the store-all reference bit for bit, cost exactly
+//! n + p(n, s) forward steps, hold at most s checkpoints and copy nothing; and a user's own
+//! operator (not acoustic) is reversed correctly.
+
+mod common;
+
+use gpurevolve::Error;
+use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::engine::{Operator, Revolver, RevolverOptions};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::schedule::{Action, AnySchedule, Revolve, Schedule, StoreAll, min_advances};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn shot(shape: &[usize], order: usize, nt: usize, seed: u64) -> (Problem, Vec<f64>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let truth = Model::from_fn(shape, 10.0, 4, |_, _, z| {
+        1800.0 + z + rng.random_range(0.0..300.0)
+    })
+    .unwrap();
+    let start = truth.smoothed(3);
+    let extent = truth.extent();
+    let mut point = |frac: f64| -> Vec<f64> {
+        let mut p: Vec<f64> = extent.iter().map(|e| rng.random_range(0.0..*e)).collect();
+        *p.last_mut().unwrap() = extent[extent.len() - 1] * frac;
+        p
+    };
+    let sources = vec![point(0.2)];
+    let receivers: Vec<Vec<f64>> = (0..5).map(|_| point(0.8)).collect();
+    let time = TimeAxis::new(&truth, order, nt, None).unwrap();
+    let g = |m: &Model| Geometry::new(m, sources.clone(), receivers.clone(), 25.0).unwrap();
+    let gpu_free_observed = {
+        // Observed data from the truth, on the CPU twin (any data will do).
+        let p = Problem::new(truth.clone(), g(&truth), time, order).unwrap();
+        gpurevolve::acoustic::CpuTwin::new(&p)
+            .forward(&p.source_series(), false)
+            .traces
+    };
+    (
+        Problem::new(start.clone(), g(&start), time, order).unwrap(),
+        gpu_free_observed,
+    )
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs the checkpointed gradient and checks it against the store-all reference.
+fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) {
+    let n = (problem.time().nt - 1) as u64;
+    let reference = GpuAcoustic::new(gpu, problem)
+        .unwrap()
+        .gradient_store_all(observed)
+        .unwrap();
+    let operator = AcousticOperator::new(gpu, problem, observed).unwrap();
+    let plan = *Revolver::new(
+        gpu,
+        AcousticOperator::new(gpu, problem, observed).unwrap(),
+        schedule.clone(),
+        RevolverOptions::default(),
+    )
+    .unwrap()
+    .plan();
+    let mut revolver =
+        Revolver::new(gpu, operator, schedule.clone(), RevolverOptions::default()).unwrap();
+    revolver.apply_forward().unwrap();
+    let stats = revolver.apply_reverse().unwrap();
+    let info = revolver.operator().finish().unwrap();
+    let label = format!(
+        "{schedule:?}, order {}, {}D",
+        problem.space_order(),
+        problem.model().dim()
+    );
+    assert!(
+        reference.gradient.iter().any(|g| *g != 0.0),
+        "{label}: zero gradient"
+    );
+    assert_eq!(
+        bits(&info.gradient),
+        bits(&reference.gradient),
+        "{label}: gradient bits"
+    );
+    assert_eq!(
+        info.misfit.to_bits(),
+        reference.misfit.to_bits(),
+        "{label}: misfit bits"
+    );
+    assert_eq!(
+        bits(&info.traces),
+        bits(&reference.traces),
+        "{label}: trace bits"
+    );
+    assert_eq!(stats.forward_steps, plan.total_forward, "{label}");
+    assert_eq!(stats.reverse_steps, n);
+    if let AnySchedule::Revolve(r) = &schedule {
+        let s = r.snaps();
+        assert_eq!(
+            stats.forward_steps,
+            n + min_advances(n, s).unwrap(),
+            "{label}: n + p"
+        );
+        assert!(
+            stats.peak_slots as u64 <= s,
+            "{label}: {} slots held",
+            stats.peak_slots
+        );
+    }
+    assert_eq!(stats.bytes_copied, 0);
+    // Levels: 2 per checkpoint at most, sharing allowed; never more than the pool bound.
+    let level = problem.layout().len() as u64 * 4;
+    assert!(stats.peak_checkpoint_bytes <= 2 * stats.peak_slots as u64 * level);
+    assert!(
+        stats.device_bytes <= (2 * (stats.peak_slots as u64 + 1) + 1) * level,
+        "{label}: {stats:?}"
+    );
+}
+
+#[test]
+fn checkpointed_gradient_is_the_store_all_gradient_2d() {
+    let Some(gpu) = common::gpu() else { return };
+    for (i, order) in [2, 4, 8].into_iter().enumerate() {
+        let (problem, observed) = shot(&[36, 30], order, 61, i as u64);
+        let n = 60;
+        for s in [1, 2, 5, n - 1, n + 5] {
+            check(
+                &gpu,
+                &problem,
+                &observed,
+                AnySchedule::Revolve(Revolve::new(n, s).unwrap()),
+            );
+        }
+        check(
+            &gpu,
+            &problem,
+            &observed,
+            AnySchedule::StoreAll(StoreAll::new(n).unwrap()),
+        );
+    }
+}
+
+#[test]
+fn checkpointed_gradient_is_the_store_all_gradient_3d() {
+    let Some(gpu) = common::gpu() else { return };
+    for (i, order) in [2, 4, 8].into_iter().enumerate() {
+        let (problem, observed) = shot(&[12, 10, 11], order, 31, 10 + i as u64);
+        for s in [1, 3, 30] {
+            check(
+                &gpu,
+                &problem,
+                &observed,
+                AnySchedule::Revolve(Revolve::new(30, s).unwrap()),
+            );
+        }
+    }
+}
+
+/// A scripted schedule, to feed the engine wrong ones.
+#[derive(Clone)]
+struct Scripted(std::vec::IntoIter<Action>, u64, usize);
+
+impl Iterator for Scripted {
+    type Item = Action;
+    fn next(&mut self) -> Option<Action> {
+        self.0.next()
+    }
+}
+
+impl Schedule for Scripted {
+    fn steps(&self) -> u64 {
+        self.1
+    }
+    fn slot_capacity(&self) -> usize {
+        self.2
+    }
+}
+
+#[test]
+fn wrong_schedules_are_refused_before_running() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = shot(&[20, 20], 2, 11, 3);
+    let op = || AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let err = Revolver::new(
+        &gpu,
+        op(),
+        Revolve::new(7, 2).unwrap(),
+        RevolverOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                name: "schedule",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Revolve with one action dropped: the simulator refuses it.
+    let mut actions: Vec<Action> = Revolve::new(10, 3).unwrap().collect();
+    actions.remove(4);
+    let bad = Scripted(actions.into_iter(), 10, 3);
+    let err = Revolver::new(&gpu, op(), bad, RevolverOptions::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::InvalidSchedule { .. }), "{err}");
+}
+
+// ---- a user's own operator: nonlinear 1D heat, its WGSL in tests/shaders ----
+
+const HEAT: &str = include_str!("shaders/heat1d.wgsl");
+const N: usize = 200;
+const ALPHA: f64 = 0.3;
+const BETA: f64 = 0.5;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct HeatParams {
+    alpha: f32,
+    beta: f32,
+    n: u32,
+    _pad: u32,
+}
+
+struct Heat<'g> {
+    gpu: &'g Gpu,
+    steps: u64,
+    initial: Vec<f32>,
+    forward: wgpu::ComputePipeline,
+    seed: wgpu::ComputePipeline,
+    adjoint: wgpu::ComputePipeline,
+    params: wgpu::Buffer,
+    target: wgpu::Buffer,
+    /// λ_{k+1} before the adjoint of step k; `lam[1]` is written.
+    lam: [wgpu::Buffer; 2],
+    /// Test of the error path: bind `lam_in` to `forward`, whose derived layout lacks it.
+    broken: bool,
+}
+
+impl<'g> Heat<'g> {
+    fn new(gpu: &'g Gpu, steps: u64, initial: Vec<f32>, target: &[f32]) -> Self {
+        let pipeline = |entry| {
+            gpu.compute_pipeline("heat", HEAT, entry, &[], None)
+                .unwrap()
+        };
+        let usage = wgpu::BufferUsages::STORAGE;
+        let params = HeatParams {
+            alpha: ALPHA as f32,
+            beta: BETA as f32,
+            n: N as u32,
+            _pad: 0,
+        };
+        Heat {
+            gpu,
+            steps,
+            initial,
+            forward: pipeline("forward"),
+            seed: pipeline("seed"),
+            adjoint: pipeline("adjoint"),
+            params: gpu
+                .upload("params", &[params], wgpu::BufferUsages::UNIFORM)
+                .unwrap(),
+            target: gpu.upload("target", target, usage).unwrap(),
+            lam: [
+                gpu.upload("lam", &[0f32; N], usage).unwrap(),
+                gpu.upload("lam", &[0f32; N], usage).unwrap(),
+            ],
+            broken: false,
+        }
+    }
+
+    /// One kernel over the grid; `lam_in` is `None` for `forward`, whose layout (derived from
+    /// the shader) has no binding 2.
+    fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        u: &wgpu::Buffer,
+        lam_in: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+    ) {
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: self.params.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: u.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: out.as_entire_binding(),
+            },
+        ];
+        if let Some(lam_in) = lam_in {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 2,
+                resource: lam_in.as_entire_binding(),
+            });
+        }
+        let bg = self
+            .gpu
+            .device()
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups((N as u32).div_ceil(64), 1, 1);
+    }
+}
+
+impl Operator for Heat<'_> {
+    fn levels(&self) -> usize {
+        1
+    }
+    fn level_bytes(&self) -> u64 {
+        (N * 4) as u64
+    }
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+    fn initialize(&mut self, gpu: &Gpu, state: &[&wgpu::Buffer]) -> gpurevolve::Result<()> {
+        gpu.write(state[0], &self.initial)
+    }
+    fn encode_forward(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        _k: u64,
+        state: &[&wgpu::Buffer],
+        next: &wgpu::Buffer,
+        _record: bool,
+    ) -> gpurevolve::Result<()> {
+        let lam_in = self.broken.then_some(&self.target);
+        self.dispatch(encoder, &self.forward, state[0], lam_in, next);
+        Ok(())
+    }
+    fn encode_adjoint(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        k: u64,
+        state: &[&wgpu::Buffer],
+        next: &wgpu::Buffer,
+    ) -> gpurevolve::Result<()> {
+        if k + 1 == self.steps {
+            // λ_n = u_n − target, from the step's output.
+            self.dispatch(encoder, &self.seed, next, Some(&self.target), &self.lam[0]);
+        }
+        self.dispatch(
+            encoder,
+            &self.adjoint,
+            state[0],
+            Some(&self.lam[0]),
+            &self.lam[1],
+        );
+        self.lam.swap(0, 1);
+        Ok(())
+    }
+}
+
+/// The gradient of J = ½|u_n − target|² with respect to u_0, in float64 on the CPU.
+fn heat_gradient_cpu(initial: &[f32], target: &[f32], steps: usize) -> Vec<f64> {
+    let step = |u: &[f64]| -> Vec<f64> {
+        (0..N)
+            .map(|i| {
+                if i == 0 || i + 1 == N {
+                    0.0
+                } else {
+                    u[i] + ALPHA * (u[i - 1] - 2.0 * u[i] + u[i + 1]) - BETA * u[i].powi(3)
+                }
+            })
+            .collect()
+    };
+    let mut states = vec![initial.iter().map(|&x| x as f64).collect::<Vec<_>>()];
+    for k in 0..steps {
+        let next = step(&states[k]);
+        states.push(next);
+    }
+    let mut lam: Vec<f64> = (0..N)
+        .map(|i| {
+            if i == 0 || i + 1 == N {
+                0.0
+            } else {
+                states[steps][i] - target[i] as f64
+            }
+        })
+        .collect();
+    for k in (0..steps).rev() {
+        let u = &states[k];
+        lam = (0..N)
+            .map(|i| {
+                if i == 0 || i + 1 == N {
+                    0.0
+                } else {
+                    lam[i] + ALPHA * (lam[i - 1] - 2.0 * lam[i] + lam[i + 1])
+                        - 3.0 * BETA * u[i] * u[i] * lam[i]
+                }
+            })
+            .collect();
+    }
+    lam
+}
+
+#[test]
+fn a_users_own_operator_is_reversed_correctly() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(21);
+    let initial: Vec<f32> = (0..N)
+        .map(|i| {
+            if i == 0 || i + 1 == N {
+                0.0
+            } else {
+                rng.random_range(-1.0..1.0)
+            }
+        })
+        .collect();
+    let target: Vec<f32> = (0..N).map(|_| rng.random_range(-0.2..0.2)).collect();
+    let steps = 80u64;
+    let want = heat_gradient_cpu(&initial, &target, steps as usize);
+    let mut results = Vec::new();
+    for schedule in [
+        AnySchedule::Revolve(Revolve::new(steps, 3).unwrap()),
+        AnySchedule::StoreAll(StoreAll::new(steps).unwrap()),
+    ] {
+        let heat = Heat::new(&gpu, steps, initial.clone(), &target);
+        let mut revolver = Revolver::new(
+            &gpu,
+            heat,
+            schedule,
+            RevolverOptions {
+                steps_per_submit: 7,
+            },
+        )
+        .unwrap();
+        let stats = revolver.apply_reverse().unwrap();
+        assert_eq!(stats.reverse_steps, steps);
+        let heat = revolver.into_operator();
+        let got: Vec<f32> = gpu.read_back(&heat.lam[0]).unwrap();
+        results.push(got.clone());
+        let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
+        let err: f64 = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
+        assert!(
+            norm > 0.0 && err / norm <= 1e-5,
+            "relative error {}",
+            err / norm
+        );
+    }
+    assert_eq!(
+        results[0], results[1],
+        "Revolve and store-all must agree bit for bit"
+    );
+}
+
+#[test]
+fn an_operators_encoding_error_is_typed_not_silent() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut heat = Heat::new(&gpu, 10, vec![0.5; N], &[0.0; N]);
+    heat.broken = true;
+    let mut revolver = Revolver::new(
+        &gpu,
+        heat,
+        Revolve::new(10, 2).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    let err = revolver.apply_reverse().unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }), "{err}");
+}
