@@ -55,6 +55,7 @@
 pub mod acoustic;
 pub mod engine;
 mod error;
+pub mod fwi;
 pub mod gpu;
 pub mod npy;
 pub mod schedule;

@@ -1,0 +1,115 @@
+//! What checkpointing costs: wall time of a Revolve gradient against the store-all gradient,
+//! for `n = 2000` steps and `s ∈ {5, 10, 20, 50}` snapshots (DESIGN.md §6).
+//!
+//! `cargo bench --bench checkpointing`. Besides criterion's timings, prints one table measured
+//! in one process: the measured ratio, the step-count ratio `(2n + p)/2n`, and the ratio
+//! predicted from the measured cost of a forward step `t_f` and of an adjoint step `t_a`,
+//! `((n + p)·t_f + n·t_a) / ((n − 1)·t_f + n·t_a)` — equal to the measured one when checkpoint
+//! handling costs nothing beyond the recomputation. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
+
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::fwi::{Checkpointing, gradient};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::schedule::min_advances;
+
+fn setup(nt: usize) -> (Problem, Vec<f64>) {
+    let shape = [64, 64];
+    let truth = Model::circle(&shape, 10.0, 8, 2000.0, 2300.0, 120.0).unwrap();
+    let start = Model::constant(&shape, 10.0, 8, 2000.0).unwrap();
+    let geometry = |m: &Model| {
+        let receivers = (0..64).map(|i| vec![i as f64 * 10.0, 20.0]).collect();
+        Geometry::new(m, vec![vec![315.0, 20.0]], receivers, 15.0).unwrap()
+    };
+    let time = TimeAxis::new(&truth, 4, nt, None).unwrap();
+    let gpu = Gpu::new().unwrap();
+    let p_true = Problem::new(truth.clone(), geometry(&truth), time, 4).unwrap();
+    let observed = GpuAcoustic::new(&gpu, &p_true)
+        .unwrap()
+        .forward(false)
+        .unwrap()
+        .traces;
+    (
+        Problem::new(start.clone(), geometry(&start), time, 4).unwrap(),
+        observed,
+    )
+}
+
+fn seconds(mut f: impl FnMut(), reps: usize) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+fn bench_checkpointing(c: &mut Criterion) {
+    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
+        300
+    } else {
+        2000
+    };
+    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
+    println!("adapter: {}", gpu.adapter_info().name);
+    let (problem, observed) = setup(n + 1);
+    let shots = [problem.clone()];
+    let obs = [observed.clone()];
+    let run = |how: Checkpointing| gradient(&gpu, &shots, &obs, how, |_, _| {}).unwrap();
+    let store_all = || {
+        GpuAcoustic::new(&gpu, &problem)
+            .unwrap()
+            .gradient_store_all(&observed)
+            .unwrap();
+    };
+
+    let mut group = c.benchmark_group(format!("gradient n={n}"));
+    group.sample_size(10);
+    group.bench_function("store-all", |b| b.iter(store_all));
+    let snaps = [5u64, 10, 20, 50];
+    for s in snaps {
+        group.bench_function(format!("revolve s={s}"), |b| {
+            b.iter(|| run(Checkpointing::Snapshots(s)))
+        });
+    }
+    group.finish();
+
+    // One process: step costs, then the runs.
+    let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
+    let t_forward = seconds(|| drop(acoustic.forward(false).unwrap()), 3) / n as f64;
+    let t_store_all = seconds(store_all, 3);
+    // The store-all run is (n − 1) forward steps plus n adjoint steps (fields are stored, so
+    // the recording steps are not recomputed).
+    let t_adjoint = (t_store_all - (n - 1) as f64 * t_forward) / n as f64;
+    println!(
+        "\nforward step {:.3} ms, adjoint step {:.3} ms (from the store-all run)",
+        t_forward * 1e3,
+        t_adjoint * 1e3
+    );
+    println!(
+        "{:>4} {:>8} {:>10} {:>12} {:>12} {:>10}",
+        "s", "p", "measured", "(2n+p)/2n", "cost model", "excess"
+    );
+    for s in snaps {
+        let t = seconds(|| drop(run(Checkpointing::Snapshots(s))), 3);
+        let p = min_advances(n as u64, s).unwrap() as f64;
+        let nf = n as f64;
+        let counts = (2.0 * nf + p) / (2.0 * nf);
+        let model =
+            ((nf + p) * t_forward + nf * t_adjoint) / ((nf - 1.0) * t_forward + nf * t_adjoint);
+        let measured = t / t_store_all;
+        println!(
+            "{s:>4} {p:>8} {measured:>10.3} {counts:>12.3} {model:>12.3} {:>9.1}%",
+            100.0 * (measured / model - 1.0)
+        );
+    }
+}
+
+criterion_group!(benches, bench_checkpointing);
+criterion_main!(benches);

@@ -1,0 +1,177 @@
+//! PNG pictures: models, gathers, gradients and the schedule.
+
+use std::path::Path;
+
+use gpurevolve::schedule::Action;
+
+/// Perceptually ordered map for velocities (viridis anchors, linearly interpolated).
+fn sequential(t: f64) -> [u8; 3] {
+    const ANCHORS: [[f64; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let t = t.clamp(0.0, 1.0) * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    [0, 1, 2].map(|c| (a[c] + f * (b[c] - a[c])).round() as u8)
+}
+
+/// Blue – white – red, symmetric about zero: `t` in [−1, 1].
+fn diverging(t: f64) -> [u8; 3] {
+    let t = t.clamp(-1.0, 1.0);
+    let fade = |x: f64| (255.0 * (1.0 - x)).round() as u8;
+    if t >= 0.0 {
+        [255 - (75.0 * t) as u8, fade(t), fade(t)]
+    } else {
+        [fade(-t), fade(-t), 255 - (75.0 * -t) as u8]
+    }
+}
+
+fn write_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writer
+        .write_image_data(rgb)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// How a 2D array is coloured.
+pub enum Colour {
+    /// Between its minimum and maximum.
+    Sequential,
+    /// Symmetric about zero, saturating at the given `|value|`.
+    Diverging(f64),
+}
+
+/// A `(nx, nz)` array (z fastest) as an image with x across and z (depth) down, upscaled by
+/// whole pixels to about 600 pixels across (true aspect ratio).
+pub fn field(
+    path: &Path,
+    data: &[f64],
+    nx: usize,
+    nz: usize,
+    colour: Colour,
+) -> Result<(), String> {
+    let scale = (600 / nx.max(nz)).max(1);
+    resampled(path, data, nx, nz, (nx * scale, nz * scale), colour)
+}
+
+/// As [`field`], resampled (nearest cell) to `w × h` pixels.
+fn resampled(
+    path: &Path,
+    data: &[f64],
+    nx: usize,
+    nz: usize,
+    (w, h): (usize, usize),
+    colour: Colour,
+) -> Result<(), String> {
+    let (lo, hi) = data
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let mut rgb = vec![0u8; w * h * 3];
+    for row in 0..h {
+        for col in 0..w {
+            let v = data[(col * nx / w) * nz + row * nz / h];
+            let c = match colour {
+                Colour::Sequential => sequential(if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }),
+                Colour::Diverging(clip) => diverging(if clip > 0.0 { v / clip } else { 0.0 }),
+            };
+            rgb[(row * w + col) * 3..][..3].copy_from_slice(&c);
+        }
+    }
+    write_rgb(path, w, h, &rgb)
+}
+
+/// The `q`-quantile of `|data|` (a colour clip that lets weak events show).
+pub fn abs_quantile(data: &[f64], q: f64) -> f64 {
+    let mut a: Vec<f64> = data.iter().map(|v| v.abs()).collect();
+    a.sort_by(f64::total_cmp);
+    a.get(((a.len() as f64 - 1.0) * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A shot record `[nt][receivers]` with receivers across and time down, in a 600 × 700 box.
+pub fn gather(path: &Path, traces: &[f64], nt: usize, nrec: usize) -> Result<(), String> {
+    // Transpose to (receiver, time) so `field` draws time downwards.
+    let mut t = vec![0.0; traces.len()];
+    for k in 0..nt {
+        for r in 0..nrec {
+            t[r * nt + k] = traces[k * nrec + r];
+        }
+    }
+    resampled(
+        path,
+        &t,
+        nrec,
+        nt,
+        (600, 700),
+        Colour::Diverging(abs_quantile(traces, 0.98)),
+    )
+}
+
+/// The schedule as the classic sweep picture: time steps across, work (step evaluations) down;
+/// advances blue, reverses red, saves green, restores orange.
+pub fn schedule(
+    path: &Path,
+    actions: impl Iterator<Item = Action>,
+    steps: u64,
+    work: u64,
+) -> Result<(), String> {
+    let (w, h) = (800usize, 800usize);
+    let mut rgb = vec![255u8; w * h * 3];
+    let px = |step: u64| ((step as f64 / steps as f64) * (w - 1) as f64) as usize;
+    let py = |t: u64| ((t as f64 / work.max(1) as f64) * (h - 1) as f64) as usize;
+    let mut put = |x: usize, y: usize, c: [u8; 3]| {
+        if x < w && y < h {
+            rgb[(y * w + x) * 3..][..3].copy_from_slice(&c);
+        }
+    };
+    let mut line = |(x0, y0): (usize, usize), (x1, y1): (usize, usize), c: [u8; 3]| {
+        let n = x0.abs_diff(x1).max(y0.abs_diff(y1)).max(1);
+        for i in 0..=n {
+            let f = i as f64 / n as f64;
+            put(
+                (x0 as f64 + f * (x1 as f64 - x0 as f64)).round() as usize,
+                (y0 as f64 + f * (y1 as f64 - y0 as f64)).round() as usize,
+                c,
+            );
+        }
+    };
+    let mut t = 0u64;
+    for action in actions {
+        match action {
+            Action::Advance { from, to } => {
+                line(
+                    (px(from), py(t)),
+                    (px(to), py(t + to - from)),
+                    [31, 119, 180],
+                );
+                t += to - from;
+            }
+            Action::Reverse { step } => {
+                line((px(step + 1), py(t)), (px(step), py(t + 2)), [214, 39, 40]);
+                t += 2;
+            }
+            Action::Save { step, .. } => {
+                let (x, y) = (px(step), py(t));
+                line((x, y), (x + 1, y), [44, 160, 44]);
+                line((x, y + 1), (x + 1, y + 1), [44, 160, 44]);
+            }
+            Action::Restore { step, .. } => {
+                line((px(step), py(t)), (px(step), py(t)), [255, 127, 14])
+            }
+            Action::Free { .. } | Action::End => {}
+        }
+    }
+    write_rgb(path, w, h, &rgb)
+}

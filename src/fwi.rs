@@ -1,0 +1,118 @@
+//! The one-call helper: misfit and FWI gradient over several shots, each reversed with
+//! checkpoints in GPU memory.
+//!
+//! ```no_run
+//! use gpurevolve::acoustic::{Geometry, Model, Problem, TimeAxis};
+//! use gpurevolve::fwi::{Checkpointing, gradient};
+//! use gpurevolve::gpu::Gpu;
+//! let start = Model::constant(&[100, 50], 10.0, 10, 2000.0)?;
+//! let geometry = Geometry::new(&start, vec![vec![495.0, 20.0]], vec![vec![100.0, 20.0]], 15.0)?;
+//! let time = TimeAxis::new(&start, 8, 500, None)?;
+//! let shot = Problem::new(start, geometry, time, 8)?;
+//! let observed = vec![0.0; 500]; // [nt][receivers], from the field or a true model
+//! let gpu = Gpu::new()?;
+//! let g = gradient(&gpu, &[shot], &[observed], Checkpointing::Snapshots(20), |_, _| {})?;
+//! println!("J = {}, {} forward steps", g.misfit, g.shots[0].forward_steps);
+//! # Ok::<(), gpurevolve::Error>(())
+//! ```
+
+use crate::acoustic::{AcousticOperator, Problem};
+use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::schedule::{AnySchedule, Revolve, StoreAll};
+
+/// How each shot's forward states are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpointing {
+    /// Revolve with this many snapshots (including the initial state's).
+    Snapshots(u64),
+    /// Every state kept: the reference.
+    StoreAll,
+}
+
+impl Checkpointing {
+    /// The schedule for `steps` steps.
+    ///
+    /// # Errors
+    /// As [`Revolve::new`] and [`StoreAll::new`].
+    pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
+        Ok(match self {
+            Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
+            Checkpointing::StoreAll => AnySchedule::StoreAll(StoreAll::new(steps)?),
+        })
+    }
+}
+
+/// Misfit and gradient summed over shots.
+#[derive(Clone, Debug)]
+pub struct FwiGradient {
+    /// `Σ_shots ½ Σ (d − d_obs)²`.
+    pub misfit: f64,
+    /// `∂J/∂m` on the padded grid, summed over shots in shot order (crop with
+    /// [`Problem::crop`]).
+    pub gradient: Vec<f64>,
+    /// Each shot's run.
+    pub shots: Vec<RunStats>,
+    /// Each shot's predicted traces `[nt][receivers]`.
+    pub traces: Vec<Vec<f64>>,
+}
+
+/// Misfit and gradient `∂J/∂m` of `shots` (problems on the same grid) against `observed`
+/// traces (one `[nt][receivers]` vector per shot). `progress(shot, p)` is called after every
+/// step.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for no shots, a count mismatch or shots on different grids; as
+/// [`Revolver`] and [`AcousticOperator`] otherwise.
+pub fn gradient(
+    gpu: &Gpu,
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    mut progress: impl FnMut(usize, Progress),
+) -> Result<FwiGradient> {
+    let first = shots.first().ok_or_else(|| Error::InvalidArgument {
+        name: "shots",
+        reason: "at least one shot is needed".into(),
+    })?;
+    if observed.len() != shots.len() {
+        return Err(Error::InvalidArgument {
+            name: "observed",
+            reason: format!("{} records for {} shots", observed.len(), shots.len()),
+        });
+    }
+    if let Some(i) = shots.iter().position(|s| s.layout() != first.layout()) {
+        return Err(Error::InvalidArgument {
+            name: "shots",
+            reason: format!("shot {i} is on another grid than shot 0"),
+        });
+    }
+    let mut total = FwiGradient {
+        misfit: 0.0,
+        gradient: vec![0.0; first.layout().len()],
+        shots: Vec::with_capacity(shots.len()),
+        traces: Vec::with_capacity(shots.len()),
+    };
+    for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
+        let operator = AcousticOperator::new(gpu, shot, obs)?;
+        let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;
+        let mut revolver = Revolver::new(gpu, operator, schedule, RevolverOptions::default())?
+            .on_progress(|p| progress(i, p));
+        revolver.apply_forward()?;
+        let stats = revolver.apply_reverse()?;
+        let info = revolver.operator().finish()?;
+        log::info!(
+            "shot {i}: misfit {:.6e}, {} forward steps",
+            info.misfit,
+            stats.forward_steps
+        );
+        total.misfit += info.misfit;
+        for (t, g) in total.gradient.iter_mut().zip(&info.gradient) {
+            *t += g;
+        }
+        total.shots.push(stats);
+        total.traces.push(info.traces);
+    }
+    Ok(total)
+}
