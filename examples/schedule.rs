@@ -7,6 +7,9 @@
 //! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg revolve.svg
 //! ```
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -47,24 +50,9 @@ struct Args {
 const SVG_MAX_ACTIONS: u64 = 100_000;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match cli::parse() {
         Ok(args) => args,
-        Err(e) => {
-            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{e}");
-                return ExitCode::SUCCESS;
-            }
-            // One line: clap's first paragraph (which names the argument and the problem), joined.
-            let msg = e.to_string();
-            let first: Vec<&str> = msg
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            eprintln!("{}", first.join(" "));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

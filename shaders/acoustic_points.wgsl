@@ -49,19 +49,24 @@ fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(8) var<storage, read> source: array<f32>;
 @group(0) @binding(9) var<storage, read_write> traces: array<f32>;
 
-@compute @workgroup_size(64)
-fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    if (p >= sample.points) {
-        return;
-    }
+// Σ weight · source[cell] over point p's taps, in tap order.
+fn tap_sum(p: u32) -> f32 {
     let per_point = arrayLength(&taps) / sample.points;
     var sum = 0.0;
     for (var t = 0u; t < per_point; t++) {
         let tap = taps[p * per_point + t];
         sum += bitcast<f32>(tap.y) * source[tap.x];
     }
-    traces[sample.k * sample.points + p] = sum;
+    return sum;
+}
+
+@compute @workgroup_size(64)
+fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p = gid.x;
+    if (p >= sample.points) {
+        return;
+    }
+    traces[sample.k * sample.points + p] = tap_sum(p);
 }
 
 // --- residual: traces[k][point] = Σ weight · source[cell] − observed[k][point] ---
@@ -77,12 +82,6 @@ fn sample_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p >= sample.points) {
         return;
     }
-    let per_point = arrayLength(&taps) / sample.points;
-    var sum = 0.0;
-    for (var t = 0u; t < per_point; t++) {
-        let tap = taps[p * per_point + t];
-        sum += bitcast<f32>(tap.y) * source[tap.x];
-    }
     let at = sample.k * sample.points + p;
-    traces[at] = sum - observed[at];
+    traces[at] = tap_sum(p) - observed[at];
 }

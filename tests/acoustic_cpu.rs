@@ -1,31 +1,12 @@
 //! The float64 CPU twin: exact discrete adjoints (dot-product tests to 1e-12), typed errors.
 
+mod common;
+
+use common::random_problem;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{CpuTwin, Geometry, Model, Problem, TimeAxis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-/// A random layered model with random sources and receivers anywhere in the grid.
-fn random_problem(shape: &[usize], nbl: usize, order: usize, nt: usize, seed: u64) -> Problem {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let h = 10.0;
-    let model = Model::from_fn(shape, h, nbl, |_, _, z| {
-        1500.0 + 2.0 * z + rng.random_range(0.0..300.0)
-    })
-    .unwrap();
-    let extent = model.extent();
-    let point = |rng: &mut StdRng| {
-        extent
-            .iter()
-            .map(|e| rng.random_range(0.0..=*e))
-            .collect::<Vec<f64>>()
-    };
-    let sources = (0..3).map(|_| point(&mut rng)).collect();
-    let receivers = (0..7).map(|_| point(&mut rng)).collect();
-    let geometry = Geometry::new(&model, sources, receivers, 25.0).unwrap();
-    let time = TimeAxis::new(&model, order, nt, None).unwrap();
-    Problem::new(model, geometry, time, order).unwrap()
-}
 
 fn random(rng: &mut StdRng, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()

@@ -3,53 +3,13 @@
 
 mod common;
 
+use common::random_problem;
+
 use gpurevolve::Error;
 use gpurevolve::acoustic::{CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis, misfit};
 use gpurevolve::gpu::{Gpu, GpuOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-/// A random model with random source and receiver positions: a depth trend, random plane-wave
-/// modes, and independent per-cell noise of up to 200 m/s (grid-scale roughness, the hardest
-/// case for float32).
-fn random_problem(shape: &[usize], nbl: usize, order: usize, nt: usize, seed: u64) -> Problem {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let modes: Vec<[f64; 5]> = (0..4)
-        .map(|_| {
-            let k = std::f64::consts::TAU / rng.random_range(100.0..400.0);
-            let angle: f64 = rng.random_range(0.0..std::f64::consts::PI);
-            let tilt: f64 = rng.random_range(-1.0..1.0);
-            [
-                k * angle.cos(),
-                k * tilt,
-                k * angle.sin(),
-                rng.random_range(0.0..6.3),
-                rng.random_range(20.0..80.0),
-            ]
-        })
-        .collect();
-    let mut rng_cell = StdRng::seed_from_u64(seed + 1000);
-    let model = Model::from_fn(shape, 10.0, nbl, |x, y, z| {
-        let waves: f64 = modes
-            .iter()
-            .map(|m| m[4] * (m[0] * x + m[1] * y + m[2] * z + m[3]).sin())
-            .sum();
-        2000.0 + 0.5 * z + waves + rng_cell.random_range(0.0..200.0)
-    })
-    .unwrap();
-    let extent = model.extent();
-    let point = |rng: &mut StdRng| {
-        extent
-            .iter()
-            .map(|e| rng.random_range(0.0..=*e))
-            .collect::<Vec<f64>>()
-    };
-    let sources = (0..2).map(|_| point(&mut rng)).collect();
-    let receivers = (0..9).map(|_| point(&mut rng)).collect();
-    let geometry = Geometry::new(&model, sources, receivers, 20.0).unwrap();
-    let time = TimeAxis::new(&model, order, nt, None).unwrap();
-    Problem::new(model, geometry, time, order).unwrap()
-}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

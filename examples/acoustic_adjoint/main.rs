@@ -11,6 +11,8 @@
 //! cargo run --release --example acoustic_adjoint -- --nx 60 --ny 40 --nz 40 --tmax 0.6
 //! ```
 
+#[path = "../common/cli.rs"]
+mod cli;
 mod images;
 mod report;
 
@@ -110,23 +112,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match cli::parse() {
         Ok(args) => args,
-        Err(e) => {
-            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{e}");
-                return ExitCode::SUCCESS;
-            }
-            let msg = e.to_string();
-            let first: Vec<&str> = msg
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            eprintln!("{}", first.join(" "));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ mod grid;
 mod model;
 mod operator;
 mod problem;
+mod reference;
 
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
