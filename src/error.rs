@@ -58,6 +58,25 @@ pub enum Error {
         state_bytes: u64,
     },
 
+    /// The checkpoints of a schedule fit in neither memory tier (can never fit with these
+    /// budgets).
+    #[error(
+        "{needed} checkpoints of {state_bytes} bytes do not fit: the device budget holds {device}, \
+         the host budget {host}; use at most {fit} snapshots or raise a budget"
+    )]
+    CheckpointsDoNotFit {
+        /// Slots the schedule uses at once.
+        needed: usize,
+        /// Bytes of one checkpoint.
+        state_bytes: u64,
+        /// Slots the device budget holds.
+        device: usize,
+        /// Slots the host budget holds.
+        host: usize,
+        /// Snapshots that would fit in both.
+        fit: usize,
+    },
+
     /// The simulator rejected a schedule.
     #[error("invalid schedule at action #{index}{}: {violation}", action.map(|a| format!(" ({a})")).unwrap_or_default())]
     InvalidSchedule {

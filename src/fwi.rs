@@ -70,6 +70,28 @@ pub fn gradient(
     shots: &[Problem],
     observed: &[Vec<f64>],
     checkpointing: Checkpointing,
+    progress: impl FnMut(usize, Progress),
+) -> Result<FwiGradient> {
+    gradient_with(
+        gpu,
+        shots,
+        observed,
+        checkpointing,
+        RevolverOptions::default(),
+        progress,
+    )
+}
+
+/// As [`gradient`], with the engine's options: device and host budgets for checkpoints.
+///
+/// # Errors
+/// As [`gradient`]; [`Error::CheckpointsDoNotFit`] when the budgets cannot hold the schedule.
+pub fn gradient_with(
+    gpu: &Gpu,
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
     mut progress: impl FnMut(usize, Progress),
 ) -> Result<FwiGradient> {
     let first = shots.first().ok_or_else(|| Error::InvalidArgument {
@@ -97,8 +119,8 @@ pub fn gradient(
     for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
         let operator = AcousticOperator::new(gpu, shot, obs)?;
         let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;
-        let mut revolver = Revolver::new(gpu, operator, schedule, RevolverOptions::default())?
-            .on_progress(|p| progress(i, p));
+        let mut revolver =
+            Revolver::new(gpu, operator, schedule, options)?.on_progress(|p| progress(i, p));
         revolver.apply_forward()?;
         let stats = revolver.apply_reverse()?;
         let info = revolver.operator().finish()?;

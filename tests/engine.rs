@@ -435,6 +435,7 @@ fn a_users_own_operator_is_reversed_correctly() {
             schedule,
             RevolverOptions {
                 steps_per_submit: 7,
+                ..RevolverOptions::default()
             },
         )
         .unwrap();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use gpurevolve::schedule::Action;
+use gpurevolve::schedule::{Action, Tier};
 
 /// Perceptually ordered map for velocities (viridis anchors, linearly interpolated).
 fn sequential(t: f64) -> [u8; 3] {
@@ -120,13 +120,16 @@ pub fn gather(path: &Path, traces: &[f64], nt: usize, nrec: usize) -> Result<(),
 }
 
 /// The schedule as the classic sweep picture: time steps across, work (step evaluations) down;
-/// advances blue, reverses red, saves green, restores orange.
+/// advances blue, reverses red; saves and restores green and orange on the GPU, purple and
+/// brown through host memory (`tiers`: each slot's tier).
 pub fn schedule(
     path: &Path,
     actions: impl Iterator<Item = Action>,
     steps: u64,
     work: u64,
+    tiers: &[Tier],
 ) -> Result<(), String> {
+    let on_host = |slot: usize| tiers.get(slot) == Some(&Tier::Host);
     let (w, h) = (800usize, 800usize);
     let mut rgb = vec![255u8; w * h * 3];
     let px = |step: u64| ((step as f64 / steps as f64) * (w - 1) as f64) as usize;
@@ -162,13 +165,26 @@ pub fn schedule(
                 line((px(step + 1), py(t)), (px(step), py(t + 2)), [214, 39, 40]);
                 t += 2;
             }
-            Action::Save { step, .. } => {
+            Action::Save { step, slot } => {
                 let (x, y) = (px(step), py(t));
-                line((x, y), (x + 1, y), [44, 160, 44]);
-                line((x, y + 1), (x + 1, y + 1), [44, 160, 44]);
+                let c = if on_host(slot) {
+                    [148, 103, 189]
+                } else {
+                    [44, 160, 44]
+                };
+                for d in 0..3 {
+                    line((x.saturating_sub(2), y + d), (x + 2, y + d), c);
+                }
             }
-            Action::Restore { step, .. } => {
-                line((px(step), py(t)), (px(step), py(t)), [255, 127, 14])
+            Action::Restore { step, slot } => {
+                let c = if on_host(slot) {
+                    [140, 86, 75]
+                } else {
+                    [255, 127, 14]
+                };
+                let (x, y) = (px(step), py(t));
+                line((x.saturating_sub(2), y), (x + 2, y), c);
+                line((x.saturating_sub(2), y + 1), (x + 2, y + 1), c);
             }
             Action::Free { .. } | Action::End => {}
         }

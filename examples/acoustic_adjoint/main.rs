@@ -22,9 +22,10 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{self, Checkpointing};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{self, Schedule};
+use gpurevolve::schedule::{self, Multistage, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::Json;
 
@@ -93,16 +94,19 @@ struct Args {
     /// Starting model from a .npy file [default: the truth smoothed].
     #[arg(long)]
     initial_npy: Option<PathBuf>,
-    /// Revolve snapshots per shot [default: the fewest with at most 3 forward steps per step,
-    /// or what --device-memory holds].
+    /// Revolve snapshots per shot [default: the fewest with at most 3 forward steps per step].
     #[arg(long, conflicts_with = "store_all")]
     snaps: Option<u64>,
     /// Keep every forward state (the reference; no recomputation).
     #[arg(long)]
     store_all: bool,
-    /// GPU memory for checkpoints in bytes: sets the snapshots to what fits.
-    #[arg(long, conflicts_with_all = ["snaps", "store_all"])]
+    /// GPU bytes for checkpoints; the checkpoints beyond it spill to host memory, the most used
+    /// stay on the GPU [default: all on the GPU, spilling only if it runs out].
+    #[arg(long)]
     device_memory: Option<u64>,
+    /// Host bytes for spilled checkpoints [default: unlimited].
+    #[arg(long)]
+    host_memory: Option<u64>,
     /// Output folder.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -227,28 +231,12 @@ fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, Strin
         .collect())
 }
 
-fn checkpointing(args: &Args, steps: u64, field_bytes: u64) -> Result<Checkpointing, String> {
+fn checkpointing(args: &Args, steps: u64) -> Result<Checkpointing, String> {
     if args.store_all {
         return Ok(Checkpointing::StoreAll);
     }
     if let Some(s) = args.snaps {
         return Ok(Checkpointing::Snapshots(s));
-    }
-    if let Some(budget) = args.device_memory {
-        // A checkpoint holds at most two fields; the live state and the next field need three.
-        let state = 2 * field_bytes;
-        let usable = budget.checked_sub(3 * field_bytes).filter(|b| *b >= state).ok_or_else(|| {
-            format!(
-                "--device-memory {budget} holds no checkpoint: the run needs {} bytes for its live \
-                 state plus {state} per checkpoint; give at least {}",
-                3 * field_bytes,
-                5 * field_bytes
-            )
-        })?;
-        let s = schedule::max_snapshots_in_budget(usable, state).map_err(err)?;
-        return Ok(Checkpointing::Snapshots(
-            s.min(steps.saturating_sub(1)).max(1),
-        ));
     }
     Ok(Checkpointing::Snapshots(
         schedule::min_snapshots_for_factor(steps, 3.0).map_err(err)?,
@@ -338,8 +326,7 @@ fn run(args: &Args) -> Result<(), String> {
     lap(&mut timings, "observed data", &mut since);
 
     let steps = time.steps() as u64;
-    let field_bytes = start_shots[0].layout().len() as u64 * 4;
-    let plan = checkpointing(args, steps, field_bytes)?;
+    let plan = checkpointing(args, steps)?;
     let sched = plan.schedule(steps).map_err(err)?;
     let sim = schedule::simulate(sched.clone()).map_err(err)?;
     let per_shot = sim.total_forward + sim.reverse_steps;
@@ -351,7 +338,12 @@ fn run(args: &Args) -> Result<(), String> {
         .progress_chars("=> "),
     );
     bar.set_message("gradient");
-    let result = fwi::gradient(&gpu, &start_shots, &observed, plan, |shot, p| {
+    let options = RevolverOptions {
+        device_budget: args.device_memory,
+        host_budget: args.host_memory,
+        ..RevolverOptions::default()
+    };
+    let result = fwi::gradient_with(&gpu, &start_shots, &observed, plan, options, |shot, p| {
         bar.set_position(shot as u64 * per_shot + p.done);
     })
     .map_err(err)?;
@@ -405,11 +397,21 @@ fn run(args: &Args) -> Result<(), String> {
         images::Colour::Diverging(clip),
     )?;
     images::gather(&out.join("shot_gather.png"), &observed[0], nt, nrec)?;
+    let state_bytes = 2 * 4 * start_shots[0].layout().len() as u64;
+    let placement = Multistage::new(
+        sched.clone(),
+        state_bytes,
+        args.device_memory,
+        args.host_memory,
+    )
+    .map_err(err)?;
+    let work = sim.total_forward + sim.reverse_steps;
     images::schedule(
         &out.join("schedule.png"),
         sched.clone(),
         steps,
-        sim.total_forward + sim.reverse_steps,
+        work,
+        placement.tiers(),
     )?;
     lap(&mut timings, "output", &mut since);
     timings.push(("total", clock.elapsed().as_secs_f64()));
@@ -454,7 +456,23 @@ fn run(args: &Args) -> Result<(), String> {
             "bytes_copied",
             Json::Int(result.shots.iter().map(|s| s.bytes_copied).sum()),
         ),
-        ("spilled_bytes", Json::Int(0)),
+        (
+            "spilled_bytes",
+            Json::Int(result.shots.iter().map(|s| s.spilled_bytes).sum()),
+        ),
+        (
+            "tiers",
+            Json::Obj(vec![
+                ("device_saves", ints(|s| s.saves - s.host_saves)),
+                ("device_restores", ints(|s| s.restores - s.host_restores)),
+                ("host_saves", ints(|s| s.host_saves)),
+                ("host_restores", ints(|s| s.host_restores)),
+                ("bytes_to_host", ints(|s| s.spilled_bytes)),
+                ("bytes_to_device", ints(|s| s.restored_bytes)),
+                ("out_of_memory_demotions", ints(|s| s.demotions)),
+                ("peak_host_bytes", ints(|s| s.peak_host_bytes)),
+            ]),
+        ),
         ("misfit", Json::Num(result.misfit)),
         (
             "timings",
@@ -494,7 +512,17 @@ fn run(args: &Args) -> Result<(), String> {
             format!("{} (n + p)", sim.total_forward),
         ),
         ("recompute factor", format!("{:.3}", sim.recompute_factor())),
-        ("peak checkpoints", format!("{:.1} MB", peak as f64 / 1e6)),
+        (
+            "peak checkpoints on GPU",
+            format!("{:.1} MB", peak as f64 / 1e6),
+        ),
+        (
+            "spilled to host",
+            format!(
+                "{:.1} MB",
+                result.shots.iter().map(|s| s.spilled_bytes).sum::<u64>() as f64 / 1e6
+            ),
+        ),
         ("misfit", format!("{:.6e}", result.misfit)),
         ("forward / reverse", format!("{fwd_s:.2} s / {rev_s:.2} s")),
         ("total", format!("{:.2} s", clock.elapsed().as_secs_f64())),

@@ -12,7 +12,7 @@ impl GpuAcoustic<'_> {
     /// The traces recorded so far, `[nt][receivers]`.
     ///
     /// # Errors
-    /// As [`Gpu::read_back`].
+    /// As [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn read_traces(&self) -> Result<Vec<f64>> {
         let t: Vec<f32> = self.gpu.read_back(&self.traces)?;
         Ok(t.iter().map(|&x| x as f64).collect())
@@ -22,7 +22,7 @@ impl GpuAcoustic<'_> {
     /// `keep` (the store-all reference), else rotates three buffers.
     ///
     /// # Errors
-    /// [`Error::OutOfMemory`] when the fields do not fit now, and as [`Gpu::read_back`].
+    /// [`Error::OutOfMemory`] when the fields do not fit now, and as [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn forward(&self, keep: bool) -> Result<GpuForward> {
         let (mut prev, mut cur) = (self.field("u_-1")?, self.field("u_0")?);
         // Without `keep`, three buffers rotate: the one two steps old is overwritten next.
@@ -70,7 +70,7 @@ impl GpuAcoustic<'_> {
     /// Uploads receiver-side traces `[nt][receivers]` (observed data, adjoint inputs).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a wrong length; as [`Gpu::upload`].
+    /// [`Error::InvalidArgument`] for a wrong length; as [`Gpu::upload`](crate::gpu::Gpu::upload).
     pub fn upload_receiver_traces(&self, label: &str, traces: &[f64]) -> Result<wgpu::Buffer> {
         let want = self.nt * self.receivers.points as usize;
         if traces.len() != want {
@@ -87,7 +87,7 @@ impl GpuAcoustic<'_> {
     /// `−d_obs[0]`, taken from `observed`.
     ///
     /// # Errors
-    /// As [`Gpu::read_back`].
+    /// As [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn misfit_of(&self, residual: &wgpu::Buffer, observed: &[f64]) -> Result<(f64, Vec<f64>)> {
         let nr = self.receivers.points as usize;
         let mut r: Vec<f64> = self
@@ -160,7 +160,7 @@ impl GpuAcoustic<'_> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for wrong lengths; [`Error::OutOfMemory`]; as
-    /// [`Gpu::read_back`].
+    /// [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn adjoint(
         &self,
         fields: &[wgpu::Buffer],

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::schedule::{Action, Schedule, ScheduleStats, Violation, simulate};
+use crate::schedule::{Action, Multistage, Schedule, ScheduleStats, Tier, Violation, simulate};
 
 /// Level buffers: bound as storage by the operator's kernels; COPY_SRC and COPY_DST so a level
 /// can be read back, or moved to and from host memory.
@@ -21,12 +21,20 @@ const LEVEL_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 pub struct RevolverOptions {
     /// Steps encoded per command buffer before it is submitted. Default 32.
     pub steps_per_submit: usize,
+    /// GPU bytes for checkpoints (`levels × level_bytes` each); the slots beyond it live in
+    /// host memory. The run also needs `levels + 1` working level buffers outside this budget.
+    /// Default `None`: every checkpoint on the GPU (spilling only if the device runs out).
+    pub device_budget: Option<u64>,
+    /// Host bytes for spilled checkpoints. Default `None`: unlimited.
+    pub host_budget: Option<u64>,
 }
 
 impl Default for RevolverOptions {
     fn default() -> Self {
         Self {
             steps_per_submit: 32,
+            device_budget: None,
+            host_budget: None,
         }
     }
 }
@@ -60,6 +68,22 @@ pub struct RunStats {
     pub forward_seconds: f64,
     /// Wall time of the reverse sweep, seconds.
     pub reverse_seconds: f64,
+    /// Checkpoints saved to host memory.
+    pub host_saves: u64,
+    /// Checkpoints restored from host memory.
+    pub host_restores: u64,
+    /// Bytes copied GPU → host.
+    pub spilled_bytes: u64,
+    /// Bytes copied host → GPU.
+    pub restored_bytes: u64,
+    /// Device slots moved to host because the GPU ran out of memory.
+    pub demotions: u64,
+    /// Most host bytes held at once.
+    pub peak_host_bytes: u64,
+    /// Seconds the host spent blocked in copies to and from host memory. Copies are
+    /// synchronous for now (each spill waits for the GPU to drain), so this is the time a
+    /// prefetching store would have to hide.
+    pub transfer_seconds: f64,
 }
 
 /// Progress of a run, in step evaluations (forward and adjoint alike).
@@ -78,6 +102,21 @@ struct State {
     levels: Vec<Rc<wgpu::Buffer>>,
 }
 
+/// A checkpoint: on the GPU (the buffers themselves) or in host memory (their bytes).
+enum Held {
+    Device(State),
+    Host { step: u64, levels: Vec<Vec<u8>> },
+}
+
+impl Held {
+    fn step(&self) -> u64 {
+        match self {
+            Held::Device(s) => s.step,
+            Held::Host { step, .. } => *step,
+        }
+    }
+}
+
 /// Runs the adjoint of an [`Operator`]'s time loop under a checkpointing [`Schedule`],
 /// pyrevolve style: [`apply_forward`](Self::apply_forward), then
 /// [`apply_reverse`](Self::apply_reverse).
@@ -93,8 +132,13 @@ pub struct Revolver<'g, O: Operator, S: Schedule> {
     options: RevolverOptions,
     plan: ScheduleStats,
     pool: Vec<Rc<wgpu::Buffer>>,
+    /// Reused `MAP_READ | COPY_DST` buffers for copies to the host.
+    staging: Vec<wgpu::Buffer>,
     live: Option<State>,
-    slots: Vec<Option<State>>,
+    slots: Vec<Option<Held>>,
+    tiers: Vec<Tier>,
+    /// Saves and restores of each slot over the whole schedule.
+    uses: Vec<u64>,
     /// Steps below this have run with `record = true`.
     recorded: u64,
     encoder: Option<wgpu::CommandEncoder>,
@@ -129,7 +173,16 @@ impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
             });
         }
         let plan = simulate(schedule.clone())?;
-        let slots = vec![None; schedule.slot_capacity()];
+        let capacity = schedule.slot_capacity();
+        let state_bytes = operator.levels() as u64 * operator.level_bytes();
+        let placement = Multistage::new(
+            schedule.clone(),
+            state_bytes,
+            options.device_budget,
+            options.host_budget,
+        )?;
+        let (tiers, uses) = (placement.tiers().to_vec(), placement.uses().to_vec());
+        let slots = (0..capacity).map(|_| None).collect();
         Ok(Self {
             gpu,
             operator,
@@ -137,8 +190,11 @@ impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
             options,
             plan,
             pool: Vec::new(),
+            staging: Vec::new(),
             live: None,
             slots,
+            tiers,
+            uses,
             recorded: 0,
             encoder: None,
             encoded: 0,
@@ -230,16 +286,107 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
         Ok(())
     }
 
-    /// A level buffer nobody holds, or a new one.
+    /// A level buffer nobody holds, or a new one. When the GPU is out of memory, device
+    /// checkpoints move to host memory (least used slot first) until a buffer is free or can be
+    /// made: a checkpoint is never lost.
     fn take_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
-        if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
-            return Ok(Rc::clone(free));
+        loop {
+            if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
+                return Ok(Rc::clone(free));
+            }
+            let bytes = self.operator.level_bytes();
+            match self.gpu.create_buffer("time level", bytes, LEVEL_USAGE) {
+                Ok(buffer) => {
+                    let buffer = Rc::new(buffer);
+                    self.pool.push(Rc::clone(&buffer));
+                    self.stats.device_bytes += bytes;
+                    return Ok(buffer);
+                }
+                Err(e @ Error::OutOfMemory { .. }) => {
+                    if !self.demote_one()? {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let bytes = self.operator.level_bytes();
-        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, LEVEL_USAGE)?);
-        self.pool.push(Rc::clone(&buffer));
-        self.stats.device_bytes += bytes;
-        Ok(buffer)
+    }
+
+    /// Moves the least used device checkpoint to host memory; false when none is left.
+    fn demote_one(&mut self) -> Result<bool> {
+        let victim = (0..self.slots.len())
+            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_))))
+            .min_by_key(|&i| (self.uses[i], i));
+        let Some(slot) = victim else { return Ok(false) };
+        let Some(Held::Device(state)) = self.slots[slot].take() else {
+            return Ok(false);
+        };
+        log::warn!(
+            "GPU out of memory: checkpoint slot {slot} (state {}) moves to host memory",
+            state.step
+        );
+        let levels = self.spill(&state)?;
+        self.slots[slot] = Some(Held::Host {
+            step: state.step,
+            levels,
+        });
+        self.tiers[slot] = Tier::Host;
+        self.stats.demotions += 1;
+        Ok(true)
+    }
+
+    /// Copies a state's levels to host memory through staging buffers (after everything
+    /// encoded so far, which may still be writing them).
+    fn spill(&mut self, state: &State) -> Result<Vec<Vec<u8>>> {
+        let start = Instant::now();
+        self.flush(false)?;
+        let mut encoder =
+            self.gpu
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("spill"),
+                });
+        let mut used = Vec::with_capacity(state.levels.len());
+        for level in &state.levels {
+            let staging = match self.staging.pop() {
+                Some(b) => b,
+                // MAP_READ: the host maps it; COPY_DST: the level is copied into it.
+                None => self.gpu.create_buffer(
+                    "spill staging",
+                    level.size(),
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                )?,
+            };
+            encoder.copy_buffer_to_buffer(level, 0, &staging, 0, level.size());
+            used.push(staging);
+        }
+        self.gpu.queue().submit([encoder.finish()]);
+        let mut out = Vec::with_capacity(used.len());
+        for staging in used {
+            let bytes = self.gpu.read_mapped(&staging)?;
+            self.stats.spilled_bytes += bytes.len() as u64;
+            out.push(bytes);
+            self.staging.push(staging);
+        }
+        self.stats.transfer_seconds += start.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    /// Uploads host levels into free level buffers. Pending work is submitted first: a queue
+    /// write lands before the *next* submission, so it must not overtake commands still
+    /// waiting in the encoder that use the buffer it reuses.
+    fn unspill(&mut self, step: u64, host: &[Vec<u8>]) -> Result<State> {
+        let start = Instant::now();
+        self.flush(false)?;
+        let mut levels = Vec::with_capacity(host.len());
+        for bytes in host {
+            let level = self.take_level()?;
+            self.gpu.write(&level, bytes)?;
+            self.stats.restored_bytes += bytes.len() as u64;
+            levels.push(level);
+        }
+        self.stats.transfer_seconds += start.elapsed().as_secs_f64();
+        Ok(State { step, levels })
     }
 
     fn invalid(&self, action: Action, violation: Violation) -> Error {
@@ -307,24 +454,48 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
             Action::Save { step, slot } => {
                 let state = self.live_at(action, step)?;
                 let capacity = self.slots.len();
-                let entry = self
-                    .slots
-                    .get_mut(slot)
-                    .ok_or(Violation::SlotOutOfRange { slot, capacity });
-                match entry {
-                    Ok(entry) => *entry = Some(state),
-                    Err(v) => return Err(self.invalid(action, v)),
-                }
+                let Some(&tier) = self.tiers.get(slot) else {
+                    return Err(self.invalid(action, Violation::SlotOutOfRange { slot, capacity }));
+                };
+                let held = match tier {
+                    Tier::Device => Held::Device(state),
+                    Tier::Host => {
+                        self.stats.host_saves += 1;
+                        Held::Host {
+                            step,
+                            levels: self.spill(&state)?,
+                        }
+                    }
+                };
+                self.slots[slot] = Some(held);
                 self.stats.saves += 1;
                 self.account_checkpoints();
             }
             Action::Restore { step, slot } => {
-                let held = self.held(action, step, slot)?;
-                self.live = Some(held);
+                self.check_held(action, step, slot)?;
+                // Taken out while the levels upload, and put back: the slot keeps its state.
+                let held = self.slots[slot].take();
+                let live = match &held {
+                    Some(Held::Device(state)) => Ok(state.clone()),
+                    Some(Held::Host { levels, .. }) => {
+                        self.stats.host_restores += 1;
+                        self.unspill(step, levels)
+                    }
+                    None => Err(self.invalid(
+                        action,
+                        Violation::SlotMismatch {
+                            slot,
+                            expected: step,
+                            holds: None,
+                        },
+                    )),
+                };
+                self.slots[slot] = held;
+                self.live = Some(live?);
                 self.stats.restores += 1;
             }
             Action::Free { step, slot } => {
-                self.held(action, step, slot)?;
+                self.check_held(action, step, slot)?;
                 self.slots[slot] = None;
                 self.stats.frees += 1;
             }
@@ -348,16 +519,16 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
         Ok(())
     }
 
-    /// The state held in `slot`, which must be state `step`.
-    fn held(&self, action: Action, step: u64, slot: usize) -> Result<State> {
+    /// Checks that `slot` holds state `step`.
+    fn check_held(&self, action: Action, step: u64, slot: usize) -> Result<()> {
         match self.slots.get(slot) {
-            Some(Some(state)) if state.step == step => Ok(state.clone()),
+            Some(Some(held)) if held.step() == step => Ok(()),
             Some(other) => Err(self.invalid(
                 action,
                 Violation::SlotMismatch {
                     slot,
                     expected: step,
-                    holds: other.as_ref().map(|s| s.step),
+                    holds: other.as_ref().map(Held::step),
                 },
             )),
             None => Err(self.invalid(
@@ -371,14 +542,31 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
     }
 
     fn account_checkpoints(&mut self) {
-        let held: Vec<&State> = self.slots.iter().flatten().collect();
+        let held: Vec<&Held> = self.slots.iter().flatten().collect();
         self.stats.peak_slots = self.stats.peak_slots.max(held.len());
         let distinct: HashSet<*const wgpu::Buffer> = held
             .iter()
-            .flat_map(|s| s.levels.iter().map(Rc::as_ptr))
+            .filter_map(|h| match h {
+                Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
+                Held::Host { .. } => None,
+            })
+            .flatten()
             .collect();
         let bytes = distinct.len() as u64 * self.operator.level_bytes();
         self.stats.peak_checkpoint_bytes = self.stats.peak_checkpoint_bytes.max(bytes);
+        let host: u64 = held
+            .iter()
+            .map(|h| match h {
+                Held::Host { levels, .. } => levels.iter().map(|l| l.len() as u64).sum(),
+                Held::Device(_) => 0,
+            })
+            .sum();
+        self.stats.peak_host_bytes = self.stats.peak_host_bytes.max(host);
+    }
+
+    /// Where each slot lives.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
     }
 
     fn after_step(&mut self) -> Result<()> {

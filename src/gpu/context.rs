@@ -310,13 +310,23 @@ impl Gpu {
             });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
-        self.map_and_wait("read-back staging", &staging, wgpu::MapMode::Read)?;
+        let bytes = self.read_mapped(&staging)?;
+        let whole = bytes.len() / size_of::<T>().max(1) * size_of::<T>();
+        Ok(bytemuck::pod_collect_to_vec(&bytes[..whole]))
+    }
+
+    /// Maps a `MAP_READ` buffer once the work submitted so far is done, copies its bytes out
+    /// and unmaps it, so it can be reused as staging.
+    ///
+    /// # Errors
+    /// [`Error::Map`] or [`Error::Gpu`] when the device fails.
+    pub fn read_mapped(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
+        self.map_and_wait("staging", staging, wgpu::MapMode::Read)?;
         let view = staging.get_mapped_range(..).map_err(|e| Error::Map {
-            label: "read-back staging".into(),
+            label: "staging".into(),
             detail: e.to_string(),
         })?;
-        let whole = view.len() / size_of::<T>().max(1) * size_of::<T>();
-        let out = bytemuck::pod_collect_to_vec(&view[..whole]);
+        let out = view.to_vec();
         drop(view);
         staging.unmap();
         Ok(out)

@@ -74,6 +74,7 @@
 
 mod action;
 mod any;
+mod multistage;
 mod plan;
 mod revolve;
 mod simulate;
@@ -81,6 +82,7 @@ mod store_all;
 
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;
+pub use multistage::{Multistage, Tier, TierTraffic};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
     repetition_number,

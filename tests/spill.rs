@@ -1,0 +1,199 @@
+//! Checkpoints beyond the GPU budget, or beyond what the GPU can allocate, live in host memory:
+//! the gradient stays bit for bit the store-all gradient, the budget is respected, and no
+//! checkpoint is lost.
+
+mod common;
+
+use common::random_problem;
+use gpurevolve::Error;
+use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, Problem};
+use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::schedule::{Multistage, Revolve, Tier};
+
+const STEPS: u64 = 60;
+const SNAPS: u64 = 6;
+
+fn setup() -> (Problem, Vec<f64>) {
+    let problem = random_problem(&[36, 30], 4, 4, STEPS as usize + 1, 31);
+    // Any data will do as "observed": the twin's traces at another source scale.
+    let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
+    let observed = CpuTwin::new(&problem).forward(&wavelet, false).traces;
+    (problem, observed)
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn run(
+    gpu: &Gpu,
+    problem: &Problem,
+    observed: &[f64],
+    options: RevolverOptions,
+) -> gpurevolve::Result<(Vec<f64>, f64, RunStats, Vec<Tier>)> {
+    let operator = AcousticOperator::new(gpu, problem, observed)?;
+    let mut revolver = Revolver::new(gpu, operator, Revolve::new(STEPS, SNAPS)?, options)?;
+    let tiers = revolver.tiers().to_vec();
+    let stats = revolver.apply_reverse()?;
+    let info = revolver.operator().finish()?;
+    Ok((info.gradient, info.misfit, stats, tiers))
+}
+
+#[test]
+fn every_device_budget_gives_the_store_all_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let reference = GpuAcoustic::new(&gpu, &problem)
+        .unwrap()
+        .gradient_store_all(&observed)
+        .unwrap();
+    let state = 2 * problem.layout().len() as u64 * 4;
+    for device_slots in 0..=SNAPS {
+        let budget = device_slots * state;
+        let options = RevolverOptions {
+            device_budget: Some(budget),
+            ..RevolverOptions::default()
+        };
+        let (gradient, misfit, stats, tiers) = run(&gpu, &problem, &observed, options).unwrap();
+        let label = format!("{device_slots} device slots");
+        assert_eq!(
+            bits(&gradient),
+            bits(&reference.gradient),
+            "{label}: gradient bits"
+        );
+        assert_eq!(
+            misfit.to_bits(),
+            reference.misfit.to_bits(),
+            "{label}: misfit bits"
+        );
+        assert_eq!(
+            tiers.iter().filter(|t| **t == Tier::Device).count() as u64,
+            device_slots,
+            "{label}"
+        );
+        // The device budget holds: checkpoints on the GPU never exceed it.
+        assert!(
+            stats.peak_checkpoint_bytes <= budget,
+            "{label}: {} > {budget}",
+            stats.peak_checkpoint_bytes
+        );
+        if device_slots < SNAPS {
+            assert!(
+                stats.host_saves > 0 && stats.host_restores > 0,
+                "{label}: {stats:?}"
+            );
+            assert_eq!(stats.spilled_bytes, stats.host_saves * state, "{label}");
+        } else {
+            assert_eq!((stats.host_saves, stats.spilled_bytes), (0, 0), "{label}");
+        }
+        assert_eq!(
+            stats.forward_steps,
+            STEPS + gpurevolve::schedule::min_advances(STEPS, SNAPS).unwrap()
+        );
+    }
+}
+
+#[test]
+fn the_most_used_slots_stay_on_the_gpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let state = 2 * problem.layout().len() as u64 * 4;
+    let options = RevolverOptions {
+        device_budget: Some(2 * state),
+        ..RevolverOptions::default()
+    };
+    let (_, _, stats, tiers) = run(&gpu, &problem, &observed, options).unwrap();
+    // Revolve's deepest slots are saved and restored most: they get the GPU.
+    let mut uses = vec![0u64; SNAPS as usize];
+    for a in Revolve::new(STEPS, SNAPS).unwrap() {
+        if let gpurevolve::schedule::Action::Save { slot, .. }
+        | gpurevolve::schedule::Action::Restore { slot, .. } = a
+        {
+            uses[slot] += 1;
+        }
+    }
+    // The placement's own count agrees, and so does the traffic the run reported.
+    let placement = Multistage::new(
+        Revolve::new(STEPS, SNAPS).unwrap(),
+        state,
+        Some(2 * state),
+        None,
+    )
+    .unwrap();
+    assert_eq!(placement.uses(), &uses[..]);
+    assert_eq!(placement.tiers(), &tiers[..]);
+    let traffic = placement.traffic(Revolve::new(STEPS, SNAPS).unwrap());
+    assert_eq!(
+        (traffic.host_saves, traffic.host_restores),
+        (stats.host_saves, stats.host_restores)
+    );
+    assert_eq!(traffic.device_saves + traffic.host_saves, stats.saves);
+    let device_uses: Vec<u64> = (0..SNAPS as usize)
+        .filter(|&i| tiers[i] == Tier::Device)
+        .map(|i| uses[i])
+        .collect();
+    let host_max = (0..SNAPS as usize)
+        .filter(|&i| tiers[i] == Tier::Host)
+        .map(|i| uses[i])
+        .max()
+        .unwrap();
+    assert!(
+        device_uses.iter().all(|&u| u >= host_max),
+        "uses {uses:?}, tiers {tiers:?}"
+    );
+}
+
+#[test]
+fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let reference = GpuAcoustic::new(&gpu, &problem)
+        .unwrap()
+        .gradient_store_all(&observed)
+        .unwrap();
+    // Operator buffers first (so the fault lands on a time level), then fail the 9th allocation.
+    let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let mut revolver = Revolver::new(
+        &gpu,
+        operator,
+        Revolve::new(STEPS, SNAPS).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    gpu.inject_out_of_memory_after(Some(8));
+    let stats = revolver.apply_reverse().unwrap();
+    gpu.inject_out_of_memory_after(None);
+    let info = revolver.operator().finish().unwrap();
+    assert!(
+        stats.demotions >= 1 && stats.host_saves + stats.host_restores > 0,
+        "{stats:?}"
+    );
+    assert_eq!(bits(&info.gradient), bits(&reference.gradient));
+    assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits());
+}
+
+#[test]
+fn checkpoints_that_fit_nowhere_are_a_typed_error() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let state = 2 * problem.layout().len() as u64 * 4;
+    let options = RevolverOptions {
+        device_budget: Some(2 * state),
+        host_budget: Some(state + 1),
+        ..RevolverOptions::default()
+    };
+    let err = run(&gpu, &problem, &observed, options).unwrap_err();
+    match err {
+        Error::CheckpointsDoNotFit {
+            needed,
+            device,
+            host,
+            fit,
+            ..
+        } => {
+            assert_eq!((needed, device, host, fit), (SNAPS as usize, 2, 1, 3));
+        }
+        other => panic!("expected CheckpointsDoNotFit, got {other}"),
+    }
+}
