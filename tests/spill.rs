@@ -7,9 +7,9 @@ mod common;
 use common::random_problem;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, Problem};
-use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
+use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Multistage, Revolve, Tier};
+use gpurevolve::schedule::{Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts};
 
 const STEPS: u64 = 60;
 const SNAPS: u64 = 6;
@@ -195,5 +195,50 @@ fn checkpoints_that_fit_nowhere_are_a_typed_error() {
             assert_eq!((needed, device, host, fit), (SNAPS as usize, 2, 1, 3));
         }
         other => panic!("expected CheckpointsDoNotFit, got {other}"),
+    }
+}
+
+#[test]
+fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let reference = GpuAcoustic::new(&gpu, &problem)
+        .unwrap()
+        .gradient_store_all(&observed)
+        .unwrap();
+    // Costs measured here, then a plan for 2 GPU and 4 host slots.
+    let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let costs = calibrate(&gpu, &mut probe, 3).unwrap();
+    assert!(
+        [costs.forward, costs.host_write, costs.host_read]
+            .iter()
+            .all(|c| c.is_finite() && *c > 0.0),
+        "{costs:?}"
+    );
+    for costs in [
+        costs,
+        TwoLevelCosts {
+            forward: 1.0,
+            host_write: 0.5,
+            host_read: 0.5,
+        },
+    ] {
+        let plan = TwoLevel::new(STEPS, 2, 4, costs).unwrap();
+        let tiers = plan.tiers();
+        let host_saves = plan
+            .clone()
+            .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::Host))
+            .count() as u64;
+        let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+        let mut revolver = Revolver::new(&gpu, operator, plan, RevolverOptions::default())
+            .unwrap()
+            .with_tiers(tiers.clone())
+            .unwrap();
+        let stats = revolver.apply_reverse().unwrap();
+        let info = revolver.operator().finish().unwrap();
+        assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{costs:?}");
+        assert_eq!(stats.host_saves, host_saves);
+        let state = 2 * problem.layout().len() as u64 * 4;
+        assert!(stats.peak_checkpoint_bytes <= 2 * state, "{stats:?}");
     }
 }

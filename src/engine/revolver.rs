@@ -569,6 +569,22 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
         &self.tiers
     }
 
+    /// Replaces the placement (say, [`TwoLevel::tiers`](crate::schedule::TwoLevel::tiers) for
+    /// the cost-optimal schedule). Call before running.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `tiers` does not name every slot.
+    pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Result<Self> {
+        if tiers.len() != self.slots.len() {
+            return Err(Error::InvalidArgument {
+                name: "tiers",
+                reason: format!("{} tiers for {} slots", tiers.len(), self.slots.len()),
+            });
+        }
+        self.tiers = tiers;
+        Ok(self)
+    }
+
     fn after_step(&mut self) -> Result<()> {
         self.encoded += 1;
         if self.encoded >= self.options.steps_per_submit {

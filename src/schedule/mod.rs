@@ -79,6 +79,7 @@ mod plan;
 mod revolve;
 mod simulate;
 mod store_all;
+mod two_level;
 
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;
@@ -90,3 +91,4 @@ pub use plan::{
 pub use revolve::Revolve;
 pub use simulate::{ScheduleStats, Violation, simulate, simulate_actions};
 pub use store_all::StoreAll;
+pub use two_level::{TwoLevel, TwoLevelCosts};

@@ -1,0 +1,230 @@
+//! The cost-optimal two-tier schedule: valid, its cost what it claims, never above the
+//! multistage placement of Revolve, Revolve's own optimum at the extremes, and equal to a
+//! brute-force search over all schedules on small cases.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use gpurevolve::schedule::{
+    Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts, min_advances, simulate,
+};
+use proptest::prelude::*;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Slots held at once per tier, at peak.
+fn peaks(actions: &[Action], tiers: &[Tier]) -> (usize, usize) {
+    let (mut held, mut peak) = ([0usize; 2], [0usize; 2]);
+    for a in actions {
+        match *a {
+            Action::Save { slot, .. } => {
+                let t = usize::from(tiers[slot] == Tier::Host);
+                held[t] += 1;
+                peak[t] = peak[t].max(held[t]);
+            }
+            Action::Free { slot, .. } => held[usize::from(tiers[slot] == Tier::Host)] -= 1,
+            _ => {}
+        }
+    }
+    (peak[0], peak[1])
+}
+
+fn check(n: u64, m: usize, d: usize, costs: TwoLevelCosts) -> f64 {
+    let plan = TwoLevel::new(n, m, d, costs).unwrap();
+    let (cost, tiers) = (plan.cost(), plan.tiers());
+    let actions: Vec<Action> = plan.clone().collect();
+    simulate(plan).unwrap_or_else(|e| panic!("({n}, {m}, {d}): {e}"));
+    assert!(
+        close(costs.evaluate(actions.iter().copied(), &tiers), cost),
+        "({n}, {m}, {d}) cost"
+    );
+    let (pm, pd) = peaks(&actions, &tiers);
+    assert!(pm <= m && pd <= d, "({n}, {m}, {d}): peaks {pm}, {pd}");
+    cost
+}
+
+#[test]
+fn extremes_are_revolve() {
+    for n in [1u64, 2, 10, 57, 200] {
+        for (m, d) in [(1usize, 0usize), (2, 3), (0, 4), (5, 5)] {
+            let free = TwoLevelCosts {
+                forward: 1.0,
+                host_write: 0.0,
+                host_read: 0.0,
+            };
+            let c = check(n, m, d, free);
+            assert_eq!(
+                c,
+                min_advances(n, (m + d) as u64).unwrap() as f64,
+                "free host, ({n}, {m}, {d})"
+            );
+            if m > 0 {
+                let dear = TwoLevelCosts {
+                    forward: 1.0,
+                    host_write: 1e9,
+                    host_read: 1e9,
+                };
+                let c = check(n, m, d, dear);
+                assert_eq!(
+                    c,
+                    min_advances(n, m as u64).unwrap() as f64,
+                    "dear host, ({n}, {m}, {d})"
+                );
+            }
+        }
+    }
+}
+
+/// The least cost over *all* schedules (any order of single-step advances, saves, restores,
+/// frees and reverses), by Dijkstra over (next step to reverse, live state, held checkpoints).
+fn brute_force(n: u8, m: usize, d: usize, c: TwoLevelCosts) -> f64 {
+    type State = (u8, Option<u8>, Vec<(u8, bool)>); // (end, live, held (step, on host))
+    let start: State = (n, Some(0), vec![]);
+    let mut best: HashMap<State, u64> = HashMap::new();
+    let mut heap = BinaryHeap::new();
+    // Costs as integers (scaled) so the heap orders exactly.
+    let scale = |x: f64| (x * 1e6).round() as u64;
+    let (f, w, r) = (scale(c.forward), scale(c.host_write), scale(c.host_read));
+    heap.push(Reverse((0u64, start.clone())));
+    best.insert(start, 0);
+    while let Some(Reverse((cost, state))) = heap.pop() {
+        if best.get(&state).is_some_and(|&b| b < cost) {
+            continue;
+        }
+        let (end, live, held) = &state;
+        if *end == 0 {
+            return cost as f64 / 1e6;
+        }
+        let mut next: Vec<(u64, State)> = Vec::new();
+        if let Some(k) = *live {
+            if k + 1 < *end {
+                next.push((f, (*end, Some(k + 1), held.clone())));
+            }
+            if k + 1 == *end {
+                next.push((0, (k, None, held.clone())));
+            }
+            for (host, cap, price) in [(false, m, 0), (true, d, w)] {
+                let used = held.iter().filter(|h| h.1 == host).count();
+                if used < cap && !held.contains(&(k, host)) {
+                    let mut h = held.clone();
+                    h.push((k, host));
+                    h.sort_unstable();
+                    next.push((price, (*end, live.to_owned(), h)));
+                }
+            }
+        }
+        for (i, &(step, host)) in held.iter().enumerate() {
+            if step < *end {
+                next.push((if host { r } else { 0 }, (*end, Some(step), held.clone())));
+            }
+            let mut h = held.clone();
+            h.remove(i);
+            next.push((0, (*end, *live, h)));
+        }
+        for (dc, s) in next {
+            let nc = cost + dc;
+            if best.get(&s).is_none_or(|&b| nc < b) {
+                best.insert(s.clone(), nc);
+                heap.push(Reverse((nc, s)));
+            }
+        }
+    }
+    f64::INFINITY
+}
+
+#[test]
+fn equals_the_brute_force_optimum_on_small_cases() {
+    let costs = [
+        TwoLevelCosts {
+            forward: 1.0,
+            host_write: 0.5,
+            host_read: 0.25,
+        },
+        TwoLevelCosts {
+            forward: 1.0,
+            host_write: 3.0,
+            host_read: 2.0,
+        },
+        TwoLevelCosts {
+            forward: 0.1,
+            host_write: 1.0,
+            host_read: 1.5,
+        },
+        TwoLevelCosts {
+            forward: 1.0,
+            host_write: 0.0,
+            host_read: 4.0,
+        },
+    ];
+    for c in costs {
+        for n in 1..=7u8 {
+            for (m, d) in [(1, 0), (0, 1), (1, 1), (2, 1), (1, 2), (0, 2), (2, 2)] {
+                let dp = check(n as u64, m, d, c);
+                let bf = brute_force(n, m, d, c);
+                assert!(
+                    close(dp, bf),
+                    "n = {n}, m = {m}, d = {d}, {c:?}: plan {dp}, brute force {bf}"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn equals_the_brute_force_optimum_for_random_costs(
+        n in 1u8..7, m in 0usize..3, d in 0usize..3,
+        forward in 0.0f64..3.0, write in 0.0f64..5.0, read in 0.0f64..5.0,
+    ) {
+        prop_assume!(m + d > 0);
+        let c = TwoLevelCosts { forward, host_write: write, host_read: read };
+        let dp = check(n as u64, m, d, c);
+        let bf = brute_force(n, m, d, c);
+        // The brute force rounds costs to 1e-6.
+        prop_assert!((dp - bf).abs() <= 1e-5 * n as f64 * 10.0, "plan {} vs brute force {}", dp, bf);
+    }
+
+    #[test]
+    fn never_costs_more_than_multistage(
+        n in 2u64..160, m in 1usize..5, d in 0usize..5,
+        write in 0.0f64..20.0, read in 0.0f64..20.0,
+    ) {
+        let costs = TwoLevelCosts { forward: 1.0, host_write: write, host_read: read };
+        let optimal = check(n, m, d, costs);
+        // Revolve with all m + d slots, the m busiest on the GPU.
+        let state = 1u64;
+        let revolve = Revolve::new(n, (m + d) as u64).unwrap();
+        let placement = Multistage::new(revolve.clone(), state, Some(m as u64 * state), None).unwrap();
+        let multistage = costs.evaluate(revolve, placement.tiers());
+        prop_assert!(optimal <= multistage + 1e-9, "optimal {} > multistage {}", optimal, multistage);
+    }
+}
+
+#[test]
+fn bad_input_is_typed() {
+    let c = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 1.0,
+        host_read: 1.0,
+    };
+    assert!(TwoLevel::new(0, 1, 1, c).is_err());
+    assert!(TwoLevel::new(10, 0, 0, c).is_err());
+    assert!(
+        TwoLevel::new(
+            10,
+            1,
+            1,
+            TwoLevelCosts {
+                host_read: f64::NAN,
+                ..c
+            }
+        )
+        .is_err()
+    );
+    assert!(TwoLevel::new(10, 1, 1, TwoLevelCosts { forward: -1.0, ..c }).is_err());
+    assert!(TwoLevel::new(1_000_000, 10, 10, c).is_err());
+}
