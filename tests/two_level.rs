@@ -228,3 +228,26 @@ fn bad_input_is_typed() {
     assert!(TwoLevel::new(10, 1, 1, TwoLevelCosts { forward: -1.0, ..c }).is_err());
     assert!(TwoLevel::new(1_000_000, 10, 10, c).is_err());
 }
+
+#[test]
+fn long_runs_do_not_recurse_per_step() {
+    // A single slot: every range is reversed directly and each left part is one step shorter,
+    // so the ranges nest n deep. Planned on a thread with a 256 KB stack: the former recursive
+    // emitter overflowed it in a debug build (in release, LLVM happened to turn its tail call
+    // into a loop; the emitter now loops explicitly).
+    let c = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 2.0,
+        host_read: 2.0,
+    };
+    let n = 8_000;
+    let plan = move || {
+        simulate(TwoLevel::new(n, 1, 0, c).unwrap())
+            .unwrap()
+            .reverse_steps
+    };
+    let thread = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(plan);
+    assert_eq!(thread.unwrap().join().unwrap(), n);
+}

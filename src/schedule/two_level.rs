@@ -102,7 +102,8 @@ impl TwoLevel {
     /// # Errors
     /// [`Error::ZeroSteps`]; [`Error::ZeroSnapshots`] with no slot at all;
     /// [`Error::InvalidArgument`] for costs that are negative or not finite, or a problem
-    /// whose table exceeds 10⁸ entries (use fewer steps or slots).
+    /// too large to plan exactly (over 10⁸ table entries or about 2·10¹⁰ operations: use
+    /// [`Multistage`](super::Multistage), or fewer steps or slots).
     pub fn new(steps: u64, fast: usize, slow: usize, costs: TwoLevelCosts) -> Result<Self> {
         if steps == 0 {
             return Err(Error::ZeroSteps);
@@ -119,9 +120,9 @@ impl TwoLevel {
         }
         let n = steps as usize;
         let entries = 2 * (n + 1) * (fast + 1) * (slow + 1);
-        if entries > 100_000_000
-            || (n as u128).pow(2) * (fast as u128 + 1) * (slow as u128 + 1) > 10u128.pow(11)
-        {
+        // The table's size, and its O(n²·m·d) fill (about 2·10¹⁰ operations is tens of seconds).
+        let work = (n as u128).pow(2) * (fast as u128 + 1) * (slow as u128 + 1);
+        if entries > 100_000_000 || work > 2 * 10u128.pow(10) {
             return Err(Error::InvalidArgument {
                 name: "steps",
                 reason: format!(
@@ -296,57 +297,69 @@ impl Emitter<'_> {
     }
 
     /// Reverses steps `start..start + l`; state `start` is live and held in `slot` (`tier`).
-    fn emit(&mut self, start: usize, l: usize, m: usize, d: usize, tier: Tier, slot: usize) {
+    ///
+    /// The left part and a tier move continue in the loop rather than recursing, so the depth
+    /// is the number of nested checkpoints (at most `m + d`), never the number of steps.
+    fn emit(
+        &mut self,
+        start: usize,
+        mut l: usize,
+        m: usize,
+        d: usize,
+        mut tier: Tier,
+        mut slot: usize,
+    ) {
         let s = start as u64;
-        if l == 1 {
-            self.actions.push(Action::Free { step: s, slot });
-            self.actions.push(Action::Reverse { step: s });
-            self.release(tier, slot);
-            return;
-        }
-        let choice = self.table.choice[self.table.at(tier, l, m, d)];
-        let j = match choice {
-            Choice::Direct => l - 1,
-            Choice::Split(j, _) => j,
-            Choice::Move => {
-                let other = if tier == Tier::Device {
-                    Tier::Host
-                } else {
-                    Tier::Device
-                };
-                let moved = self.alloc(other);
-                self.actions.push(Action::Save {
-                    step: s,
-                    slot: moved,
-                });
+        loop {
+            if l == 1 {
                 self.actions.push(Action::Free { step: s, slot });
+                self.actions.push(Action::Reverse { step: s });
                 self.release(tier, slot);
-                return self.emit(start, l, m, d, other, moved);
+                return;
             }
-        };
-        self.actions.push(Action::Advance {
-            from: s,
-            to: s + j as u64,
-        });
-        match choice {
-            Choice::Direct | Choice::Move => {
-                self.actions.push(Action::Reverse { step: s + j as u64 })
-            }
-            Choice::Split(_, next) => {
-                let (free_m, free_d) = (
-                    m - usize::from(tier == Tier::Device),
-                    d - usize::from(tier == Tier::Host),
-                );
-                let next_slot = self.alloc(next);
-                self.actions.push(Action::Save {
-                    step: s + j as u64,
-                    slot: next_slot,
-                });
-                self.emit(start + j, l - j, free_m, free_d, next, next_slot);
-            }
+            let j = match self.table.choice[self.table.at(tier, l, m, d)] {
+                Choice::Move => {
+                    let other = if tier == Tier::Device {
+                        Tier::Host
+                    } else {
+                        Tier::Device
+                    };
+                    let moved = self.alloc(other);
+                    self.actions.push(Action::Save {
+                        step: s,
+                        slot: moved,
+                    });
+                    self.actions.push(Action::Free { step: s, slot });
+                    self.release(tier, slot);
+                    (tier, slot) = (other, moved);
+                    continue;
+                }
+                Choice::Direct => {
+                    let last = s + (l - 1) as u64;
+                    self.actions.push(Action::Advance { from: s, to: last });
+                    self.actions.push(Action::Reverse { step: last });
+                    l - 1
+                }
+                Choice::Split(j, next) => {
+                    let at = s + j as u64;
+                    self.actions.push(Action::Advance { from: s, to: at });
+                    let (free_m, free_d) = (
+                        m - usize::from(tier == Tier::Device),
+                        d - usize::from(tier == Tier::Host),
+                    );
+                    let next_slot = self.alloc(next);
+                    self.actions.push(Action::Save {
+                        step: at,
+                        slot: next_slot,
+                    });
+                    self.emit(start + j, l - j, free_m, free_d, next, next_slot);
+                    j
+                }
+            };
+            // Back to this range's checkpoint for the left part.
+            self.actions.push(Action::Restore { step: s, slot });
+            l = j;
         }
-        self.actions.push(Action::Restore { step: s, slot });
-        self.emit(start, j, m, d, tier, slot);
     }
 }
 
