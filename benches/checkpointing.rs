@@ -7,35 +7,15 @@
 //! `((n + p)·t_f + n·t_a) / ((n − 1)·t_f + n·t_a)` — equal to the measured one when checkpoint
 //! handling costs nothing beyond the recomputation. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
+mod common;
+
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::GpuAcoustic;
 use gpurevolve::fwi::{Checkpointing, gradient};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::min_advances;
-
-fn setup(nt: usize) -> (Problem, Vec<f64>) {
-    let shape = [64, 64];
-    let truth = Model::circle(&shape, 10.0, 8, 2000.0, 2300.0, 120.0).unwrap();
-    let start = Model::constant(&shape, 10.0, 8, 2000.0).unwrap();
-    let geometry = |m: &Model| {
-        let receivers = (0..64).map(|i| vec![i as f64 * 10.0, 20.0]).collect();
-        Geometry::new(m, vec![vec![315.0, 20.0]], receivers, 15.0).unwrap()
-    };
-    let time = TimeAxis::new(&truth, 4, nt, None).unwrap();
-    let gpu = Gpu::new().unwrap();
-    let p_true = Problem::new(truth.clone(), geometry(&truth), time, 4).unwrap();
-    let observed = GpuAcoustic::new(&gpu, &p_true)
-        .unwrap()
-        .forward(false)
-        .unwrap()
-        .traces;
-    (
-        Problem::new(start.clone(), geometry(&start), time, 4).unwrap(),
-        observed,
-    )
-}
 
 fn seconds(mut f: impl FnMut(), reps: usize) -> f64 {
     f();
@@ -58,7 +38,7 @@ fn bench_checkpointing(c: &mut Criterion) {
     };
     let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
     println!("adapter: {}", gpu.adapter_info().name);
-    let (problem, observed) = setup(n + 1);
+    let (problem, observed) = common::one_shot(&gpu, 64, n + 1);
     let shots = [problem.clone()];
     let obs = [observed.clone()];
     let run = |how: Checkpointing| gradient(&gpu, &shots, &obs, how, |_, _| {}).unwrap();

@@ -3,38 +3,17 @@
 //!
 //! `cargo bench --bench spill`. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
+mod common;
+
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{AcousticOperator, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::Revolve;
 
 const SNAPS: u64 = 20;
-
-fn setup(gpu: &Gpu, nt: usize) -> (Problem, Vec<f64>) {
-    let shape = [96, 96];
-    let truth = Model::circle(&shape, 10.0, 8, 2000.0, 2300.0, 150.0).unwrap();
-    let start = Model::constant(&shape, 10.0, 8, 2000.0).unwrap();
-    let geometry = |m: &Model| {
-        let receivers = (0..96).map(|i| vec![i as f64 * 10.0, 20.0]).collect();
-        Geometry::new(m, vec![vec![475.0, 20.0]], receivers, 15.0).unwrap()
-    };
-    let time = TimeAxis::new(&truth, 4, nt, None).unwrap();
-    let observed = GpuAcoustic::new(
-        gpu,
-        &Problem::new(truth.clone(), geometry(&truth), time, 4).unwrap(),
-    )
-    .unwrap()
-    .forward(false)
-    .unwrap()
-    .traces;
-    (
-        Problem::new(start.clone(), geometry(&start), time, 4).unwrap(),
-        observed,
-    )
-}
 
 fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], device_budget: Option<u64>) -> RunStats {
     let n = (problem.time().nt - 1) as u64;
@@ -55,7 +34,7 @@ fn bench_spill(c: &mut Criterion) {
     };
     let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
     println!("adapter: {}", gpu.adapter_info().name);
-    let (problem, observed) = setup(&gpu, n + 1);
+    let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
     let state = 2 * 4 * problem.layout().len() as u64;
     let half = Some(SNAPS / 2 * state);
     let mut group = c.benchmark_group(format!("revolve n={n} s={SNAPS}"));

@@ -6,7 +6,7 @@ mod common;
 
 use common::random_problem;
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, Problem};
+use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, GradientInfo, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts};
@@ -20,6 +20,14 @@ fn setup() -> (Problem, Vec<f64>) {
     let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
     let observed = CpuTwin::new(&problem).forward(&wavelet, false).traces;
     (problem, observed)
+}
+
+/// The store-all gradient every run is compared with.
+fn reference(gpu: &Gpu, problem: &Problem, observed: &[f64]) -> GradientInfo {
+    GpuAcoustic::new(gpu, problem)
+        .unwrap()
+        .gradient_store_all(observed)
+        .unwrap()
 }
 
 fn bits(v: &[f64]) -> Vec<u64> {
@@ -44,10 +52,7 @@ fn run(
 fn every_device_budget_gives_the_store_all_bits() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let reference = GpuAcoustic::new(&gpu, &problem)
-        .unwrap()
-        .gradient_store_all(&observed)
-        .unwrap();
+    let reference = reference(&gpu, &problem, &observed);
     let state = 2 * problem.layout().len() as u64 * 4;
     for device_slots in 0..=SNAPS {
         let budget = device_slots * state;
@@ -148,10 +153,7 @@ fn the_most_used_slots_stay_on_the_gpu() {
 fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let reference = GpuAcoustic::new(&gpu, &problem)
-        .unwrap()
-        .gradient_store_all(&observed)
-        .unwrap();
+    let reference = reference(&gpu, &problem, &observed);
     // Operator buffers first (so the fault lands on a time level), then fail the 9th allocation.
     let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let mut revolver = Revolver::new(
@@ -202,10 +204,7 @@ fn checkpoints_that_fit_nowhere_are_a_typed_error() {
 fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let reference = GpuAcoustic::new(&gpu, &problem)
-        .unwrap()
-        .gradient_store_all(&observed)
-        .unwrap();
+    let reference = reference(&gpu, &problem, &observed);
     // Costs measured here, then a plan for 2 GPU and 4 host slots.
     let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let costs = calibrate(&gpu, &mut probe, 3).unwrap();

@@ -2,6 +2,17 @@
 
 use std::process::ExitCode;
 
+/// The exit of `run`: success, or its message as one line on stderr and exit code 1.
+pub fn exit(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line into `A`; on `--help`/`--version` prints and exits 0; on a bad
 /// argument prints clap's first paragraph as one line and exits 2.
 pub fn parse<A: clap::Parser>() -> Result<A, ExitCode> {

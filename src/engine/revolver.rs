@@ -175,8 +175,9 @@ impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
         let plan = simulate(schedule.clone())?;
         let capacity = schedule.slot_capacity();
         let state_bytes = operator.levels() as u64 * operator.level_bytes();
-        let placement = Multistage::new(
+        let placement = Multistage::with_peak(
             schedule.clone(),
+            plan.peak_slots,
             state_bytes,
             options.device_budget,
             options.host_budget,

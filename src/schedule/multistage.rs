@@ -62,8 +62,19 @@ impl Multistage {
         device_budget: Option<u64>,
         host_budget: Option<u64>,
     ) -> Result<Self> {
-        let capacity = schedule.slot_capacity();
         let needed = simulate(schedule.clone())?.peak_slots;
+        Self::with_peak(schedule, needed, state_bytes, device_budget, host_budget)
+    }
+
+    /// As [`Multistage::new`] for a schedule already simulated, whose peak is `needed` slots.
+    pub(crate) fn with_peak(
+        schedule: impl Schedule,
+        needed: usize,
+        state_bytes: u64,
+        device_budget: Option<u64>,
+        host_budget: Option<u64>,
+    ) -> Result<Self> {
+        let capacity = schedule.slot_capacity();
         let state_bytes = state_bytes.max(1);
         let fits = |budget: Option<u64>| {
             budget.map_or(capacity, |b| {
