@@ -1,5 +1,7 @@
 //! What spilling checkpoints to host memory costs: wall time with half the checkpoints in host
-//! memory against all on the GPU, and how long the host was blocked on the copies.
+//! memory against all on the GPU, with transfers overlapped (spills read when the GPU has run
+//! them, restores uploaded ahead) and blocking (the queue drained at every spill), and how
+//! long the host waited on the GPU for copies.
 //!
 //! `cargo bench --bench spill`. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
@@ -15,13 +17,9 @@ use gpurevolve::schedule::Revolve;
 
 const SNAPS: u64 = 20;
 
-fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], device_budget: Option<u64>) -> RunStats {
+fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], options: RevolverOptions) -> RunStats {
     let n = (problem.time().nt - 1) as u64;
     let op = AcousticOperator::new(gpu, problem, observed).unwrap();
-    let options = RevolverOptions {
-        device_budget,
-        ..RevolverOptions::default()
-    };
     let mut revolver = Revolver::new(gpu, op, Revolve::new(n, SNAPS).unwrap(), options).unwrap();
     revolver.apply_reverse().unwrap()
 }
@@ -36,41 +34,62 @@ fn bench_spill(c: &mut Criterion) {
     println!("adapter: {}", gpu.adapter_info().name);
     let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
     let state = 2 * 4 * problem.layout().len() as u64;
-    let half = Some(SNAPS / 2 * state);
+    let half = |overlap_transfers| RevolverOptions {
+        device_budget: Some(SNAPS / 2 * state),
+        overlap_transfers,
+        ..RevolverOptions::default()
+    };
+    let configs = [
+        ("all on GPU", RevolverOptions::default()),
+        ("half spilled, overlapped", half(true)),
+        ("half spilled, blocking", half(false)),
+    ];
     let mut group = c.benchmark_group(format!("revolve n={n} s={SNAPS}"));
     group.sample_size(10);
-    group.bench_function("all on GPU", |b| {
-        b.iter(|| run(&gpu, &problem, &observed, None))
-    });
-    group.bench_function("half spilled", |b| {
-        b.iter(|| run(&gpu, &problem, &observed, half))
-    });
+    for (name, options) in configs {
+        group.bench_function(name, |b| b.iter(|| run(&gpu, &problem, &observed, options)));
+    }
     group.finish();
 
-    // One process: medians of 3.
-    let time = |budget| {
-        let mut t: Vec<(f64, RunStats)> = (0..3)
-            .map(|_| {
-                let s = Instant::now();
-                let stats = run(&gpu, &problem, &observed, budget);
-                (s.elapsed().as_secs_f64(), stats)
-            })
-            .collect();
+    // One process, interleaved so drift hits every configuration alike: medians of 5.
+    let mut times: [Vec<(f64, RunStats)>; 3] = Default::default();
+    for _ in 0..5 {
+        for (t, (_, options)) in times.iter_mut().zip(configs) {
+            let start = Instant::now();
+            let stats = run(&gpu, &problem, &observed, options);
+            t.push((start.elapsed().as_secs_f64(), stats));
+        }
+    }
+    let [all, overlapped, blocking] = times.map(|mut t| {
         t.sort_by(|a, b| a.0.total_cmp(&b.0));
-        t[1]
-    };
-    let (all, _) = time(None);
-    let (spilled, stats) = time(half);
+        t[2]
+    });
+    let stats = overlapped.1;
     println!(
-        "\nall on GPU {all:.3} s; half spilled {spilled:.3} s; ratio {:.3}; {} saves and {} restores \
-         through the host, {:.1} MB out, {:.1} MB back; host blocked on copies {:.3} s ({:.0} % of the run)",
-        spilled / all,
+        "\n{} saves and {} restores through the host ({} uploaded ahead), {:.1} MB out, {:.1} MB back",
         stats.host_saves,
         stats.host_restores,
+        stats.prefetched_restores,
         stats.spilled_bytes as f64 / 1e6,
         stats.restored_bytes as f64 / 1e6,
-        stats.transfer_seconds,
-        100.0 * stats.transfer_seconds / spilled
+    );
+    for (name, (seconds, stats)) in [
+        ("all on GPU", all),
+        ("half spilled, overlapped", overlapped),
+        ("half spilled, blocking", blocking),
+    ] {
+        println!(
+            "{name:>26}: {seconds:.3} s, ratio to all on GPU {:.3}; host in transfers {:.3} s, \
+             of which waiting for the GPU {:.3} s",
+            seconds / all.0,
+            stats.transfer_seconds,
+            stats.transfer_wait_seconds
+        );
+    }
+    let cost = |t: f64| t - all.0;
+    println!(
+        "overlapping hides {:.0} % of the blocking spill's extra time",
+        100.0 * (1.0 - cost(overlapped.0) / cost(blocking.0))
     );
 }
 

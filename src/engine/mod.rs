@@ -4,6 +4,7 @@
 mod calibrate;
 mod operator;
 mod revolver;
+mod spills;
 
 pub use calibrate::calibrate;
 pub use operator::Operator;

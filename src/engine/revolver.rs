@@ -1,4 +1,7 @@
-//! [`Revolver`]: executes a schedule against an [`Operator`], with checkpoints in GPU buffers.
+//! [`Revolver`]: executes a schedule against an [`Operator`], with checkpoints in GPU buffers
+//! and, beyond the device budget, in host memory (see [`host`]).
+
+mod host;
 
 use std::collections::HashSet;
 use std::iter::Peekable;
@@ -6,6 +9,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::operator::Operator;
+use super::spills::{SpillId, Spills};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{Action, Multistage, Schedule, ScheduleStats, Tier, Violation, simulate};
@@ -22,11 +26,20 @@ pub struct RevolverOptions {
     /// Steps encoded per command buffer before it is submitted. Default 32.
     pub steps_per_submit: usize,
     /// GPU bytes for checkpoints (`levels × level_bytes` each); the slots beyond it live in
-    /// host memory. The run also needs `levels + 1` working level buffers outside this budget.
+    /// host memory. The run also needs `levels + 1` working level buffers outside this budget,
+    /// and `levels` more for a host checkpoint brought back ahead of its restore.
     /// Default `None`: every checkpoint on the GPU (spilling only if the device runs out).
     pub device_budget: Option<u64>,
     /// Host bytes for spilled checkpoints. Default `None`: unlimited.
     pub host_budget: Option<u64>,
+    /// Overlap transfers with computation: spills are read when the GPU has run their copies
+    /// (the host does not drain the queue), and the next host checkpoint to be restored is
+    /// uploaded as soon as its bytes are in host memory. `false` waits for every spill and
+    /// uploads at the restore: the baseline that shows what overlapping hides. Default `true`.
+    pub overlap_transfers: bool,
+    /// Spills in flight at once, each holding `levels` staging buffers of host-visible memory;
+    /// at the bound the host waits for the oldest. Default 4 (0 counts as 1).
+    pub spills_in_flight: usize,
 }
 
 impl Default for RevolverOptions {
@@ -35,6 +48,8 @@ impl Default for RevolverOptions {
             steps_per_submit: 32,
             device_budget: None,
             host_budget: None,
+            overlap_transfers: true,
+            spills_in_flight: 4,
         }
     }
 }
@@ -80,10 +95,14 @@ pub struct RunStats {
     pub demotions: u64,
     /// Most host bytes held at once.
     pub peak_host_bytes: u64,
-    /// Seconds the host spent blocked in copies to and from host memory. Copies are
-    /// synchronous for now (each spill waits for the GPU to drain), so this is the time a
-    /// prefetching store would have to hide.
+    /// Seconds the host spent on copies to and from host memory: encoding them, reading
+    /// staging buffers, uploads, and waiting (below).
     pub transfer_seconds: f64,
+    /// Of which seconds blocked until the GPU had run a spill's copies: the transfer time
+    /// that overlapping did not hide.
+    pub transfer_wait_seconds: f64,
+    /// Restores from host memory whose upload the lookahead had issued already.
+    pub prefetched_restores: u64,
 }
 
 /// Progress of a run, in step evaluations (forward and adjoint alike).
@@ -105,7 +124,13 @@ struct State {
 /// A checkpoint: on the GPU (the buffers themselves) or in host memory (their bytes).
 enum Held {
     Device(State),
-    Host { step: u64, levels: Vec<Vec<u8>> },
+    Host { step: u64, bytes: HostBytes },
+}
+
+/// A host checkpoint's bytes: still being copied, or here (shared with an upload).
+enum HostBytes {
+    Pending(SpillId),
+    Ready(Rc<[Vec<u8>]>),
 }
 
 impl Held {
@@ -117,6 +142,13 @@ impl Held {
     }
 }
 
+fn new_encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
+    gpu.device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("revolver"),
+        })
+}
+
 /// Runs the adjoint of an [`Operator`]'s time loop under a checkpointing [`Schedule`],
 /// pyrevolve style: [`apply_forward`](Self::apply_forward), then
 /// [`apply_reverse`](Self::apply_reverse).
@@ -124,7 +156,11 @@ impl Held {
 /// The schedule is simulated when the revolver is made, so an invalid one is refused before
 /// anything runs. Checkpoints are the buffers the steps wrote (no copies); a level buffer is
 /// reused once neither the live state nor any checkpoint holds it, so the engine holds at most
-/// `levels × (slots + 1) + 1` buffers.
+/// `levels × (slots + 2) + 1` buffers (one state more for a prefetched host checkpoint).
+///
+/// Host checkpoints travel through staging buffers without draining the queue; a second
+/// reader of the schedule finds the next restore from host memory and uploads it early (see
+/// [`RevolverOptions::overlap_transfers`]).
 pub struct Revolver<'g, O: Operator, S: Schedule> {
     gpu: &'g Gpu,
     operator: O,
@@ -132,8 +168,12 @@ pub struct Revolver<'g, O: Operator, S: Schedule> {
     options: RevolverOptions,
     plan: ScheduleStats,
     pool: Vec<Rc<wgpu::Buffer>>,
-    /// Reused `MAP_READ | COPY_DST` buffers for copies to the host.
-    staging: Vec<wgpu::Buffer>,
+    /// Copies to host memory in flight, and their staging buffers.
+    spills: Spills,
+    lookahead: host::Lookahead<S>,
+    prefetched: Option<host::Prefetched>,
+    /// Set while a transfer is being timed (transfers nest: an upload may demote).
+    transfer_started: Option<Instant>,
     live: Option<State>,
     slots: Vec<Option<Held>>,
     tiers: Vec<Tier>,
@@ -187,11 +227,14 @@ impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
         Ok(Self {
             gpu,
             operator,
+            lookahead: host::Lookahead::new(schedule.clone()),
             actions: schedule.peekable(),
             options,
             plan,
             pool: Vec::new(),
-            staging: Vec::new(),
+            spills: Spills::new(options.spills_in_flight),
+            prefetched: None,
+            transfer_started: None,
             live: None,
             slots,
             tiers,
@@ -292,102 +335,27 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
     /// made: a checkpoint is never lost.
     fn take_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
         loop {
-            if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
-                return Ok(Rc::clone(free));
-            }
-            let bytes = self.operator.level_bytes();
-            match self.gpu.create_buffer("time level", bytes, LEVEL_USAGE) {
-                Ok(buffer) => {
-                    let buffer = Rc::new(buffer);
-                    self.pool.push(Rc::clone(&buffer));
-                    self.stats.device_bytes += bytes;
-                    return Ok(buffer);
-                }
+            match self.free_or_new_level() {
                 Err(e @ Error::OutOfMemory { .. }) => {
                     if !self.demote_one()? {
                         return Err(e);
                     }
                 }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
     }
 
-    /// Moves the least used device checkpoint to host memory; false when none is left.
-    fn demote_one(&mut self) -> Result<bool> {
-        let victim = (0..self.slots.len())
-            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_))))
-            .min_by_key(|&i| (self.uses[i], i));
-        let Some(slot) = victim else { return Ok(false) };
-        let Some(Held::Device(state)) = self.slots[slot].take() else {
-            return Ok(false);
-        };
-        log::warn!(
-            "GPU out of memory: checkpoint slot {slot} (state {}) moves to host memory",
-            state.step
-        );
-        let levels = self.spill(&state)?;
-        self.slots[slot] = Some(Held::Host {
-            step: state.step,
-            levels,
-        });
-        self.tiers[slot] = Tier::Host;
-        self.stats.demotions += 1;
-        Ok(true)
-    }
-
-    /// Copies a state's levels to host memory through staging buffers (after everything
-    /// encoded so far, which may still be writing them).
-    fn spill(&mut self, state: &State) -> Result<Vec<Vec<u8>>> {
-        let start = Instant::now();
-        self.flush(false)?;
-        let mut encoder =
-            self.gpu
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("spill"),
-                });
-        let mut used = Vec::with_capacity(state.levels.len());
-        for level in &state.levels {
-            let staging = match self.staging.pop() {
-                Some(b) => b,
-                // MAP_READ: the host maps it; COPY_DST: the level is copied into it.
-                None => self.gpu.create_buffer(
-                    "spill staging",
-                    level.size(),
-                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                )?,
-            };
-            encoder.copy_buffer_to_buffer(level, 0, &staging, 0, level.size());
-            used.push(staging);
+    /// A level buffer nobody holds, or a new one.
+    fn free_or_new_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
+            return Ok(Rc::clone(free));
         }
-        self.gpu.queue().submit([encoder.finish()]);
-        let mut out = Vec::with_capacity(used.len());
-        for staging in used {
-            let bytes = self.gpu.read_mapped(&staging)?;
-            self.stats.spilled_bytes += bytes.len() as u64;
-            out.push(bytes);
-            self.staging.push(staging);
-        }
-        self.stats.transfer_seconds += start.elapsed().as_secs_f64();
-        Ok(out)
-    }
-
-    /// Uploads host levels into free level buffers. Pending work is submitted first: a queue
-    /// write lands before the *next* submission, so it must not overtake commands still
-    /// waiting in the encoder that use the buffer it reuses.
-    fn unspill(&mut self, step: u64, host: &[Vec<u8>]) -> Result<State> {
-        let start = Instant::now();
-        self.flush(false)?;
-        let mut levels = Vec::with_capacity(host.len());
-        for bytes in host {
-            let level = self.take_level()?;
-            self.gpu.write(&level, bytes)?;
-            self.stats.restored_bytes += bytes.len() as u64;
-            levels.push(level);
-        }
-        self.stats.transfer_seconds += start.elapsed().as_secs_f64();
-        Ok(State { step, levels })
+        let bytes = self.operator.level_bytes();
+        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, LEVEL_USAGE)?);
+        self.pool.push(Rc::clone(&buffer));
+        self.stats.device_bytes += bytes;
+        Ok(buffer)
     }
 
     fn invalid(&self, action: Action, violation: Violation) -> Error {
@@ -419,12 +387,7 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
         self.recorded = self.recorded.max(k + 1);
         let refs: Vec<&wgpu::Buffer> = state.levels.iter().map(|b| b.as_ref()).collect();
         let gpu = self.gpu;
-        let encoder = self.encoder.get_or_insert_with(|| {
-            gpu.device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("revolver"),
-                })
-        });
+        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
             .encode_forward(encoder, k, &refs, &next, record)?;
         self.stats.forward_steps += 1;
@@ -441,6 +404,7 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
     }
 
     fn execute(&mut self, action: Action) -> Result<()> {
+        self.prefetch()?;
         match action {
             Action::Advance { from, to } => {
                 let mut state = self.live_at(action, from)?;
@@ -458,46 +422,26 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
                 let Some(&tier) = self.tiers.get(slot) else {
                     return Err(self.invalid(action, Violation::SlotOutOfRange { slot, capacity }));
                 };
-                let held = match tier {
-                    Tier::Device => Held::Device(state),
-                    Tier::Host => {
-                        self.stats.host_saves += 1;
-                        Held::Host {
-                            step,
-                            levels: self.spill(&state)?,
-                        }
-                    }
-                };
-                self.slots[slot] = Some(held);
+                match tier {
+                    Tier::Device => self.slots[slot] = Some(Held::Device(state)),
+                    Tier::Host => self.save_to_host(slot, &state)?,
+                }
                 self.stats.saves += 1;
                 self.account_checkpoints();
             }
             Action::Restore { step, slot } => {
                 self.check_held(action, step, slot)?;
-                // Taken out while the levels upload, and put back: the slot keeps its state.
-                let held = self.slots[slot].take();
-                let live = match &held {
-                    Some(Held::Device(state)) => Ok(state.clone()),
-                    Some(Held::Host { levels, .. }) => {
-                        self.stats.host_restores += 1;
-                        self.unspill(step, levels)
-                    }
-                    None => Err(self.invalid(
-                        action,
-                        Violation::SlotMismatch {
-                            slot,
-                            expected: step,
-                            holds: None,
-                        },
-                    )),
+                let live = match &self.slots[slot] {
+                    Some(Held::Device(state)) => state.clone(),
+                    _ => self.restore_from_host(slot, step)?,
                 };
-                self.slots[slot] = held;
-                self.live = Some(live?);
+                self.live = Some(live);
                 self.stats.restores += 1;
             }
             Action::Free { step, slot } => {
                 self.check_held(action, step, slot)?;
                 self.slots[slot] = None;
+                self.forget_prefetch(slot);
                 self.stats.frees += 1;
             }
             Action::Reverse { step } => {
@@ -555,13 +499,12 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
             .collect();
         let bytes = distinct.len() as u64 * self.operator.level_bytes();
         self.stats.peak_checkpoint_bytes = self.stats.peak_checkpoint_bytes.max(bytes);
-        let host: u64 = held
+        let state_bytes = self.operator.levels() as u64 * self.operator.level_bytes();
+        let host = held
             .iter()
-            .map(|h| match h {
-                Held::Host { levels, .. } => levels.iter().map(|l| l.len() as u64).sum(),
-                Held::Device(_) => 0,
-            })
-            .sum();
+            .filter(|h| matches!(h, Held::Host { .. }))
+            .count() as u64
+            * state_bytes;
         self.stats.peak_host_bytes = self.stats.peak_host_bytes.max(host);
     }
 
@@ -612,15 +555,22 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
                 .device()
                 .push_error_scope(wgpu::ErrorFilter::Validation);
             let commands = encoder.finish();
-            self.gpu.queue().submit([commands]);
+            let index = self.gpu.queue().submit([commands]);
             if let Some(e) = pollster::block_on(scope.pop()) {
                 return Err(Error::Gpu {
                     context: format!("running the schedule (before action #{})", self.index),
                     detail: e.to_string(),
                 });
             }
+            self.spills.submitted(&index);
         }
         self.encoded = 0;
-        if wait { self.gpu.wait() } else { Ok(()) }
+        if wait {
+            self.gpu.wait()?;
+        } else {
+            // Runs the map callbacks of spills the GPU has finished; blocks on nothing.
+            self.gpu.poll()?;
+        }
+        self.collect_spills()
     }
 }

@@ -358,13 +358,34 @@ impl Gpu {
     /// # Errors
     /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu {
-                context: "waiting for the GPU".into(),
-                detail: e.to_string(),
-            })
+        self.poll_device(wgpu::PollType::wait_indefinitely())
+    }
+
+    /// Blocks until submission `index` has finished (and its map callbacks have run); later
+    /// submissions keep the GPU busy meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.poll_device(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: None,
+        })
+    }
+
+    /// Runs the callbacks of whatever has finished (buffer maps), without blocking.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when the device is lost.
+    pub fn poll(&self) -> Result<()> {
+        self.poll_device(wgpu::PollType::Poll)
+    }
+
+    fn poll_device(&self, poll: wgpu::PollType) -> Result<()> {
+        self.device.poll(poll).map(|_| ()).map_err(|e| Error::Gpu {
+            context: "waiting for the GPU".into(),
+            detail: e.to_string(),
+        })
     }
 
     /// Compiles `entry_point` of WGSL `source` into a compute pipeline. `constants` set the

@@ -1,0 +1,272 @@
+//! The host tier of [`Revolver`]: spilling checkpoints to host memory, bringing them back, and
+//! reading the schedule ahead to bring the next one back before it is needed.
+//!
+//! Ordering is the whole difficulty, so here it is in one place:
+//! - a spill's copies go into the open encoder, after the step that wrote the state and before
+//!   any later step that reuses its buffers;
+//! - an upload is a queue write, which wgpu runs before the *next* submission: whatever is
+//!   encoded must be submitted first, since it may still read the buffers the upload reuses
+//!   (a state just dropped, or a checkpoint whose spill was just encoded).
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::{Held, HostBytes, Revolver, State};
+use crate::engine::operator::Operator;
+use crate::engine::spills::SpillId;
+use crate::error::{Error, Result};
+use crate::schedule::{Action, Schedule, Tier};
+
+/// A second reader of the schedule, ahead of the engine, that finds the next restore from a
+/// host slot.
+pub(super) struct Lookahead<S> {
+    actions: S,
+    /// The index of the next action `actions` yields.
+    index: u64,
+    /// The restore found last: its action index, slot and step.
+    found: Option<(u64, usize, u64)>,
+}
+
+impl<S: Schedule> Lookahead<S> {
+    pub(super) fn new(actions: S) -> Self {
+        Self {
+            actions,
+            index: 0,
+            found: None,
+        }
+    }
+
+    /// The first restore after action `now` from a slot that is in host memory now. A slot
+    /// demoted after the reader passed its restore is missed (that restore is not prefetched).
+    fn next_host_restore(&mut self, now: u64, tiers: &[Tier]) -> Option<(usize, u64)> {
+        if let Some((index, slot, step)) = self.found
+            && index > now
+        {
+            return Some((slot, step));
+        }
+        self.found = None;
+        for action in self.actions.by_ref() {
+            let index = self.index;
+            self.index += 1;
+            if index <= now {
+                continue;
+            }
+            if let Action::Restore { step, slot } = action
+                && tiers.get(slot) == Some(&Tier::Host)
+            {
+                self.found = Some((index, slot, step));
+                return Some((slot, step));
+            }
+        }
+        None
+    }
+}
+
+/// A host checkpoint uploaded ahead of its restore.
+pub(super) struct Prefetched {
+    slot: usize,
+    step: u64,
+    state: State,
+}
+
+impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
+    /// Saves `state` into host slot `slot`. The copies are encoded now and the bytes arrive
+    /// when the GPU has run them, unless transfers do not overlap: then the host waits here.
+    pub(super) fn save_to_host(&mut self, slot: usize, state: &State) -> Result<()> {
+        self.in_transfer(|r| {
+            let id = r.spill(state)?;
+            r.slots[slot] = Some(Held::Host {
+                step: state.step,
+                bytes: HostBytes::Pending(id),
+            });
+            r.stats.host_saves += 1;
+            if !r.options.overlap_transfers {
+                r.await_spill(id)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The state in host slot `slot`, back in level buffers: the prefetched copy when the
+    /// lookahead brought it back already, an upload now otherwise.
+    pub(super) fn restore_from_host(&mut self, slot: usize, step: u64) -> Result<State> {
+        self.stats.host_restores += 1;
+        if let Some(early) = self
+            .prefetched
+            .take_if(|p| p.slot == slot && p.step == step)
+        {
+            self.stats.prefetched_restores += 1;
+            return Ok(early.state);
+        }
+        self.in_transfer(|r| {
+            let bytes = r.host_bytes(slot)?;
+            r.upload(step, &bytes, true)?.ok_or_else(|| Error::Gpu {
+                context: "restoring a checkpoint from host memory".into(),
+                detail: "no level buffer for it".into(),
+            })
+        })
+    }
+
+    /// Moves the least used device checkpoint to host memory; false when none is left. Its
+    /// buffers are free for reuse at once: the copies come first in command order.
+    pub(super) fn demote_one(&mut self) -> Result<bool> {
+        let victim = (0..self.slots.len())
+            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_))))
+            .min_by_key(|&i| (self.uses[i], i));
+        let Some(slot) = victim else { return Ok(false) };
+        let Some(Held::Device(state)) = self.slots[slot].take() else {
+            return Ok(false);
+        };
+        log::warn!(
+            "GPU out of memory: checkpoint slot {slot} (state {}) moves to host memory",
+            state.step
+        );
+        self.in_transfer(|r| {
+            let id = r.spill(&state)?;
+            r.slots[slot] = Some(Held::Host {
+                step: state.step,
+                bytes: HostBytes::Pending(id),
+            });
+            Ok(())
+        })?;
+        self.tiers[slot] = Tier::Host;
+        self.stats.demotions += 1;
+        Ok(true)
+    }
+
+    /// Drops a prefetched copy of `slot` (the slot was freed).
+    pub(super) fn forget_prefetch(&mut self, slot: usize) {
+        if self.prefetched.as_ref().is_some_and(|p| p.slot == slot) {
+            self.prefetched = None;
+        }
+    }
+
+    /// Uploads the next host checkpoint the schedule restores, once its bytes are in host
+    /// memory. At most one is held (`levels` buffers), and only in buffers that are free or
+    /// can be made without moving a device checkpoint out.
+    pub(super) fn prefetch(&mut self) -> Result<()> {
+        if !self.options.overlap_transfers || self.prefetched.is_some() {
+            return Ok(());
+        }
+        let Some((slot, step)) = self.lookahead.next_host_restore(self.index, &self.tiers) else {
+            return Ok(());
+        };
+        let bytes = match self.slots.get(slot) {
+            Some(Some(Held::Host {
+                step: held,
+                bytes: HostBytes::Ready(bytes),
+            })) if *held == step => Rc::clone(bytes),
+            _ => return Ok(()),
+        };
+        if let Some(state) = self.in_transfer(|r| r.upload(step, &bytes, false))? {
+            self.prefetched = Some(Prefetched { slot, step, state });
+        }
+        Ok(())
+    }
+
+    /// Moves the bytes of finished spills into their slots. A spill whose slot was freed
+    /// meanwhile is dropped.
+    pub(super) fn collect_spills(&mut self) -> Result<()> {
+        for (id, levels) in self.spills.take_finished()? {
+            let ready: Rc<[Vec<u8>]> = levels.into();
+            for held in self.slots.iter_mut().flatten() {
+                if let Held::Host { bytes, .. } = held
+                    && matches!(bytes, HostBytes::Pending(pending) if *pending == id)
+                {
+                    *bytes = HostBytes::Ready(Rc::clone(&ready));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the copies of a state to host memory, first waiting for the oldest spill when
+    /// too many are in flight.
+    fn spill(&mut self, state: &State) -> Result<SpillId> {
+        while self.spills.is_full() {
+            let Some(oldest) = self.spills.oldest() else {
+                break;
+            };
+            self.await_spill(oldest)?;
+        }
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| super::new_encoder(gpu));
+        let id = self.spills.start(gpu, encoder, &state.levels)?;
+        self.stats.spilled_bytes += state.levels.iter().map(|l| l.size()).sum::<u64>();
+        Ok(id)
+    }
+
+    /// Blocks until spill `id` is in host memory: until its submission is done, not the
+    /// whole queue.
+    fn await_spill(&mut self, id: SpillId) -> Result<()> {
+        if self.spills.has_unsubmitted() {
+            self.flush(false)?;
+        }
+        if let Some(index) = self.spills.submission_of(id) {
+            let start = Instant::now();
+            self.gpu.wait_for(index)?;
+            self.stats.transfer_wait_seconds += start.elapsed().as_secs_f64();
+        }
+        self.collect_spills()
+    }
+
+    /// The bytes of host slot `slot`, waiting for its spill if they are still on the way.
+    fn host_bytes(&mut self, slot: usize) -> Result<Rc<[Vec<u8>]>> {
+        if let Some(Some(Held::Host {
+            bytes: HostBytes::Pending(id),
+            ..
+        })) = self.slots.get(slot)
+        {
+            self.await_spill(*id)?;
+        }
+        match self.slots.get(slot) {
+            Some(Some(Held::Host {
+                bytes: HostBytes::Ready(bytes),
+                ..
+            })) => Ok(Rc::clone(bytes)),
+            _ => Err(Error::Gpu {
+                context: format!("restoring checkpoint slot {slot} from host memory"),
+                detail: "its copy from the GPU never completed".into(),
+            }),
+        }
+    }
+
+    /// Uploads a host checkpoint into level buffers. With `demote`, device checkpoints move to
+    /// host memory if the GPU is out of memory; without, out of memory gives `None`.
+    fn upload(&mut self, step: u64, bytes: &[Vec<u8>], demote: bool) -> Result<Option<State>> {
+        let mut levels = Vec::with_capacity(bytes.len());
+        for _ in bytes {
+            let level = if demote {
+                self.take_level()?
+            } else {
+                match self.free_or_new_level() {
+                    Ok(level) => level,
+                    Err(Error::OutOfMemory { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            };
+            levels.push(level);
+        }
+        // Submit first: encoded commands may still use these buffers (see the module docs).
+        self.flush(false)?;
+        for (level, bytes) in levels.iter().zip(bytes) {
+            self.gpu.write(level, bytes)?;
+            self.stats.restored_bytes += bytes.len() as u64;
+        }
+        Ok(Some(State { step, levels }))
+    }
+
+    /// Runs `f`, adding its wall time to `transfer_seconds` unless an outer call already does.
+    fn in_transfer<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let outer = self.transfer_started.is_none();
+        if outer {
+            self.transfer_started = Some(Instant::now());
+        }
+        let result = f(self);
+        if outer && let Some(start) = self.transfer_started.take() {
+            self.stats.transfer_seconds += start.elapsed().as_secs_f64();
+        }
+        result
+    }
+}
