@@ -40,10 +40,20 @@ impl Revolve {
     ///
     /// # Errors
     /// [`Error::ZeroSteps`], [`Error::ZeroSnapshots`], [`Error::CountOverflow`] when the number
-    /// of forward steps does not fit in 64 bits, and [`Error::InvalidArgument`] when the slots
-    /// used do not fit in `usize`.
+    /// of forward steps does not fit in 64 bits, and [`Error::InvalidArgument`] for more
+    /// snapshots than steps (at most `steps − 1` are ever used; a mixed-up argument, most
+    /// likely) or when the slots used do not fit in `usize`.
     pub fn new(steps: u64, snaps: u64) -> Result<Self> {
         let info = plan(steps, snaps)?;
+        if snaps > steps {
+            return Err(Error::InvalidArgument {
+                name: "snaps",
+                reason: format!(
+                    "{snaps} snapshots for {steps} steps: at most {} are ever used (every state kept); ask for at most {steps}, or keep every state with StoreAll",
+                    info.slots_used
+                ),
+            });
+        }
         let capacity = usize::try_from(info.slots_used).map_err(|_| Error::InvalidArgument {
             name: "snaps",
             reason: format!(
