@@ -20,26 +20,45 @@ use crate::acoustic::{AcousticOperator, Problem};
 use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::schedule::{AnySchedule, Revolve, StoreAll};
+use crate::schedule::{AnySchedule, Revolve, StoreAll, TwoLevel, TwoLevelCosts};
 
 /// How each shot's forward states are kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Checkpointing {
-    /// Revolve with this many snapshots (including the initial state's).
+    /// Revolve with this many snapshots (including the initial state's); the most used stay
+    /// on the GPU, as many as the device budget holds, the rest in host memory
+    /// ([`Multistage`](crate::schedule::Multistage)).
     Snapshots(u64),
     /// Every state kept: the reference.
     StoreAll,
+    /// The least-cost schedule for `device` GPU and `host` host-memory snapshots under
+    /// `costs` ([`TwoLevel`]); measure the costs with
+    /// [`calibrate`](crate::engine::calibrate).
+    TwoTier {
+        /// Snapshots on the GPU.
+        device: usize,
+        /// Snapshots in host memory.
+        host: usize,
+        /// Step and transfer costs.
+        costs: TwoLevelCosts,
+    },
 }
 
 impl Checkpointing {
     /// The schedule for `steps` steps.
     ///
     /// # Errors
-    /// As [`Revolve::new`] and [`StoreAll::new`].
+    /// As [`Revolve::new`], [`StoreAll::new`] and [`TwoLevel::new`].
     pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
         Ok(match self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
             Checkpointing::StoreAll => AnySchedule::StoreAll(StoreAll::new(steps)?),
+            Checkpointing::TwoTier {
+                device,
+                host,
+                costs,
+            } => AnySchedule::TwoLevel(TwoLevel::new(steps, device, host, costs)?),
         })
     }
 }

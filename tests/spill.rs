@@ -229,10 +229,10 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
             .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::Host))
             .count() as u64;
         let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
-        let mut revolver = Revolver::new(&gpu, operator, plan, RevolverOptions::default())
-            .unwrap()
-            .with_tiers(tiers.clone())
-            .unwrap();
+        // The schedule brings its own placement.
+        let mut revolver =
+            Revolver::new(&gpu, operator, plan.clone(), RevolverOptions::default()).unwrap();
+        assert_eq!(revolver.tiers(), &tiers[..]);
         let stats = revolver.apply_reverse().unwrap();
         let info = revolver.operator().finish().unwrap();
         assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{costs:?}");
@@ -365,5 +365,33 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
             bits(&reference.gradient),
             "overlap {overlap}"
         );
+    }
+}
+
+#[test]
+fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let state = 2 * problem.layout().len() as u64 * 4;
+    let costs = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 2.0,
+        host_read: 2.0,
+    };
+    let plan = TwoLevel::new(STEPS, 4, 2, costs).unwrap();
+    let options = RevolverOptions {
+        device_budget: Some(3 * state),
+        ..RevolverOptions::default()
+    };
+    let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    match Revolver::new(&gpu, operator, plan, options).err() {
+        Some(Error::InvalidArgument { name, reason }) => {
+            assert_eq!(name, "device_budget");
+            assert!(
+                reason.contains("puts 4 checkpoints") && reason.contains("hold 3"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a device_budget error, got {other:?}"),
     }
 }

@@ -142,6 +142,39 @@ impl Held {
     }
 }
 
+/// A schedule's own placement, checked against the slots it names and the budgets.
+fn check_own_tiers(
+    tiers: Vec<Tier>,
+    capacity: usize,
+    state_bytes: u64,
+    options: &RevolverOptions,
+) -> Result<Vec<Tier>> {
+    if tiers.len() != capacity {
+        return Err(Error::InvalidArgument {
+            name: "schedule",
+            reason: format!("it places {} of its {capacity} slots", tiers.len()),
+        });
+    }
+    for (tier, budget, name) in [
+        (Tier::Device, options.device_budget, "device_budget"),
+        (Tier::Host, options.host_budget, "host_budget"),
+    ] {
+        let slots = tiers.iter().filter(|t| **t == tier).count() as u64;
+        if let Some(budget) = budget
+            && slots.saturating_mul(state_bytes) > budget
+        {
+            return Err(Error::InvalidArgument {
+                name,
+                reason: format!(
+                    "the placement puts {slots} checkpoints of {state_bytes} bytes there, {budget} bytes hold {}; plan it with fewer slots in that tier or raise the budget",
+                    budget / state_bytes.max(1)
+                ),
+            });
+        }
+    }
+    Ok(tiers)
+}
+
 fn new_encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
     gpu.device()
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -190,11 +223,15 @@ pub struct Revolver<'g, O: Operator, S: Schedule> {
 }
 
 impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
-    /// A revolver for `operator` under `schedule`.
+    /// A revolver for `operator` under `schedule`. Slots go where the schedule says
+    /// ([`Schedule::tiers`]) or else the most used stay on the GPU, as many as
+    /// [`RevolverOptions::device_budget`] holds.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the schedule and the operator disagree on the number of
-    /// steps or the operator has no levels; [`Error::InvalidSchedule`] for an invalid schedule.
+    /// steps, the operator has no levels, or the schedule's own placement exceeds a budget;
+    /// [`Error::InvalidSchedule`] for an invalid schedule; [`Error::CheckpointsDoNotFit`]
+    /// when the budgets cannot hold the schedule's checkpoints.
     pub fn new(gpu: &'g Gpu, operator: O, schedule: S, options: RevolverOptions) -> Result<Self> {
         if schedule.steps() != operator.steps() {
             return Err(Error::InvalidArgument {
@@ -222,7 +259,11 @@ impl<'g, O: Operator, S: Schedule + Clone> Revolver<'g, O, S> {
             options.device_budget,
             options.host_budget,
         )?;
-        let (tiers, uses) = (placement.tiers().to_vec(), placement.uses().to_vec());
+        let tiers = match schedule.tiers() {
+            Some(own) => check_own_tiers(own, capacity, state_bytes, &options)?,
+            None => placement.tiers().to_vec(),
+        };
+        let uses = placement.uses().to_vec();
         let slots = (0..capacity).map(|_| None).collect();
         Ok(Self {
             gpu,
@@ -513,19 +554,15 @@ impl<'g, O: Operator, S: Schedule> Revolver<'g, O, S> {
         &self.tiers
     }
 
-    /// Replaces the placement (say, [`TwoLevel::tiers`](crate::schedule::TwoLevel::tiers) for
-    /// the cost-optimal schedule). Call before running.
+    /// Replaces the placement (a schedule planned for two tiers brings its own, which this
+    /// overrides). Call before running.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `tiers` does not name every slot.
+    /// [`Error::InvalidArgument`] when `tiers` does not name every slot, or puts more
+    /// checkpoints in a tier than its budget holds.
     pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Result<Self> {
-        if tiers.len() != self.slots.len() {
-            return Err(Error::InvalidArgument {
-                name: "tiers",
-                reason: format!("{} tiers for {} slots", tiers.len(), self.slots.len()),
-            });
-        }
-        self.tiers = tiers;
+        let state_bytes = self.operator.levels() as u64 * self.operator.level_bytes();
+        self.tiers = check_own_tiers(tiers, self.slots.len(), state_bytes, &self.options)?;
         Ok(self)
     }
 

@@ -1,5 +1,6 @@
 //! The action vocabulary every schedule speaks and every engine executes.
 
+use super::multistage::Tier;
 use std::fmt;
 
 /// One instruction of a checkpointing schedule.
@@ -69,6 +70,13 @@ pub trait Schedule: Iterator<Item = Action> {
 
     /// Number of slots the schedule addresses: every `slot` it names is below this.
     fn slot_capacity(&self) -> usize;
+
+    /// The memory tier of each slot, for a schedule planned for two tiers
+    /// ([`TwoLevel`](super::TwoLevel)). `None` (the default) leaves the placement to the
+    /// engine, which keeps the most used slots on the GPU ([`Multistage`](super::Multistage)).
+    fn tiers(&self) -> Option<Vec<Tier>> {
+        None
+    }
 }
 
 /// A boxed schedule is a schedule, so either kind can be chosen at run time.
@@ -79,5 +87,9 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 
     fn slot_capacity(&self) -> usize {
         (**self).slot_capacity()
+    }
+
+    fn tiers(&self) -> Option<Vec<Tier>> {
+        (**self).tiers()
     }
 }

@@ -1,16 +1,30 @@
 //! A schedule chosen at run time that stays `Clone` (which the engine needs to simulate it).
 
 use super::action::{Action, Schedule};
+use super::multistage::Tier;
 use super::revolve::Revolve;
 use super::store_all::StoreAll;
+use super::two_level::TwoLevel;
 
-/// Revolve or store-all, picked at run time.
+/// Revolve, store-all or the cost-optimal two-tier schedule, picked at run time.
 #[derive(Clone, Debug)]
 pub enum AnySchedule {
     /// [`Revolve`].
     Revolve(Revolve),
     /// [`StoreAll`].
     StoreAll(StoreAll),
+    /// [`TwoLevel`], which places its own slots.
+    TwoLevel(TwoLevel),
+}
+
+impl AnySchedule {
+    fn inner(&self) -> &dyn Schedule {
+        match self {
+            AnySchedule::Revolve(s) => s,
+            AnySchedule::StoreAll(s) => s,
+            AnySchedule::TwoLevel(s) => s,
+        }
+    }
 }
 
 impl Iterator for AnySchedule {
@@ -20,22 +34,21 @@ impl Iterator for AnySchedule {
         match self {
             AnySchedule::Revolve(s) => s.next(),
             AnySchedule::StoreAll(s) => s.next(),
+            AnySchedule::TwoLevel(s) => s.next(),
         }
     }
 }
 
 impl Schedule for AnySchedule {
     fn steps(&self) -> u64 {
-        match self {
-            AnySchedule::Revolve(s) => s.steps(),
-            AnySchedule::StoreAll(s) => s.steps(),
-        }
+        self.inner().steps()
     }
 
     fn slot_capacity(&self) -> usize {
-        match self {
-            AnySchedule::Revolve(s) => s.slot_capacity(),
-            AnySchedule::StoreAll(s) => s.slot_capacity(),
-        }
+        self.inner().slot_capacity()
+    }
+
+    fn tiers(&self) -> Option<Vec<Tier>> {
+        self.inner().tiers()
     }
 }

@@ -379,4 +379,8 @@ impl Schedule for TwoLevel {
     fn slot_capacity(&self) -> usize {
         self.fast + self.slow
     }
+
+    fn tiers(&self) -> Option<Vec<Tier>> {
+        Some(TwoLevel::tiers(self))
+    }
 }

@@ -1,0 +1,159 @@
+//! The one-call FWI gradient: every checkpointing choice gives the store-all bits, summed over
+//! shots in order, and bad calls are typed errors.
+
+mod common;
+
+use common::random_problem;
+use gpurevolve::Error;
+use gpurevolve::acoustic::{CpuTwin, Problem};
+use gpurevolve::engine::RevolverOptions;
+use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_with};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::schedule::TwoLevelCosts;
+
+const NT: usize = 41;
+
+fn shots() -> (Vec<Problem>, Vec<Vec<f64>>) {
+    let shots: Vec<Problem> = [41, 42]
+        .iter()
+        .map(|&seed| random_problem(&[32, 28], 4, 4, NT, seed))
+        .collect();
+    let observed = shots
+        .iter()
+        .map(|p| {
+            let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.8 * w).collect();
+            CpuTwin::new(p).forward(&wavelet, false).traces
+        })
+        .collect();
+    (shots, observed)
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn run(gpu: &Gpu, checkpointing: Checkpointing, options: RevolverOptions) -> FwiGradient {
+    let (shots, observed) = shots();
+    gradient_with(gpu, &shots, &observed, checkpointing, options, |_, _| {}).unwrap()
+}
+
+#[test]
+fn every_checkpointing_gives_the_store_all_gradient() {
+    let Some(gpu) = common::gpu() else { return };
+    let (shots, observed) = shots();
+    let mut last = [None; 2];
+    let reference = gradient(
+        &gpu,
+        &shots,
+        &observed,
+        Checkpointing::StoreAll,
+        |shot, p| last[shot] = Some(p),
+    )
+    .unwrap();
+    // Each shot's progress ends at its total: every forward and adjoint evaluation.
+    for (shot, p) in last.iter().enumerate() {
+        let p = p.expect("progress reported");
+        let s = reference.shots[shot];
+        assert_eq!(p.done, s.forward_steps + s.reverse_steps);
+        assert_eq!(p.done, p.total);
+    }
+    // The sum over shots, in shot order, of each shot alone.
+    let alone: Vec<FwiGradient> = (0..2)
+        .map(|i| {
+            gradient(
+                &gpu,
+                &shots[i..=i],
+                &observed[i..=i],
+                Checkpointing::StoreAll,
+                |_, _| {},
+            )
+            .unwrap()
+        })
+        .collect();
+    let summed: Vec<f64> = alone[0]
+        .gradient
+        .iter()
+        .zip(&alone[1].gradient)
+        .map(|(a, b)| a + b)
+        .collect();
+    assert_eq!(bits(&summed), bits(&reference.gradient));
+    assert_eq!(
+        (alone[0].misfit + alone[1].misfit).to_bits(),
+        reference.misfit.to_bits()
+    );
+    assert!(reference.gradient.iter().any(|g| *g != 0.0));
+
+    let state = 2 * 4 * shots[0].layout().len() as u64;
+    let costs = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 3.0,
+        host_read: 2.0,
+    };
+    let spill = RevolverOptions {
+        device_budget: Some(2 * state),
+        ..RevolverOptions::default()
+    };
+    for (label, checkpointing, options) in [
+        (
+            "revolve",
+            Checkpointing::Snapshots(5),
+            RevolverOptions::default(),
+        ),
+        ("revolve, 2 on the GPU", Checkpointing::Snapshots(5), spill),
+        (
+            "two-tier",
+            Checkpointing::TwoTier {
+                device: 2,
+                host: 3,
+                costs,
+            },
+            spill,
+        ),
+    ] {
+        let g = run(&gpu, checkpointing, options);
+        assert_eq!(bits(&g.gradient), bits(&reference.gradient), "{label}");
+        assert_eq!(g.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
+        assert_eq!(g.traces.len(), 2, "{label}");
+        for (t, r) in g.traces.iter().zip(&reference.traces) {
+            assert_eq!(bits(t), bits(r), "{label}: traces");
+        }
+        let spilled: u64 = g.shots.iter().map(|s| s.host_saves).sum();
+        assert_eq!(spilled > 0, options.device_budget.is_some(), "{label}");
+    }
+}
+
+#[test]
+fn bad_calls_are_typed_errors() {
+    let Some(gpu) = common::gpu() else { return };
+    let (shots, observed) = shots();
+    let cp = Checkpointing::Snapshots(4);
+    let name = |r: gpurevolve::Result<FwiGradient>| match r {
+        Err(Error::InvalidArgument { name, .. }) => name,
+        other => panic!(
+            "expected InvalidArgument, got {:?}",
+            other.map(|g| g.misfit)
+        ),
+    };
+    assert_eq!(name(gradient(&gpu, &[], &[], cp, |_, _| {})), "shots");
+    assert_eq!(
+        name(gradient(&gpu, &shots, &observed[..1], cp, |_, _| {})),
+        "observed"
+    );
+    let other_grid = random_problem(&[30, 28], 4, 4, NT, 43);
+    assert_eq!(
+        name(gradient(
+            &gpu,
+            &[shots[0].clone(), other_grid],
+            &observed,
+            cp,
+            |_, _| {}
+        )),
+        "shots"
+    );
+    // More snapshots than steps (40) is Revolve's own typed error.
+    let too_many = Checkpointing::Snapshots(NT as u64);
+    assert_eq!(
+        name(gradient(&gpu, &shots, &observed, too_many, |_, _| {})),
+        "snaps"
+    );
+}
