@@ -21,13 +21,22 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
-use gpurevolve::engine::RevolverOptions;
+use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::engine::{RevolverOptions, calibrate};
 use gpurevolve::fwi::{self, Checkpointing};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{self, Multistage, Schedule};
+use gpurevolve::schedule::{self, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::Json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Placement {
+    /// Revolve's schedule; its most used slots stay on the GPU.
+    Multistage,
+    /// The schedule with the least cost for the step and transfer costs (measured by a short
+    /// calibration, or --costs).
+    Optimal,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ModelKind {
@@ -107,6 +116,24 @@ struct Args {
     /// Host bytes for spilled checkpoints [default: unlimited].
     #[arg(long)]
     host_memory: Option<u64>,
+    /// How checkpoints are split between the GPU and host memory when --device-memory holds
+    /// fewer than --snaps.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "multistage",
+        conflicts_with = "store_all"
+    )]
+    placement: Placement,
+    /// Costs for --placement optimal, in seconds: a forward step, a state's copy to host memory,
+    /// and its copy back, as `STEP,TO_HOST,TO_GPU` [default: measured].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 3,
+        value_name = "STEP,TO_HOST,TO_GPU"
+    )]
+    costs: Option<Vec<f64>>,
     /// Output folder.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -237,6 +264,47 @@ fn checkpointing(args: &Args, steps: u64) -> Result<Checkpointing, String> {
     ))
 }
 
+/// `--placement optimal`: as many of the `snaps` snapshots on the GPU as `--device-memory`
+/// holds, the rest in host memory, and the least-cost schedule for them.
+fn two_tier(
+    args: &Args,
+    snaps: u64,
+    state_bytes: u64,
+    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+) -> Result<Checkpointing, String> {
+    let snaps = usize::try_from(snaps).map_err(|e| e.to_string())?;
+    let fits = |bytes: u64| usize::try_from(bytes / state_bytes).unwrap_or(usize::MAX);
+    let device = args.device_memory.map_or(snaps, |b| fits(b).min(snaps));
+    let host = snaps - device;
+    if let Some(h) = args.host_memory
+        && fits(h) < host
+    {
+        return Err(format!(
+            "--host-memory {h} holds {} states of {state_bytes} bytes; the {snaps} snapshots need {host} there besides the {device} on the GPU: raise it or lower --snaps",
+            fits(h)
+        ));
+    }
+    let costs = match &args.costs {
+        Some(c) => TwoLevelCosts {
+            forward: c[0],
+            host_write: c[1],
+            host_read: c[2],
+        },
+        None if host == 0 => TwoLevelCosts {
+            // Nothing goes to the host: the plan is Revolve's whatever the transfers cost.
+            forward: 1.0,
+            host_write: 0.0,
+            host_read: 0.0,
+        },
+        None => measure()?,
+    };
+    Ok(Checkpointing::TwoTier {
+        device,
+        host,
+        costs,
+    })
+}
+
 /// The middle `y` slice of a 3D array `(nx, ny, nz)`; 2D arrays pass through.
 fn slice(data: &[f64], shape: &[usize]) -> (Vec<f64>, usize, usize) {
     match *shape {
@@ -320,7 +388,20 @@ fn run(args: &Args) -> Result<(), String> {
     lap(&mut timings, "observed data", &mut since);
 
     let steps = time.steps() as u64;
-    let plan = checkpointing(args, steps)?;
+    let state_bytes = 2 * 4 * start_shots[0].layout().len() as u64;
+    let mut plan = checkpointing(args, steps)?;
+    let revolve_snaps = match plan {
+        Checkpointing::Snapshots(s) => Some(s),
+        _ => None,
+    };
+    if let (Placement::Optimal, Some(s)) = (args.placement, revolve_snaps) {
+        plan = two_tier(args, s, state_bytes, || {
+            eprintln!("measuring step and transfer costs for --placement optimal");
+            let mut probe =
+                AcousticOperator::new(&gpu, &start_shots[0], &observed[0]).map_err(err)?;
+            calibrate(&gpu, &mut probe, 5).map_err(err)
+        })?;
+    }
     let sched = plan.schedule(steps).map_err(err)?;
     let sim = schedule::simulate(sched.clone()).map_err(err)?;
     let per_shot = sim.total_forward + sim.reverse_steps;
@@ -391,21 +472,25 @@ fn run(args: &Args) -> Result<(), String> {
         images::Colour::Diverging(clip),
     )?;
     images::gather(&out.join("shot_gather.png"), &observed[0], nt, nrec)?;
-    let state_bytes = 2 * 4 * start_shots[0].layout().len() as u64;
-    let placement = Multistage::new(
-        sched.clone(),
-        state_bytes,
-        args.device_memory,
-        args.host_memory,
-    )
-    .map_err(err)?;
+    let tiers = match sched.tiers() {
+        Some(own) => own,
+        None => Multistage::new(
+            sched.clone(),
+            state_bytes,
+            args.device_memory,
+            args.host_memory,
+        )
+        .map_err(err)?
+        .tiers()
+        .to_vec(),
+    };
     let work = sim.total_forward + sim.reverse_steps;
     images::schedule(
         &out.join("schedule.png"),
         sched.clone(),
         steps,
         work,
-        placement.tiers(),
+        &tiers,
     )?;
     lap(&mut timings, "output", &mut since);
     timings.push(("total", clock.elapsed().as_secs_f64()));
@@ -413,7 +498,10 @@ fn run(args: &Args) -> Result<(), String> {
     let (snaps, name) = match plan {
         Checkpointing::Snapshots(s) => (s, "revolve"),
         Checkpointing::StoreAll => (sched.slot_capacity() as u64, "store-all"),
+        Checkpointing::TwoTier { .. } => (sched.slot_capacity() as u64, "two-level"),
+        _ => (sched.slot_capacity() as u64, "other"),
     };
+    let modelled = model_costs(plan, sched.clone(), &tiers, state_bytes, args)?;
     let peak = result
         .shots
         .iter()
@@ -440,6 +528,13 @@ fn run(args: &Args) -> Result<(), String> {
         ("steps", Json::Int(steps)),
         ("schedule", Json::Str(name.into())),
         ("snaps", Json::Int(snaps)),
+        (
+            "placement",
+            Json::Str(format!("{:?}", args.placement).to_lowercase()),
+        ),
+        ("device_slots", Json::Int(count(&tiers, Tier::Device))),
+        ("host_slots", Json::Int(count(&tiers, Tier::Host))),
+        ("modelled_cost", modelled.json()),
         ("forward_steps", ints(|s| s.forward_steps)),
         ("reverse_steps", ints(|s| s.reverse_steps)),
         ("saves", ints(|s| s.saves)),
@@ -500,7 +595,14 @@ fn run(args: &Args) -> Result<(), String> {
         ),
         ("shots × receivers", format!("{} × {nrec}", args.shots)),
         ("time samples, dt", format!("{nt}, {:.3e} s", time.dt)),
-        ("schedule", format!("{name}, {snaps} snapshots")),
+        (
+            "schedule",
+            format!(
+                "{name}, {snaps} snapshots ({} on the GPU, {} in host memory)",
+                count(&tiers, Tier::Device),
+                count(&tiers, Tier::Host)
+            ),
+        ),
         (
             "forward steps / shot",
             format!("{} (n + p)", sim.total_forward),
@@ -523,4 +625,68 @@ fn run(args: &Args) -> Result<(), String> {
         ("output", format!("{}/", out.display())),
     ]);
     Ok(())
+}
+
+fn count(tiers: &[Tier], tier: Tier) -> u64 {
+    tiers.iter().filter(|t| **t == tier).count() as u64
+}
+
+/// For a two-level plan: its modelled cost, and that of Revolve's schedule with the same
+/// snapshots placed by use (multistage), in the units of its costs.
+struct Modelled {
+    costs: Option<TwoLevelCosts>,
+    optimal: f64,
+    multistage: f64,
+}
+
+impl Modelled {
+    fn json(&self) -> Json {
+        let Some(c) = self.costs else {
+            return Json::Null;
+        };
+        Json::Obj(vec![
+            ("step", Json::Num(c.forward)),
+            ("to_host", Json::Num(c.host_write)),
+            ("to_gpu", Json::Num(c.host_read)),
+            ("two_level", Json::Num(self.optimal)),
+            ("multistage", Json::Num(self.multistage)),
+        ])
+    }
+}
+
+fn model_costs(
+    plan: Checkpointing,
+    schedule: impl Schedule,
+    tiers: &[Tier],
+    state_bytes: u64,
+    args: &Args,
+) -> Result<Modelled, String> {
+    let Checkpointing::TwoTier {
+        device,
+        host,
+        costs,
+    } = plan
+    else {
+        return Ok(Modelled {
+            costs: None,
+            optimal: 0.0,
+            multistage: 0.0,
+        });
+    };
+    let steps = schedule.steps();
+    let optimal = costs.evaluate(schedule, tiers);
+    let revolve = Revolve::new(steps, (device + host) as u64).map_err(err)?;
+    let placed = Multistage::new(
+        revolve.clone(),
+        state_bytes,
+        Some(device as u64 * state_bytes),
+        args.host_memory,
+    )
+    .map_err(err)?;
+    let multistage = costs.evaluate(revolve, placed.tiers());
+    Ok(Modelled {
+        costs: Some(costs),
+        optimal,
+        multistage,
+    })
 }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 /// A JSON value, just rich enough for the summary.
 pub enum Json {
+    Null,
     Num(f64),
     Int(u64),
     Str(String),
@@ -18,7 +19,7 @@ impl Json {
             Json::Num(x) if x.is_finite() => {
                 let _ = write!(out, "{x:e}");
             }
-            Json::Num(_) => out.push_str("null"),
+            Json::Num(_) | Json::Null => out.push_str("null"),
             Json::Int(n) => {
                 let _ = write!(out, "{n}");
             }
