@@ -5,14 +5,24 @@
 //! in one process: the measured ratio, the step-count ratio `(2n + p)/2n`, and the ratio
 //! predicted from the measured cost of a forward step `t_f` and of an adjoint step `t_a`,
 //! `((n + p)·t_f + n·t_a) / ((n − 1)·t_f + n·t_a)` — equal to the measured one when checkpoint
-//! handling costs nothing beyond the recomputation. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
+//! handling costs nothing beyond the recomputation.
+//!
+//! A second baseline runs the store-all *schedule* through the same `Revolver`: the same
+//! kernels, bind groups and submissions, so the ratio to it isolates what Revolve's schedule
+//! costs. The engine recomputes the recording step of every reverse, so that run evaluates
+//! `2n − 1` forward steps and the matching step-count ratio is `(2n + p)/(3n − 1)`. Its cost
+//! model takes an advance's time `t_adv` from [`calibrate`] (advances sample no traces) and a
+//! reverse's (recording step and adjoint) from that run, `t_rev = (T − (n − 1)·t_adv)/n`:
+//! Revolve should take `p·t_adv + n·t_rev`.
+//! `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
 mod common;
 
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gpurevolve::acoustic::GpuAcoustic;
+use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
+use gpurevolve::engine::calibrate;
 use gpurevolve::fwi::{Checkpointing, gradient};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::min_advances;
@@ -64,6 +74,14 @@ fn bench_checkpointing(c: &mut Criterion) {
     let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
     let t_forward = seconds(|| drop(acoustic.forward(false).unwrap()), 3) / n as f64;
     let t_store_all = seconds(store_all, 3);
+    let t_engine_store_all = seconds(|| drop(run(Checkpointing::StoreAll)), 3);
+    let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let mut advances: Vec<f64> = (0..3)
+        .map(|_| calibrate(&gpu, &mut probe, 200).unwrap().forward)
+        .collect();
+    advances.sort_by(f64::total_cmp);
+    let t_advance = advances[1];
+    let t_reverse = (t_engine_store_all - (n - 1) as f64 * t_advance) / n as f64;
     // The store-all run is (n − 1) forward steps plus n adjoint steps (fields are stored, so
     // the recording steps are not recomputed).
     let t_adjoint = (t_store_all - (n - 1) as f64 * t_forward) / n as f64;
@@ -73,8 +91,23 @@ fn bench_checkpointing(c: &mut Criterion) {
         t_adjoint * 1e3
     );
     println!(
-        "{:>4} {:>8} {:>10} {:>12} {:>12} {:>10}",
-        "s", "p", "measured", "(2n+p)/2n", "cost model", "excess"
+        "store-all: {t_store_all:.3} s by GpuAcoustic, {t_engine_store_all:.3} s through the Revolver; \
+         advance {:.3} ms, reverse {:.3} ms (from that run)",
+        t_advance * 1e3,
+        t_reverse * 1e3
+    );
+    println!(
+        "{:>4} {:>8} {:>10} {:>12} {:>12} {:>10} | {:>10} {:>14} {:>12} {:>10}",
+        "s",
+        "p",
+        "measured",
+        "(2n+p)/2n",
+        "cost model",
+        "excess",
+        "vs engine",
+        "(2n+p)/(3n-1)",
+        "cost model",
+        "excess"
     );
     for s in snaps {
         let t = seconds(|| drop(run(Checkpointing::Snapshots(s))), 3);
@@ -84,9 +117,13 @@ fn bench_checkpointing(c: &mut Criterion) {
         let model =
             ((nf + p) * t_forward + nf * t_adjoint) / ((nf - 1.0) * t_forward + nf * t_adjoint);
         let measured = t / t_store_all;
+        let engine = t / t_engine_store_all;
+        let engine_counts = (2.0 * nf + p) / (3.0 * nf - 1.0);
+        let engine_model = (p * t_advance + nf * t_reverse) / t_engine_store_all;
         println!(
-            "{s:>4} {p:>8} {measured:>10.3} {counts:>12.3} {model:>12.3} {:>9.1}%",
-            100.0 * (measured / model - 1.0)
+            "{s:>4} {p:>8} {measured:>10.3} {counts:>12.3} {model:>12.3} {:>9.1}% | {engine:>10.3} {engine_counts:>14.3} {engine_model:>12.3} {:>9.1}%",
+            100.0 * (measured / model - 1.0),
+            100.0 * (engine / engine_model - 1.0)
         );
     }
 }
