@@ -195,9 +195,9 @@ proptest! {
     ) {
         let costs = TwoLevelCosts { forward: 1.0, host_write: write, host_read: read };
         let optimal = check(n, m, d, costs);
-        // Revolve with all m + d slots, the m busiest on the GPU.
+        // Revolve with all m + d slots (at most n: it refuses more), the m busiest on the GPU.
         let state = 1u64;
-        let revolve = Revolve::new(n, (m + d) as u64).unwrap();
+        let revolve = Revolve::new(n, ((m + d) as u64).min(n)).unwrap();
         let placement = Multistage::new(revolve.clone(), state, Some(m as u64 * state), None).unwrap();
         let multistage = costs.evaluate(revolve, placement.tiers());
         prop_assert!(optimal <= multistage + 1e-9, "optimal {} > multistage {}", optimal, multistage);

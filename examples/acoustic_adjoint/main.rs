@@ -257,6 +257,8 @@ fn checkpointing(args: &Args, steps: u64) -> Result<Checkpointing, String> {
         return Ok(Checkpointing::StoreAll);
     }
     if let Some(s) = args.snaps {
+        // Checked now, not after the run: --placement optimal builds no Revolve of its own.
+        Revolve::new(steps, s).map_err(err)?;
         return Ok(Checkpointing::Snapshots(s));
     }
     Ok(Checkpointing::Snapshots(
