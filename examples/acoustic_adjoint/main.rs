@@ -127,12 +127,7 @@ struct Args {
     placement: Placement,
     /// Costs for --placement optimal, in seconds: a forward step, a state's copy to host memory,
     /// and its copy back, as `STEP,TO_HOST,TO_GPU` [default: measured].
-    #[arg(
-        long,
-        value_delimiter = ',',
-        num_args = 3,
-        value_name = "STEP,TO_HOST,TO_GPU"
-    )]
+    #[arg(long, value_delimiter = ',', value_name = "STEP,TO_HOST,TO_GPU")]
     costs: Option<Vec<f64>>,
     /// Output folder.
     #[arg(long, default_value = "out")]
@@ -286,12 +281,18 @@ fn two_tier(
             fits(h)
         ));
     }
-    let costs = match &args.costs {
-        Some(c) => TwoLevelCosts {
-            forward: c[0],
-            host_write: c[1],
-            host_read: c[2],
+    let costs = match args.costs.as_deref() {
+        Some(&[forward, host_write, host_read]) => TwoLevelCosts {
+            forward,
+            host_write,
+            host_read,
         },
+        Some(other) => {
+            return Err(format!(
+                "--costs takes three numbers, STEP,TO_HOST,TO_GPU in seconds; got {}",
+                other.len()
+            ));
+        }
         None if host == 0 => TwoLevelCosts {
             // Nothing goes to the host: the plan is Revolve's whatever the transfers cost.
             forward: 1.0,
@@ -333,6 +334,9 @@ fn lap(timings: &mut Vec<(&'static str, f64)>, name: &'static str, since: &mut I
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if args.costs.is_some() && args.placement != Placement::Optimal {
+        return Err("--costs is used by --placement optimal only; add it, or drop --costs".into());
+    }
     let clock = Instant::now();
     let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let mut since = Instant::now();
