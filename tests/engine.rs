@@ -4,11 +4,12 @@
 
 mod common;
 
+use common::Scripted;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
 use gpurevolve::engine::{Operator, Revolver, RevolverOptions};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Action, AnySchedule, Revolve, Schedule, StoreAll, min_advances};
+use gpurevolve::schedule::{Action, AnySchedule, Revolve, StoreAll, min_advances};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -152,26 +153,6 @@ fn checkpointed_gradient_is_the_store_all_gradient_3d() {
                 AnySchedule::Revolve(Revolve::new(30, s).unwrap()),
             );
         }
-    }
-}
-
-/// A scripted schedule, to feed the engine wrong ones.
-#[derive(Clone)]
-struct Scripted(std::vec::IntoIter<Action>, u64, usize);
-
-impl Iterator for Scripted {
-    type Item = Action;
-    fn next(&mut self) -> Option<Action> {
-        self.0.next()
-    }
-}
-
-impl Schedule for Scripted {
-    fn steps(&self) -> u64 {
-        self.1
-    }
-    fn slot_capacity(&self) -> usize {
-        self.2
     }
 }
 

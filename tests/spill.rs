@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::random_problem;
+use common::{Scripted, random_problem};
 use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, GradientInfo, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
@@ -285,26 +285,6 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
                 assert_eq!(stats.prefetched_restores, 0, "{label}");
             }
         }
-    }
-}
-
-/// A scripted schedule, to put spills where Revolve never does.
-#[derive(Clone)]
-struct Scripted(std::vec::IntoIter<Action>, u64, usize);
-
-impl Iterator for Scripted {
-    type Item = Action;
-    fn next(&mut self) -> Option<Action> {
-        self.0.next()
-    }
-}
-
-impl gpurevolve::schedule::Schedule for Scripted {
-    fn steps(&self) -> u64 {
-        self.1
-    }
-    fn slot_capacity(&self) -> usize {
-        self.2
     }
 }
 
