@@ -14,7 +14,15 @@
 //! | module | knows | does |
 //! |---|---|---|
 //! | [`schedule`] | nothing of GPUs | the action vocabulary, [`Revolve`](schedule::Revolve), [`StoreAll`](schedule::StoreAll), planning arithmetic, a simulator that checks any schedule and counts its cost |
-//! | [`gpu`] | wgpu | adapter and device with the adapter's own limits, typed out-of-memory through error scopes, staging read-back, dispatch helpers, WGSL kernels from `shaders/` |
+//! | `gpu` (feature `gpu`) | wgpu | adapter and device with the adapter's own limits, typed out-of-memory through error scopes, staging read-back, dispatch helpers, WGSL kernels from `shaders/` |
+//! | [`engine`] | schedules (and `gpu`) | the action interpreter [`Revolver`](engine::Revolver) over a [`Store`](engine::Store) of states: GPU buffers with host spill, or any CPU value |
+//! | `acoustic`, `fwi` (feature `acoustic`) | `gpu`, `engine` | the acoustic wave solver in WGSL with a float64 CPU twin; the multi-shot FWI gradient |
+//!
+//! ## Features
+//!
+//! `default = ["gpu", "acoustic"]`. With `--no-default-features` the crate builds without
+//! wgpu and still offers the schedules, the planning arithmetic, the simulator, `.npy` I/O and
+//! the CPU engine ([`Revolver::on_cpu`](engine::Revolver::on_cpu)).
 //!
 //! ## Counting conventions
 //!
@@ -52,10 +60,13 @@
 //! the device, and what does not fit now.
 #![warn(missing_docs)]
 
+#[cfg(feature = "acoustic")]
 pub mod acoustic;
 pub mod engine;
 mod error;
+#[cfg(feature = "acoustic")]
 pub mod fwi;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod npy;
 pub mod schedule;

@@ -62,7 +62,8 @@ fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) 
         RevolverOptions::default(),
     )
     .unwrap()
-    .plan();
+    .plan()
+    .expect("the crate's schedules plan themselves");
     let mut revolver =
         Revolver::new(gpu, operator, schedule.clone(), RevolverOptions::default()).unwrap();
     revolver.apply_forward().unwrap();
@@ -157,7 +158,7 @@ fn checkpointed_gradient_is_the_store_all_gradient_3d() {
 }
 
 #[test]
-fn wrong_schedules_are_refused_before_running() {
+fn wrong_schedules_are_refused_before_the_wrong_action_runs() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = shot(&[20, 20], 2, 11, 3);
     let op = || AcousticOperator::new(&gpu, &problem, &observed).unwrap();
@@ -179,14 +180,28 @@ fn wrong_schedules_are_refused_before_running() {
         ),
         "{err}"
     );
-    // Revolve with one action dropped: the simulator refuses it.
+    // Revolve with one action dropped (the save of state 7): the schedule is read once, so
+    // the checker refuses it at the first action that needs the missing one, before that
+    // action runs: the restore of state 7 from the slot never filled.
     let mut actions: Vec<Action> = Revolve::new(10, 3).unwrap().collect();
-    actions.remove(4);
+    assert_eq!(actions.remove(4), Action::Save { step: 7, slot: 2 });
     let bad = Scripted(actions.into_iter(), 10, 3);
-    let err = Revolver::new(&gpu, op(), bad, RevolverOptions::default())
-        .err()
-        .unwrap();
-    assert!(matches!(err, Error::InvalidSchedule { .. }), "{err}");
+    let mut revolver = Revolver::new(&gpu, op(), bad, RevolverOptions::default()).unwrap();
+    let err = revolver.apply_reverse().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidSchedule {
+                index: 6,
+                action: Some(Action::Restore { step: 7, slot: 2 }),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Nothing past the wrong action ran: one reverse (step 9), no restore.
+    let stats = revolver.stats();
+    assert_eq!((stats.reverse_steps, stats.restores), (1, 0));
 }
 
 // ---- a user's own operator: nonlinear 1D heat, its WGSL in tests/shaders ----

@@ -241,7 +241,7 @@ fn simulator_names_the_action_and_the_reason() {
             0,
             Violation::AdvancePastReverse {
                 to: 3,
-                next_reverse: 2
+                next_reverse: Some(2)
             }
         )
     );

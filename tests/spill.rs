@@ -73,7 +73,7 @@ fn every_device_budget_gives_the_store_all_bits() {
             "{label}: misfit bits"
         );
         assert_eq!(
-            tiers.iter().filter(|t| **t == Tier::Device).count() as u64,
+            tiers.iter().filter(|t| **t == Tier::DEVICE).count() as u64,
             device_slots,
             "{label}"
         );
@@ -135,11 +135,11 @@ fn the_most_used_slots_stay_on_the_gpu() {
     );
     assert_eq!(traffic.device_saves + traffic.host_saves, stats.saves);
     let device_uses: Vec<u64> = (0..SNAPS as usize)
-        .filter(|&i| tiers[i] == Tier::Device)
+        .filter(|&i| tiers[i] == Tier::DEVICE)
         .map(|i| uses[i])
         .collect();
     let host_max = (0..SNAPS as usize)
-        .filter(|&i| tiers[i] == Tier::Host)
+        .filter(|&i| tiers[i] == Tier::HOST)
         .map(|i| uses[i])
         .max()
         .unwrap();
@@ -226,7 +226,7 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
         let tiers = plan.tiers();
         let host_saves = plan
             .clone()
-            .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::Host))
+            .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::HOST))
             .count() as u64;
         let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
         // The schedule brings its own placement.
@@ -335,7 +335,7 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
         };
         let mut revolver = Revolver::new(&gpu, operator, schedule, options)
             .unwrap()
-            .with_tiers(vec![Tier::Device, Tier::Host])
+            .with_tiers(vec![Tier::DEVICE, Tier::HOST])
             .unwrap();
         let stats = revolver.apply_reverse().unwrap();
         let info = revolver.operator().finish().unwrap();

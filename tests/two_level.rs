@@ -20,11 +20,11 @@ fn peaks(actions: &[Action], tiers: &[Tier]) -> (usize, usize) {
     for a in actions {
         match *a {
             Action::Save { slot, .. } => {
-                let t = usize::from(tiers[slot] == Tier::Host);
+                let t = usize::from(tiers[slot] == Tier::HOST);
                 held[t] += 1;
                 peak[t] = peak[t].max(held[t]);
             }
-            Action::Free { slot, .. } => held[usize::from(tiers[slot] == Tier::Host)] -= 1,
+            Action::Free { slot, .. } => held[usize::from(tiers[slot] == Tier::HOST)] -= 1,
             _ => {}
         }
     }

@@ -129,7 +129,7 @@ pub fn schedule(
     work: u64,
     tiers: &[Tier],
 ) -> Result<(), String> {
-    let on_host = |slot: usize| tiers.get(slot) == Some(&Tier::Host);
+    let on_host = |slot: usize| tiers.get(slot) == Some(&Tier::HOST);
     let (w, h) = (800usize, 800usize);
     let mut rgb = vec![255u8; w * h * 3];
     let px = |step: u64| ((step as f64 / steps as f64) * (w - 1) as f64) as usize;

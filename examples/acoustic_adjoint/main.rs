@@ -538,8 +538,8 @@ fn run(args: &Args) -> Result<(), String> {
             "placement",
             Json::Str(format!("{:?}", args.placement).to_lowercase()),
         ),
-        ("device_slots", Json::Int(count(&tiers, Tier::Device))),
-        ("host_slots", Json::Int(count(&tiers, Tier::Host))),
+        ("device_slots", Json::Int(count(&tiers, Tier::DEVICE))),
+        ("host_slots", Json::Int(count(&tiers, Tier::HOST))),
         ("modelled_cost", modelled.json()),
         ("forward_steps", ints(|s| s.forward_steps)),
         ("reverse_steps", ints(|s| s.reverse_steps)),
@@ -605,8 +605,8 @@ fn run(args: &Args) -> Result<(), String> {
             "schedule",
             format!(
                 "{name}, {snaps} snapshots ({} on the GPU, {} in host memory)",
-                count(&tiers, Tier::Device),
-                count(&tiers, Tier::Host)
+                count(&tiers, Tier::DEVICE),
+                count(&tiers, Tier::HOST)
             ),
         ),
         (

@@ -1,11 +1,32 @@
-//! The engine: runs any [`schedule`](crate::schedule) against an [`Operator`], holding the
-//! checkpoints in GPU buffers. Knows schedules and the GPU layer; knows no physics.
+//! The engine: runs any [`schedule`](crate::schedule) against a time stepper, holding its
+//! checkpoints in a [`Store`]. Knows schedules (and, with the `gpu` feature, the GPU layer);
+//! knows no physics.
+//!
+//! [`Revolver`] is the action interpreter, written once against the [`Backend`] trait. Two
+//! backends come with the crate:
+//! - [`GpuBackend`] (feature `gpu`): an [`Operator`]'s states as GPU buffers, checkpoints on
+//!   the GPU and beyond a budget in host memory; made by `Revolver::new`.
+//! - [`CpuBackend`]: a [`CpuOperator`]'s states as host values, checkpoints in any [`Store`]
+//!   ([`MemoryStore`]); made by [`Revolver::on_cpu`].
 
+#[cfg(feature = "gpu")]
 mod calibrate;
+mod cpu;
+#[cfg(feature = "gpu")]
+mod gpu_backend;
+#[cfg(feature = "gpu")]
 mod operator;
 mod revolver;
+#[cfg(feature = "gpu")]
 mod spills;
+mod store;
 
+#[cfg(feature = "gpu")]
 pub use calibrate::calibrate;
+pub use cpu::{CpuBackend, CpuOperator, MemoryStore};
+#[cfg(feature = "gpu")]
+pub use gpu_backend::{GpuBackend, GpuState};
+#[cfg(feature = "gpu")]
 pub use operator::Operator;
 pub use revolver::{Progress, Revolver, RevolverOptions, RunStats};
+pub use store::{Backend, Store};

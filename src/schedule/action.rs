@@ -1,6 +1,8 @@
 //! The action vocabulary every schedule speaks and every engine executes.
 
 use super::multistage::Tier;
+use super::simulate::Planned;
+use crate::error::Result;
 use std::fmt;
 
 /// One instruction of a checkpointing schedule.
@@ -64,6 +66,10 @@ impl fmt::Display for Action {
 }
 
 /// A checkpointing schedule: an iterator of [`Action`]s that knows its size.
+///
+/// An engine reads it once, as a stream, looking a bounded number of actions ahead; it need
+/// not be `Clone`. A schedule that can say in advance what it will do (its cost, how often
+/// each slot is used) does so through [`planned`](Self::planned).
 pub trait Schedule: Iterator<Item = Action> {
     /// Number of time steps `n` the schedule reverses.
     fn steps(&self) -> u64;
@@ -76,6 +82,18 @@ pub trait Schedule: Iterator<Item = Action> {
     /// engine, which keeps the most used slots on the GPU ([`Multistage`](super::Multistage)).
     fn tiers(&self) -> Option<Vec<Tier>> {
         None
+    }
+
+    /// What the whole schedule will do, from its own planner, without consuming it: its
+    /// costs (for progress totals and reports) and the uses of each slot (for placing slots on
+    /// tiers). `None`, the default, for a schedule that cannot tell ahead (a scripted or
+    /// online one): the engine then checks each action as it comes and places the
+    /// highest-numbered slots, which Revolve-like schedules use most, on the fastest tier.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidSchedule`] when the schedule's own plan is invalid.
+    fn planned(&self) -> Result<Option<Planned>> {
+        Ok(None)
     }
 }
 
@@ -91,5 +109,9 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 
     fn tiers(&self) -> Option<Vec<Tier>> {
         (**self).tiers()
+    }
+
+    fn planned(&self) -> Result<Option<Planned>> {
+        (**self).planned()
     }
 }

@@ -1,7 +1,9 @@
-//! A schedule chosen at run time that stays `Clone` (which the engine needs to simulate it).
+//! A schedule chosen at run time.
 
 use super::action::{Action, Schedule};
 use super::multistage::Tier;
+use super::simulate::Planned;
+use crate::error::Result;
 use super::revolve::Revolve;
 use super::store_all::StoreAll;
 use super::two_level::TwoLevel;
@@ -50,5 +52,9 @@ impl Schedule for AnySchedule {
 
     fn tiers(&self) -> Option<Vec<Tier>> {
         self.inner().tiers()
+    }
+
+    fn planned(&self) -> Result<Option<Planned>> {
+        self.inner().planned()
     }
 }

@@ -89,6 +89,7 @@ pub use plan::{
     repetition_number,
 };
 pub use revolve::Revolve;
-pub use simulate::{ScheduleStats, Violation, simulate, simulate_actions};
+pub(crate) use simulate::Simulator;
+pub use simulate::{Planned, ScheduleStats, Violation, planned, simulate, simulate_actions};
 pub use store_all::StoreAll;
 pub use two_level::{TwoLevel, TwoLevelCosts};

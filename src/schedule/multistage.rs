@@ -1,21 +1,28 @@
-//! Multistage placement: which checkpoint slots live in fast (GPU) memory and which in slow
-//! (host) memory (Stumm & Walther, SIAM J. Sci. Comput. 31(3), 2009).
+//! Multistage placement: which checkpoint slots live in which memory tier, fastest first
+//! (Stumm & Walther, SIAM J. Sci. Comput. 31(3), 2009).
 //!
-//! The binomial schedule is kept; the slots written and read most often go to the fast tier, as
-//! many as its budget holds. For Revolve these are the deepest slots, which hold the states
-//! the most recent sweeps restart from.
+//! The binomial schedule is kept; the slots written and read most often go to the fastest
+//! tier, as many as its budget holds, the next most used to the next tier, and so on. For
+//! Revolve these are the deepest slots, which hold the states the most recent sweeps restart
+//! from.
 
 use super::action::{Action, Schedule};
 use super::simulate::simulate;
 use crate::error::{Error, Result};
 
-/// Where a slot's checkpoints live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Tier {
+/// A memory tier, by its place in the list of tiers from fastest (0) to slowest.
+///
+/// The GPU engine has two: [`Tier::DEVICE`] (GPU buffers) and [`Tier::HOST`] (host memory,
+/// reached through staging copies). A store with more tiers (a disk, a peer GPU) numbers them
+/// on from there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tier(pub usize);
+
+impl Tier {
     /// Fast memory: GPU buffers.
-    Device,
+    pub const DEVICE: Tier = Tier(0);
     /// Slow memory: the host, reached through staging copies.
-    Host,
+    pub const HOST: Tier = Tier(1);
 }
 
 /// Saves and restores per tier, as [`Multistage::traffic`] counts them.
@@ -25,21 +32,27 @@ pub struct TierTraffic {
     pub device_saves: u64,
     /// Restores from device slots.
     pub device_restores: u64,
-    /// Saves into host slots (each a device → host copy of a state).
+    /// Saves into slower slots (each a copy of a state out of GPU memory).
     pub host_saves: u64,
-    /// Restores from host slots (each a host → device copy of a state).
+    /// Restores from slower slots (each a copy of a state back into GPU memory).
     pub host_restores: u64,
 }
 
-/// A placement of a schedule's slots on the two tiers.
+/// A placement of a schedule's slots on the tiers.
 ///
 /// ```
 /// use gpurevolve::schedule::{Multistage, Revolve, Tier};
 /// // 10 snapshots of 1 MB, 4 MB of GPU memory for them: 4 slots on the GPU.
 /// let place = Multistage::new(Revolve::new(1000, 10)?, 1 << 20, Some(4 << 20), None)?;
-/// assert_eq!(place.tiers().iter().filter(|t| **t == Tier::Device).count(), 4);
+/// assert_eq!(place.tiers().iter().filter(|t| **t == Tier::DEVICE).count(), 4);
 /// let traffic = place.traffic(Revolve::new(1000, 10)?);
 /// assert!(traffic.device_restores > traffic.host_restores); // the busiest slots are fast
+///
+/// // Three tiers: 2 MB of GPU memory, 3 MB of host memory, the rest on disk.
+/// let uses = gpurevolve::schedule::planned(Revolve::new(1000, 10)?)?.slot_uses;
+/// let place = Multistage::over_tiers(&uses, 10, 1 << 20, &[Some(2 << 20), Some(3 << 20), None])?;
+/// let count = |t| place.tiers().iter().filter(|x| **x == t).count();
+/// assert_eq!((count(Tier(0)), count(Tier(1)), count(Tier(2))), (2, 3, 5));
 /// # Ok::<(), gpurevolve::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,51 +76,65 @@ impl Multistage {
         host_budget: Option<u64>,
     ) -> Result<Self> {
         let needed = simulate(schedule.clone())?.peak_slots;
-        Self::with_peak(schedule, needed, state_bytes, device_budget, host_budget)
+        let uses = slot_uses(schedule);
+        Self::over_tiers(&uses, needed, state_bytes, &[device_budget, host_budget])
     }
 
-    /// As [`Multistage::new`] for a schedule already simulated, whose peak is `needed` slots.
-    pub(crate) fn with_peak(
-        schedule: impl Schedule,
+    /// Places slots used `uses[slot]` times (saves plus restores) on tiers whose budgets are
+    /// `budgets`, fastest first (`None`: unlimited), for a schedule that holds at most `needed`
+    /// slots at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no tiers; [`Error::CheckpointsDoNotFit`] when the budgets
+    /// together hold fewer than `needed` slots.
+    pub fn over_tiers(
+        uses: &[u64],
         needed: usize,
         state_bytes: u64,
-        device_budget: Option<u64>,
-        host_budget: Option<u64>,
+        budgets: &[Option<u64>],
     ) -> Result<Self> {
-        let capacity = schedule.slot_capacity();
+        if budgets.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "budgets",
+                reason: "at least one memory tier is needed".into(),
+            });
+        }
+        let capacity = uses.len();
         let state_bytes = state_bytes.max(1);
-        let fits = |budget: Option<u64>| {
-            budget.map_or(capacity, |b| {
-                usize::try_from(b / state_bytes)
-                    .unwrap_or(usize::MAX)
-                    .min(capacity)
+        let fits: Vec<usize> = budgets
+            .iter()
+            .map(|budget| {
+                budget.map_or(capacity, |b| {
+                    usize::try_from(b / state_bytes)
+                        .unwrap_or(usize::MAX)
+                        .min(capacity)
+                })
             })
-        };
-        let (device, host) = (fits(device_budget), fits(host_budget));
-        if device + host < needed {
+            .collect();
+        let total = fits.iter().fold(0usize, |a, b| a.saturating_add(*b));
+        if total < needed {
             return Err(Error::CheckpointsDoNotFit {
                 needed,
                 state_bytes,
-                device,
-                host,
-                fit: device + host,
+                device: fits[0],
+                host: total - fits[0],
+                fit: total,
             });
-        }
-        let mut uses = vec![0u64; capacity];
-        for action in schedule {
-            if let Action::Save { slot, .. } | Action::Restore { slot, .. } = action
-                && let Some(u) = uses.get_mut(slot)
-            {
-                *u += 1;
-            }
         }
         let mut order: Vec<usize> = (0..capacity).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(uses[i]), i));
-        let mut tiers = vec![Tier::Host; capacity];
-        for &slot in order.iter().take(device) {
-            tiers[slot] = Tier::Device;
+        let slowest = Tier(budgets.len() - 1);
+        let mut tiers = vec![slowest; capacity];
+        let mut next = order.into_iter();
+        for (tier, &fit) in fits.iter().enumerate() {
+            for slot in next.by_ref().take(fit) {
+                tiers[slot] = Tier(tier);
+            }
         }
-        Ok(Self { tiers, uses })
+        Ok(Self {
+            tiers,
+            uses: uses.to_vec(),
+        })
     }
 
     /// The tier of each slot.
@@ -125,12 +152,12 @@ impl Multistage {
         let mut t = TierTraffic::default();
         for action in schedule {
             match action {
-                Action::Save { slot, .. } => match self.tiers.get(slot) {
-                    Some(Tier::Device) => t.device_saves += 1,
+                Action::Save { slot, .. } => match self.tiers.get(slot).copied() {
+                    Some(Tier::DEVICE) => t.device_saves += 1,
                     _ => t.host_saves += 1,
                 },
-                Action::Restore { slot, .. } => match self.tiers.get(slot) {
-                    Some(Tier::Device) => t.device_restores += 1,
+                Action::Restore { slot, .. } => match self.tiers.get(slot).copied() {
+                    Some(Tier::DEVICE) => t.device_restores += 1,
                     _ => t.host_restores += 1,
                 },
                 _ => {}
@@ -138,4 +165,17 @@ impl Multistage {
         }
         t
     }
+}
+
+/// Saves plus restores of each slot of `schedule` (slots beyond its capacity are not counted).
+pub(crate) fn slot_uses(schedule: impl Schedule) -> Vec<u64> {
+    let mut uses = vec![0u64; schedule.slot_capacity()];
+    for action in schedule {
+        if let Action::Save { slot, .. } | Action::Restore { slot, .. } = action
+            && let Some(u) = uses.get_mut(slot)
+        {
+            *u += 1;
+        }
+    }
+    uses
 }

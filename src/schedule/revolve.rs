@@ -1,6 +1,7 @@
 //! Griewank & Walther's offline binomial schedule (Revolve, ACM TOMS Algorithm 799).
 
 use super::action::{Action, Schedule};
+use super::simulate::{Planned, planned};
 use super::plan::{beta_capped, plan, repetitions_unchecked};
 use crate::error::{Error, Result};
 
@@ -161,5 +162,10 @@ impl Schedule for Revolve {
     fn slot_capacity(&self) -> usize {
         // Fits: checked in `new`.
         self.snaps.min(self.steps - 1) as usize
+    }
+
+    /// Replays a copy of the schedule (it is valid by construction).
+    fn planned(&self) -> Result<Option<Planned>> {
+        planned(self.clone()).map(Some)
     }
 }

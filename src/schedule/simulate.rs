@@ -57,8 +57,8 @@ pub enum Violation {
     AdvancePastReverse {
         /// Where the advance ends.
         to: u64,
-        /// The next step to reverse.
-        next_reverse: u64,
+        /// The next step to reverse (`None`: every step is reversed).
+        next_reverse: Option<u64>,
     },
     /// A slot index at or above the schedule's capacity.
     SlotOutOfRange {
@@ -122,9 +122,19 @@ impl fmt::Display for Violation {
             Violation::EmptyAdvance => {
                 f.write_str("an advance must move at least one step forward")
             }
-            Violation::AdvancePastReverse { to, next_reverse } => write!(
+            Violation::AdvancePastReverse {
+                to,
+                next_reverse: Some(next),
+            } => write!(
                 f,
-                "advances to state {to}, past the next step to reverse ({next_reverse})"
+                "advances to state {to}, past the next step to reverse ({next})"
+            ),
+            Violation::AdvancePastReverse {
+                to,
+                next_reverse: None,
+            } => write!(
+                f,
+                "advances to state {to}, but every step is already reversed"
             ),
             Violation::SlotOutOfRange { slot, capacity } => {
                 write!(f, "slot {slot} is out of range (capacity {capacity})")
@@ -191,37 +201,53 @@ pub fn simulate_actions(
     capacity: usize,
     actions: impl IntoIterator<Item = Action>,
 ) -> Result<ScheduleStats> {
-    let mut sim = Simulator {
-        slots: vec![None; capacity],
-        held: 0,
-        live: Some(0),
-        end: steps,
-        ended: false,
-        stats: ScheduleStats {
-            steps,
-            ..ScheduleStats::default()
-        },
-    };
+    let mut sim = Simulator::new(steps, capacity);
     for action in actions {
-        sim.apply(action)
-            .map_err(|violation| Error::InvalidSchedule {
-                index: sim.stats.actions,
-                action: Some(action),
-                violation,
-            })?;
-        sim.stats.actions += 1;
+        sim.check(action)?;
     }
-    if !sim.ended {
-        return Err(Error::InvalidSchedule {
-            index: sim.stats.actions,
-            action: None,
-            violation: Violation::MissingEnd,
-        });
-    }
-    Ok(sim.stats)
+    sim.finish()
 }
 
-struct Simulator {
+/// What a schedule will do, known before it runs: its costs and how often each slot is used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// The costs, as [`simulate`] counts them.
+    pub stats: ScheduleStats,
+    /// Saves plus restores of each slot: what [`Multistage`](super::Multistage) places by.
+    pub slot_uses: Vec<u64>,
+}
+
+/// Simulates `schedule` and counts the uses of each slot in the same pass: what
+/// [`Schedule::planned`] returns for a schedule that can be replayed (a clone of it).
+///
+/// ```
+/// use gpurevolve::schedule::{planned, Revolve};
+/// let plan = planned(Revolve::new(100, 10)?)?;
+/// assert_eq!(plan.stats.total_forward, 322);
+/// assert_eq!(plan.slot_uses.len(), 10);
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`simulate`].
+pub fn planned<S: Schedule>(schedule: S) -> Result<Planned> {
+    let mut sim = Simulator::new(schedule.steps(), schedule.slot_capacity());
+    let mut slot_uses = vec![0u64; schedule.slot_capacity()];
+    for action in schedule {
+        sim.check(action)?;
+        if let Action::Save { slot, .. } | Action::Restore { slot, .. } = action {
+            slot_uses[slot] += 1; // in range: checked above
+        }
+    }
+    Ok(Planned {
+        stats: sim.finish()?,
+        slot_uses,
+    })
+}
+
+/// The simulator as a checker that takes one action at a time: an engine that reads a
+/// schedule once checks each action before it runs it.
+pub(crate) struct Simulator {
     slots: Vec<Option<u64>>,
     held: usize,
     live: Option<u64>,
@@ -231,6 +257,62 @@ struct Simulator {
 }
 
 impl Simulator {
+    /// A simulator for `steps` steps over `capacity` slots, with state 0 live.
+    pub(crate) fn new(steps: u64, capacity: usize) -> Self {
+        Self {
+            slots: vec![None; capacity],
+            held: 0,
+            live: Some(0),
+            end: steps,
+            ended: false,
+            stats: ScheduleStats {
+                steps,
+                ..ScheduleStats::default()
+            },
+        }
+    }
+
+    /// Checks and applies the next action.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchedule`] naming the action, its index and the [`Violation`]; the
+    /// simulator is unchanged then.
+    pub(crate) fn check(&mut self, action: Action) -> Result<()> {
+        self.apply(action)
+            .map_err(|violation| Error::InvalidSchedule {
+                index: self.stats.actions,
+                action: Some(action),
+                violation,
+            })?;
+        self.stats.actions += 1;
+        Ok(())
+    }
+
+    /// What the actions so far did.
+    pub(crate) fn stats(&self) -> &ScheduleStats {
+        &self.stats
+    }
+
+    /// Slots held now.
+    pub(crate) fn held(&self) -> usize {
+        self.held
+    }
+
+    /// The counts, once the schedule has ended.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchedule`] with [`Violation::MissingEnd`] when it has not.
+    pub(crate) fn finish(&self) -> Result<ScheduleStats> {
+        if !self.ended {
+            return Err(Error::InvalidSchedule {
+                index: self.stats.actions,
+                action: None,
+                violation: Violation::MissingEnd,
+            });
+        }
+        Ok(self.stats)
+    }
+
     fn require_live(&self, needed: u64) -> Result<(), Violation> {
         if self.live == Some(needed) {
             Ok(())
@@ -274,7 +356,7 @@ impl Simulator {
                 if to >= self.end {
                     return Err(Violation::AdvancePastReverse {
                         to,
-                        next_reverse: self.end - 1,
+                        next_reverse: self.end.checked_sub(1),
                     });
                 }
                 self.live = Some(to);

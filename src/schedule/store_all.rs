@@ -1,6 +1,7 @@
 //! The reference schedule: every state kept, no step advanced twice.
 
 use super::action::{Action, Schedule};
+use super::simulate::{Planned, planned};
 use crate::error::{Error, Result};
 
 /// Keeps every state `0..n − 1` in its own slot (slot `k` holds state `k`) during one forward
@@ -120,5 +121,10 @@ impl Schedule for StoreAll {
 
     fn slot_capacity(&self) -> usize {
         (self.steps - 1) as usize
+    }
+
+    /// Replays a copy of the schedule (it is valid by construction).
+    fn planned(&self) -> Result<Option<Planned>> {
+        planned(self.clone()).map(Some)
     }
 }

@@ -16,6 +16,7 @@
 //! write, and the fast slot serves the right part). `O(n²·m·d)` time.
 
 use super::action::{Action, Schedule};
+use super::simulate::{Planned, planned};
 use super::multistage::Tier;
 use crate::error::{Error, Result};
 
@@ -34,7 +35,7 @@ impl TwoLevelCosts {
     /// The cost of running `actions` with slots placed on `tiers`:
     /// `forward · advances + host_write · host saves + host_read · host restores`.
     pub fn evaluate(&self, actions: impl IntoIterator<Item = Action>, tiers: &[Tier]) -> f64 {
-        let on_host = |slot: usize| tiers.get(slot) != Some(&Tier::Device);
+        let on_host = |slot: usize| tiers.get(slot) != Some(&Tier::DEVICE);
         actions.into_iter().fold(0.0, |cost, action| {
             cost + match action {
                 Action::Advance { from, to } => self.forward * (to - from) as f64,
@@ -87,7 +88,7 @@ struct Table {
 
 impl Table {
     fn at(&self, tier: Tier, l: usize, m: usize, d: usize) -> usize {
-        let t = usize::from(tier == Tier::Host);
+        let t = usize::from(tier == Tier::HOST);
         ((t * self.len_l() + l) * (self.fast + 1) + m) * (self.slow + 1) + d
     }
 
@@ -131,17 +132,17 @@ impl TwoLevel {
             });
         }
         let table = Self::solve(n, fast, slow, &costs);
-        let (cost, first) = [Tier::Device, Tier::Host]
+        let (cost, first) = [Tier::DEVICE, Tier::HOST]
             .into_iter()
             .filter(|&t| {
-                if t == Tier::Device {
+                if t == Tier::DEVICE {
                     fast > 0
                 } else {
                     slow > 0
                 }
             })
             .map(|t| {
-                let save = if n > 1 && t == Tier::Host {
+                let save = if n > 1 && t == Tier::HOST {
                     costs.host_write
                 } else {
                     0.0
@@ -149,7 +150,7 @@ impl TwoLevel {
                 (save + table.cost[table.at(t, n, fast, slow)], t)
             })
             .min_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap_or((f64::INFINITY, Tier::Device));
+            .unwrap_or((f64::INFINITY, Tier::DEVICE));
         let mut out = Emitter {
             table: &table,
             actions: Vec::new(),
@@ -186,10 +187,10 @@ impl TwoLevel {
         for l in 1..=n {
             for m in 0..=fast {
                 for d in 0..=slow {
-                    for tier in [Tier::Device, Tier::Host] {
+                    for tier in [Tier::DEVICE, Tier::HOST] {
                         let (holds_m, holds_d) = (
-                            usize::from(tier == Tier::Device),
-                            usize::from(tier == Tier::Host),
+                            usize::from(tier == Tier::DEVICE),
+                            usize::from(tier == Tier::HOST),
                         );
                         if m < holds_m || d < holds_d {
                             continue; // the range's own checkpoint needs a slot of its tier
@@ -199,7 +200,7 @@ impl TwoLevel {
                             t.cost[i] = 0.0;
                             continue;
                         }
-                        let restore = if tier == Tier::Host {
+                        let restore = if tier == Tier::HOST {
                             costs.host_read
                         } else {
                             0.0
@@ -216,17 +217,17 @@ impl TwoLevel {
                                 continue;
                             }
                             if free_m > 0 {
-                                let c = base + t.cost[t.at(Tier::Device, l - j, free_m, free_d)];
+                                let c = base + t.cost[t.at(Tier::DEVICE, l - j, free_m, free_d)];
                                 if c < best.0 {
-                                    best = (c, Choice::Split(j, Tier::Device));
+                                    best = (c, Choice::Split(j, Tier::DEVICE));
                                 }
                             }
                             if free_d > 0 {
                                 let c = base
                                     + costs.host_write
-                                    + t.cost[t.at(Tier::Host, l - j, free_m, free_d)];
+                                    + t.cost[t.at(Tier::HOST, l - j, free_m, free_d)];
                                 if c < best.0 {
-                                    best = (c, Choice::Split(j, Tier::Host));
+                                    best = (c, Choice::Split(j, Tier::HOST));
                                 }
                             }
                         }
@@ -238,7 +239,7 @@ impl TwoLevel {
                     // slow write). One move is enough: costs are non-negative.
                     if l > 1 && m >= 1 && d >= 1 {
                         let (fast_i, slow_i) =
-                            (t.at(Tier::Device, l, m, d), t.at(Tier::Host, l, m, d));
+                            (t.at(Tier::DEVICE, l, m, d), t.at(Tier::HOST, l, m, d));
                         let (fast_c, slow_c) = (t.cost[fast_i], t.cost[slow_i]);
                         if fast_c < slow_c {
                             t.cost[slow_i] = fast_c;
@@ -265,9 +266,9 @@ impl TwoLevel {
         (0..self.fast + self.slow)
             .map(|i| {
                 if i < self.fast {
-                    Tier::Device
+                    Tier::DEVICE
                 } else {
-                    Tier::Host
+                    Tier::HOST
                 }
             })
             .collect()
@@ -285,13 +286,13 @@ struct Emitter<'t> {
 impl Emitter<'_> {
     fn alloc(&mut self, tier: Tier) -> usize {
         // The table only splits into a tier with a free slot, so the pool is never empty.
-        self.free[usize::from(tier == Tier::Host)]
+        self.free[usize::from(tier == Tier::HOST)]
             .pop()
             .unwrap_or(usize::MAX)
     }
 
     fn release(&mut self, tier: Tier, slot: usize) {
-        let pool = &mut self.free[usize::from(tier == Tier::Host)];
+        let pool = &mut self.free[usize::from(tier == Tier::HOST)];
         pool.push(slot);
         pool.sort_unstable_by(|a, b| b.cmp(a));
     }
@@ -319,10 +320,10 @@ impl Emitter<'_> {
             }
             let j = match self.table.choice[self.table.at(tier, l, m, d)] {
                 Choice::Move => {
-                    let other = if tier == Tier::Device {
-                        Tier::Host
+                    let other = if tier == Tier::DEVICE {
+                        Tier::HOST
                     } else {
-                        Tier::Device
+                        Tier::DEVICE
                     };
                     let moved = self.alloc(other);
                     self.actions.push(Action::Save {
@@ -344,8 +345,8 @@ impl Emitter<'_> {
                     let at = s + j as u64;
                     self.actions.push(Action::Advance { from: s, to: at });
                     let (free_m, free_d) = (
-                        m - usize::from(tier == Tier::Device),
-                        d - usize::from(tier == Tier::Host),
+                        m - usize::from(tier == Tier::DEVICE),
+                        d - usize::from(tier == Tier::HOST),
                     );
                     let next_slot = self.alloc(next);
                     self.actions.push(Action::Save {
@@ -382,5 +383,10 @@ impl Schedule for TwoLevel {
 
     fn tiers(&self) -> Option<Vec<Tier>> {
         Some(TwoLevel::tiers(self))
+    }
+
+    /// Replays a copy of the schedule (it is valid by construction).
+    fn planned(&self) -> Result<Option<Planned>> {
+        planned(self.clone()).map(Some)
     }
 }

@@ -1,5 +1,6 @@
-//! The host tier of [`Revolver`]: spilling checkpoints to host memory, bringing them back, and
-//! reading the schedule ahead to bring the next one back before it is needed.
+//! The host tier of [`GpuBackend`]: spilling checkpoints to host memory, bringing them back,
+//! and, from the actions the interpreter reads ahead, bringing the next one back before it is
+//! needed.
 //!
 //! Ordering is the whole difficulty, so here it is in one place:
 //! - a spill's copies go into the open encoder, after the step that wrote the state and before
@@ -11,68 +12,23 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::{Held, HostBytes, Revolver, State};
+use super::{GpuBackend, GpuState, Held, HostBytes};
 use crate::engine::operator::Operator;
 use crate::engine::spills::SpillId;
 use crate::error::{Error, Result};
-use crate::schedule::{Action, Schedule, Tier};
-
-/// A second reader of the schedule, ahead of the engine, that finds the next restore from a
-/// host slot.
-pub(super) struct Lookahead<S> {
-    actions: S,
-    /// The index of the next action `actions` yields.
-    index: u64,
-    /// The restore found last: its action index, slot and step.
-    found: Option<(u64, usize, u64)>,
-}
-
-impl<S: Schedule> Lookahead<S> {
-    pub(super) fn new(actions: S) -> Self {
-        Self {
-            actions,
-            index: 0,
-            found: None,
-        }
-    }
-
-    /// The first restore after action `now` from a slot that is in host memory now. A slot
-    /// demoted after the reader passed its restore is missed (that restore is not prefetched).
-    fn next_host_restore(&mut self, now: u64, tiers: &[Tier]) -> Option<(usize, u64)> {
-        if let Some((index, slot, step)) = self.found
-            && index > now
-        {
-            return Some((slot, step));
-        }
-        self.found = None;
-        for action in self.actions.by_ref() {
-            let index = self.index;
-            self.index += 1;
-            if index <= now {
-                continue;
-            }
-            if let Action::Restore { step, slot } = action
-                && tiers.get(slot) == Some(&Tier::Host)
-            {
-                self.found = Some((index, slot, step));
-                return Some((slot, step));
-            }
-        }
-        None
-    }
-}
+use crate::schedule::{Action, Tier};
 
 /// A host checkpoint uploaded ahead of its restore.
 pub(super) struct Prefetched {
     slot: usize,
     step: u64,
-    state: State,
+    state: GpuState,
 }
 
-impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
+impl<O: Operator> GpuBackend<'_, O> {
     /// Saves `state` into host slot `slot`. The copies are encoded now and the bytes arrive
     /// when the GPU has run them, unless transfers do not overlap: then the host waits here.
-    pub(super) fn save_to_host(&mut self, slot: usize, state: &State) -> Result<()> {
+    pub(super) fn save_to_host(&mut self, slot: usize, state: &GpuState) -> Result<()> {
         self.in_transfer(|r| {
             let id = r.spill(state)?;
             r.slots[slot] = Some(Held::Host {
@@ -89,7 +45,7 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
 
     /// The state in host slot `slot`, back in level buffers: the prefetched copy when the
     /// lookahead brought it back already, an upload now otherwise.
-    pub(super) fn restore_from_host(&mut self, slot: usize, step: u64) -> Result<State> {
+    pub(super) fn restore_from_host(&mut self, slot: usize, step: u64) -> Result<GpuState> {
         self.stats.host_restores += 1;
         if let Some(early) = self
             .prefetched
@@ -129,7 +85,7 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
             });
             Ok(())
         })?;
-        self.tiers[slot] = Tier::Host;
+        self.tiers[slot] = Tier::HOST;
         self.stats.demotions += 1;
         Ok(true)
     }
@@ -144,11 +100,18 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
     /// Uploads the next host checkpoint the schedule restores, once its bytes are in host
     /// memory. At most one is held (`levels` buffers), and only in buffers that are free or
     /// can be made without moving a device checkpoint out.
-    pub(super) fn prefetch(&mut self) -> Result<()> {
+    pub(super) fn prefetch_next(&mut self, upcoming: &[Action]) -> Result<()> {
         if !self.options.overlap_transfers || self.prefetched.is_some() {
             return Ok(());
         }
-        let Some((slot, step)) = self.lookahead.next_host_restore(self.index, &self.tiers) else {
+        // The first restore ahead from a slot that is in host memory now.
+        let next = upcoming.iter().find_map(|action| match *action {
+            Action::Restore { step, slot } if self.tiers.get(slot) == Some(&Tier::HOST) => {
+                Some((slot, step))
+            }
+            _ => None,
+        });
+        let Some((slot, step)) = next else {
             return Ok(());
         };
         let bytes = match self.slots.get(slot) {
@@ -183,7 +146,7 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
 
     /// Encodes the copies of a state to host memory, first waiting for the oldest spill when
     /// too many are in flight.
-    fn spill(&mut self, state: &State) -> Result<SpillId> {
+    fn spill(&mut self, state: &GpuState) -> Result<SpillId> {
         while self.spills.is_full() {
             let Some(oldest) = self.spills.oldest() else {
                 break;
@@ -234,7 +197,7 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
 
     /// Uploads a host checkpoint into level buffers. With `demote`, device checkpoints move to
     /// host memory if the GPU is out of memory; without, out of memory gives `None`.
-    fn upload(&mut self, step: u64, bytes: &[Vec<u8>], demote: bool) -> Result<Option<State>> {
+    fn upload(&mut self, step: u64, bytes: &[Vec<u8>], demote: bool) -> Result<Option<GpuState>> {
         let mut levels = Vec::with_capacity(bytes.len());
         for _ in bytes {
             let level = if demote {
@@ -254,7 +217,7 @@ impl<O: Operator, S: Schedule> Revolver<'_, O, S> {
             self.gpu.write(level, bytes)?;
             self.stats.restored_bytes += bytes.len() as u64;
         }
-        Ok(Some(State { step, levels }))
+        Ok(Some(GpuState { step, levels }))
     }
 
     /// Runs `f`, adding its wall time to `transfer_seconds` unless an outer call already does.

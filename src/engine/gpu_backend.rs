@@ -1,0 +1,420 @@
+//! [`GpuBackend`]: states as GPU level buffers, checkpoints kept by holding those buffers, and
+//! beyond the device budget (or when the GPU runs out) in host memory (see [`host`]).
+
+mod host;
+
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::operator::Operator;
+use super::revolver::{Revolver, RevolverOptions, RunStats};
+use super::spills::{SpillId, Spills};
+use super::store::{Backend, Store};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::schedule::{Action, Multistage, Schedule, Tier};
+
+/// Level buffers: bound as storage by the operator's kernels; COPY_SRC and COPY_DST so a level
+/// can be read back, or moved to and from host memory.
+pub(crate) const LEVEL_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// One forward state on the GPU: its step and its levels, newest first.
+#[derive(Clone)]
+pub struct GpuState {
+    step: u64,
+    levels: Vec<Rc<wgpu::Buffer>>,
+}
+
+impl GpuState {
+    /// The step this is the state before.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Its time levels, newest first.
+    pub fn levels(&self) -> impl Iterator<Item = &wgpu::Buffer> {
+        self.levels.iter().map(|b| b.as_ref())
+    }
+}
+
+/// A checkpoint: on the GPU (the buffers themselves) or in host memory (their bytes).
+enum Held {
+    Device(GpuState),
+    Host { step: u64, bytes: HostBytes },
+}
+
+/// A host checkpoint's bytes: still being copied, or here (shared with an upload).
+enum HostBytes {
+    Pending(SpillId),
+    Ready(Rc<[Vec<u8>]>),
+}
+
+/// The GPU side of a [`Revolver`]: an [`Operator`]'s states in level buffers, its checkpoints
+/// in two tiers, [`Tier::DEVICE`] (the buffers a step wrote, nothing copied) and
+/// [`Tier::HOST`] (bytes copied out through staging buffers without draining the queue, and
+/// uploaded again ahead of their restore).
+///
+/// A level buffer is reused once neither the live state nor any checkpoint holds it, so the
+/// backend holds at most `levels × (slots + 2) + 1` buffers (one state more for a prefetched
+/// host checkpoint).
+pub struct GpuBackend<'g, O: Operator> {
+    gpu: &'g Gpu,
+    operator: O,
+    options: RevolverOptions,
+    pool: Vec<Rc<wgpu::Buffer>>,
+    /// Copies to host memory in flight, and their staging buffers.
+    spills: Spills,
+    prefetched: Option<host::Prefetched>,
+    /// Set while a transfer is being timed (transfers nest: an upload may demote).
+    transfer_started: Option<Instant>,
+    slots: Vec<Option<Held>>,
+    tiers: Vec<Tier>,
+    /// Saves and restores of each slot over the whole schedule (the demotion order).
+    uses: Vec<u64>,
+    encoder: Option<wgpu::CommandEncoder>,
+    encoded: usize,
+    /// The counts only this backend knows: transfers, demotions, device bytes.
+    stats: RunStats,
+}
+
+/// A schedule's own placement, checked against the slots it names and the budgets.
+fn check_own_tiers(
+    tiers: Vec<Tier>,
+    capacity: usize,
+    state_bytes: u64,
+    options: &RevolverOptions,
+) -> Result<Vec<Tier>> {
+    if tiers.len() != capacity {
+        return Err(Error::InvalidArgument {
+            name: "schedule",
+            reason: format!("it places {} of its {capacity} slots", tiers.len()),
+        });
+    }
+    if let Some(&tier) = tiers.iter().find(|t| **t > Tier::HOST) {
+        return Err(Error::InvalidArgument {
+            name: "tiers",
+            reason: format!(
+                "the GPU backend has two tiers (0: device, 1: host), the placement names tier {}",
+                tier.0
+            ),
+        });
+    }
+    for (tier, budget, name) in [
+        (Tier::DEVICE, options.device_budget, "device_budget"),
+        (Tier::HOST, options.host_budget, "host_budget"),
+    ] {
+        let slots = tiers.iter().filter(|t| **t == tier).count() as u64;
+        if let Some(budget) = budget
+            && slots.saturating_mul(state_bytes) > budget
+        {
+            return Err(Error::InvalidArgument {
+                name,
+                reason: format!(
+                    "the placement puts {slots} checkpoints of {state_bytes} bytes there, {budget} bytes hold {}; plan it with fewer slots in that tier or raise the budget",
+                    budget / state_bytes.max(1)
+                ),
+            });
+        }
+    }
+    Ok(tiers)
+}
+
+fn new_encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
+    gpu.device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("revolver"),
+        })
+}
+
+impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
+    /// A revolver for a GPU `operator` under `schedule`. Slots go where the schedule says
+    /// ([`Schedule::tiers`]) or else the most used stay on the GPU, as many as
+    /// [`RevolverOptions::device_budget`] holds ([`Multistage`], from the schedule's own
+    /// [`plan`](Schedule::planned); a schedule without one keeps its highest slots on the GPU).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the schedule and the operator disagree on the number of
+    /// steps, the operator has no levels, or the schedule's own placement exceeds a budget;
+    /// [`Error::InvalidSchedule`] for a schedule whose own plan is invalid;
+    /// [`Error::CheckpointsDoNotFit`] when the budgets cannot hold the schedule's checkpoints.
+    pub fn new(gpu: &'g Gpu, operator: O, schedule: S, options: RevolverOptions) -> Result<Self> {
+        if schedule.steps() != operator.steps() {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: format!(
+                    "the schedule reverses {} steps, the operator runs {}",
+                    schedule.steps(),
+                    operator.steps()
+                ),
+            });
+        }
+        if operator.levels() == 0 {
+            return Err(Error::InvalidArgument {
+                name: "operator",
+                reason: "a state needs at least one time level".into(),
+            });
+        }
+        let planned = schedule.planned()?;
+        let capacity = schedule.slot_capacity();
+        let state_bytes = operator.levels() as u64 * operator.level_bytes();
+        // Without a plan, assume Revolve's pattern: the higher a slot, the more it is used.
+        let (uses, needed) = match &planned {
+            Some(p) => (p.slot_uses.clone(), p.stats.peak_slots),
+            None => ((0..capacity as u64).collect(), capacity),
+        };
+        let budgets = [options.device_budget, options.host_budget];
+        let placement = Multistage::over_tiers(&uses, needed, state_bytes, &budgets)?;
+        let tiers = match schedule.tiers() {
+            Some(own) => check_own_tiers(own, capacity, state_bytes, &options)?,
+            None => placement.tiers().to_vec(),
+        };
+        let backend = GpuBackend {
+            gpu,
+            operator,
+            options,
+            pool: Vec::new(),
+            spills: Spills::new(options.spills_in_flight),
+            prefetched: None,
+            transfer_started: None,
+            slots: (0..capacity).map(|_| None).collect(),
+            tiers,
+            uses,
+            encoder: None,
+            encoded: 0,
+            stats: RunStats::default(),
+        };
+        let plan = planned.map(|p| p.stats);
+        Ok(Revolver::with_backend(
+            backend,
+            schedule,
+            plan,
+            options.lookahead,
+        ))
+    }
+
+    /// Replaces the placement (a schedule planned for two tiers brings its own, which this
+    /// overrides). Call before running.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `tiers` does not name every slot, names a tier the GPU
+    /// backend does not have, or puts more checkpoints in a tier than its budget holds.
+    pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Result<Self> {
+        let backend = self.backend_mut();
+        let state_bytes = backend.state_bytes();
+        backend.tiers = check_own_tiers(tiers, backend.slots.len(), state_bytes, &backend.options)?;
+        Ok(self)
+    }
+
+    /// The operator (to read its results after the run).
+    pub fn operator(&self) -> &O {
+        &self.backend().operator
+    }
+
+    /// Gives the operator back.
+    pub fn into_operator(self) -> O {
+        self.into_backend().operator
+    }
+}
+
+impl<O: Operator> GpuBackend<'_, O> {
+    fn state_bytes(&self) -> u64 {
+        self.operator.levels() as u64 * self.operator.level_bytes()
+    }
+
+    /// A level buffer nobody holds, or a new one. When the GPU is out of memory, device
+    /// checkpoints move to host memory (least used slot first) until a buffer is free or can be
+    /// made: a checkpoint is never lost.
+    fn take_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        loop {
+            match self.free_or_new_level() {
+                Err(e @ Error::OutOfMemory { .. }) => {
+                    if !self.demote_one()? {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A level buffer nobody holds, or a new one.
+    fn free_or_new_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
+            return Ok(Rc::clone(free));
+        }
+        let bytes = self.operator.level_bytes();
+        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, LEVEL_USAGE)?);
+        self.pool.push(Rc::clone(&buffer));
+        self.stats.device_bytes += bytes;
+        Ok(buffer)
+    }
+
+    /// One forward step from `state`; returns the next state and the new level.
+    fn step(&mut self, state: &GpuState, record: bool) -> Result<(GpuState, Rc<wgpu::Buffer>)> {
+        let next = self.take_level()?;
+        let k = state.step;
+        let refs: Vec<&wgpu::Buffer> = state.levels().collect();
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        self.operator
+            .encode_forward(encoder, k, &refs, &next, record)?;
+        let mut levels = Vec::with_capacity(state.levels.len());
+        levels.push(Rc::clone(&next));
+        levels.extend(state.levels.iter().take(state.levels.len() - 1).cloned());
+        Ok((
+            GpuState {
+                step: k + 1,
+                levels,
+            },
+            next,
+        ))
+    }
+
+    /// Submits what is encoded; with `wait`, blocks until the GPU is done.
+    ///
+    /// Encoding errors (an operator's bind group that does not match its pipeline, say) reach
+    /// wgpu only when the encoder finishes; a validation scope turns them into
+    /// [`Error::Gpu`] here instead of a log line and silently wrong results.
+    fn flush(&mut self, wait: bool) -> Result<()> {
+        if let Some(encoder) = self.encoder.take() {
+            let scope = self
+                .gpu
+                .device()
+                .push_error_scope(wgpu::ErrorFilter::Validation);
+            let commands = encoder.finish();
+            let index = self.gpu.queue().submit([commands]);
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(Error::Gpu {
+                    context: "running the schedule".into(),
+                    detail: e.to_string(),
+                });
+            }
+            self.spills.submitted(&index);
+        }
+        self.encoded = 0;
+        if wait {
+            self.gpu.wait()?;
+        } else {
+            // Runs the map callbacks of spills the GPU has finished; blocks on nothing.
+            self.gpu.poll()?;
+        }
+        self.collect_spills()
+    }
+}
+
+impl<O: Operator> Store for GpuBackend<'_, O> {
+    type State = GpuState;
+
+    fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    fn save(&mut self, slot: usize, step: u64, state: &GpuState) -> Result<()> {
+        let tier = *self.tiers.get(slot).ok_or_else(|| slot_error(slot))?;
+        debug_assert_eq!(step, state.step);
+        if tier == Tier::DEVICE {
+            self.slots[slot] = Some(Held::Device(state.clone()));
+            Ok(())
+        } else {
+            self.save_to_host(slot, state)
+        }
+    }
+
+    fn restore(&mut self, slot: usize, step: u64) -> Result<GpuState> {
+        match self.slots.get(slot) {
+            Some(Some(Held::Device(state))) => Ok(state.clone()),
+            Some(Some(Held::Host { .. })) => self.restore_from_host(slot, step),
+            _ => Err(slot_error(slot)),
+        }
+    }
+
+    fn free(&mut self, slot: usize, _step: u64) -> Result<()> {
+        *self.slots.get_mut(slot).ok_or_else(|| slot_error(slot))? = None;
+        self.forget_prefetch(slot);
+        Ok(())
+    }
+
+    fn prefetch(&mut self, upcoming: &[Action]) -> Result<()> {
+        self.prefetch_next(upcoming)
+    }
+
+    fn held_bytes(&self) -> Vec<u64> {
+        let held: Vec<&Held> = self.slots.iter().flatten().collect();
+        let distinct: HashSet<*const wgpu::Buffer> = held
+            .iter()
+            .filter_map(|h| match h {
+                Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
+                Held::Host { .. } => None,
+            })
+            .flatten()
+            .collect();
+        let device = distinct.len() as u64 * self.operator.level_bytes();
+        let host = held
+            .iter()
+            .filter(|h| matches!(h, Held::Host { .. }))
+            .count() as u64
+            * self.state_bytes();
+        vec![device, host]
+    }
+}
+
+/// A slot the store does not have: the interpreter's checks make this unreachable.
+fn slot_error(slot: usize) -> Error {
+    Error::InvalidArgument {
+        name: "slot",
+        reason: format!("slot {slot} is not held by the GPU store"),
+    }
+}
+
+impl<O: Operator> Backend for GpuBackend<'_, O> {
+    fn initial(&mut self) -> Result<GpuState> {
+        let levels = (0..self.operator.levels())
+            .map(|_| self.take_level())
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&wgpu::Buffer> = levels.iter().map(|b| b.as_ref()).collect();
+        self.operator.initialize(self.gpu, &refs)?;
+        Ok(GpuState { step: 0, levels })
+    }
+
+    fn forward(&mut self, state: &GpuState, _k: u64, record: bool) -> Result<GpuState> {
+        Ok(self.step(state, record)?.0)
+    }
+
+    fn reverse(&mut self, state: GpuState, k: u64, record: bool) -> Result<()> {
+        let (_, next) = self.step(&state, record)?;
+        let refs: Vec<&wgpu::Buffer> = state.levels().collect();
+        let encoder = self.encoder.as_mut().ok_or_else(|| Error::Gpu {
+            context: "reverse".into(),
+            detail: "no command encoder after the recording step".into(),
+        })?;
+        self.operator.encode_adjoint(encoder, k, &refs, &next)
+    }
+
+    fn step_done(&mut self) -> Result<()> {
+        self.encoded += 1;
+        if self.encoded >= self.options.steps_per_submit {
+            self.flush(false)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.flush(true)
+    }
+
+    fn account(&self, stats: &mut RunStats) {
+        let s = &self.stats;
+        stats.device_bytes = s.device_bytes;
+        stats.host_saves = s.host_saves;
+        stats.host_restores = s.host_restores;
+        stats.spilled_bytes = s.spilled_bytes;
+        stats.restored_bytes = s.restored_bytes;
+        stats.demotions = s.demotions;
+        stats.transfer_seconds = s.transfer_seconds;
+        stats.transfer_wait_seconds = s.transfer_wait_seconds;
+        stats.prefetched_restores = s.prefetched_restores;
+    }
+}

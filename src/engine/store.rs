@@ -1,0 +1,111 @@
+//! The two traits between the action interpreter ([`Revolver`](super::Revolver)) and the
+//! data: [`Store`], where checkpointed states live, and [`Backend`], a store that can also step
+//! its states forward and backward.
+//!
+//! The interpreter reads the schedule, checks every action, counts, and calls these; it never
+//! sees what a state is. The GPU backend ([`GpuBackend`](super::GpuBackend), with the `gpu`
+//! feature) keeps states as GPU level buffers and spills beyond a budget to host memory;
+//! [`CpuBackend`](super::CpuBackend) runs a [`CpuOperator`](super::CpuOperator) over any
+//! [`Store`], such as [`MemoryStore`](super::MemoryStore) for states that are host values.
+//!
+//! **Adding a tier** (a disk, a peer GPU) is one new `Store` implementation that numbers its
+//! tiers fastest first ([`Tier`]), plus the tier's budget in the placement
+//! ([`Multistage::over_tiers`](crate::schedule::Multistage::over_tiers)) and its costs where a
+//! cost-optimal plan is wanted.
+
+use super::revolver::RunStats;
+use crate::error::Result;
+use crate::schedule::{Action, Tier};
+
+/// Holds checkpointed states in numbered slots, each slot in one memory [`Tier`].
+///
+/// The interpreter guarantees the schedule's rules before it calls: `save` gets an empty slot,
+/// `restore` and `free` name the state the slot holds.
+pub trait Store {
+    /// A forward state as the engine passes it around: GPU buffers shared by reference count,
+    /// a vector, any value. Cloning it should be cheap or at least correct.
+    type State: Clone;
+
+    /// The tier of each slot, fastest first (`Tier(0)`).
+    fn tiers(&self) -> &[Tier];
+
+    /// Keeps `state` (state `step`) in `slot`. The caller goes on using `state`.
+    ///
+    /// # Errors
+    /// Whatever the store reports (out of memory, a failed write).
+    fn save(&mut self, slot: usize, step: u64, state: &Self::State) -> Result<()>;
+
+    /// The state that `slot` holds (state `step`), as a live state. The slot keeps it.
+    ///
+    /// # Errors
+    /// Whatever the store reports.
+    fn restore(&mut self, slot: usize, step: u64) -> Result<Self::State>;
+
+    /// Drops the state `slot` holds (state `step`).
+    ///
+    /// # Errors
+    /// Whatever the store reports.
+    fn free(&mut self, slot: usize, step: u64) -> Result<()>;
+
+    /// The actions that follow the one about to run (a bounded window of the schedule): a
+    /// store with slow tiers may start bringing back the next checkpoint it will restore. The
+    /// default does nothing.
+    ///
+    /// # Errors
+    /// Whatever the store reports.
+    fn prefetch(&mut self, upcoming: &[Action]) -> Result<()> {
+        let _ = upcoming;
+        Ok(())
+    }
+
+    /// Bytes held now in each tier, fastest first.
+    fn held_bytes(&self) -> Vec<u64>;
+}
+
+/// A [`Store`] that also runs the time stepper: what [`Revolver`](super::Revolver) drives.
+pub trait Backend: Store {
+    /// State 0, the initial state.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    fn initial(&mut self) -> Result<Self::State>;
+
+    /// Forward step `k` from `state` (state `k`): state `k + 1`. `record` is true the first
+    /// time step `k` runs; outputs (traces, a misfit) are recorded then and skipped on
+    /// recomputation.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    fn forward(&mut self, state: &Self::State, k: u64, record: bool) -> Result<Self::State>;
+
+    /// Reverses step `k` from `state` (state `k`): runs the step forward once more, recording
+    /// what its adjoint needs (and its outputs when `record`), then the adjoint of step `k`.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    fn reverse(&mut self, state: Self::State, k: u64, record: bool) -> Result<()>;
+
+    /// Called after every forward or reverse step: a point where a backend may submit batched
+    /// work. The default does nothing.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    fn step_done(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called at the end of each sweep: everything issued must be complete on return. The
+    /// default does nothing.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Adds what only the backend counts (transfers between tiers, device memory, time
+    /// waiting on copies) to `stats`. The default adds nothing.
+    fn account(&self, stats: &mut RunStats) {
+        let _ = stats;
+    }
+}
