@@ -195,6 +195,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     }
 
     /// The backend, to change before running.
+    #[cfg(feature = "gpu")]
     pub(crate) fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
     }
@@ -346,9 +347,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         if let Some(report) = self.progress.as_mut() {
             report(Progress {
                 done: self.stats.forward_steps + self.stats.reverse_steps,
-                total: self
-                    .plan
-                    .map_or(0, |p| p.total_forward + p.reverse_steps),
+                total: self.plan.map_or(0, |p| p.total_forward + p.reverse_steps),
             });
         }
         Ok(())

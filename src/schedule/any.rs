@@ -2,11 +2,11 @@
 
 use super::action::{Action, Schedule};
 use super::multistage::Tier;
-use super::simulate::Planned;
-use crate::error::Result;
 use super::revolve::Revolve;
+use super::simulate::Planned;
 use super::store_all::StoreAll;
 use super::two_level::TwoLevel;
+use crate::error::Result;
 
 /// Revolve, store-all or the cost-optimal two-tier schedule, picked at run time.
 #[derive(Clone, Debug)]

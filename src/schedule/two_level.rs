@@ -16,8 +16,8 @@
 //! write, and the fast slot serves the right part). `O(n²·m·d)` time.
 
 use super::action::{Action, Schedule};
-use super::simulate::{Planned, planned};
 use super::multistage::Tier;
+use super::simulate::{Planned, planned};
 use crate::error::{Error, Result};
 
 /// Unit costs of the two-tier model (seconds, or multiples of a forward step).

@@ -1,0 +1,337 @@
+//! The engine on the CPU, with no GPU: a nonlinear stepper (Lorenz-96, forward Euler) whose
+//! discrete adjoint passes a dot-product test and a Taylor test, and whose checkpointed
+//! gradient equals the store-all gradient bit for bit, driven by the `Revolver` (pyrevolve's
+//! modernised style) and by hand (the classic style), for any schedule read once.
+
+#[path = "../examples/common/lorenz96.rs"]
+mod lorenz96;
+#[path = "common/scripted.rs"]
+mod scripted;
+
+use gpurevolve::Error;
+use gpurevolve::engine::{MemoryStore, Revolver, RevolverOptions, RunStats};
+use gpurevolve::schedule::{
+    Action, Multistage, Revolve, Schedule, StoreAll, Tier, min_advances, planned,
+};
+use lorenz96::{Gradient, Lorenz96, Lorenz96Operator, adjoint_step, classic_gradient, tangent};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use scripted::Scripted;
+
+fn random(rng: &mut StdRng, n: usize, scale: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The gradient through the Revolver and a memory store, with its run statistics.
+fn engine_gradient(
+    problem: &Lorenz96,
+    schedule: impl Schedule,
+    options: RevolverOptions,
+) -> gpurevolve::Result<(Gradient, RunStats)> {
+    let store = MemoryStore::new(schedule.slot_capacity(), 8 * problem.x0.len() as u64);
+    let mut revolver = Revolver::on_cpu(
+        Lorenz96Operator::new(problem.clone()),
+        store,
+        schedule,
+        options,
+    )?;
+    revolver.apply_forward()?;
+    let stats = revolver.apply_reverse()?;
+    Ok((revolver.into_backend().into_parts().0.finish(), stats))
+}
+
+fn bits(g: &Gradient) -> Vec<u64> {
+    let mut v: Vec<u64> = g.d_x0.iter().map(|x| x.to_bits()).collect();
+    v.extend([g.misfit.to_bits(), g.d_forcing.to_bits()]);
+    v
+}
+
+#[test]
+fn the_step_adjoint_passes_the_dot_product_test() {
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    for n in [4, 5, 13, 40] {
+        let x: Vec<f64> = random(&mut rng, n, 10.0);
+        let dx = random(&mut rng, n, 1.0);
+        let mu = random(&mut rng, n, 1.0);
+        let forward = dot(&tangent(&x, &dx, 0.01), &mu);
+        let adjoint = dot(&dx, &adjoint_step(&x, &mu, 0.01));
+        let rel = (forward - adjoint).abs() / forward.abs().max(adjoint.abs());
+        assert!(
+            rel <= 1e-12,
+            "n = {n}: {forward} vs {adjoint}, relative {rel:e}"
+        );
+    }
+}
+
+#[test]
+fn the_tangent_is_the_derivative_of_the_step() {
+    // A wrong Jacobian entry would pass the dot test with its wrong transpose; central
+    // differences of the step pin the tangent itself.
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    let x = random(&mut rng, 9, 10.0);
+    let dx = random(&mut rng, 9, 1.0);
+    let h = 1e-6;
+    let shifted = |s: f64| {
+        let y: Vec<f64> = x.iter().zip(&dx).map(|(a, b)| a + s * b).collect();
+        lorenz96::step(&y, 8.0, 0.01)
+    };
+    let (plus, minus) = (shifted(h), shifted(-h));
+    let tl = tangent(&x, &dx, 0.01);
+    for i in 0..x.len() {
+        let fd = (plus[i] - minus[i]) / (2.0 * h);
+        assert!(
+            (fd - tl[i]).abs() <= 1e-7 * (1.0 + fd.abs()),
+            "entry {i}: {fd} vs {}",
+            tl[i]
+        );
+    }
+}
+
+#[test]
+fn the_gradient_passes_the_taylor_test() {
+    let seed = rand::random();
+    let problem = Lorenz96::synthetic(12, 150, 8.0, 8.3, seed);
+    let (g, _) = engine_gradient(
+        &problem,
+        Revolve::new(150, 6).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dx = random(&mut rng, 12, 1.0);
+    let df: f64 = rng.random_range(-1.0..1.0);
+    let j0 = problem.misfit();
+    assert_eq!(j0.to_bits(), g.misfit.to_bits(), "the recorded misfit");
+    let directional = dot(&g.d_x0, &dx) + g.d_forcing * df;
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let hs: Vec<f64> = (0..6).map(|i| 1e-4 / 2f64.powi(i)).collect();
+    for &h in &hs {
+        let mut p = problem.clone();
+        p.x0.iter_mut().zip(&dx).for_each(|(x, d)| *x += h * d);
+        p.forcing += h * df;
+        let j = p.misfit();
+        first.push((j - j0).abs());
+        second.push((j - j0 - h * directional).abs());
+    }
+    let slope = |e: &[f64]| {
+        let s: Vec<f64> = e.windows(2).map(|w| (w[0] / w[1]).log2()).collect();
+        s.iter().sum::<f64>() / s.len() as f64
+    };
+    let (s1, s2) = (slope(&first), slope(&second));
+    assert!((s1 - 1.0).abs() <= 0.1, "first-order slope {s1}: {first:?}");
+    assert!(
+        (s2 - 2.0).abs() <= 0.1,
+        "second-order slope {s2}: {second:?}"
+    );
+}
+
+#[test]
+fn checkpointed_gradients_are_the_store_all_gradient_bit_for_bit_in_both_styles() {
+    let n = 97u64;
+    let problem = Lorenz96::synthetic(10, n as usize, 8.0, 8.4, rand::random());
+    let (reference, ref_stats) = engine_gradient(
+        &problem,
+        StoreAll::new(n).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    assert!(reference.misfit.is_finite() && reference.misfit > 0.0);
+    assert!(reference.d_x0.iter().all(|g| g.is_finite()) && reference.d_forcing != 0.0);
+    assert_eq!(ref_stats.forward_steps, 2 * n - 1);
+    let (classic_reference, classic_forward) =
+        classic_gradient(&problem, StoreAll::new(n).unwrap());
+    assert_eq!(
+        bits(&classic_reference),
+        bits(&reference),
+        "classic store-all"
+    );
+    assert_eq!(classic_forward, 2 * n - 1);
+    for s in [1, 2, 3, 5, 10, n - 1, n] {
+        let revolve = || Revolve::new(n, s).unwrap();
+        let (g, stats) = engine_gradient(&problem, revolve(), RevolverOptions::default()).unwrap();
+        assert_eq!(bits(&g), bits(&reference), "Revolver, s = {s}");
+        assert_eq!(
+            stats.forward_steps,
+            n + min_advances(n, s).unwrap(),
+            "s = {s}"
+        );
+        assert_eq!(stats.reverse_steps, n);
+        assert!(stats.peak_slots as u64 <= s);
+        let state = 8 * problem.x0.len() as u64;
+        assert_eq!(stats.peak_checkpoint_bytes, stats.peak_slots as u64 * state);
+        let (c, forward) = classic_gradient(&problem, revolve());
+        assert_eq!(bits(&c), bits(&reference), "classic, s = {s}");
+        assert_eq!(forward, stats.forward_steps);
+    }
+}
+
+/// Revolve behind a type that is neither `Clone` nor able to plan: the engine reads it once.
+struct ReadOnce(Revolve);
+
+impl Iterator for ReadOnce {
+    type Item = Action;
+    fn next(&mut self) -> Option<Action> {
+        self.0.next()
+    }
+}
+
+impl Schedule for ReadOnce {
+    fn steps(&self) -> u64 {
+        self.0.steps()
+    }
+    fn slot_capacity(&self) -> usize {
+        self.0.slot_capacity()
+    }
+}
+
+#[test]
+fn a_schedule_is_read_once_with_any_lookahead() {
+    let n = 60;
+    let problem = Lorenz96::synthetic(8, n as usize, 8.0, 8.2, rand::random());
+    let (reference, _) = engine_gradient(
+        &problem,
+        StoreAll::new(n).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    for lookahead in [0, 1, 2, 7, 10_000] {
+        let options = RevolverOptions {
+            lookahead,
+            ..RevolverOptions::default()
+        };
+        let (g, stats) =
+            engine_gradient(&problem, ReadOnce(Revolve::new(n, 4).unwrap()), options).unwrap();
+        assert_eq!(bits(&g), bits(&reference), "lookahead {lookahead}");
+        assert_eq!(stats.forward_steps, n + min_advances(n, 4).unwrap());
+    }
+}
+
+#[test]
+fn progress_knows_its_total_only_from_a_plan() {
+    let n = 30;
+    let problem = Lorenz96::synthetic(6, n as usize, 8.0, 8.2, 5);
+    let store = || MemoryStore::new(3, 48);
+    let run = |schedule: Box<dyn Schedule>| {
+        let mut last = None;
+        let mut revolver = Revolver::on_cpu(
+            Lorenz96Operator::new(problem.clone()),
+            store(),
+            schedule,
+            RevolverOptions::default(),
+        )
+        .unwrap()
+        .on_progress(|p| last = Some(p));
+        revolver.apply_reverse().unwrap();
+        drop(revolver);
+        last.unwrap()
+    };
+    let planned_run = run(Box::new(Revolve::new(n, 3).unwrap()));
+    let total = n + min_advances(n, 3).unwrap() + n;
+    assert_eq!((planned_run.done, planned_run.total), (total, total));
+    let unplanned = run(Box::new(ReadOnce(Revolve::new(n, 3).unwrap())));
+    assert_eq!((unplanned.done, unplanned.total), (total, 0));
+}
+
+#[test]
+fn slots_carry_their_tier_in_the_accounting() {
+    // Three tiers of a memory store, placed by use: the busiest slots in tier 0.
+    let n = 200;
+    let problem = Lorenz96::synthetic(8, n as usize, 8.0, 8.2, 9);
+    let state = 64;
+    let plan = planned(Revolve::new(n, 9).unwrap()).unwrap();
+    let budgets = [Some(2 * state), Some(3 * state), None];
+    let placement =
+        Multistage::over_tiers(&plan.slot_uses, plan.stats.peak_slots, state, &budgets).unwrap();
+    let count = |t| placement.tiers().iter().filter(|x| **x == t).count();
+    assert_eq!((count(Tier(0)), count(Tier(1)), count(Tier(2))), (2, 3, 4));
+    let busiest = (0..9)
+        .max_by_key(|&i| (plan.slot_uses[i], std::cmp::Reverse(i)))
+        .unwrap();
+    assert_eq!(placement.tiers()[busiest], Tier(0));
+    let mut revolver = Revolver::on_cpu(
+        Lorenz96Operator::new(problem),
+        MemoryStore::with_tiers(&placement, state),
+        Revolve::new(n, 9).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    let stats = revolver.apply_reverse().unwrap();
+    assert_eq!(stats.peak_checkpoint_bytes, 2 * state);
+    assert!(stats.peak_host_bytes <= 7 * state && stats.peak_host_bytes > 0);
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let problem = Lorenz96::synthetic(6, 20, 8.0, 8.2, 3);
+    let op = || Lorenz96Operator::new(problem.clone());
+    let opts = RevolverOptions::default();
+    // Steps that disagree.
+    let err = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(4, 48),
+        Revolve::new(21, 4).unwrap(),
+        opts,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                name: "schedule",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A store with fewer slots than the schedule names.
+    let err = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(3, 48),
+        Revolve::new(20, 4).unwrap(),
+        opts,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "store", .. }),
+        "{err}"
+    );
+    // A schedule that ends early: refused at the end, not silently accepted.
+    let mut actions: Vec<Action> = Revolve::new(20, 4).unwrap().collect();
+    actions.truncate(actions.len() - 1);
+    let mut revolver = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(4, 48),
+        Scripted(actions.into_iter(), 20, 4),
+        opts,
+    )
+    .unwrap();
+    let err = revolver.apply_reverse().unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidSchedule { action: None, .. }),
+        "{err}"
+    );
+    // A restore from a slot never filled: refused before it runs.
+    let actions = vec![
+        Action::Advance { from: 0, to: 3 },
+        Action::Restore { step: 0, slot: 1 },
+    ];
+    let mut revolver = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(4, 48),
+        Scripted(actions.into_iter(), 20, 4),
+        opts,
+    )
+    .unwrap();
+    let err = revolver.apply_forward().unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidSchedule { index: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(revolver.stats().advances, 3);
+}
