@@ -22,11 +22,32 @@ fn bad(path: &Path, detail: impl Into<String>) -> Error {
 /// Returns the shape and the values in C order.
 ///
 /// # Errors
-/// [`Error::File`] when the file cannot be read, is not `.npy`, is Fortran-ordered, or holds
-/// another dtype (the message names it).
+/// [`Error::File`] when the file cannot be read, is not `.npy`, is Fortran-ordered, holds
+/// another dtype (the message names it), or its header promises more values than it holds.
 pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+    parse(path, &bytes)
+}
+
+/// As [`read`], from the bytes of a `.npy` file already in memory.
+///
+/// The header is untrusted: the shape's product is computed with checked arithmetic and the
+/// data must hold every value it promises before anything is allocated, so a small input never
+/// causes a large allocation, and no input panics.
+///
+/// ```
+/// let err = gpurevolve::npy::from_bytes(b"\x93NUMPY\x01\x00").unwrap_err();
+/// assert!(err.to_string().contains("magic") || err.to_string().contains("truncated"));
+/// ```
+///
+/// # Errors
+/// As [`read`]; the path in [`Error::File`] is `<bytes>`.
+pub fn from_bytes(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
+    parse(Path::new("<bytes>"), bytes)
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad(path, "not a NumPy .npy file (bad magic)"));
     }
@@ -69,12 +90,20 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
                 .map_err(|_| bad(path, format!("bad shape entry `{s}`")))
         })
         .collect::<Result<_>>()?;
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("shape {shape:?} holds more values than can be addressed"),
+            )
+        })?;
     let raw = &bytes[data.min(bytes.len())..];
     let values: Vec<f64> = match descr {
         "<f4" | ">f4" | "=f4" => {
             let big = descr.starts_with('>');
-            need(path, raw, count * 4)?;
+            need(path, raw, count, 4)?;
             raw.chunks_exact(4)
                 .take(count)
                 .map(|c| {
@@ -89,7 +118,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
         }
         "<f8" | ">f8" | "=f8" => {
             let big = descr.starts_with('>');
-            need(path, raw, count * 8)?;
+            need(path, raw, count, 8)?;
             raw.chunks_exact(8)
                 .take(count)
                 .map(|c| {
@@ -112,14 +141,24 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
     Ok((shape, values))
 }
 
-fn need(path: &Path, raw: &[u8], bytes: usize) -> Result<()> {
-    if raw.len() < bytes {
-        return Err(bad(
+/// Checks that `raw` holds `count` values of `size` bytes.
+fn need(path: &Path, raw: &[u8], count: usize, size: usize) -> Result<()> {
+    match count.checked_mul(size) {
+        Some(bytes) if raw.len() >= bytes => Ok(()),
+        promised => Err(bad(
             path,
-            format!("{} data bytes, the header promises {bytes}", raw.len()),
-        ));
+            format!(
+                "{} data bytes, the header promises {} values of {size} bytes{}",
+                raw.len(),
+                count,
+                if promised.is_none() {
+                    " (more than can be addressed)"
+                } else {
+                    ""
+                }
+            ),
+        )),
     }
-    Ok(())
 }
 
 /// Writes `values` (C order, `shape`) as a little-endian float32 `.npy` file.

@@ -31,8 +31,8 @@ fn dot_tests(problem: &Problem, seed: u64) {
     // Forward map F: source series → receiver traces.
     let x = random(&mut rng, nt * ns);
     let y = random(&mut rng, nt * nr);
-    let fwd = twin.forward(&x, true);
-    let adj = twin.adjoint(fwd.fields.as_ref().unwrap(), &y);
+    let fwd = twin.forward(&x, true).unwrap();
+    let adj = twin.adjoint(fwd.fields.as_ref().unwrap(), &y).unwrap();
     let (lhs, rhs) = (dot(&fwd.traces, &y), dot(&x, &adj.source_adjoint));
     let gap = relative_gap(lhs, rhs);
     assert!(
@@ -41,11 +41,13 @@ fn dot_tests(problem: &Problem, seed: u64) {
     );
     // Linearised map B: model perturbation → data; its adjoint is the gradient with residual y.
     let layout = problem.layout();
-    let dm = layout.pad(&random(&mut rng, layout.extended_len()));
+    let dm = layout
+        .pad(&random(&mut rng, layout.extended_len()))
+        .unwrap();
     let wavelet = problem.source_series();
-    let born = twin.born(&wavelet, &dm);
-    let fields = twin.forward(&wavelet, true).fields.unwrap();
-    let grad = twin.adjoint(&fields, &y).gradient;
+    let born = twin.born(&wavelet, &dm).unwrap();
+    let fields = twin.forward(&wavelet, true).unwrap().fields.unwrap();
+    let grad = twin.adjoint(&fields, &y).unwrap().gradient;
     let (lhs, rhs) = (dot(&born, &y), dot(&dm, &grad));
     let gap = relative_gap(lhs, rhs);
     assert!(
@@ -80,16 +82,18 @@ fn born_is_the_derivative_of_the_forward_map() {
     let problem = random_problem(&[30, 30], 6, 4, 100, 5);
     let mut rng = StdRng::seed_from_u64(6);
     let layout = problem.layout();
-    let m0 = layout.unpad(problem.slowness_squared());
+    let m0 = layout.unpad(problem.slowness_squared()).unwrap();
     let dm: Vec<f64> = m0.iter().map(|m| m * rng.random_range(-0.1..0.1)).collect();
     let wavelet = problem.source_series();
-    let born = CpuTwin::new(&problem).born(&wavelet, &layout.pad(&dm));
+    let born = CpuTwin::new(&problem)
+        .born(&wavelet, &layout.pad(&dm).unwrap())
+        .unwrap();
     let mut errors = vec![];
     for h in [1e-2, 5e-3] {
         let shifted = |s: f64| {
             let m: Vec<f64> = m0.iter().zip(&dm).map(|(m, d)| m + s * h * d).collect();
             let p = problem.with_slowness_squared(&m).unwrap();
-            CpuTwin::new(&p).forward(&wavelet, false).traces
+            CpuTwin::new(&p).forward(&wavelet, false).unwrap().traces
         };
         let (plus, minus) = (shifted(1.0), shifted(-1.0));
         let fd: Vec<f64> = plus
@@ -252,7 +256,7 @@ fn crop_and_velocity_gradient() {
     let problem = random_problem(&[9, 7], 3, 4, 5, 1);
     let layout = problem.layout();
     // The padded field of m cropped back to the physical grid is 1/c² of the model.
-    let cropped = problem.crop(problem.slowness_squared());
+    let cropped = problem.crop(problem.slowness_squared()).unwrap();
     let want: Vec<f64> = problem
         .model()
         .velocity()
@@ -267,7 +271,7 @@ fn crop_and_velocity_gradient() {
             .all(|(a, b)| (a - b).abs() <= 1e-18)
     );
     assert_eq!(
-        layout.unpad(problem.slowness_squared()).len(),
+        layout.unpad(problem.slowness_squared()).unwrap().len(),
         layout.extended_len()
     );
     // dJ/dc from dJ/dm: with J = Σ g·m(c), the chain rule against a central difference.
@@ -286,4 +290,91 @@ fn crop_and_velocity_gradient() {
             vg[i]
         );
     }
+}
+
+#[test]
+fn model_generators_check_the_shape_before_building() {
+    let huge = 1usize << 31; // 2⁶² cells: more than a vector of f64 can hold
+    let shapes: [&[usize]; 8] = [
+        &[0, 10],
+        &[10, 0],
+        &[0, 0, 0],
+        &[10, 1, 10],
+        &[7],
+        &[huge, huge],
+        &[usize::MAX, 2],
+        &[huge, huge, huge],
+    ];
+    for shape in shapes {
+        let results = [
+            Model::constant(shape, 10.0, 4, 2000.0),
+            Model::marmousi_like(shape, 10.0, 4, 1),
+            Model::circle(shape, 10.0, 4, 2000.0, 2500.0, 30.0),
+            Model::layered(shape, 10.0, 4, &[(0.0, 1500.0), (50.0, 2500.0)]),
+            Model::from_fn(shape, 10.0, 4, |_, _, _| {
+                panic!("the velocity function was called for shape {shape:?}")
+            }),
+            Model::new(shape, 10.0, 4, vec![2000.0; 4]),
+        ];
+        for r in results {
+            assert!(
+                matches!(r, Err(Error::InvalidArgument { name: "shape", .. })),
+                "{shape:?}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn slices_of_the_wrong_length_are_typed_errors() {
+    let problem = random_problem(&[12, 10], 3, 2, 20, 8);
+    let layout = problem.layout();
+    let twin = CpuTwin::new(&problem);
+    let wavelet = problem.source_series();
+    let fields = twin.forward(&wavelet, true).unwrap().fields.unwrap();
+    let nr = problem.receivers().points;
+    let residual = vec![0.5; problem.time().nt * nr];
+    let padded = vec![1.0; layout.len()];
+    let is_length_error = |e: Error, name: &str| {
+        matches!(&e, Error::InvalidArgument { name: n, .. } if *n == name)
+            && e.to_string().contains("expected")
+    };
+    assert!(is_length_error(
+        twin.forward(&wavelet[1..], false).unwrap_err(),
+        "sources"
+    ));
+    assert!(is_length_error(
+        twin.adjoint(&fields[1..], &residual).unwrap_err(),
+        "fields"
+    ));
+    let mut short = fields.clone();
+    short[3].pop();
+    assert!(is_length_error(
+        twin.adjoint(&short, &residual).unwrap_err(),
+        "fields"
+    ));
+    assert!(is_length_error(
+        twin.adjoint(&fields, &residual[1..]).unwrap_err(),
+        "residual"
+    ));
+    assert!(is_length_error(
+        twin.born(&wavelet, &padded[1..]).unwrap_err(),
+        "dm"
+    ));
+    assert!(is_length_error(
+        problem.crop(&padded[1..]).unwrap_err(),
+        "padded"
+    ));
+    assert!(is_length_error(
+        layout.unpad(&padded[1..]).unwrap_err(),
+        "padded"
+    ));
+    let extended = layout.unpad(&padded).unwrap();
+    assert!(is_length_error(
+        layout.pad(&extended[1..]).unwrap_err(),
+        "extended"
+    ));
+    // The right lengths still work.
+    assert_eq!(problem.crop(&padded).unwrap().len(), 12 * 10);
+    assert!(twin.adjoint(&fields, &residual).is_ok());
 }

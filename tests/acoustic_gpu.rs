@@ -30,7 +30,7 @@ fn check_against_twin(gpu: &Gpu, problem: &Problem, seed: u64) {
     let twin = CpuTwin::new(problem);
     let acoustic = GpuAcoustic::new(gpu, problem).unwrap();
     let wavelet = problem.source_series();
-    let cpu = twin.forward(&wavelet, true);
+    let cpu = twin.forward(&wavelet, true).unwrap();
     let fwd = acoustic.forward(true).unwrap();
     let e = relative_l2(&fwd.traces, &cpu.traces);
     assert!(
@@ -39,7 +39,7 @@ fn check_against_twin(gpu: &Gpu, problem: &Problem, seed: u64) {
         problem.space_order()
     );
     let y = random(&mut rng, cpu.traces.len());
-    let cpu_adj = twin.adjoint(cpu.fields.as_ref().unwrap(), &y);
+    let cpu_adj = twin.adjoint(cpu.fields.as_ref().unwrap(), &y).unwrap();
     let gpu_adj = acoustic
         .adjoint(fwd.fields.as_ref().unwrap(), &y, true)
         .unwrap();
@@ -155,7 +155,7 @@ fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64) {
         .gradient_store_all(&observed)
         .unwrap();
     let layout = *p0.layout();
-    let m0 = layout.unpad(p0.slowness_squared());
+    let m0 = layout.unpad(p0.slowness_squared()).unwrap();
     // A smooth perturbation.
     let dm: Vec<f64> = {
         let e = layout.extended;
@@ -173,7 +173,7 @@ fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64) {
         }
         out
     };
-    let g_dm = dot(&layout.unpad(&info.gradient), &dm);
+    let g_dm = dot(&layout.unpad(&info.gradient).unwrap(), &dm);
     eprintln!(
         "{shape:?}: J = {}, g.dm = {g_dm}, max|d_obs| = {}",
         info.misfit,

@@ -7,7 +7,7 @@ mod common;
 use common::Scripted;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
-use gpurevolve::engine::{Operator, Revolver, RevolverOptions};
+use gpurevolve::engine::{Operator, Revolver, RevolverOptions, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Action, AnySchedule, Revolve, StoreAll, min_advances};
 use rand::rngs::StdRng;
@@ -35,6 +35,7 @@ fn shot(shape: &[usize], order: usize, nt: usize, seed: u64) -> (Problem, Vec<f6
         let p = Problem::new(truth.clone(), g(&truth), time, order).unwrap();
         gpurevolve::acoustic::CpuTwin::new(&p)
             .forward(&p.source_series(), false)
+            .unwrap()
             .traces
     };
     (
@@ -473,5 +474,28 @@ fn an_operators_encoding_error_is_typed_not_silent() {
     )
     .unwrap();
     let err = revolver.apply_reverse().unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }), "{err}");
+}
+
+#[test]
+fn calibration_stays_inside_the_time_loop_and_types_its_errors() {
+    let Some(gpu) = common::gpu() else { return };
+    // 10 steps, 50 samples asked: the steps past the source table must not run.
+    let (problem, observed) = shot(&[20, 20], 2, 11, 4);
+    let mut op = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let scope = gpu.device().push_error_scope(wgpu::ErrorFilter::Validation);
+    let costs = calibrate(&gpu, &mut op, 50).unwrap();
+    let leaked = pollster::block_on(scope.pop());
+    assert!(
+        leaked.is_none(),
+        "calibration encoded an invalid step: {leaked:?}"
+    );
+    for c in [costs.forward, costs.host_write, costs.host_read] {
+        assert!(c.is_finite() && c > 0.0, "{costs:?}");
+    }
+    // An operator whose commands are invalid: a typed error, not a logged one.
+    let mut heat = Heat::new(&gpu, 10, vec![0.5; N], &[0.0; N]);
+    heat.broken = true;
+    let err = calibrate(&gpu, &mut heat, 3).unwrap_err();
     assert!(matches!(err, Error::Gpu { .. }), "{err}");
 }

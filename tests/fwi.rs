@@ -22,7 +22,7 @@ fn shots() -> (Vec<Problem>, Vec<Vec<f64>>) {
         .iter()
         .map(|p| {
             let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.8 * w).collect();
-            CpuTwin::new(p).forward(&wavelet, false).traces
+            CpuTwin::new(p).forward(&wavelet, false).unwrap().traces
         })
         .collect();
     (shots, observed)

@@ -59,3 +59,81 @@ fn round_trips_and_feeds_a_model() {
     assert!(npy::write_f32(&path, &[2, 2], &v).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A version-1 `.npy` header for `dict`, padded as NumPy pads it.
+fn npy_header(dict: &str) -> Vec<u8> {
+    let mut header = dict.to_string();
+    let total = (10 + header.len() + 1).next_multiple_of(64);
+    header.push_str(&" ".repeat(total - 10 - header.len() - 1));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out
+}
+
+#[test]
+fn a_shape_whose_product_wraps_is_refused() {
+    // 2³² × 2³² wraps to 0 in 64 bits: unchecked, it passed the length check with no data.
+    let bytes =
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }");
+    let err = npy::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("addressed"), "{err}");
+    // A huge promise from a tiny file: refused before any allocation.
+    let bytes =
+        npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 1000), }");
+    let err = npy::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("promises"), "{err}");
+}
+
+mod fuzz {
+    use super::npy_header;
+    use gpurevolve::npy;
+    use proptest::prelude::*;
+
+    fn dims() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![0u64..6, Just(u32::MAX as u64 + 1), any::<u64>()],
+            0..4,
+        )
+        .prop_map(|d| {
+            let parts: Vec<String> = d.iter().map(u64::to_string).collect();
+            format!("({},)", parts.join(", "))
+        })
+    }
+
+    proptest! {
+        /// Random shapes, dtypes, data lengths and truncations: never a panic; whatever is
+        /// accepted holds exactly the values its shape says, all read from the data.
+        #[test]
+        fn random_headers_and_truncations_never_panic(
+            shape in dims(),
+            descr in prop_oneof![Just("<f4"), Just(">f8"), Just("<i4"), Just("f4")],
+            fortran in any::<bool>(),
+            data_len in 0usize..200,
+            cut in any::<prop::sample::Index>(),
+            noise in any::<u8>(),
+        ) {
+            let dict = format!(
+                "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+                if fortran { "True" } else { "False" }
+            );
+            let mut bytes = npy_header(&dict);
+            bytes.extend((0..data_len).map(|i| (i as u8).wrapping_mul(noise)));
+            for len in [bytes.len(), cut.index(bytes.len() + 1)] {
+                if let Ok((shape, values)) = npy::from_bytes(&bytes[..len]) {
+                    prop_assert_eq!(shape.iter().product::<usize>(), values.len());
+                    prop_assert!(values.len() * 4 <= len);
+                }
+            }
+        }
+
+        /// Arbitrary bytes after the magic: never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in prop::collection::vec(any::<u8>(), 0..300)) {
+            let mut bytes = b"\x93NUMPY".to_vec();
+            bytes.extend(tail);
+            let _ = npy::from_bytes(&bytes);
+        }
+    }
+}

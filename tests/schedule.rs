@@ -430,3 +430,75 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_advance_after_every_step_is_reversed_is_refused_without_wrapping() {
+    use Action::*;
+    // No steps at all: the next step to reverse does not exist.
+    assert_eq!(
+        violation(0, 1, &[Advance { from: 0, to: 1 }]),
+        (
+            0,
+            Violation::AdvancePastReverse {
+                to: 1,
+                next_reverse: None
+            }
+        )
+    );
+    // One step, reversed, then its state restored and advanced.
+    let actions = [
+        Save { step: 0, slot: 0 },
+        Reverse { step: 0 },
+        Restore { step: 0, slot: 0 },
+        Advance { from: 0, to: 1 },
+    ];
+    let (index, v) = violation(1, 1, &actions);
+    assert_eq!(index, 3);
+    assert_eq!(
+        v,
+        Violation::AdvancePastReverse {
+            to: 1,
+            next_reverse: None
+        }
+    );
+    assert!(
+        v.to_string().contains("every step is already reversed"),
+        "{v}"
+    );
+}
+
+#[test]
+fn planned_schedules_agree_with_the_simulator() {
+    use Action::*;
+    use gpurevolve::schedule::{Schedule, TwoLevel, TwoLevelCosts, planned};
+    let costs = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 3.0,
+        host_read: 2.0,
+    };
+    for n in [1u64, 2, 7, 50] {
+        let own: Vec<Box<dyn Schedule>> = vec![
+            Box::new(Revolve::new(n, n.min(3)).unwrap()),
+            Box::new(StoreAll::new(n).unwrap()),
+            Box::new(TwoLevel::new(n, 1, 2, costs).unwrap()),
+        ];
+        for schedule in own {
+            let said = schedule.planned().unwrap().expect("plans itself");
+            let mut uses = vec![0u64; schedule.slot_capacity()];
+            let actions: Vec<Action> = schedule.collect();
+            for a in &actions {
+                if let Save { slot, .. } | Restore { slot, .. } = *a {
+                    uses[slot] += 1;
+                }
+            }
+            let capacity = uses.len();
+            assert_eq!(said.slot_uses, uses, "n = {n}");
+            assert_eq!(said.stats, simulate_actions(n, capacity, actions).unwrap());
+        }
+    }
+    // A replayed copy: planning consumes nothing of the schedule itself.
+    let revolve = Revolve::new(100, 10).unwrap();
+    let plan = planned(revolve.clone()).unwrap();
+    assert_eq!(plan.stats.total_forward, 322);
+    assert_eq!(revolve.count() as u64, plan.stats.actions);
+}

@@ -18,7 +18,10 @@ fn setup() -> (Problem, Vec<f64>) {
     let problem = random_problem(&[36, 30], 4, 4, STEPS as usize + 1, 31);
     // Any data will do as "observed": the twin's traces at another source scale.
     let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
-    let observed = CpuTwin::new(&problem).forward(&wavelet, false).traces;
+    let observed = CpuTwin::new(&problem)
+        .forward(&wavelet, false)
+        .unwrap()
+        .traces;
     (problem, observed)
 }
 
@@ -293,7 +296,10 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
     let Some(gpu) = common::gpu() else { return };
     let problem = random_problem(&[30, 28], 4, 4, 7, 37);
     let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 1.3 * w).collect();
-    let observed = CpuTwin::new(&problem).forward(&wavelet, false).traces;
+    let observed = CpuTwin::new(&problem)
+        .forward(&wavelet, false)
+        .unwrap()
+        .traces;
     let reference = reference(&gpu, &problem, &observed);
     use Action::*;
     // Slot 1 (host) takes state 2, drops it before its copy can have landed, then takes

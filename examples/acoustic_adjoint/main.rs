@@ -440,7 +440,9 @@ fn run(args: &Args) -> Result<(), String> {
     let out = &args.out;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let shape = truth.shape().to_vec();
-    let gradient = start_shots[0].crop(&result.gradient);
+    let gradient = start_shots[0]
+        .crop(&result.gradient)
+        .map_err(|e| e.to_string())?;
     write_npy(&out.join("gradient.npy"), &shape, &gradient)?;
     write_npy(&out.join("true_model.npy"), &shape, truth.velocity())?;
     write_npy(&out.join("initial_model.npy"), &shape, start.velocity())?;

@@ -8,7 +8,9 @@
 //! `r_k` injected at the receivers. Differentiating the update in `m` gives
 //! `∂J/∂m = −Σ_k ψ_{k+1} ⊙ (u_{k+1} − 2u_k + u_{k−1}) / Δt²`.
 
+use super::grid::check_len;
 use super::problem::Problem;
+use crate::error::Result;
 
 /// The CPU twin of a [`Problem`].
 #[derive(Debug)]
@@ -45,6 +47,10 @@ impl<'p> CpuTwin<'p> {
 
     /// `next = 2b·cur − (2b − 1)·prev + a·L cur` on the extended cells, with the Laplacian in
     /// the difference form the kernel uses, `Σₖ cₖ Σ_axes ((u₋ₖ − u) + (u₊ₖ − u))`.
+    ///
+    /// # Panics
+    /// When a field is shorter than the padded layout ([`Layout::len`](super::Layout::len)):
+    /// this is the kernel's inner loop, left unchecked like slice indexing.
     pub fn step(&self, prev: &[f64], cur: &[f64], next: &mut [f64]) {
         let layout = self.problem.layout();
         let c = self.problem.laplacian();
@@ -68,9 +74,13 @@ impl<'p> CpuTwin<'p> {
 
     /// Runs `nt − 1` steps from rest, injecting `sources[k]` (`[nt][sources]`) in step `k` and
     /// recording every `u_k`. Keeps all fields when `keep` (the store-all reference).
-    pub fn forward(&self, sources: &[f64], keep: bool) -> CpuForward {
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `sources` is not `nt × sources` values.
+    pub fn forward(&self, sources: &[f64], keep: bool) -> Result<CpuForward> {
         let p = self.problem;
         let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
+        check_len("sources", sources.len(), nt * ns)?;
         let n = p.layout().len();
         let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let mut traces = vec![0.0; nt * nr];
@@ -86,16 +96,25 @@ impl<'p> CpuTwin<'p> {
             }
             (prev, cur, next) = (cur, next, prev);
         }
-        CpuForward { traces, fields }
+        Ok(CpuForward { traces, fields })
     }
 
     /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` with receiver-side input
     /// `residual` (`[nt][receivers]`; sample 0 is never used, as `u_0` does not depend on
     /// anything).
-    pub fn adjoint(&self, fields: &[Vec<f64>], residual: &[f64]) -> CpuAdjoint {
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `fields` is not `nt` padded fields or `residual`
+    /// not `nt × receivers` values.
+    pub fn adjoint(&self, fields: &[Vec<f64>], residual: &[f64]) -> Result<CpuAdjoint> {
         let p = self.problem;
         let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
         let n = p.layout().len();
+        check_len("fields", fields.len(), nt)?;
+        if let Some(f) = fields.iter().find(|f| f.len() != n) {
+            check_len("fields", f.len(), n)?;
+        }
+        check_len("residual", residual.len(), nt * nr)?;
         let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
         // psi_near = ψ_{k+2}, psi_far = ψ_{k+3}; both zero before the last step.
         let (mut far, mut near, mut psi) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -118,17 +137,23 @@ impl<'p> CpuTwin<'p> {
                 .sample(&psi, &mut source_adjoint[k * ns..(k + 1) * ns]);
             (far, near, psi) = (near, psi, far);
         }
-        CpuAdjoint {
+        Ok(CpuAdjoint {
             gradient,
             source_adjoint,
-        }
+        })
     }
 
     /// The linearised (Born) data `∂d/∂m · dm` for a perturbation `dm` (padded grid).
-    pub fn born(&self, sources: &[f64], dm: &[f64]) -> Vec<f64> {
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `sources` is not `nt × sources` values or `dm`
+    /// not one padded field.
+    pub fn born(&self, sources: &[f64], dm: &[f64]) -> Result<Vec<f64>> {
         let p = self.problem;
         let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
         let n = p.layout().len();
+        check_len("sources", sources.len(), nt * ns)?;
+        check_len("dm", dm.len(), n)?;
         let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
         let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let (mut dprev, mut dcur, mut dnext) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -147,7 +172,7 @@ impl<'p> CpuTwin<'p> {
             (prev, cur, next) = (cur, next, prev);
             (dprev, dcur, dnext) = (dcur, dnext, dprev);
         }
-        traces
+        Ok(traces)
     }
 }
 

@@ -111,21 +111,41 @@ impl Layout {
     }
 
     /// Copies an extended-grid array (C order) into a padded field with a zero halo.
-    pub fn pad(&self, extended: &[f64]) -> Vec<f64> {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `extended` does not hold one value per extended cell.
+    pub fn pad(&self, extended: &[f64]) -> Result<Vec<f64>> {
+        check_len("extended", extended.len(), self.extended_len())?;
         let mut out = vec![0.0; self.len()];
         let mut i = 0;
         self.for_each_extended(|p| {
             out[p] = extended[i];
             i += 1;
         });
-        out
+        Ok(out)
     }
 
     /// The extended cells of a padded field, in C order.
-    pub fn unpad<T: Copy>(&self, padded: &[T]) -> Vec<T> {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `padded` is not one padded field.
+    pub fn unpad<T: Copy>(&self, padded: &[T]) -> Result<Vec<T>> {
+        check_len("padded", padded.len(), self.len())?;
         let mut out = Vec::with_capacity(self.extended_len());
         self.for_each_extended(|p| out.push(padded[p]));
-        out
+        Ok(out)
+    }
+}
+
+/// A slice argument of the wrong length, as a typed error that says which length is wanted.
+pub(crate) fn check_len(name: &'static str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name,
+            reason: format!("{got} values given, {want} expected"),
+        })
     }
 }
 
@@ -176,8 +196,11 @@ mod tests {
         let layout = Layout::new(3, [3, 4, 5], 2);
         assert_eq!(layout.padded, [7, 8, 9]);
         let data: Vec<f64> = (0..60).map(|i| i as f64 + 1.0).collect();
-        let padded = layout.pad(&data);
-        assert_eq!(layout.unpad(&padded), data);
+        let padded = layout.pad(&data).unwrap();
+        assert_eq!(layout.unpad(&padded).unwrap(), data);
+        // Wrong lengths are typed errors, not panics.
+        assert!(layout.pad(&data[1..]).is_err());
+        assert!(layout.unpad(&padded[1..]).is_err());
         assert_eq!(
             padded.iter().filter(|v| **v == 0.0).count(),
             layout.len() - 60

@@ -34,28 +34,14 @@ impl Model {
     /// cells, a spacing that is not finite and positive, a length that does not match, or any
     /// velocity that is NaN, infinite or not positive (the message names the first such cell).
     pub fn new(shape: &[usize], spacing: f64, nbl: usize, velocity: Vec<f64>) -> Result<Self> {
-        if !(2..=3).contains(&shape.len()) {
-            return Err(invalid(
-                "shape",
-                format!(
-                    "a model is 2D (nx, nz) or 3D (nx, ny, nz), got {} axes",
-                    shape.len()
-                ),
-            ));
-        }
-        if let Some(n) = shape.iter().find(|&&n| n < 2) {
-            return Err(invalid(
-                "shape",
-                format!("every axis needs at least 2 cells, got {n}"),
-            ));
-        }
+        let [nx, ny, nz] = checked_axes(shape)?;
         if !(spacing.is_finite() && spacing > 0.0) {
             return Err(invalid(
                 "spacing",
                 format!("grid spacing must be positive metres, got {spacing}"),
             ));
         }
-        let cells: usize = shape.iter().product();
+        let cells = nx * ny * nz; // checked in `checked_axes`
         if velocity.len() != cells {
             return Err(invalid(
                 "velocity",
@@ -96,15 +82,25 @@ impl Model {
     /// Builds a model by evaluating `f(x, y, z)` (metres; `y = 0` in 2D) at every cell.
     ///
     /// # Errors
-    /// As [`Model::new`].
+    /// As [`Model::new`]; [`Error::InvalidArgument`] when the grid's velocities cannot be
+    /// allocated. The shape is checked before `f` is called.
     pub fn from_fn(
         shape: &[usize],
         spacing: f64,
         nbl: usize,
         mut f: impl FnMut(f64, f64, f64) -> f64,
     ) -> Result<Self> {
-        let [nx, ny, nz] = axes(shape);
-        let mut v = Vec::with_capacity(nx * ny * nz);
+        let [nx, ny, nz] = checked_axes(shape)?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(nx * ny * nz).map_err(|_| {
+            invalid(
+                "shape",
+                format!(
+                    "{} velocities of a {shape:?} grid do not fit in memory",
+                    nx * ny * nz
+                ),
+            )
+        })?;
         for i in 0..nx {
             for j in 0..ny {
                 for k in 0..nz {
@@ -171,7 +167,7 @@ impl Model {
         inclusion: f64,
         radius: f64,
     ) -> Result<Self> {
-        let [nx, ny, nz] = axes(shape);
+        let [nx, ny, nz] = checked_axes(shape)?;
         let c = [nx, ny, nz].map(|n| (n - 1) as f64 * spacing / 2.0);
         Self::from_fn(shape, spacing, nbl, |x, y, z| {
             let d2 = (x - c[0]).powi(2) + (y - c[1]).powi(2) + (z - c[2]).powi(2);
@@ -190,7 +186,7 @@ impl Model {
     /// # Errors
     /// As [`Model::new`].
     pub fn marmousi_like(shape: &[usize], spacing: f64, nbl: usize, seed: u64) -> Result<Self> {
-        let [nx, ny, nz] = axes(shape);
+        let [nx, ny, nz] = checked_axes(shape)?;
         let (width, depth) = ((nx.max(ny) - 1) as f64 * spacing, (nz - 1) as f64 * spacing);
         let mut rng = SplitMix64(seed);
         let water = 0.08 * depth;
@@ -363,6 +359,38 @@ impl Model {
         }
         eta
     }
+}
+
+/// `(nx, ny, nz)` with `ny = 1` for 2D, for a shape that is 2D or 3D with at least 2 cells on
+/// every axis and a number of cells that a velocity vector can hold.
+fn checked_axes(shape: &[usize]) -> Result<[usize; 3]> {
+    if !(2..=3).contains(&shape.len()) {
+        return Err(invalid(
+            "shape",
+            format!(
+                "a model is 2D (nx, nz) or 3D (nx, ny, nz), got {} axes",
+                shape.len()
+            ),
+        ));
+    }
+    if let Some(n) = shape.iter().find(|&&n| n < 2) {
+        return Err(invalid(
+            "shape",
+            format!("every axis needs at least 2 cells, got {n}"),
+        ));
+    }
+    let max_cells = isize::MAX as usize / std::mem::size_of::<f64>();
+    if shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .is_none_or(|cells| cells > max_cells)
+    {
+        return Err(invalid(
+            "shape",
+            format!("a {shape:?} grid has more cells than memory can address"),
+        ));
+    }
+    Ok(axes(shape))
 }
 
 /// `(nx, ny, nz)` with `ny = 1` for 2D.

@@ -2,7 +2,7 @@
 //! the arrays every kernel (CPU twin or WGSL) agrees on.
 
 use super::geometry::{Geometry, PointPlan, TimeAxis};
-use super::grid::{Layout, check_space_order, second_derivative_coefficients};
+use super::grid::{Layout, check_len, check_space_order, second_derivative_coefficients};
 use super::model::Model;
 use crate::error::{Error, Result};
 
@@ -70,8 +70,8 @@ impl Problem {
             .iter()
             .map(|c| c / h2)
             .collect();
-        let slowness_squared = layout.pad(&model.extended_slowness_squared());
-        let damping = layout.pad(&model.damping());
+        let slowness_squared = layout.pad(&model.extended_slowness_squared())?;
+        let damping = layout.pad(&model.damping())?;
         let sources = PointPlan::new(&model, &layout, &geometry.sources);
         let receivers = PointPlan::new(&model, &layout, &geometry.receivers);
         Ok(Self {
@@ -128,7 +128,7 @@ impl Problem {
             });
         }
         Ok(Self {
-            slowness_squared: self.layout.pad(m),
+            slowness_squared: self.layout.pad(m)?,
             ..self.clone()
         })
     }
@@ -193,7 +193,11 @@ impl Problem {
 
     /// The physical cells of a padded field (absorbing layer and halo cropped), C order, shape
     /// [`Model::shape`].
-    pub fn crop(&self, padded: &[f64]) -> Vec<f64> {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `padded` is not one field of this problem's layout.
+    pub fn crop(&self, padded: &[f64]) -> Result<Vec<f64>> {
+        check_len("padded", padded.len(), self.layout.len())?;
         let (n, nbl) = (self.model.shape(), self.model.nbl());
         let (nx, ny, nz) = match *n {
             [nx, nz] => (nx, 1, nz),
@@ -208,7 +212,7 @@ impl Problem {
                 out.extend_from_slice(&padded[row..row + nz]);
             }
         }
-        out
+        Ok(out)
     }
 
     /// The Ricker source series `[nt][sources]`.

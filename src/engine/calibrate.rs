@@ -3,23 +3,26 @@
 use std::time::Instant;
 
 use super::operator::Operator;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::TwoLevelCosts;
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
 /// to host memory and back, as [`Revolver`](super::Revolver) makes them: the costs that
 /// [`TwoLevel`](crate::schedule::TwoLevel) plans with. Uses its own buffers; the operator's
-/// adjoint state is untouched.
+/// adjoint state is untouched. The steps timed are `0..samples`, so `samples` is clamped to
+/// the operator's number of steps (and to at least 1): no step outside the time loop runs.
 ///
 /// # Errors
-/// As the operator's `encode_forward`, and [`crate::Error::OutOfMemory`].
+/// As the operator's `encode_forward`; [`Error::Gpu`] when the operator's commands fail
+/// validation; [`Error::OutOfMemory`].
 pub fn calibrate<O: Operator>(
     gpu: &Gpu,
     operator: &mut O,
     samples: usize,
 ) -> Result<TwoLevelCosts> {
-    let samples = samples.max(1);
+    let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
+    let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
     let usage =
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
@@ -34,6 +37,7 @@ pub fn calibrate<O: Operator>(
     // Forward steps on rotating levels.
     gpu.wait()?;
     let start = Instant::now();
+    let scope = gpu.device().push_error_scope(wgpu::ErrorFilter::Validation);
     let mut enc = encoder("calibrate forward");
     for k in 0..samples {
         // ring[0] is the oldest level, overwritten next; the others are the state, newest last.
@@ -42,6 +46,12 @@ pub fn calibrate<O: Operator>(
         ring.rotate_left(1);
     }
     gpu.queue().submit([enc.finish()]);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Gpu {
+            context: "calibrating the operator's forward step".into(),
+            detail: e.to_string(),
+        });
+    }
     gpu.wait()?;
     let forward = start.elapsed().as_secs_f64() / samples as f64;
 
