@@ -1,5 +1,5 @@
 //! What checkpointing costs: wall time of a Revolve gradient against the store-all gradient,
-//! for `n = 2000` steps and `s ∈ {5, 10, 20, 50}` snapshots (DESIGN.md §6).
+//! for `n = 2000` steps and `s ∈ {5, 10, 20, 50}` snapshots (figures in BENCHMARKS.md).
 //!
 //! `cargo bench --bench checkpointing`. Besides criterion's timings, prints one table measured
 //! in one process: the measured ratio, the step-count ratio `(2n + p)/2n`, and the ratio

@@ -163,6 +163,8 @@ fn checkpointed_gradients_are_the_store_all_gradient_bit_for_bit_in_both_styles(
         assert!(stats.peak_slots as u64 <= s);
         let state = 8 * problem.x0.len() as u64;
         assert_eq!(stats.peak_checkpoint_bytes, stats.peak_slots as u64 * state);
+        // A memory store copies a state at every save and every restore.
+        assert_eq!(stats.bytes_copied, (stats.saves + stats.restores) * state);
         let (c, forward) = classic_gradient(&problem, revolve());
         assert_eq!(bits(&c), bits(&reference), "classic, s = {s}");
         assert_eq!(forward, stats.forward_steps);

@@ -30,7 +30,7 @@ fn advances_by_recursion(max_l: usize, max_a: usize) -> Vec<Vec<u64>> {
 
 #[test]
 fn design_table_values() {
-    // DESIGN.md §3: (n, s, t, p, n + p).
+    // Reference values of Griewank & Walther's formulas (the README's "Counting conventions"): (n, s, t, p, n + p).
     let table: [(u64, u64, u64, u64, u64); 9] = [
         (10, 1, 9, 45, 55),
         (10, 2, 3, 20, 30),

@@ -92,8 +92,15 @@ fn every_device_budget_gives_the_store_all_bits() {
                 "{label}: {stats:?}"
             );
             assert_eq!(stats.spilled_bytes, stats.host_saves * state, "{label}");
+            assert_eq!(stats.restored_bytes, stats.host_restores * state, "{label}");
+            assert_eq!(
+                stats.bytes_copied,
+                (stats.host_saves + stats.host_restores) * state,
+                "{label}"
+            );
         } else {
             assert_eq!((stats.host_saves, stats.spilled_bytes), (0, 0), "{label}");
+            assert_eq!(stats.bytes_copied, 0, "{label}");
         }
         assert_eq!(
             stats.forward_steps,

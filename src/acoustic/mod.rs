@@ -1,4 +1,4 @@
-//! Constant-density acoustic waves: models, geometry, the discretisation of DESIGN.md §4, the
+//! Constant-density acoustic waves: models, geometry, the discretisation of the README's "Numerics", the
 //! float64 CPU twin and the WGSL kernels. Knows the GPU layer; knows nothing of schedules.
 //!
 //! `m ∂²u/∂t² + η ∂u/∂t − ∇²u = q`, `m = 1/c²`, leapfrog in time with centred damping,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 ///
 /// The update of one step at each extended cell is
 /// `u⁺ = 2b·u − (2b − 1)·u⁻ + a·(L u + q)`, with `a = 1/(m/Δt² + η/(2Δt))` and `b = a·m/Δt²`,
-/// which is DESIGN.md §4's leapfrog with centred damping solved for `u⁺`: two coefficient
+/// which is the README's leapfrog with centred damping (its "Numerics") solved for `u⁺`: two coefficient
 /// fields, so a step reads `u`, `u⁻`, `a`, `b` and writes `u⁺` (20 bytes a cell in float32).
 #[derive(Clone, Debug)]
 pub struct Problem {

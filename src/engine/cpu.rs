@@ -49,6 +49,7 @@ pub struct MemoryStore<T> {
     slots: Vec<Option<T>>,
     tiers: Vec<Tier>,
     state_bytes: u64,
+    copied: u64,
 }
 
 impl<T> MemoryStore<T> {
@@ -58,6 +59,7 @@ impl<T> MemoryStore<T> {
             slots: (0..slots).map(|_| None).collect(),
             tiers: vec![Tier(0); slots],
             state_bytes,
+            copied: 0,
         }
     }
 
@@ -68,6 +70,7 @@ impl<T> MemoryStore<T> {
             slots: tiers.iter().map(|_| None).collect(),
             tiers,
             state_bytes,
+            copied: 0,
         }
     }
 }
@@ -89,14 +92,18 @@ impl<T: Clone> Store for MemoryStore<T> {
     fn save(&mut self, slot: usize, _step: u64, state: &T) -> Result<()> {
         let entry = self.slots.get_mut(slot).ok_or_else(|| missing(slot))?;
         *entry = Some(state.clone());
+        self.copied += self.state_bytes;
         Ok(())
     }
 
     fn restore(&mut self, slot: usize, _step: u64) -> Result<T> {
-        self.slots
+        let state = self
+            .slots
             .get(slot)
             .and_then(Option::clone)
-            .ok_or_else(|| missing(slot))
+            .ok_or_else(|| missing(slot))?;
+        self.copied += self.state_bytes;
+        Ok(state)
     }
 
     fn free(&mut self, slot: usize, _step: u64) -> Result<()> {
@@ -113,6 +120,10 @@ impl<T: Clone> Store for MemoryStore<T> {
             }
         }
         bytes
+    }
+
+    fn bytes_copied(&self) -> u64 {
+        self.copied
     }
 }
 
@@ -166,6 +177,10 @@ impl<O: CpuOperator, St: Store<State = O::State>> Store for CpuBackend<O, St> {
 
     fn held_bytes(&self) -> Vec<u64> {
         self.store.held_bytes()
+    }
+
+    fn bytes_copied(&self) -> u64 {
+        self.store.bytes_copied()
     }
 }
 

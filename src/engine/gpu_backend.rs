@@ -359,6 +359,10 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             * self.state_bytes();
         vec![device, host]
     }
+
+    fn bytes_copied(&self) -> u64 {
+        self.stats.spilled_bytes + self.stats.restored_bytes
+    }
 }
 
 /// A slot the store does not have: the interpreter's checks make this unreachable.

@@ -65,10 +65,11 @@ pub struct RunStats {
     pub restores: u64,
     /// Checkpoints dropped.
     pub frees: u64,
-    /// Bytes copied device-to-device to take or restore checkpoints: zero with the GPU
-    /// backend, whose checkpoints keep the buffers a step wrote (see
-    /// [`Operator`](super::Operator)). Copies between tiers are in
-    /// [`spilled_bytes`](Self::spilled_bytes) and [`restored_bytes`](Self::restored_bytes).
+    /// Bytes copied to take or restore checkpoints ([`Store::bytes_copied`](super::Store::bytes_copied)).
+    /// With the GPU backend only copies between tiers count
+    /// ([`spilled_bytes`](Self::spilled_bytes) + [`restored_bytes`](Self::restored_bytes)):
+    /// a checkpoint on the GPU keeps the buffers a step wrote. A [`MemoryStore`](super::MemoryStore)
+    /// copies a state at every save and restore.
     pub bytes_copied: u64,
     /// Most checkpoints held at once.
     pub peak_slots: usize,
@@ -180,6 +181,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     /// What the run has done so far.
     pub fn stats(&self) -> RunStats {
         let mut stats = self.stats;
+        stats.bytes_copied = self.backend.bytes_copied();
         self.backend.account(&mut stats);
         stats
     }

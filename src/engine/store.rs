@@ -60,6 +60,12 @@ pub trait Store {
 
     /// Bytes held now in each tier, fastest first.
     fn held_bytes(&self) -> Vec<u64>;
+
+    /// Bytes copied so far to take and restore checkpoints, in any direction. A store that
+    /// keeps the buffers a step wrote copies nothing. The default says 0.
+    fn bytes_copied(&self) -> u64 {
+        0
+    }
 }
 
 /// A [`Store`] that also runs the time stepper: what [`Revolver`](super::Revolver) drives.

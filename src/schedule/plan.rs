@@ -1,4 +1,4 @@
-//! Planning arithmetic of binomial checkpointing (DESIGN.md §3).
+//! Planning arithmetic of binomial checkpointing (the README's "Counting conventions").
 //!
 //! Conventions: `steps` (`n`) time steps numbered `0..n`; `snaps` (`s`) snapshots *including*
 //! the one that holds the initial state. `β(s, t) = C(s + t, s)` is the most steps `s`
