@@ -20,7 +20,7 @@ use crate::acoustic::{AcousticOperator, Problem};
 use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::schedule::{AnySchedule, Revolve, StoreAll, TwoLevel, TwoLevelCosts};
+use crate::schedule::{AnySchedule, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts};
 
 /// How each shot's forward states are kept.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +75,9 @@ pub struct FwiGradient {
     pub shots: Vec<RunStats>,
     /// Each shot's predicted traces `[nt][receivers]`.
     pub traces: Vec<Vec<f64>>,
+    /// Each shot's placement of checkpoint slots as the run ended: the planned one, with the
+    /// slots moved to host memory when the GPU ran out of memory.
+    pub tiers: Vec<Vec<Tier>>,
 }
 
 /// Misfit and gradient `∂J/∂m` of `shots` (problems on the same grid) against `observed`
@@ -134,6 +137,7 @@ pub fn gradient_with(
         gradient: vec![0.0; first.layout().len()],
         shots: Vec::with_capacity(shots.len()),
         traces: Vec::with_capacity(shots.len()),
+        tiers: Vec::with_capacity(shots.len()),
     };
     for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
         let operator = AcousticOperator::new(gpu, shot, obs)?;
@@ -143,6 +147,7 @@ pub fn gradient_with(
         revolver.apply_forward()?;
         let stats = revolver.apply_reverse()?;
         let info = revolver.operator().finish()?;
+        total.tiers.push(revolver.tiers().to_vec());
         log::info!(
             "shot {i}: misfit {:.6e}, {} forward steps",
             info.misfit,

@@ -9,7 +9,7 @@ use gpurevolve::acoustic::{CpuTwin, Problem};
 use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_with};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::TwoLevelCosts;
+use gpurevolve::schedule::{Tier, TwoLevelCosts};
 
 const NT: usize = 41;
 
@@ -156,4 +156,22 @@ fn bad_calls_are_typed_errors() {
         name(gradient(&gpu, &shots, &observed, too_many, |_, _| {})),
         "snaps"
     );
+}
+
+#[test]
+fn each_shot_reports_the_placement_its_run_ended_with() {
+    let Some(gpu) = common::gpu() else { return };
+    let (shots, _) = self::shots();
+    let state = 2 * 4 * shots[0].layout().len() as u64;
+    let options = RevolverOptions {
+        device_budget: Some(2 * state),
+        ..RevolverOptions::default()
+    };
+    let planned = run(&gpu, Checkpointing::Snapshots(5), options);
+    for tiers in &planned.tiers {
+        assert_eq!(tiers.len(), 5);
+        assert_eq!(tiers.iter().filter(|t| **t == Tier::DEVICE).count(), 2);
+    }
+    let reference = run(&gpu, Checkpointing::StoreAll, RevolverOptions::default());
+    assert_eq!(bits(&planned.gradient), bits(&reference.gradient));
 }

@@ -181,6 +181,18 @@ fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
         stats.demotions >= 1 && stats.host_saves + stats.host_restores > 0,
         "{stats:?}"
     );
+    // The placement reported is the one the run ended with: demoted slots in host memory.
+    let on_device = revolver
+        .tiers()
+        .iter()
+        .filter(|t| **t == Tier::DEVICE)
+        .count();
+    assert_eq!(
+        on_device as u64,
+        SNAPS - stats.demotions,
+        "{:?}",
+        revolver.tiers()
+    );
     assert_eq!(bits(&info.gradient), bits(&reference.gradient));
     assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits());
 }

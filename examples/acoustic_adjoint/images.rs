@@ -45,6 +45,7 @@ fn write_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<(),
 }
 
 /// How a 2D array is coloured.
+#[derive(Clone, Copy)]
 pub enum Colour {
     /// Between its minimum and maximum.
     Sequential,

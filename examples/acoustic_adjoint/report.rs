@@ -2,6 +2,215 @@
 
 use std::fmt::Write as _;
 
+use gpurevolve::engine::RunStats;
+use gpurevolve::fwi::FwiGradient;
+use gpurevolve::schedule::{ScheduleStats, Tier};
+
+use super::Args;
+use super::plan::{Modelled, count};
+use super::setup::Setup;
+
+/// What a run did, for `summary.json` and the closing table.
+pub struct Report<'a> {
+    pub args: &'a Args,
+    pub setup: &'a Setup,
+    pub adapter: String,
+    /// The schedule's name, its snapshots and what it plans per shot.
+    pub schedule: (&'static str, u64),
+    pub planned: ScheduleStats,
+    pub modelled: Modelled,
+    pub result: &'a FwiGradient,
+    /// Seconds per phase, in order.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+impl Report<'_> {
+    fn per_shot(&self, f: impl Fn(&RunStats) -> u64) -> Json {
+        Json::Arr(self.result.shots.iter().map(|s| Json::Int(f(s))).collect())
+    }
+
+    /// Slots per shot in `tier` as each run ended (after any out-of-memory demotion).
+    fn slots_in(&self, tier: Tier) -> Json {
+        Json::Arr(
+            self.result
+                .tiers
+                .iter()
+                .map(|t| Json::Int(count(t, tier)))
+                .collect(),
+        )
+    }
+
+    fn sum(&self, f: impl Fn(&RunStats) -> u64) -> u64 {
+        self.result.shots.iter().map(f).sum()
+    }
+
+    fn peak_checkpoint_bytes(&self) -> u64 {
+        self.result
+            .shots
+            .iter()
+            .map(|s| s.peak_checkpoint_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `summary.json`.
+    pub fn json(&self) -> Json {
+        let (args, setup) = (self.args, self.setup);
+        let truth = &setup.truth;
+        let (name, snaps) = self.schedule;
+        Json::Obj(vec![
+            ("adapter", Json::Str(self.adapter.clone())),
+            ("dimensions", Json::Int(truth.dim() as u64)),
+            (
+                "shape",
+                Json::Arr(truth.shape().iter().map(|&n| Json::Int(n as u64)).collect()),
+            ),
+            ("spacing", Json::Num(truth.spacing())),
+            ("nbl", Json::Int(truth.nbl() as u64)),
+            ("space_order", Json::Int(args.space_order as u64)),
+            ("shots", Json::Int(args.shots as u64)),
+            ("receivers", Json::Int(setup.receivers as u64)),
+            ("nt", Json::Int(setup.time.nt as u64)),
+            ("dt", Json::Num(setup.time.dt)),
+            ("steps", Json::Int(self.planned.steps)),
+            ("schedule", Json::Str(name.into())),
+            ("snaps", Json::Int(snaps)),
+            (
+                "placement",
+                Json::Str(format!("{:?}", args.placement).to_lowercase()),
+            ),
+            ("device_slots", self.slots_in(Tier::DEVICE)),
+            ("host_slots", self.slots_in(Tier::HOST)),
+            ("modelled_cost", self.modelled.json()),
+            ("forward_steps", self.per_shot(|s| s.forward_steps)),
+            ("reverse_steps", self.per_shot(|s| s.reverse_steps)),
+            ("saves", self.per_shot(|s| s.saves)),
+            ("restores", self.per_shot(|s| s.restores)),
+            (
+                "recompute_factor",
+                Json::Num(self.planned.recompute_factor()),
+            ),
+            (
+                "peak_checkpoint_bytes",
+                Json::Int(self.peak_checkpoint_bytes()),
+            ),
+            ("bytes_copied", Json::Int(self.sum(|s| s.bytes_copied))),
+            ("spilled_bytes", Json::Int(self.sum(|s| s.spilled_bytes))),
+            (
+                "tiers",
+                Json::Obj(vec![
+                    ("device_saves", self.per_shot(|s| s.saves - s.host_saves)),
+                    (
+                        "device_restores",
+                        self.per_shot(|s| s.restores - s.host_restores),
+                    ),
+                    ("host_saves", self.per_shot(|s| s.host_saves)),
+                    ("host_restores", self.per_shot(|s| s.host_restores)),
+                    ("bytes_to_host", self.per_shot(|s| s.spilled_bytes)),
+                    ("bytes_to_device", self.per_shot(|s| s.restored_bytes)),
+                    ("out_of_memory_demotions", self.per_shot(|s| s.demotions)),
+                    ("peak_host_bytes", self.per_shot(|s| s.peak_host_bytes)),
+                ]),
+            ),
+            ("misfit", Json::Num(self.result.misfit)),
+            (
+                "timings",
+                Json::Obj(
+                    self.timings
+                        .iter()
+                        .map(|&(k, v)| (k, Json::Num(v)))
+                        .collect(),
+                ),
+            ),
+            (
+                "gradient_units",
+                Json::Str(
+                    "dJ/dm, m = 1/c^2 in s^2/m^2; J = 1/2 sum (d - d_obs)^2, no dt weighting"
+                        .into(),
+                ),
+            ),
+            ("seed", Json::Int(args.seed)),
+        ])
+    }
+
+    /// The closing table on stdout.
+    pub fn print_table(&self) {
+        let (args, setup) = (self.args, self.setup);
+        let truth = &setup.truth;
+        let (name, snaps) = self.schedule;
+        let seconds = |name: &str| {
+            self.timings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map_or(0.0, |(_, v)| *v)
+        };
+        // Shot 0's placement as its run ended.
+        let tiers = self.result.tiers.first().map_or(&[][..], |t| &t[..]);
+        table(&[
+            (
+                "model",
+                if args.model_npy.is_some() {
+                    "from .npy".into()
+                } else {
+                    format!("{:?}", args.model).to_lowercase()
+                },
+            ),
+            (
+                "grid",
+                format!(
+                    "{:?} × {} m, nbl {}",
+                    truth.shape(),
+                    truth.spacing(),
+                    truth.nbl()
+                ),
+            ),
+            (
+                "shots × receivers",
+                format!("{} × {}", args.shots, setup.receivers),
+            ),
+            (
+                "time samples, dt",
+                format!("{}, {:.3e} s", setup.time.nt, setup.time.dt),
+            ),
+            (
+                "schedule",
+                format!(
+                    "{name}, {snaps} snapshots ({} on the GPU, {} in host memory)",
+                    count(tiers, Tier::DEVICE),
+                    count(tiers, Tier::HOST)
+                ),
+            ),
+            (
+                "forward steps / shot",
+                format!("{} (n + p)", self.planned.total_forward),
+            ),
+            (
+                "recompute factor",
+                format!("{:.3}", self.planned.recompute_factor()),
+            ),
+            (
+                "peak checkpoints on GPU",
+                format!("{:.1} MB", self.peak_checkpoint_bytes() as f64 / 1e6),
+            ),
+            (
+                "spilled to host",
+                format!("{:.1} MB", self.sum(|s| s.spilled_bytes) as f64 / 1e6),
+            ),
+            ("misfit", format!("{:.6e}", self.result.misfit)),
+            (
+                "forward / reverse",
+                format!(
+                    "{:.2} s / {:.2} s",
+                    seconds("forward sweeps"),
+                    seconds("reverse sweeps")
+                ),
+            ),
+            ("total", format!("{:.2} s", seconds("total"))),
+            ("output", format!("{}/", args.out.display())),
+        ]);
+    }
+}
+
 /// A JSON value, just rich enough for the summary.
 pub enum Json {
     Null,

@@ -1,0 +1,153 @@
+//! The problems the main job solves: the true and starting models, the time axis and one
+//! acquisition geometry per shot.
+
+use gpurevolve::acoustic::{Geometry, Model, Problem, TimeAxis};
+
+use super::{Args, ModelKind, err};
+
+/// Positions in metres, one coordinate per model axis.
+type Points = Vec<Vec<f64>>;
+
+/// The true and starting models and each shot's problem on both.
+pub struct Setup {
+    pub truth: Model,
+    pub start: Model,
+    pub time: TimeAxis,
+    pub receivers: usize,
+    pub true_shots: Vec<Problem>,
+    pub start_shots: Vec<Problem>,
+}
+
+/// Builds everything from the command line, checking it all before any GPU work.
+pub fn setup(args: &Args) -> Result<Setup, String> {
+    let truth = truth_model(args)?;
+    let start = starting_model(args, &truth)?;
+    let order = args.space_order;
+    // The truth is the faster model, so its CFL bound holds for both.
+    let probe = TimeAxis::new(&truth, order, 2, args.dt).map_err(err)?;
+    let nt = match (args.nt, args.tmax) {
+        (Some(nt), _) => nt,
+        (None, tmax) => {
+            let tmax = tmax.unwrap_or(1.2);
+            if !(tmax.is_finite() && tmax > 0.0) {
+                return Err(format!("--tmax must be positive seconds, got {tmax}"));
+            }
+            (tmax / probe.dt).round() as usize + 1
+        }
+    };
+    let time = TimeAxis::new(&truth, order, nt, Some(probe.dt)).map_err(err)?;
+    let geoms = geometries(args, &truth)?;
+    let problems = |model: &Model| -> Result<Vec<Problem>, String> {
+        geoms
+            .iter()
+            .map(|(s, r)| {
+                let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
+                Problem::new(model.clone(), g, time, order).map_err(err)
+            })
+            .collect()
+    };
+    let (true_shots, start_shots) = (problems(&truth)?, problems(&start)?);
+    Ok(Setup {
+        receivers: geoms[0].1.len(),
+        truth,
+        start,
+        time,
+        true_shots,
+        start_shots,
+    })
+}
+
+fn truth_model(args: &Args) -> Result<Model, String> {
+    let (h, nbl) = (args.spacing, args.nbl);
+    if let Some(path) = &args.model_npy {
+        return Model::from_npy(path, h, nbl).map_err(err);
+    }
+    let shape: Vec<usize> = match args.ny {
+        Some(ny) => vec![args.nx, ny, args.nz],
+        None => vec![args.nx, args.nz],
+    };
+    let depth = (args.nz.max(2) - 1) as f64 * h;
+    match args.model {
+        ModelKind::Marmousi => Model::marmousi_like(&shape, h, nbl, args.seed),
+        ModelKind::Layers => Model::layered(
+            &shape,
+            h,
+            nbl,
+            &[(0.0, 1500.0), (0.25 * depth, 2000.0), (0.6 * depth, 2800.0)],
+        ),
+        ModelKind::Circle => {
+            let radius = 0.2
+                * shape
+                    .iter()
+                    .map(|&n| (n.max(2) - 1) as f64 * h)
+                    .fold(f64::MAX, f64::min);
+            Model::circle(&shape, h, nbl, 2000.0, 2500.0, radius)
+        }
+        ModelKind::Constant => Model::constant(&shape, h, nbl, 2000.0),
+    }
+    .map_err(err)
+}
+
+fn starting_model(args: &Args, truth: &Model) -> Result<Model, String> {
+    match &args.initial_npy {
+        Some(path) => {
+            let m = Model::from_npy(path, args.spacing, args.nbl).map_err(err)?;
+            if m.shape() != truth.shape() {
+                return Err(format!(
+                    "--initial-npy has shape {:?}, the true model {:?}; give a starting model on the same grid",
+                    m.shape(),
+                    truth.shape()
+                ));
+            }
+            Ok(m)
+        }
+        None => Ok(truth.smoothed((truth.shape().iter().min().copied().unwrap_or(8) / 8).max(2))),
+    }
+}
+
+/// One geometry per shot, `(sources, receivers)`: sources spread along x at the surface,
+/// receivers at every column.
+fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, String> {
+    if args.shots == 0 {
+        return Err("--shots must be at least 1".into());
+    }
+    let extent = model.extent();
+    let h = model.spacing();
+    let (src_z, rec_z) = (
+        args.src_depth.unwrap_or(2.0 * h),
+        args.rec_depth.unwrap_or(2.0 * h),
+    );
+    let ex = extent[0];
+    let mid_y = if model.dim() == 3 {
+        Some(extent[1] / 2.0)
+    } else {
+        None
+    };
+    let point = |x: f64, y: Option<f64>, z: f64| -> Vec<f64> {
+        match y {
+            Some(y) => vec![x, y, z],
+            None => vec![x, z],
+        }
+    };
+    let shape = model.shape();
+    let mut receivers = Vec::new();
+    for ix in 0..shape[0] {
+        if model.dim() == 3 {
+            for iy in 0..shape[1] {
+                receivers.push(point(ix as f64 * h, Some(iy as f64 * h), rec_z));
+            }
+        } else {
+            receivers.push(point(ix as f64 * h, None, rec_z));
+        }
+    }
+    Ok((0..args.shots)
+        .map(|i| {
+            let x = if args.shots == 1 {
+                ex / 2.0
+            } else {
+                ex * (i as f64 + 0.5) / args.shots as f64
+            };
+            (vec![point(x, mid_y, src_z)], receivers.clone())
+        })
+        .collect())
+}
