@@ -20,7 +20,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> u_prev: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad: array<f32>;
 
-@compute @workgroup_size(256)
+// Invocations per workgroup, set by the host (src/acoustic/gpu.rs), which also counts the
+// workgroups of each dispatch from it: no default here, so the two cannot disagree.
+override WORKGROUP_SIZE: u32;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn gradient(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row;
     if (i >= params.len) {

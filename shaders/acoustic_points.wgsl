@@ -26,7 +26,11 @@ struct Sample {
 @group(0) @binding(5) var<storage, read> coef_a: array<f32>;
 @group(0) @binding(6) var<storage, read_write> field: array<f32>;
 
-@compute @workgroup_size(64)
+// Invocations per workgroup, set by the host (src/acoustic/points.rs), which also counts the
+// workgroups of each dispatch from it: no default here, so the two cannot disagree.
+override WORKGROUP_SIZE: u32;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= arrayLength(&cells)) {
@@ -60,7 +64,7 @@ fn tap_sum(p: u32) -> f32 {
     return sum;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
     let p = gid.x;
     if (p >= sample.points) {
@@ -76,7 +80,7 @@ fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @group(0) @binding(10) var<storage, read> observed: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sample_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
     let p = gid.x;
     if (p >= sample.points) {

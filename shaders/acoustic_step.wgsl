@@ -27,6 +27,11 @@ struct Grid {
 
 // Stencil radius (space order / 2), fixed when the pipeline is built so the loop unrolls.
 override RADIUS: u32 = 4u;
+// The workgroup shape, set by the host (src/acoustic/gpu.rs), which also counts the
+// workgroups of each dispatch from it: no default here, so the two cannot disagree.
+override WORKGROUP_X: u32;
+override WORKGROUP_Y: u32;
+override WORKGROUP_Z: u32;
 
 @group(0) @binding(0) var<uniform> grid: Grid;
 @group(0) @binding(1) var<storage, read> coef_a: array<f32>;
@@ -51,7 +56,7 @@ fn update(i: u32, lap: f32) {
 // twin at order 8.)
 //
 // z (contiguous in memory) on gid.x so neighbouring invocations read neighbouring words.
-@compute @workgroup_size(64, 4, 1)
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
 fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
     let z = gid.x;
     let x = gid.y;
@@ -69,7 +74,7 @@ fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
     update(i, lap);
 }
 
-@compute @workgroup_size(32, 4, 2)
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
 fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
     let z = gid.x;
     let y = gid.y;

@@ -18,7 +18,11 @@ struct AxpyParams {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 // y <- a * x + y
-@compute @workgroup_size(256)
+// Invocations per workgroup, set by the host (src/gpu/blas.rs), which also counts the
+// workgroups of each dispatch from it: no default here, so the two cannot disagree.
+override WORKGROUP_SIZE: u32;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn axpy(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row;
     if (i >= params.len) {

@@ -1,30 +1,30 @@
 //! The acoustic kernels on the GPU: [`GpuAcoustic`] uploads a [`Problem`] once and encodes
 //! forward steps, adjoint steps and gradient accumulation into command buffers.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use bytemuck::{Pod, Zeroable};
 
-use super::geometry::PointPlan;
 use super::grid::Layout;
+use super::points::{PointBuffers, PointKernels};
 use super::problem::Problem;
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch1d, Gpu, dispatch_1d};
+use crate::gpu::{BindGroupCache, Dispatch1d, Gpu, STATE_USAGE, dispatch_1d};
 
 const STEP_WGSL: &str = include_str!("../../shaders/acoustic_step.wgsl");
-const POINTS_WGSL: &str = include_str!("../../shaders/acoustic_points.wgsl");
 const GRADIENT_WGSL: &str = include_str!("../../shaders/acoustic_gradient.wgsl");
 
-/// Steps encoded into one command buffer before it is submitted: enough to keep the GPU fed,
-/// few enough that a long run does not hold thousands of bind groups in flight.
-pub(super) const STEPS_PER_SUBMIT: usize = 32;
+/// Steps encoded into one command buffer before it is submitted, as the engine does
+/// ([`RevolverOptions::steps_per_submit`](crate::engine::RevolverOptions::steps_per_submit)).
+pub(super) const STEPS_PER_SUBMIT: usize = crate::engine::DEFAULT_STEPS_PER_SUBMIT;
 
-/// Field buffers: bound as storage; COPY_SRC to read back or copy into a checkpoint; COPY_DST
-/// to restore one from host memory.
-pub const FIELD_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+/// Field buffers: the usage of every state buffer ([`STATE_USAGE`]).
+pub const FIELD_USAGE: wgpu::BufferUsages = STATE_USAGE;
+
+/// Workgroup shapes of the step kernel, `(z, y or x, x)` with `z` contiguous in memory. The
+/// WGSL's `override WORKGROUP_X/Y/Z` have no default: these are their only definition.
+const STEP_2D_WORKGROUP: [u32; 3] = [64, 4, 1];
+const STEP_3D_WORKGROUP: [u32; 3] = [32, 4, 2];
+/// Invocations per workgroup of the gradient kernel (its `override WORKGROUP_SIZE`).
+const GRADIENT_WORKGROUP: u32 = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -36,33 +36,11 @@ struct GridUniform {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct SampleUniform {
-    k: u32,
-    points: u32,
-    _pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
 struct GradientUniform {
     inv_dt2: f32,
     len: u32,
     row: u32,
     _pad: u32,
-}
-
-/// One plan's buffers: the gather for injection, the taps for sampling, and a table of
-/// per-sample uniforms addressed by dynamic offset (the time index changes every step, and a
-/// `write_buffer` per step would land before the whole submission, not between its steps).
-#[derive(Debug)]
-pub(super) struct PointBuffers {
-    cells: wgpu::Buffer,
-    offsets: wgpu::Buffer,
-    entries: wgpu::Buffer,
-    taps: wgpu::Buffer,
-    table: wgpu::Buffer,
-    pub(super) points: u32,
-    cell_count: u32,
 }
 
 /// What the adjoint step injects at the receivers.
@@ -80,15 +58,20 @@ pub enum AdjointInput<'a> {
     Given(&'a wgpu::Buffer),
 }
 
-/// What the bind-group cache is keyed by: the kernel and the buffers bound to it.
+/// What the bind-group cache is keyed by: the kernel and the buffers bound to it (for the
+/// point kernels, a buffer of the plan names the plan).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum BindKey {
+pub(super) enum BindKey {
     Step([wgpu::Buffer; 3]),
-    Inject(bool, [wgpu::Buffer; 2]),
-    Sample(bool, [wgpu::Buffer; 2]),
+    Inject([wgpu::Buffer; 3]),
+    Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
     Gradient([wgpu::Buffer; 5]),
 }
+
+/// Bind groups kept at once: rotating buffers reuse a handful; a store-all run binds a new
+/// buffer every step, so the cache is bounded rather than kept forever.
+const BIND_GROUPS_KEPT: usize = 256;
 
 /// The acoustic problem resident on the GPU.
 ///
@@ -112,9 +95,7 @@ pub struct GpuAcoustic<'g> {
     dt: f64,
     step: wgpu::ComputePipeline,
     step_groups: [u32; 3],
-    inject: wgpu::ComputePipeline,
-    sample: wgpu::ComputePipeline,
-    residual: wgpu::ComputePipeline,
+    points: PointKernels,
     gradient: wgpu::ComputePipeline,
     gradient_dispatch: Dispatch1d,
     grid: wgpu::Buffer,
@@ -125,8 +106,7 @@ pub struct GpuAcoustic<'g> {
     pub(super) receivers: PointBuffers,
     source_values: wgpu::Buffer,
     pub(super) traces: wgpu::Buffer,
-    table_stride: u64,
-    bind_groups: RefCell<HashMap<BindKey, wgpu::BindGroup>>,
+    bind_groups: BindGroupCache<BindKey>,
 }
 
 /// The store-all forward run on the GPU.
@@ -162,37 +142,6 @@ pub(super) fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    }
-}
-
-fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    entry(
-        binding,
-        wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-    )
-}
-
-fn sample_table_entry() -> wgpu::BindGroupLayoutEntry {
-    entry(
-        0,
-        wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: true,
-            min_binding_size: wgpu::BufferSize::new(size_of::<SampleUniform>() as u64),
-        },
-    )
-}
-
 impl<'g> GpuAcoustic<'g> {
     /// Compiles the kernels for `problem`'s order and dimension and uploads its coefficients,
     /// source wavelet and point plans.
@@ -207,26 +156,22 @@ impl<'g> GpuAcoustic<'g> {
         let limits = gpu.limits();
         // Before compiling or uploading anything: can a field ever exist on this device?
         gpu.check_buffer_size("wavefield", layout.len() as u64 * 4, FIELD_USAGE)?;
-        let radius = [("RADIUS", layout.radius as f64)];
         let (entry_point, wg) = if layout.dim == 3 {
-            ("step_3d", [32, 4, 2])
+            ("step_3d", STEP_3D_WORKGROUP)
         } else {
-            ("step_2d", [64, 4, 1])
+            ("step_2d", STEP_2D_WORKGROUP)
         };
         let e = layout.extended;
-        let step_groups = [
-            e[2].div_ceil(wg[0]) as u32,
-            if layout.dim == 3 {
-                e[1].div_ceil(wg[1])
-            } else {
-                e[0].div_ceil(wg[1])
-            } as u32,
-            if layout.dim == 3 {
-                e[0].div_ceil(wg[2])
-            } else {
-                1
-            } as u32,
-        ];
+        let groups = |cells: usize, size: u32| cells.div_ceil(size as usize) as u32;
+        let step_groups = if layout.dim == 3 {
+            [
+                groups(e[2], wg[0]),
+                groups(e[1], wg[1]),
+                groups(e[0], wg[2]),
+            ]
+        } else {
+            [groups(e[2], wg[0]), groups(e[0], wg[1]), 1]
+        };
         if step_groups
             .iter()
             .any(|&g| g > limits.max_compute_workgroups_per_dimension)
@@ -240,69 +185,27 @@ impl<'g> GpuAcoustic<'g> {
                 ),
             });
         }
-        let step = gpu.compute_pipeline("acoustic step", STEP_WGSL, entry_point, &radius, None)?;
-
-        let device = gpu.device();
-        let inject_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("inject"),
-            entries: &[
-                sample_table_entry(),
-                storage(1, true),
-                storage(2, true),
-                storage(3, true),
-                storage(4, true),
-                storage(5, true),
-                storage(6, false),
-            ],
-        });
-        let sample_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("sample"),
-            entries: &[
-                sample_table_entry(),
-                storage(7, true),
-                storage(8, true),
-                storage(9, false),
-            ],
-        });
-        let pipeline_layout = |label, bgl: &wgpu::BindGroupLayout| {
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(label),
-                bind_group_layouts: &[Some(bgl)],
-                immediate_size: 0,
-            })
-        };
-        let inject = gpu.compute_pipeline(
-            "inject",
-            POINTS_WGSL,
-            "inject",
-            &[],
-            Some(&pipeline_layout("inject", &inject_layout)),
+        let step_constants = [
+            ("RADIUS", layout.radius as f64),
+            ("WORKGROUP_X", f64::from(wg[0])),
+            ("WORKGROUP_Y", f64::from(wg[1])),
+            ("WORKGROUP_Z", f64::from(wg[2])),
+        ];
+        let step = gpu.compute_pipeline(
+            "acoustic step",
+            STEP_WGSL,
+            entry_point,
+            &step_constants,
+            None,
         )?;
-        let sample = gpu.compute_pipeline(
-            "sample",
-            POINTS_WGSL,
-            "sample_points",
-            &[],
-            Some(&pipeline_layout("sample", &sample_layout)),
+        let points = PointKernels::new(gpu)?;
+        let gradient = gpu.compute_pipeline(
+            "gradient",
+            GRADIENT_WGSL,
+            "gradient",
+            &[("WORKGROUP_SIZE", f64::from(GRADIENT_WORKGROUP))],
+            None,
         )?;
-        let residual_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("residual"),
-            entries: &[
-                sample_table_entry(),
-                storage(7, true),
-                storage(8, true),
-                storage(9, false),
-                storage(10, true),
-            ],
-        });
-        let residual = gpu.compute_pipeline(
-            "residual",
-            POINTS_WGSL,
-            "sample_residual",
-            &[],
-            Some(&pipeline_layout("residual", &residual_layout)),
-        )?;
-        let gradient = gpu.compute_pipeline("gradient", GRADIENT_WGSL, "gradient", &[], None)?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.
         // c₁ … c_r; the kernel's difference form needs no c₀ (slot 0 stays zero).
@@ -319,7 +222,7 @@ impl<'g> GpuAcoustic<'g> {
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
         let gradient_dispatch = dispatch_1d(
             layout.len() as u64,
-            256,
+            GRADIENT_WORKGROUP,
             limits.max_compute_workgroups_per_dimension,
         )?;
         let dt = problem.time().dt;
@@ -338,10 +241,8 @@ impl<'g> GpuAcoustic<'g> {
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
         let b = gpu.upload("b", &to_f32(&b), wgpu::BufferUsages::STORAGE)?;
         let nt = problem.time().nt;
-        let table_stride = (limits.min_uniform_buffer_offset_alignment as u64)
-            .max(size_of::<SampleUniform>() as u64);
-        let sources = Self::point_buffers(gpu, problem.sources(), nt, table_stride)?;
-        let receivers = Self::point_buffers(gpu, problem.receivers(), nt, table_stride)?;
+        let sources = points.buffers(gpu, problem.sources(), nt)?;
+        let receivers = points.buffers(gpu, problem.receivers(), nt)?;
         let source_values = gpu.upload(
             "source series",
             &to_f32(&problem.source_series()),
@@ -359,9 +260,7 @@ impl<'g> GpuAcoustic<'g> {
             dt,
             step,
             step_groups,
-            inject,
-            sample,
-            residual,
+            points,
             gradient,
             gradient_dispatch,
             grid,
@@ -372,38 +271,7 @@ impl<'g> GpuAcoustic<'g> {
             receivers,
             source_values,
             traces,
-            table_stride,
-            bind_groups: RefCell::new(HashMap::new()),
-        })
-    }
-
-    fn point_buffers(gpu: &Gpu, plan: &PointPlan, nt: usize, stride: u64) -> Result<PointBuffers> {
-        let usage = wgpu::BufferUsages::STORAGE;
-        let pairs = |v: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<[u32; 2]> {
-            v.map(|(i, w)| [i as u32, (w as f32).to_bits()]).collect()
-        };
-        let cells: Vec<u32> = plan.cells.iter().map(|&c| c as u32).collect();
-        let offsets: Vec<u32> = plan.offsets.iter().map(|&o| o as u32).collect();
-        let entries = pairs(&mut plan.entries.iter().copied());
-        let taps = pairs(&mut plan.taps.iter().flatten().copied());
-        let mut table = vec![0u8; nt * stride as usize];
-        for k in 0..nt {
-            let entry = SampleUniform {
-                k: k as u32,
-                points: plan.points as u32,
-                _pad: [0; 2],
-            };
-            let at = k * stride as usize;
-            table[at..at + size_of::<SampleUniform>()].copy_from_slice(bytemuck::bytes_of(&entry));
-        }
-        Ok(PointBuffers {
-            cells: gpu.upload("plan cells", &cells, usage)?,
-            offsets: gpu.upload("plan offsets", &offsets, usage)?,
-            entries: gpu.upload("plan entries", &entries, usage)?,
-            taps: gpu.upload("plan taps", &taps, usage)?,
-            table: gpu.upload("sample table", &table, wgpu::BufferUsages::UNIFORM)?,
-            points: plan.points as u32,
-            cell_count: plan.cells.len() as u32,
+            bind_groups: BindGroupCache::new(BIND_GROUPS_KEPT),
         })
     }
 
@@ -446,54 +314,6 @@ impl<'g> GpuAcoustic<'g> {
         self.gpu.write(&self.source_values, &to_f32(series))
     }
 
-    fn bind_group(
-        &self,
-        key: BindKey,
-        entries: &[(u32, wgpu::BindingResource<'_>)],
-    ) -> wgpu::BindGroup {
-        let mut cache = self.bind_groups.borrow_mut();
-        if let Some(bg) = cache.get(&key) {
-            return bg.clone();
-        }
-        // Rotating buffers reuse a handful of bind groups; a store-all run binds a new buffer
-        // every step, so the cache is bounded rather than kept forever.
-        if cache.len() >= 256 {
-            cache.clear();
-        }
-        let (layout, label) = match &key {
-            BindKey::Step(_) => (self.step.get_bind_group_layout(0), "step"),
-            BindKey::Inject(..) => (self.inject.get_bind_group_layout(0), "inject"),
-            BindKey::Sample(..) => (self.sample.get_bind_group_layout(0), "sample"),
-            BindKey::Residual(_) => (self.residual.get_bind_group_layout(0), "residual"),
-            BindKey::Gradient(_) => (self.gradient.get_bind_group_layout(0), "gradient"),
-        };
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-            .iter()
-            .map(|(binding, resource)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: resource.clone(),
-            })
-            .collect();
-        let bg = self
-            .gpu
-            .device()
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(label),
-                layout: &layout,
-                entries: &entries,
-            });
-        cache.insert(key, bg.clone());
-        bg
-    }
-
-    fn table_binding(table: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: table,
-            offset: 0,
-            size: wgpu::BufferSize::new(size_of::<SampleUniform>() as u64),
-        })
-    }
-
     fn encode_stencil(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -501,78 +321,25 @@ impl<'g> GpuAcoustic<'g> {
         cur: &wgpu::Buffer,
         next: &wgpu::Buffer,
     ) {
-        let bg = self.bind_group(
-            BindKey::Step([prev.clone(), cur.clone(), next.clone()]),
-            &[
-                (0, self.grid.as_entire_binding()),
-                (1, self.a.as_entire_binding()),
-                (2, self.b.as_entire_binding()),
-                (3, prev.as_entire_binding()),
-                (4, cur.as_entire_binding()),
-                (5, next.as_entire_binding()),
-            ],
-        );
+        let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
+        let bg = self.bind_groups.get_or_create(key, || {
+            self.gpu.bind_group(
+                "step",
+                &self.step.get_bind_group_layout(0),
+                &[
+                    (0, self.grid.as_entire_binding()),
+                    (1, self.a.as_entire_binding()),
+                    (2, self.b.as_entire_binding()),
+                    (3, prev.as_entire_binding()),
+                    (4, cur.as_entire_binding()),
+                    (5, next.as_entire_binding()),
+                ],
+            )
+        });
         pass.set_pipeline(&self.step);
         pass.set_bind_group(0, &bg, &[]);
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
-    }
-
-    fn encode_inject(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        receivers: bool,
-        k: usize,
-        values: &wgpu::Buffer,
-        field: &wgpu::Buffer,
-    ) {
-        let plan = if receivers {
-            &self.receivers
-        } else {
-            &self.sources
-        };
-        let bg = self.bind_group(
-            BindKey::Inject(receivers, [values.clone(), field.clone()]),
-            &[
-                (0, Self::table_binding(&plan.table)),
-                (1, plan.cells.as_entire_binding()),
-                (2, plan.offsets.as_entire_binding()),
-                (3, plan.entries.as_entire_binding()),
-                (4, values.as_entire_binding()),
-                (5, self.a.as_entire_binding()),
-                (6, field.as_entire_binding()),
-            ],
-        );
-        pass.set_pipeline(&self.inject);
-        pass.set_bind_group(0, &bg, &[(k as u64 * self.table_stride) as u32]);
-        pass.dispatch_workgroups(plan.cell_count.div_ceil(64), 1, 1);
-    }
-
-    fn encode_sample(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        receivers: bool,
-        k: usize,
-        field: &wgpu::Buffer,
-        traces: &wgpu::Buffer,
-    ) {
-        let plan = if receivers {
-            &self.receivers
-        } else {
-            &self.sources
-        };
-        let bg = self.bind_group(
-            BindKey::Sample(receivers, [field.clone(), traces.clone()]),
-            &[
-                (0, Self::table_binding(&plan.table)),
-                (7, plan.taps.as_entire_binding()),
-                (8, field.as_entire_binding()),
-                (9, traces.as_entire_binding()),
-            ],
-        );
-        pass.set_pipeline(&self.sample);
-        pass.set_bind_group(0, &bg, &[(k as u64 * self.table_stride) as u32]);
-        pass.dispatch_workgroups(plan.points.div_ceil(64), 1, 1);
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
@@ -591,35 +358,25 @@ impl<'g> GpuAcoustic<'g> {
             timestamp_writes: None,
         });
         self.encode_stencil(&mut pass, prev, cur, next);
-        self.encode_inject(&mut pass, false, k, &self.source_values, next);
-        if record {
-            self.encode_sample(&mut pass, true, k + 1, next, &self.traces);
-        }
-    }
-
-    /// Encodes `residual[k][r] = S u − observed[k][r]` at the receivers.
-    fn encode_residual(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        k: usize,
-        u: &wgpu::Buffer,
-        observed: &wgpu::Buffer,
-        residual: &wgpu::Buffer,
-    ) {
-        let plan = &self.receivers;
-        let bg = self.bind_group(
-            BindKey::Residual([u.clone(), residual.clone(), observed.clone()]),
-            &[
-                (0, Self::table_binding(&plan.table)),
-                (7, plan.taps.as_entire_binding()),
-                (8, u.as_entire_binding()),
-                (9, residual.as_entire_binding()),
-                (10, observed.as_entire_binding()),
-            ],
+        let (gpu, cache) = (self.gpu, &self.bind_groups);
+        self.points.encode_inject(
+            gpu,
+            cache,
+            &mut pass,
+            &self.sources,
+            k,
+            [&self.source_values, &self.a, next],
         );
-        pass.set_pipeline(&self.residual);
-        pass.set_bind_group(0, &bg, &[(k as u64 * self.table_stride) as u32]);
-        pass.dispatch_workgroups(plan.points.div_ceil(64), 1, 1);
+        if record {
+            self.points.encode_sample(
+                gpu,
+                cache,
+                &mut pass,
+                &self.receivers,
+                k + 1,
+                [next, &self.traces],
+            );
+        }
     }
 
     /// Encodes the adjoint of step `k`, given the forward fields `u_{k−1}, u_k, u_{k+1}`:
@@ -646,38 +403,59 @@ impl<'g> GpuAcoustic<'g> {
             label: Some("adjoint step"),
             timestamp_writes: None,
         });
+        let (gpu, cache, receivers) = (self.gpu, &self.bind_groups, &self.receivers);
         let injected = match input {
             AdjointInput::Residual { observed, residual } => {
-                self.encode_residual(&mut pass, k + 1, u_next, observed, residual);
+                self.points.encode_residual(
+                    gpu,
+                    cache,
+                    &mut pass,
+                    receivers,
+                    k + 1,
+                    [u_next, observed, residual],
+                );
                 residual
             }
             AdjointInput::Given(values) => values,
         };
         self.encode_stencil(&mut pass, psi_far, psi_near, psi_out);
-        self.encode_inject(&mut pass, true, k + 1, injected, psi_out);
-        let bg = self.bind_group(
-            BindKey::Gradient([
-                psi_out.clone(),
-                u_next.clone(),
-                u.clone(),
-                u_prev.clone(),
-                grad.clone(),
-            ]),
-            &[
-                (0, self.gradient_params.as_entire_binding()),
-                (1, psi_out.as_entire_binding()),
-                (2, u_next.as_entire_binding()),
-                (3, u.as_entire_binding()),
-                (4, u_prev.as_entire_binding()),
-                (5, grad.as_entire_binding()),
-            ],
+        self.points.encode_inject(
+            gpu,
+            cache,
+            &mut pass,
+            receivers,
+            k + 1,
+            [injected, &self.a, psi_out],
         );
+        let key = BindKey::Gradient([
+            psi_out.clone(),
+            u_next.clone(),
+            u.clone(),
+            u_prev.clone(),
+            grad.clone(),
+        ]);
+        let bg = cache.get_or_create(key, || {
+            gpu.bind_group(
+                "gradient",
+                &self.gradient.get_bind_group_layout(0),
+                &[
+                    (0, self.gradient_params.as_entire_binding()),
+                    (1, psi_out.as_entire_binding()),
+                    (2, u_next.as_entire_binding()),
+                    (3, u.as_entire_binding()),
+                    (4, u_prev.as_entire_binding()),
+                    (5, grad.as_entire_binding()),
+                ],
+            )
+        });
         pass.set_pipeline(&self.gradient);
         pass.set_bind_group(0, &bg, &[]);
         let [x, y, z] = self.gradient_dispatch.groups;
         pass.dispatch_workgroups(x, y, z);
         if let Some(out) = source_adjoint {
-            self.encode_sample(&mut pass, false, k, psi_out, out);
+            let sources = &self.sources;
+            self.points
+                .encode_sample(gpu, cache, &mut pass, sources, k, [psi_out, out]);
         }
     }
 

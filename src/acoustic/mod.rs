@@ -10,6 +10,7 @@ mod gpu;
 mod grid;
 mod model;
 mod operator;
+mod points;
 mod problem;
 mod reference;
 

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::operator::Operator;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, STATE_USAGE};
 use crate::schedule::TwoLevelCosts;
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
@@ -24,10 +24,8 @@ pub fn calibrate<O: Operator>(
     let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
     let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
-    let usage =
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let mut ring: Vec<wgpu::Buffer> = (0..levels + 1)
-        .map(|_| gpu.create_buffer("calibration level", bytes, usage))
+        .map(|_| gpu.create_buffer("calibration level", bytes, STATE_USAGE))
         .collect::<Result<_>>()?;
     let encoder = |label| {
         gpu.device()

@@ -12,14 +12,8 @@ use super::revolver::{Revolver, RevolverOptions, RunStats};
 use super::spills::{SpillId, Spills};
 use super::store::{Backend, Store};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, STATE_USAGE};
 use crate::schedule::{Action, Multistage, Schedule, Tier};
-
-/// Level buffers: bound as storage by the operator's kernels; COPY_SRC and COPY_DST so a level
-/// can be read back, or moved to and from host memory.
-pub(crate) const LEVEL_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
 
 /// One forward state on the GPU: its step and its levels, newest first.
 #[derive(Clone)]
@@ -246,7 +240,7 @@ impl<O: Operator> GpuBackend<'_, O> {
             return Ok(Rc::clone(free));
         }
         let bytes = self.operator.level_bytes();
-        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, LEVEL_USAGE)?);
+        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, STATE_USAGE)?);
         self.pool.push(Rc::clone(&buffer));
         self.stats.device_bytes += bytes;
         Ok(buffer)

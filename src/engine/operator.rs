@@ -13,7 +13,7 @@ use crate::gpu::Gpu;
 /// [`levels`](Self::levels) time levels, newest first: `[u_k, u_{k−1}]` for a leapfrog scheme
 /// (two levels), `[u_k]` for a one-step scheme. Each level is one GPU buffer of
 /// [`level_bytes`](Self::level_bytes) bytes, created by the engine with
-/// `STORAGE | COPY_SRC | COPY_DST`.
+/// [`STATE_USAGE`](crate::gpu::STATE_USAGE) (`STORAGE | COPY_SRC | COPY_DST`).
 ///
 /// **The contract that makes checkpoints free.** A forward step reads the state and writes
 /// the new level `u_{k+1}` into a *distinct* buffer, and never writes a state buffer. The next

@@ -10,11 +10,17 @@ use super::store::Backend;
 use crate::error::{Error, Result};
 use crate::schedule::{Action, Schedule, ScheduleStats, Simulator, Tier, Violation};
 
+/// Steps encoded into one command buffer before it is submitted, by default: enough to keep
+/// the GPU fed, few enough that a long run does not hold thousands of bind groups in flight.
+/// The acoustic store-all reference submits at the same rate.
+pub const DEFAULT_STEPS_PER_SUBMIT: usize = 32;
+
 /// Options of a run (faer-style, with defaults). The GPU backend reads all of them; a CPU
 /// backend only [`lookahead`](Self::lookahead).
 #[derive(Clone, Copy, Debug)]
 pub struct RevolverOptions {
-    /// Steps encoded per command buffer before it is submitted. Default 32.
+    /// Steps encoded per command buffer before it is submitted. Default
+    /// [`DEFAULT_STEPS_PER_SUBMIT`] (32).
     pub steps_per_submit: usize,
     /// GPU bytes for checkpoints (`levels × level_bytes` each); the slots beyond it live in
     /// host memory. The run also needs `levels + 1` working level buffers outside this budget,
@@ -40,7 +46,7 @@ pub struct RevolverOptions {
 impl Default for RevolverOptions {
     fn default() -> Self {
         Self {
-            steps_per_submit: 32,
+            steps_per_submit: DEFAULT_STEPS_PER_SUBMIT,
             device_budget: None,
             host_budget: None,
             overlap_transfers: true,

@@ -28,7 +28,7 @@ pub struct Axpy {
 }
 
 impl Axpy {
-    /// Invocations per workgroup, as in the shader.
+    /// Invocations per workgroup: the shader's `override WORKGROUP_SIZE`, set from here.
     pub const WORKGROUP_SIZE: u32 = 256;
 
     /// Compiles the kernel.
@@ -36,7 +36,8 @@ impl Axpy {
     /// # Errors
     /// [`Error::Gpu`] if the shader does not compile on this device.
     pub fn new(gpu: &Gpu) -> Result<Self> {
-        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy", &[], None)?;
+        let size = [("WORKGROUP_SIZE", f64::from(Self::WORKGROUP_SIZE))];
+        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy", &size, None)?;
         let layout = pipeline.get_bind_group_layout(0);
         Ok(Self {
             pipeline,

@@ -1,0 +1,285 @@
+//! The point kernels of `shaders/acoustic_points.wgsl` on the host side: injection at the
+//! sources (and, in the adjoint, at the receivers), sampling into traces, and the data residual
+//! sampled from the recomputed forward field.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::geometry::PointPlan;
+use super::gpu::BindKey;
+use crate::error::Result;
+use crate::gpu::{BindGroupCache, Gpu};
+
+const POINTS_WGSL: &str = include_str!("../../shaders/acoustic_points.wgsl");
+
+/// Invocations per workgroup of every point kernel: the WGSL's `override WORKGROUP_SIZE` has no
+/// default, so this is its only definition.
+pub(super) const POINTS_WORKGROUP: u32 = 64;
+
+/// One sample's uniforms: the time index and the number of points.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SampleUniform {
+    k: u32,
+    points: u32,
+    _pad: [u32; 2],
+}
+
+/// One plan's buffers: the gather for injection, the taps for sampling, and a table of
+/// per-sample uniforms addressed by dynamic offset (the time index changes every step, and a
+/// `write_buffer` per step would land before the whole submission, not between its steps).
+#[derive(Debug)]
+pub(super) struct PointBuffers {
+    cells: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    entries: wgpu::Buffer,
+    taps: wgpu::Buffer,
+    table: wgpu::Buffer,
+    pub(super) points: u32,
+    cell_count: u32,
+}
+
+/// The three point pipelines and the stride of their per-sample uniform tables.
+#[derive(Debug)]
+pub(super) struct PointKernels {
+    inject: wgpu::ComputePipeline,
+    sample: wgpu::ComputePipeline,
+    residual: wgpu::ComputePipeline,
+    table_stride: u64,
+}
+
+fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    }
+}
+
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    entry(
+        binding,
+        wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+    )
+}
+
+/// The per-sample uniform, bound at a dynamic offset into its table.
+fn sample_table_entry() -> wgpu::BindGroupLayoutEntry {
+    entry(
+        0,
+        wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: true,
+            min_binding_size: wgpu::BufferSize::new(size_of::<SampleUniform>() as u64),
+        },
+    )
+}
+
+fn table_binding(table: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: table,
+        offset: 0,
+        size: wgpu::BufferSize::new(size_of::<SampleUniform>() as u64),
+    })
+}
+
+impl PointKernels {
+    /// Compiles the kernels. Their layouts are explicit: a layout derived from the shader
+    /// cannot express the dynamic offset of the sample table.
+    ///
+    /// # Errors
+    /// [`crate::Error::Gpu`] if a kernel does not compile.
+    pub(super) fn new(gpu: &Gpu) -> Result<Self> {
+        let device = gpu.device();
+        let pipeline = |label, entry_point, entries: &[wgpu::BindGroupLayoutEntry]| {
+            let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            });
+            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&bind_layout)],
+                immediate_size: 0,
+            });
+            let size = [("WORKGROUP_SIZE", f64::from(POINTS_WORKGROUP))];
+            gpu.compute_pipeline(label, POINTS_WGSL, entry_point, &size, Some(&layout))
+        };
+        let inject = pipeline(
+            "inject",
+            "inject",
+            &[
+                sample_table_entry(),
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, true),
+                storage(5, true),
+                storage(6, false),
+            ],
+        )?;
+        let sample = pipeline(
+            "sample",
+            "sample_points",
+            &[
+                sample_table_entry(),
+                storage(7, true),
+                storage(8, true),
+                storage(9, false),
+            ],
+        )?;
+        let residual = pipeline(
+            "residual",
+            "sample_residual",
+            &[
+                sample_table_entry(),
+                storage(7, true),
+                storage(8, true),
+                storage(9, false),
+                storage(10, true),
+            ],
+        )?;
+        let table_stride = (gpu.limits().min_uniform_buffer_offset_alignment as u64)
+            .max(size_of::<SampleUniform>() as u64);
+        Ok(Self {
+            inject,
+            sample,
+            residual,
+            table_stride,
+        })
+    }
+
+    /// Uploads `plan` for `nt` samples.
+    ///
+    /// # Errors
+    /// As [`Gpu::upload`].
+    pub(super) fn buffers(&self, gpu: &Gpu, plan: &PointPlan, nt: usize) -> Result<PointBuffers> {
+        let usage = wgpu::BufferUsages::STORAGE;
+        let pairs = |v: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<[u32; 2]> {
+            v.map(|(i, w)| [i as u32, (w as f32).to_bits()]).collect()
+        };
+        let cells: Vec<u32> = plan.cells.iter().map(|&c| c as u32).collect();
+        let offsets: Vec<u32> = plan.offsets.iter().map(|&o| o as u32).collect();
+        let entries = pairs(&mut plan.entries.iter().copied());
+        let taps = pairs(&mut plan.taps.iter().flatten().copied());
+        let stride = self.table_stride as usize;
+        let mut table = vec![0u8; nt * stride];
+        for k in 0..nt {
+            let entry = SampleUniform {
+                k: k as u32,
+                points: plan.points as u32,
+                _pad: [0; 2],
+            };
+            let at = k * stride;
+            table[at..at + size_of::<SampleUniform>()].copy_from_slice(bytemuck::bytes_of(&entry));
+        }
+        Ok(PointBuffers {
+            cells: gpu.upload("plan cells", &cells, usage)?,
+            offsets: gpu.upload("plan offsets", &offsets, usage)?,
+            entries: gpu.upload("plan entries", &entries, usage)?,
+            taps: gpu.upload("plan taps", &taps, usage)?,
+            table: gpu.upload("sample table", &table, wgpu::BufferUsages::UNIFORM)?,
+            points: plan.points as u32,
+            cell_count: plan.cells.len() as u32,
+        })
+    }
+
+    /// The dynamic offset of sample `k` in a table.
+    fn offset(&self, k: usize) -> u32 {
+        (k as u64 * self.table_stride) as u32
+    }
+
+    /// `field[cell] += a[cell] · Σ weight · values[k][point]` over the plan's cells: a gather,
+    /// one invocation per touched cell in a fixed order, so no atomics.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn encode_inject(
+        &self,
+        gpu: &Gpu,
+        cache: &BindGroupCache<BindKey>,
+        pass: &mut wgpu::ComputePass<'_>,
+        plan: &PointBuffers,
+        k: usize,
+        [values, a, field]: [&wgpu::Buffer; 3],
+    ) {
+        let key = BindKey::Inject([plan.cells.clone(), values.clone(), field.clone()]);
+        let bg = cache.get_or_create(key, || {
+            gpu.bind_group(
+                "inject",
+                &self.inject.get_bind_group_layout(0),
+                &[
+                    (0, table_binding(&plan.table)),
+                    (1, plan.cells.as_entire_binding()),
+                    (2, plan.offsets.as_entire_binding()),
+                    (3, plan.entries.as_entire_binding()),
+                    (4, values.as_entire_binding()),
+                    (5, a.as_entire_binding()),
+                    (6, field.as_entire_binding()),
+                ],
+            )
+        });
+        pass.set_pipeline(&self.inject);
+        pass.set_bind_group(0, &bg, &[self.offset(k)]);
+        pass.dispatch_workgroups(plan.cell_count.div_ceil(POINTS_WORKGROUP), 1, 1);
+    }
+
+    /// `traces[k][point] = Σ weight · field[tap]` at the plan's points.
+    pub(super) fn encode_sample(
+        &self,
+        gpu: &Gpu,
+        cache: &BindGroupCache<BindKey>,
+        pass: &mut wgpu::ComputePass<'_>,
+        plan: &PointBuffers,
+        k: usize,
+        [field, traces]: [&wgpu::Buffer; 2],
+    ) {
+        let key = BindKey::Sample([plan.taps.clone(), field.clone(), traces.clone()]);
+        let bg = cache.get_or_create(key, || {
+            gpu.bind_group(
+                "sample",
+                &self.sample.get_bind_group_layout(0),
+                &[
+                    (0, table_binding(&plan.table)),
+                    (7, plan.taps.as_entire_binding()),
+                    (8, field.as_entire_binding()),
+                    (9, traces.as_entire_binding()),
+                ],
+            )
+        });
+        pass.set_pipeline(&self.sample);
+        pass.set_bind_group(0, &bg, &[self.offset(k)]);
+        pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
+    }
+
+    /// `residual[k][r] = S u − observed[k][r]` at the plan's points.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn encode_residual(
+        &self,
+        gpu: &Gpu,
+        cache: &BindGroupCache<BindKey>,
+        pass: &mut wgpu::ComputePass<'_>,
+        plan: &PointBuffers,
+        k: usize,
+        [u, observed, residual]: [&wgpu::Buffer; 3],
+    ) {
+        let key = BindKey::Residual([u.clone(), residual.clone(), observed.clone()]);
+        let bg = cache.get_or_create(key, || {
+            gpu.bind_group(
+                "residual",
+                &self.residual.get_bind_group_layout(0),
+                &[
+                    (0, table_binding(&plan.table)),
+                    (7, plan.taps.as_entire_binding()),
+                    (8, u.as_entire_binding()),
+                    (9, residual.as_entire_binding()),
+                    (10, observed.as_entire_binding()),
+                ],
+            )
+        });
+        pass.set_pipeline(&self.residual);
+        pass.set_bind_group(0, &bg, &[self.offset(k)]);
+        pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
+    }
+}
