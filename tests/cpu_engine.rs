@@ -11,7 +11,8 @@ mod scripted;
 use gpurevolve::Error;
 use gpurevolve::engine::{MemoryStore, Revolver, RevolverOptions, RunStats};
 use gpurevolve::schedule::{
-    Action, Multistage, Revolve, Schedule, StoreAll, Tier, min_advances, planned,
+    Action, CostOptimal, Multistage, Revolve, Schedule, StoreAll, Tier, TierCost, TieredCosts,
+    min_advances, planned,
 };
 use lorenz96::{Gradient, Lorenz96, Lorenz96Operator, adjoint_step, classic_gradient, tangent};
 use rand::rngs::StdRng;
@@ -256,7 +257,7 @@ fn slots_carry_their_tier_in_the_accounting() {
     assert_eq!(placement.tiers()[busiest], Tier(0));
     let mut revolver = Revolver::on_cpu(
         Lorenz96Operator::new(problem),
-        MemoryStore::with_tiers(&placement, state),
+        MemoryStore::with_tiers(placement.tiers(), state),
         Revolve::new(n, 9).unwrap(),
         RevolverOptions::default(),
     )
@@ -264,6 +265,50 @@ fn slots_carry_their_tier_in_the_accounting() {
     let stats = revolver.apply_reverse().unwrap();
     assert_eq!(stats.peak_checkpoint_bytes, 2 * state);
     assert!(stats.peak_host_bytes <= 7 * state && stats.peak_host_bytes > 0);
+}
+
+#[test]
+fn a_cost_optimal_plan_over_three_tiers_gives_the_store_all_bits() {
+    let n = 80;
+    let problem = Lorenz96::synthetic(8, n as usize, 8.0, 8.3, rand::random());
+    let (reference, _) = engine_gradient(
+        &problem,
+        StoreAll::new(n).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    let tier = |write, read| TierCost { write, read };
+    let costs = TieredCosts {
+        forward: 1.0,
+        tiers: vec![tier(0.0, 0.0), tier(2.0, 1.5), tier(6.0, 5.0)],
+    };
+    let plan = CostOptimal::new(n, &[1, 2, 3], &costs).unwrap();
+    let state = 64;
+    let store = MemoryStore::with_tiers(&plan.tiers(), state);
+    let cost = plan.cost();
+    let actions: Vec<Action> = plan.clone().collect();
+    let mut revolver = Revolver::on_cpu(
+        Lorenz96Operator::new(problem),
+        store,
+        plan,
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    let stats = revolver.apply_reverse().unwrap();
+    let (operator, store) = revolver.into_backend().into_parts();
+    assert_eq!(bits(&operator.finish()), bits(&reference));
+    let advanced: u64 = actions
+        .iter()
+        .map(|a| match *a {
+            Action::Advance { from, to } => to - from,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(stats.advances, advanced);
+    use gpurevolve::engine::Store;
+    assert!((costs.evaluate(actions, store.tiers()) - cost).abs() <= 1e-9 * cost);
+    assert!(stats.peak_checkpoint_bytes <= state);
+    assert!(stats.peak_host_bytes <= 5 * state);
 }
 
 #[test]

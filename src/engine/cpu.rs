@@ -5,7 +5,7 @@
 use super::revolver::{Revolver, RevolverOptions};
 use super::store::{Backend, Store};
 use crate::error::{Error, Result};
-use crate::schedule::{Multistage, Schedule, Tier};
+use crate::schedule::{Schedule, Tier};
 
 /// A time stepper on the CPU whose adjoint the engine drives, pyrevolve's "modernised"
 /// interface: a forward operator, a reverse operator, and states the engine keeps.
@@ -63,9 +63,10 @@ impl<T> MemoryStore<T> {
         }
     }
 
-    /// Slots labelled with the tiers of `placement`, one slot per entry.
-    pub fn with_tiers(placement: &Multistage, state_bytes: u64) -> Self {
-        let tiers = placement.tiers().to_vec();
+    /// One slot per entry of `tiers`, labelled with it: the placement of a
+    /// [`Multistage`](crate::schedule::Multistage) or a [`CostOptimal`](crate::schedule::CostOptimal) plan.
+    pub fn with_tiers(tiers: &[Tier], state_bytes: u64) -> Self {
+        let tiers = tiers.to_vec();
         Self {
             slots: tiers.iter().map(|_| None).collect(),
             tiers,

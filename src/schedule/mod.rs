@@ -74,6 +74,7 @@
 
 mod action;
 mod any;
+mod cost_optimal;
 mod multistage;
 mod plan;
 mod revolve;
@@ -83,6 +84,7 @@ mod two_level;
 
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;
+pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
 pub use multistage::{Multistage, Tier, TierTraffic};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
