@@ -1,11 +1,34 @@
-//! How fast the scheduler hands out actions: it must never show next to a GPU step.
+//! How fast the scheduler hands out actions, and how fast the engine's interpreter runs them:
+//! neither may show next to a GPU step.
 //!
 //! `cargo bench --bench schedule`; throughput is in actions per second.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
 use gpurevolve::schedule::{Revolve, StoreAll, simulate};
+
+/// A time stepper that costs nothing: what is left is the interpreter (reading the schedule,
+/// checking each action, the lookahead window, the store's bookkeeping).
+struct Counter(u64);
+
+impl CpuOperator for Counter {
+    type State = u64;
+    fn steps(&self) -> u64 {
+        self.0
+    }
+    fn initial(&mut self) -> gpurevolve::Result<u64> {
+        Ok(0)
+    }
+    fn forward(&mut self, _k: u64, x: &u64, _record: bool) -> gpurevolve::Result<u64> {
+        Ok(x + 1)
+    }
+    fn adjoint(&mut self, _k: u64, x: &u64, _next: &u64) -> gpurevolve::Result<()> {
+        black_box(x);
+        Ok(())
+    }
+}
 
 fn count(schedule: impl Iterator) -> u64 {
     let mut n = 0u64;
@@ -36,6 +59,19 @@ fn bench_schedules(c: &mut Criterion) {
     group.bench_function(format!("simulate revolve n={steps} s=100"), |b| {
         b.iter(|| simulate(Revolve::new(black_box(steps), 100).unwrap()).unwrap())
     });
+    group.bench_function(
+        format!("interpret revolve n={steps} s=100 on the CPU"),
+        |b| {
+            b.iter(|| {
+                let schedule = Revolve::new(black_box(steps), 100).unwrap();
+                let store = MemoryStore::new(100, 8);
+                let mut run =
+                    Revolver::on_cpu(Counter(steps), store, schedule, RevolverOptions::default())
+                        .unwrap();
+                run.apply_reverse().unwrap()
+            })
+        },
+    );
     group.finish();
 }
 

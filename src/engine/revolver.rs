@@ -3,7 +3,6 @@
 //! against a [`Backend`] (where states live and how they step). Written once for every
 //! backend: GPU buffers with host spill, or any CPU state.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::store::Backend;
@@ -132,8 +131,8 @@ pub struct Progress {
 pub struct Revolver<'a, B: Backend, S: Schedule> {
     backend: B,
     schedule: S,
-    /// Actions read from the schedule and not yet run, oldest first.
-    window: VecDeque<Action>,
+    /// Actions read from the schedule and not yet run.
+    window: Window,
     lookahead: usize,
     checker: Simulator,
     plan: Option<ScheduleStats>,
@@ -159,7 +158,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         Self {
             backend,
             schedule,
-            window: VecDeque::new(),
+            window: Window::default(),
             lookahead: lookahead.max(1),
             checker,
             plan,
@@ -227,7 +226,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         self.live = Some(self.backend.initial()?);
         loop {
             self.fill_window();
-            match self.window.front() {
+            match self.window.upcoming().first() {
                 None | Some(Action::Reverse { .. } | Action::End) => break,
                 Some(_) => {}
             }
@@ -269,7 +268,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     fn fill_window(&mut self) {
         while self.window.len() <= self.lookahead {
             match self.schedule.next() {
-                Some(action) => self.window.push_back(action),
+                Some(action) => self.window.push(action),
                 None => break,
             }
         }
@@ -290,7 +289,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     fn execute(&mut self, action: Action) -> Result<()> {
         // Checked before anything runs: a wrong action never reaches the backend.
         self.checker.check(action)?;
-        self.backend.prefetch(self.window.make_contiguous())?;
+        self.backend.prefetch(self.window.upcoming())?;
         match action {
             Action::Advance { from, to } => {
                 // The live state stays held until the advance ends, as a checkpoint might.
@@ -359,5 +358,39 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
             });
         }
         Ok(())
+    }
+}
+
+/// The actions read ahead, oldest first, in one contiguous slice: a vector read from `head`,
+/// compacted once the consumed part is at least as long as the rest (amortised O(1) an action,
+/// where a ring buffer would have to be made contiguous for every look).
+#[derive(Default)]
+struct Window {
+    actions: Vec<Action>,
+    head: usize,
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        self.actions.len() - self.head
+    }
+
+    fn push(&mut self, action: Action) {
+        if self.head >= 64 && 2 * self.head >= self.actions.len() {
+            self.actions.drain(..self.head);
+            self.head = 0;
+        }
+        self.actions.push(action);
+    }
+
+    fn pop_front(&mut self) -> Option<Action> {
+        let action = self.actions.get(self.head).copied()?;
+        self.head += 1;
+        Some(action)
+    }
+
+    /// The actions not yet run.
+    fn upcoming(&self) -> &[Action] {
+        &self.actions[self.head..]
     }
 }
