@@ -31,7 +31,7 @@ fn run_batch(gpu: &Gpu, acoustic: &GpuAcoustic<'_>, fields: &mut [wgpu::Buffer; 
         acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
         fields.rotate_left(1);
     }
-    gpu.queue().submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     gpu.wait().unwrap();
 }
 
@@ -90,7 +90,7 @@ fn bench_propagate(c: &mut Criterion) {
                 for _ in 0..BATCH {
                     encoder.copy_buffer_to_buffer(&fields[0], 0, &fields[1], 0, bytes);
                 }
-                gpu.queue().submit([encoder.finish()]);
+                gpu.submit([encoder.finish()]);
                 gpu.wait().unwrap();
             },
             7,

@@ -238,10 +238,7 @@ struct Heat<'g> {
 
 impl<'g> Heat<'g> {
     fn new(gpu: &'g Gpu, steps: u64, initial: Vec<f32>, target: &[f32]) -> Self {
-        let pipeline = |entry| {
-            gpu.compute_pipeline("heat", HEAT, entry, &[], None)
-                .unwrap()
-        };
+        let pipeline = |entry| gpu.compute_pipeline("heat", HEAT, entry, &[]).unwrap();
         let usage = wgpu::BufferUsages::STORAGE;
         let params = HeatParams {
             alpha: ALPHA as f32,

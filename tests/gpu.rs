@@ -23,7 +23,7 @@ fn check_axpy(gpu: &Gpu, axpy: &Axpy, len: usize, seed: u64) {
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     axpy.encode(gpu, &mut encoder, a, &xb, &yb, len as u64)
         .unwrap();
-    gpu.queue().submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     let got: Vec<f32> = gpu.read_back(&yb).unwrap();
     assert_eq!(got.len(), len);
     for i in 0..len {
@@ -149,7 +149,6 @@ fn misuse_is_reported_not_panicked() {
             "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
             "main",
             &[],
-            None,
         )
         .unwrap_err();
     assert!(matches!(err, Error::Gpu { .. }), "{err}");

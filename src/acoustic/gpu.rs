@@ -191,20 +191,14 @@ impl<'g> GpuAcoustic<'g> {
             ("WORKGROUP_Y", f64::from(wg[1])),
             ("WORKGROUP_Z", f64::from(wg[2])),
         ];
-        let step = gpu.compute_pipeline(
-            "acoustic step",
-            STEP_WGSL,
-            entry_point,
-            &step_constants,
-            None,
-        )?;
+        let step =
+            gpu.compute_pipeline("acoustic step", STEP_WGSL, entry_point, &step_constants)?;
         let points = PointKernels::new(gpu)?;
         let gradient = gpu.compute_pipeline(
             "gradient",
             GRADIENT_WGSL,
             "gradient",
             &[("WORKGROUP_SIZE", f64::from(GRADIENT_WORKGROUP))],
-            None,
         )?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.

@@ -94,19 +94,9 @@ impl PointKernels {
     /// # Errors
     /// [`crate::Error::Gpu`] if a kernel does not compile.
     pub(super) fn new(gpu: &Gpu) -> Result<Self> {
-        let device = gpu.device();
         let pipeline = |label, entry_point, entries: &[wgpu::BindGroupLayoutEntry]| {
-            let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries,
-            });
-            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(label),
-                bind_group_layouts: &[Some(&bind_layout)],
-                immediate_size: 0,
-            });
             let size = [("WORKGROUP_SIZE", f64::from(POINTS_WORKGROUP))];
-            gpu.compute_pipeline(label, POINTS_WGSL, entry_point, &size, Some(&layout))
+            gpu.compute_pipeline_with_layout(label, POINTS_WGSL, entry_point, &size, entries)
         };
         let inject = pipeline(
             "inject",

@@ -44,11 +44,10 @@ impl GpuAcoustic<'_> {
             }
             if (k + 1) % STEPS_PER_SUBMIT == 0 {
                 self.gpu
-                    .queue()
                     .submit([std::mem::replace(&mut encoder, self.encoder()).finish()]);
             }
         }
-        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.submit([encoder.finish()]);
         Ok(GpuForward {
             traces: self.read_traces()?,
             fields: keep.then_some(kept),
@@ -146,11 +145,10 @@ impl GpuAcoustic<'_> {
             psi.rotate_left(1);
             if (count + 1) % STEPS_PER_SUBMIT == 0 {
                 self.gpu
-                    .queue()
                     .submit([std::mem::replace(&mut encoder, self.encoder()).finish()]);
             }
         }
-        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.submit([encoder.finish()]);
         Ok((grad, src_adj))
     }
 

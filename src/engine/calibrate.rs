@@ -43,7 +43,7 @@ pub fn calibrate<O: Operator>(
         operator.encode_forward(&mut enc, k as u64, &state, &ring[0], false)?;
         ring.rotate_left(1);
     }
-    gpu.queue().submit([enc.finish()]);
+    gpu.submit([enc.finish()]);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(Error::Gpu {
             context: "calibrating the operator's forward step".into(),
@@ -66,7 +66,7 @@ pub fn calibrate<O: Operator>(
         for level in ring.iter().take(levels) {
             let mut enc = encoder("calibrate spill");
             enc.copy_buffer_to_buffer(level, 0, &staging, 0, level.size());
-            gpu.queue().submit([enc.finish()]);
+            gpu.submit([enc.finish()]);
             host.push(gpu.read_mapped(&staging)?);
         }
         write += start.elapsed().as_secs_f64();
@@ -74,7 +74,7 @@ pub fn calibrate<O: Operator>(
         for (level, bytes) in ring.iter().zip(&host) {
             gpu.write(level, bytes)?;
         }
-        gpu.queue().submit([]);
+        gpu.submit([]);
         gpu.wait()?;
         read += start.elapsed().as_secs_f64();
     }

@@ -279,7 +279,7 @@ impl<O: Operator> GpuBackend<'_, O> {
                 .device()
                 .push_error_scope(wgpu::ErrorFilter::Validation);
             let commands = encoder.finish();
-            let index = self.gpu.queue().submit([commands]);
+            let index = self.gpu.submit([commands]);
             if let Some(e) = pollster::block_on(scope.pop()) {
                 return Err(Error::Gpu {
                     context: "running the schedule".into(),

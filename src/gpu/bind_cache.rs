@@ -72,7 +72,8 @@ impl<K: Eq + Hash> BindGroupCache<K> {
 }
 
 impl Gpu {
-    /// A bind group of `layout` binding each `(binding, resource)`.
+    /// A bind group of `layout` binding each `(binding, resource)`, counted in
+    /// [`GpuCounters::bind_groups`](super::GpuCounters::bind_groups).
     pub fn bind_group(
         &self,
         label: &str,
@@ -86,6 +87,7 @@ impl Gpu {
                 resource: resource.clone(),
             })
             .collect();
+        self.counters.bind_group();
         self.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(label),
             layout,

@@ -37,7 +37,7 @@ impl Axpy {
     /// [`Error::Gpu`] if the shader does not compile on this device.
     pub fn new(gpu: &Gpu) -> Result<Self> {
         let size = [("WORKGROUP_SIZE", f64::from(Self::WORKGROUP_SIZE))];
-        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy", &size, None)?;
+        let pipeline = gpu.compute_pipeline("axpy", SHADER, "axpy", &size)?;
         let layout = pipeline.get_bind_group_layout(0);
         Ok(Self {
             pipeline,

@@ -8,6 +8,8 @@ use std::sync::mpsc;
 use bytemuck::Pod;
 
 use super::COPY_ALIGNMENT;
+use super::counters::Counters;
+use super::pipelines::PipelineCache;
 use crate::error::{Error, Result};
 
 /// How to choose and open the GPU (faer-style parameters with defaults).
@@ -53,6 +55,10 @@ pub struct Gpu {
     limits: wgpu::Limits,
     /// Test hook: allocations left before one is reported out of memory (`u64::MAX`: never).
     allocations_before_fault: AtomicU64,
+    /// What has been created and submitted (see [`Gpu::counters`]).
+    pub(super) counters: Counters,
+    /// Compiled pipelines, shared by every kernel family and shot on this device.
+    pub(super) pipelines: PipelineCache,
 }
 
 impl Gpu {
@@ -119,6 +125,8 @@ impl Gpu {
             info,
             limits,
             allocations_before_fault: AtomicU64::new(u64::MAX),
+            counters: Counters::default(),
+            pipelines: PipelineCache::default(),
         })
     }
 
@@ -226,6 +234,7 @@ impl Gpu {
                 detail: e.to_string(),
             });
         }
+        self.counters.buffer();
         Ok(buffer)
     }
 
@@ -386,50 +395,6 @@ impl Gpu {
             context: "waiting for the GPU".into(),
             detail: e.to_string(),
         })
-    }
-
-    /// Compiles `entry_point` of WGSL `source` into a compute pipeline. `constants` set the
-    /// shader's `override` declarations; `layout` is the pipeline layout, or `None` to derive
-    /// it from the shader (which cannot express dynamic offsets). Compile and validation errors
-    /// come back as [`Error::Gpu`].
-    ///
-    /// # Errors
-    /// [`Error::Gpu`] with the compiler's message.
-    pub fn compute_pipeline(
-        &self,
-        label: &str,
-        source: &str,
-        entry_point: &str,
-        constants: &[(&str, f64)],
-        layout: Option<&wgpu::PipelineLayout>,
-    ) -> Result<wgpu::ComputePipeline> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(label),
-                layout,
-                module: &module,
-                entry_point: Some(entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            });
-        match pollster::block_on(scope.pop()) {
-            None => Ok(pipeline),
-            Some(e) => Err(Error::Gpu {
-                context: format!("compiling `{label}` ({entry_point})"),
-                detail: e.to_string(),
-            }),
-        }
     }
 
     /// Test hook: the allocation after the next `allocations` ones through

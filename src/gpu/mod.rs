@@ -4,11 +4,14 @@
 mod bind_cache;
 mod blas;
 mod context;
+mod counters;
 mod dispatch;
+mod pipelines;
 
 pub use bind_cache::BindGroupCache;
 pub use blas::Axpy;
 pub use context::{Gpu, GpuOptions};
+pub use counters::GpuCounters;
 pub use dispatch::{Dispatch1d, dispatch_1d};
 
 /// Usage of every buffer that holds a time level of a state (a wavefield): `STORAGE` so the
