@@ -4,10 +4,16 @@
 use gpurevolve::acoustic::Model;
 use gpurevolve::{Error, npy};
 
+/// A fixture: under the crate that built this test, or, for a test binary carried to another
+/// machine (`scripts/build-prebuilt.sh`), under the working directory, the repository's root.
 fn data(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    let built_here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir = if built_here.is_dir() {
+        built_here
+    } else {
+        std::path::PathBuf::from("tests/data")
+    };
+    dir.join(name)
 }
 
 #[test]

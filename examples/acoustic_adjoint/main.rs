@@ -14,6 +14,8 @@
 #[path = "../common/cli.rs"]
 mod cli;
 mod images;
+#[path = "../common/json.rs"]
+mod json;
 mod plan;
 mod report;
 mod setup;

@@ -1,6 +1,8 @@
 //! The acoustic kernels on the GPU: [`GpuAcoustic`] uploads a [`Problem`] once and encodes
 //! forward steps, adjoint steps and gradient accumulation into command buffers.
 
+use std::cell::Cell;
+
 use bytemuck::{Pod, Zeroable};
 
 use super::grid::Layout;
@@ -107,6 +109,8 @@ pub struct GpuAcoustic<'g> {
     source_values: wgpu::Buffer,
     pub(super) traces: wgpu::Buffer,
     bind_groups: BindGroupCache<BindKey>,
+    /// Dispatches encoded so far (see [`GpuAcoustic::dispatches`]).
+    pub(super) dispatched: Cell<u64>,
 }
 
 /// The store-all forward run on the GPU.
@@ -266,6 +270,7 @@ impl<'g> GpuAcoustic<'g> {
             source_values,
             traces,
             bind_groups: BindGroupCache::new(BIND_GROUPS_KEPT),
+            dispatched: Cell::new(0),
         })
     }
 
@@ -334,6 +339,7 @@ impl<'g> GpuAcoustic<'g> {
         pass.set_bind_group(0, &bg, &[]);
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
@@ -361,6 +367,7 @@ impl<'g> GpuAcoustic<'g> {
             k,
             [&self.source_values, &self.a, next],
         );
+        self.count_dispatch();
         if record {
             self.points.encode_sample(
                 gpu,
@@ -370,6 +377,7 @@ impl<'g> GpuAcoustic<'g> {
                 k + 1,
                 [next, &self.traces],
             );
+            self.count_dispatch();
         }
     }
 
@@ -408,6 +416,7 @@ impl<'g> GpuAcoustic<'g> {
                     k + 1,
                     [u_next, observed, residual],
                 );
+                self.count_dispatch();
                 residual
             }
             AdjointInput::Given(values) => values,
@@ -421,6 +430,7 @@ impl<'g> GpuAcoustic<'g> {
             k + 1,
             [injected, &self.a, psi_out],
         );
+        self.count_dispatch();
         let key = BindKey::Gradient([
             psi_out.clone(),
             u_next.clone(),
@@ -446,10 +456,12 @@ impl<'g> GpuAcoustic<'g> {
         pass.set_bind_group(0, &bg, &[]);
         let [x, y, z] = self.gradient_dispatch.groups;
         pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
         if let Some(out) = source_adjoint {
             let sources = &self.sources;
             self.points
                 .encode_sample(gpu, cache, &mut pass, sources, k, [psi_out, out]);
+            self.count_dispatch();
         }
     }
 
@@ -459,6 +471,17 @@ impl<'g> GpuAcoustic<'g> {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("acoustic"),
             })
+    }
+
+    /// Compute dispatches encoded so far by this problem's kernels: the host-side work of a
+    /// step is counted, not guessed (a forward step is a stencil and an injection, plus a
+    /// sample when recording).
+    pub fn dispatches(&self) -> u64 {
+        self.dispatched.get()
+    }
+
+    pub(super) fn count_dispatch(&self) {
+        self.dispatched.set(self.dispatched.get() + 1);
     }
 
     /// Time samples per trace.

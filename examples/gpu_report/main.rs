@@ -1,0 +1,231 @@
+//! The GPU report: what gpurevolve does on the GPU it runs on, in one table (and one JSON file).
+//!
+//! Run through `scripts/gpu-report.sh`, which runs the tests first and passes their outcome in
+//! `--tests`. On a software adapter it refuses unless `--allow-software`, which runs small
+//! cases labelled as such (CI does, so the report cannot rot).
+//!
+//! ```text
+//! cargo run --release --example gpu_report -- --json report.json
+//! cargo run --release --example gpu_report -- --allow-software
+//! ```
+
+#[path = "../common/cli.rs"]
+mod cli;
+#[path = "../common/json.rs"]
+mod json;
+mod measure;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use gpurevolve::gpu::Gpu;
+use json::Json;
+
+/// Measure gpurevolve on this machine's GPU: correctness against the float64 twin, kernel
+/// throughput against a copy, checkpointing and spilling costs, and host-side cost per step.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Run on a software adapter (small cases, labelled as not GPU figures).
+    #[arg(long)]
+    allow_software: bool,
+    /// Write the table as JSON here as well.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// The outcome of the test suite on this device, as the script ran it (`passed`,
+    /// `failed: NAMES`, `skipped`).
+    #[arg(long, default_value = "not run")]
+    tests: String,
+}
+
+/// One figure of the report.
+pub struct Row {
+    section: &'static str,
+    case: String,
+    what: String,
+    value: f64,
+    unit: &'static str,
+}
+
+impl Row {
+    pub fn new(
+        section: &'static str,
+        case: &str,
+        what: &str,
+        value: f64,
+        unit: &'static str,
+    ) -> Self {
+        Row {
+            section,
+            case: case.to_owned(),
+            what: what.to_owned(),
+            value,
+            unit,
+        }
+    }
+
+    fn json(&self) -> Json {
+        Json::Obj(vec![
+            ("section", Json::Str(self.section.into())),
+            ("case", Json::Str(self.case.clone())),
+            ("what", Json::Str(self.what.clone())),
+            ("value", Json::Num(self.value)),
+            ("unit", Json::Str(self.unit.into())),
+        ])
+    }
+}
+
+/// Sizes: a data-centre GPU's (the issue's cases), or small ones for a software adapter.
+struct Sizes {
+    grids_2d: &'static [usize],
+    grid_3d: &'static [usize],
+    reps: usize,
+    checkpoint_edge: usize,
+    checkpoint_steps: u64,
+    spill_edge: usize,
+    spill_steps: u64,
+}
+
+const GPU_SIZES: Sizes = Sizes {
+    grids_2d: &[4096, 4096],
+    grid_3d: &[384, 384, 384],
+    reps: 50,
+    checkpoint_edge: 1024,
+    checkpoint_steps: 2000,
+    spill_edge: 1024,
+    spill_steps: 1000,
+};
+
+const SOFTWARE_SIZES: Sizes = Sizes {
+    grids_2d: &[192, 192],
+    grid_3d: &[40, 40, 40],
+    reps: 8,
+    checkpoint_edge: 48,
+    checkpoint_steps: 200,
+    spill_edge: 48,
+    spill_steps: 200,
+};
+
+fn run(args: &Args) -> Result<(), String> {
+    let clock = Instant::now();
+    let gpu = Gpu::new().map_err(|e| e.to_string())?;
+    let info = gpu.adapter_info().clone();
+    let software = gpu.is_software();
+    if software && !args.allow_software {
+        return Err(format!(
+            "`{}` is a software adapter: its timings say nothing about a GPU; install the GPU's Vulkan driver, or pass --allow-software for a labelled run on small cases",
+            info.name
+        ));
+    }
+    let label = if software {
+        "SOFTWARE ADAPTER: small cases, CPU timings, not GPU figures"
+    } else {
+        "GPU"
+    };
+    eprintln!(
+        "adapter: {} ({:?}, {:?}, driver {} {}) — {label}",
+        info.name, info.device_type, info.backend, info.driver, info.driver_info
+    );
+    let sizes = if software {
+        &SOFTWARE_SIZES
+    } else {
+        &GPU_SIZES
+    };
+    let mut rows = Vec::new();
+    let mut section =
+        |name: &str, result: Result<Vec<Row>, gpurevolve::Error>| -> Result<(), String> {
+            let found = result.map_err(|e| format!("{name}: {e}"))?;
+            eprintln!("{name}: done at {:.0} s", clock.elapsed().as_secs_f64());
+            rows.extend(found);
+            Ok(())
+        };
+    section("correctness", measure::correctness(&gpu))?;
+    for order in [2, 4, 8, 16] {
+        section(
+            "kernels 2D",
+            measure::kernels(&gpu, sizes.grids_2d, order, sizes.reps),
+        )?;
+    }
+    section(
+        "kernels 3D",
+        measure::kernels(&gpu, sizes.grid_3d, 8, sizes.reps),
+    )?;
+    section(
+        "checkpointing",
+        measure::checkpointing(&gpu, sizes.checkpoint_edge, sizes.checkpoint_steps),
+    )?;
+    section(
+        "spilling",
+        measure::spilling(&gpu, sizes.spill_edge, sizes.spill_steps),
+    )?;
+    section("host cost", measure::host_cost(&gpu, 256))?;
+    let seconds = clock.elapsed().as_secs_f64();
+
+    println!(
+        "gpurevolve GPU report — {} ({:?}) — {label}",
+        info.name, info.backend
+    );
+    println!("tests on this device: {}", args.tests);
+    let mut last = ("", String::new());
+    for row in &rows {
+        if (row.section, &row.case) != (last.0, &last.1) {
+            println!("\n{} — {}", row.section, row.case);
+            last = (row.section, row.case.clone());
+        }
+        println!("  {:<44} {:>12} {}", row.what, figure(row.value), row.unit);
+    }
+    println!("\n{} figures in {seconds:.0} s", rows.len());
+    // The tests' bound for GPU against the float64 twin.
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|r| r.section == "correctness" && !(r.value <= 1e-5))
+        .map(|r| format!("{} {} = {:e}", r.case, r.what, r.value))
+        .collect();
+    if let Some(path) = &args.json {
+        let report = Json::Obj(vec![
+            ("adapter", Json::Str(info.name.clone())),
+            ("backend", Json::Str(format!("{:?}", info.backend))),
+            ("device_type", Json::Str(format!("{:?}", info.device_type))),
+            (
+                "driver",
+                Json::Str(format!("{} {}", info.driver, info.driver_info)),
+            ),
+            ("software", Json::Str(software.to_string())),
+            ("label", Json::Str(label.into())),
+            ("tests", Json::Str(args.tests.clone())),
+            ("seconds", Json::Num(seconds)),
+            ("rows", Json::Arr(rows.iter().map(Row::json).collect())),
+        ]);
+        let mut text = String::new();
+        report.write(&mut text, 0);
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if !wrong.is_empty() {
+        return Err(format!(
+            "this device's results differ from the float64 twin beyond 1e-5: {}",
+            wrong.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// Four significant digits, in plain notation where that stays short.
+fn figure(x: f64) -> String {
+    let magnitude = x.abs();
+    if x == 0.0 || (1e-3..1e5).contains(&magnitude) {
+        let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+fn main() -> ExitCode {
+    match cli::parse::<Args>() {
+        Ok(args) => cli::exit(run(&args)),
+        Err(code) => code,
+    }
+}

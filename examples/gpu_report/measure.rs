@@ -1,0 +1,479 @@
+//! The measurements of the GPU report, each returning rows of the table.
+
+use std::time::Instant;
+
+use gpurevolve::Error;
+use gpurevolve::acoustic::{
+    AcousticOperator, AdjointInput, CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+};
+use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::schedule::{Revolve, Schedule, StoreAll};
+
+use super::Row;
+
+/// A constant-velocity problem on `shape` (10 m cells, 8 absorbing) at `order`, one source and
+/// one receiver at the centre, `nt` samples.
+pub fn problem(shape: &[usize], order: usize, nt: usize) -> Result<Problem, Error> {
+    let model = Model::constant(shape, 10.0, 8, 2000.0)?;
+    let centre: Vec<f64> = model.extent().iter().map(|e| e / 2.0).collect();
+    let geometry = Geometry::new(&model, vec![centre.clone()], vec![centre], 10.0)?;
+    let time = TimeAxis::new(&model, order, nt, None)?;
+    Problem::new(model, geometry, time, order)
+}
+
+/// Whether an error means "too large for this device" (then the case is shrunk).
+fn too_large(e: &Error) -> bool {
+    matches!(e, Error::OutOfMemory { .. } | Error::BufferTooLarge { .. })
+}
+
+/// Median wall seconds of `reps` runs of `f`, after one run to warm up.
+fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+    f()?;
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[reps / 2])
+}
+
+/// Relative L2 distance.
+fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let n: f64 = b.iter().map(|y| y * y).sum();
+    (d / n.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// GPU against the float64 twin on a random-velocity problem: traces and store-all gradient.
+pub fn correctness(gpu: &Gpu) -> Result<Vec<Row>, Error> {
+    let mut rows = Vec::new();
+    for (shape, order) in [(vec![64usize, 48], 8usize), (vec![24, 20, 18], 4)] {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let truth = Model::from_fn(&shape, 10.0, 6, |_, _, z| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1800.0 + z + (seed >> 40) as f64 / (1u64 << 24) as f64 * 300.0
+        })?;
+        let extent = truth.extent();
+        let at = |fx: f64, fz: f64| -> Vec<f64> {
+            let mut p: Vec<f64> = extent.iter().map(|e| e * fx).collect();
+            *p.last_mut().unwrap_or(&mut 0.0) = extent[extent.len() - 1] * fz;
+            p
+        };
+        let geometry = Geometry::new(
+            &truth,
+            vec![at(0.4, 0.2)],
+            vec![at(0.3, 0.7), at(0.7, 0.6)],
+            25.0,
+        )?;
+        let time = TimeAxis::new(&truth, order, 120, None)?;
+        let p = Problem::new(truth, geometry, time, order)?;
+        let twin = CpuTwin::new(&p);
+        let forward = twin.forward(&p.source_series(), true)?;
+        let observed: Vec<f64> = forward.traces.iter().map(|t| 0.5 * t).collect();
+        let residual: Vec<f64> = forward
+            .traces
+            .iter()
+            .zip(&observed)
+            .map(|(t, o)| t - o)
+            .collect();
+        let fields = forward.fields.unwrap_or_default();
+        let cpu_gradient = twin.adjoint(&fields, &residual)?.gradient;
+        let gpu_result = GpuAcoustic::new(gpu, &p)?.gradient_store_all(&observed)?;
+        let case = format!("{}D order {order}", shape.len());
+        rows.push(Row::new(
+            "correctness",
+            &case,
+            "traces vs float64 twin",
+            rel_l2(&gpu_result.traces, &forward.traces),
+            "rel L2",
+        ));
+        rows.push(Row::new(
+            "correctness",
+            &case,
+            "gradient vs float64 twin",
+            rel_l2(&gpu_result.gradient, &cpu_gradient),
+            "rel L2",
+        ));
+    }
+    Ok(rows)
+}
+
+/// A device-to-device copy of one field of `bytes`: bytes moved (read + write) per second.
+fn copy_bandwidth(
+    gpu: &Gpu,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    reps: usize,
+) -> Result<f64, Error> {
+    let bytes = a.size();
+    let t = median(5, || {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        for _ in 0..reps {
+            encoder.copy_buffer_to_buffer(a, 0, b, 0, bytes);
+        }
+        gpu.submit([encoder.finish()]);
+        gpu.wait()
+    })?;
+    Ok(2.0 * bytes as f64 * reps as f64 / t)
+}
+
+/// Forward and adjoint step throughput on `shape` at `order`, against a copy of one field; the
+/// grid halves until it fits.
+pub fn kernels(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<Vec<Row>, Error> {
+    let mut shape = shape.to_vec();
+    loop {
+        match kernels_at(gpu, &shape, order, reps) {
+            Err(e) if too_large(&e) && shape.iter().all(|&n| n >= 64) => {
+                let smaller: Vec<usize> = shape.iter().map(|n| n / 2).collect();
+                eprintln!("{shape:?} does not fit on this device ({e}); shrinking to {smaller:?}");
+                shape = smaller;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<Vec<Row>, Error> {
+    let p = problem(shape, order, reps + 2)?;
+    let acoustic = GpuAcoustic::new(gpu, &p)?;
+    let points = p.layout().extended_len() as f64;
+    let field = || acoustic.field("u");
+    let mut u = [field()?, field()?, field()?];
+    let copy = copy_bandwidth(gpu, &u[0], &u[1], reps)?;
+    let forward = median(3, || {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        for k in 0..reps {
+            let [prev, cur, next] = &u;
+            acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
+            u.rotate_left(1);
+        }
+        gpu.submit([encoder.finish()]);
+        gpu.wait()
+    })? / reps as f64;
+    let mut psi = [field()?, field()?, field()?];
+    let grad = field()?;
+    let given = acoustic.receiver_buffer("given")?;
+    let adjoint = median(3, || {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        for k in (0..reps).rev() {
+            let [far, near, out] = &psi;
+            let [a, b, c] = &u;
+            acoustic.encode_adjoint_step(
+                &mut encoder,
+                k,
+                [a, b, c],
+                [far, near, out],
+                AdjointInput::Given(&given),
+                &grad,
+                None,
+            );
+            psi.rotate_left(1);
+        }
+        gpu.submit([encoder.finish()]);
+        gpu.wait()
+    })? / reps as f64;
+    let case = format!("{shape:?} order {order}");
+    // Bytes a point that a step must move: forward reads u, u⁻, a, b and writes u⁺ (20 B);
+    // the adjoint does the same for ψ and adds the gradient's reads of ψ, u⁺, u, u⁻ and its
+    // read-modify-write (24 B).
+    let (fwd_bw, adj_bw) = (20.0 * points / forward, 44.0 * points / adjoint);
+    Ok(vec![
+        Row::new("kernels", &case, "copy bandwidth", copy / 1e9, "GB/s"),
+        Row::new(
+            "kernels",
+            &case,
+            "forward step",
+            points / forward / 1e9,
+            "Gpoints/s",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "forward step bandwidth",
+            fwd_bw / 1e9,
+            "GB/s",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "forward step / copy",
+            fwd_bw / copy,
+            "ratio",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "adjoint step (with gradient)",
+            points / adjoint / 1e9,
+            "Gpoints/s",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "adjoint step bandwidth",
+            adj_bw / 1e9,
+            "GB/s",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "adjoint step / copy",
+            adj_bw / copy,
+            "ratio",
+        ),
+    ])
+}
+
+/// One shot's observed data: a faster circular inclusion, `n` steps on an `edge²` grid, order 4.
+fn shot(gpu: &Gpu, edge: usize, nt: usize) -> Result<(Problem, Vec<f64>), Error> {
+    let shape = [edge, edge];
+    let extent = (edge - 1) as f64 * 10.0;
+    let truth = Model::circle(&shape, 10.0, 8, 2000.0, 2300.0, 0.15 * extent)?;
+    let start = Model::constant(&shape, 10.0, 8, 2000.0)?;
+    let geometry = |m: &Model| {
+        let receivers = (0..edge).map(|i| vec![i as f64 * 10.0, 20.0]).collect();
+        Geometry::new(m, vec![vec![extent / 2.0, 20.0]], receivers, 15.0)
+    };
+    let time = TimeAxis::new(&truth, 4, nt, None)?;
+    let observed = GpuAcoustic::new(
+        gpu,
+        &Problem::new(truth.clone(), geometry(&truth)?, time, 4)?,
+    )?
+    .forward(false)?
+    .traces;
+    Ok((
+        Problem::new(start.clone(), geometry(&start)?, time, 4)?,
+        observed,
+    ))
+}
+
+fn run(
+    gpu: &Gpu,
+    problem: &Problem,
+    observed: &[f64],
+    schedule: impl Schedule,
+    options: RevolverOptions,
+) -> Result<(f64, RunStats), Error> {
+    let operator = AcousticOperator::new(gpu, problem, observed)?;
+    let mut revolver = Revolver::new(gpu, operator, schedule, options)?;
+    let start = Instant::now();
+    let stats = revolver.apply_reverse()?;
+    Ok((start.elapsed().as_secs_f64(), stats))
+}
+
+/// Checkpointed / store-all wall time for one shot, Revolve at several snapshot counts,
+/// against the ratio of step evaluations.
+pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
+    let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
+    let options = RevolverOptions::default();
+    let (store_all, base) = run(gpu, &problem, &observed, StoreAll::new(n)?, options)?;
+    let case = format!("{edge}² order 4, n = {n}");
+    let mut rows = vec![Row::new(
+        "checkpointing",
+        &case,
+        "store-all wall",
+        store_all,
+        "s",
+    )];
+    for s in [5u64, 10, 20, 50] {
+        let (t, stats) = run(gpu, &problem, &observed, Revolve::new(n, s)?, options)?;
+        let evaluations = |r: &RunStats| (r.forward_steps + r.reverse_steps) as f64;
+        rows.push(Row::new(
+            "checkpointing",
+            &case,
+            &format!("s = {s}: checkpointed / store-all"),
+            t / store_all,
+            "ratio",
+        ));
+        rows.push(Row::new(
+            "checkpointing",
+            &case,
+            &format!("s = {s}: evaluations ratio"),
+            evaluations(&stats) / evaluations(&base),
+            "ratio",
+        ));
+    }
+    Ok(rows)
+}
+
+/// All on the GPU, half the checkpoints spilled with transfers overlapped, and blocking.
+pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
+    const SNAPS: u64 = 20;
+    let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
+    let state = 2 * 4 * problem.layout().len() as u64;
+    let half = |overlap_transfers| RevolverOptions {
+        device_budget: Some(SNAPS / 2 * state),
+        overlap_transfers,
+        ..RevolverOptions::default()
+    };
+    let configs = [RevolverOptions::default(), half(true), half(false)];
+    // Interleaved, medians of 3, so drift hits every configuration alike.
+    let mut times = [vec![], vec![], vec![]];
+    let mut spilled = RunStats::default();
+    for _ in 0..3 {
+        for (t, options) in times.iter_mut().zip(configs) {
+            let (seconds, stats) = run(gpu, &problem, &observed, Revolve::new(n, SNAPS)?, options)?;
+            t.push(seconds);
+            if options.overlap_transfers && options.device_budget.is_some() {
+                spilled = stats;
+            }
+        }
+    }
+    let [all, overlapped, blocking] = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[1]
+    });
+    let case = format!("{edge}² order 4, n = {n}, s = {SNAPS}, 10 on the GPU");
+    let mut rows = vec![
+        Row::new("spilling", &case, "all on GPU wall", all, "s"),
+        Row::new(
+            "spilling",
+            &case,
+            "half spilled, overlapped / all on GPU",
+            overlapped / all,
+            "ratio",
+        ),
+        Row::new(
+            "spilling",
+            &case,
+            "half spilled, blocking / all on GPU",
+            blocking / all,
+            "ratio",
+        ),
+        Row::new(
+            "spilling",
+            &case,
+            "host saves + restores",
+            (spilled.host_saves + spilled.host_restores) as f64,
+            "count",
+        ),
+        Row::new(
+            "spilling",
+            &case,
+            "restores prefetched",
+            spilled.prefetched_restores as f64,
+            "count",
+        ),
+    ];
+    // What overlapping hid of the blocking cost; only meaningful when blocking costs something.
+    if blocking > 1.02 * all {
+        rows.push(Row::new(
+            "spilling",
+            &case,
+            "hidden fraction",
+            (blocking - overlapped) / (blocking - all),
+            "ratio",
+        ));
+    }
+    Ok(rows)
+}
+
+/// The launch-bound floor: host time to encode and submit a step at a grid so small the GPU is
+/// idle, dispatches, submissions, bind groups and buffers a step, against a trivial dispatch
+/// (an empty kernel, no bindings) encoded and submitted the same way.
+pub fn host_cost(gpu: &Gpu, reps: usize) -> Result<Vec<Row>, Error> {
+    let p = problem(&[16, 16], 8, reps + 2)?;
+    let acoustic = GpuAcoustic::new(gpu, &p)?;
+    let field = || acoustic.field("u");
+    let mut u = [field()?, field()?, field()?];
+    let per_submit = gpurevolve::engine::DEFAULT_STEPS_PER_SUBMIT;
+    let encoder = || gpu.device().create_command_encoder(&Default::default());
+    // Times encoding and submission of `reps` entries, apart from the GPU's work.
+    let timed = |encode_one: &mut dyn FnMut(&mut wgpu::CommandEncoder, usize)| -> Result<(f64, f64), Error> {
+        let (mut encode, mut submit) = (0.0, 0.0);
+        let mut current = encoder();
+        for k in 0..reps {
+            let start = Instant::now();
+            encode_one(&mut current, k);
+            encode += start.elapsed().as_secs_f64();
+            if (k + 1) % per_submit == 0 || k + 1 == reps {
+                let start = Instant::now();
+                gpu.submit([std::mem::replace(&mut current, encoder()).finish()]);
+                submit += start.elapsed().as_secs_f64();
+            }
+        }
+        gpu.wait()?;
+        Ok((encode, submit))
+    };
+    let mut step = |enc: &mut wgpu::CommandEncoder, k: usize| {
+        let [prev, cur, next] = &u;
+        acoustic.encode_forward_step(enc, k, [prev, cur, next], true);
+        u.rotate_left(1);
+    };
+    timed(&mut step)?; // warm: bind groups for every rotation
+    let (before, dispatches) = (gpu.counters(), acoustic.dispatches());
+    let (encode, submit) = timed(&mut step)?;
+    let counted = gpu.counters().since(&before);
+    let dispatched = acoustic.dispatches() - dispatches;
+    let noop = gpu.compute_pipeline(
+        "noop",
+        "@compute @workgroup_size(1) fn noop() {}",
+        "noop",
+        &[],
+    )?;
+    let mut trivial_entry = |enc: &mut wgpu::CommandEncoder, _k: usize| {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&noop);
+        pass.dispatch_workgroups(1, 1, 1);
+    };
+    timed(&mut trivial_entry)?;
+    let (trivial_encode, trivial_submit) = timed(&mut trivial_entry)?;
+    let steps = reps as f64;
+    let case = format!("{:?} order 8, traces recorded", p.layout().extended);
+    Ok(vec![
+        Row::new(
+            "host cost",
+            &case,
+            "encode per step",
+            1e6 * encode / steps,
+            "µs",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "submit per step",
+            1e6 * submit / steps,
+            "µs",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "encode + submit / trivial dispatch",
+            (encode + submit) / (trivial_encode + trivial_submit),
+            "ratio",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "dispatches per step",
+            dispatched as f64 / steps,
+            "count",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "submissions per step",
+            counted.submissions as f64 / steps,
+            "count",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "bind groups made per step",
+            counted.bind_groups as f64 / steps,
+            "count",
+        ),
+        Row::new(
+            "host cost",
+            &case,
+            "buffers made per step",
+            counted.buffers as f64 / steps,
+            "count",
+        ),
+    ])
+}
