@@ -329,3 +329,56 @@ fn a_field_larger_than_the_device_allows_is_typed() {
     assert!(matches!(err, Error::BufferTooLarge { .. }), "{err}");
     assert!(err.to_string().contains("wavefield"), "{err}");
 }
+
+#[test]
+fn the_step_workgroup_shape_changes_nothing_but_speed() {
+    let shapes = [
+        ([64, 4, 1], [32, 4, 2]),
+        ([16, 16, 1], [8, 8, 4]),
+        ([7, 3, 1], [5, 3, 3]), // odd sizes: partial workgroups at every edge
+    ];
+    let problems = [
+        random_problem(&[37, 29], 5, 8, 40, 71),
+        random_problem(&[15, 13, 11], 3, 4, 25, 72),
+    ];
+    let mut reference: Vec<Vec<u64>> = Vec::new();
+    for (i, (two, three)) in shapes.into_iter().enumerate() {
+        let options = GpuOptions {
+            step_workgroup_2d: two,
+            step_workgroup_3d: three,
+            ..GpuOptions::default()
+        };
+        let Some(gpu) = common::gpu_with(&options) else {
+            return;
+        };
+        for (j, p) in problems.iter().enumerate() {
+            let traces = GpuAcoustic::new(&gpu, p)
+                .unwrap()
+                .forward(false)
+                .unwrap()
+                .traces;
+            assert!(traces.iter().any(|t| *t != 0.0));
+            let bits: Vec<u64> = traces.iter().map(|t| t.to_bits()).collect();
+            if i == 0 {
+                reference.push(bits);
+            } else {
+                assert_eq!(
+                    bits, reference[j],
+                    "shapes {two:?} / {three:?}, problem {j}"
+                );
+            }
+        }
+    }
+    // Shapes the device cannot run are refused when it is opened, naming the knob.
+    for bad in [[0, 4, 1], [1 << 20, 1, 1], [1024, 1024, 1]] {
+        let options = GpuOptions {
+            step_workgroup_2d: bad,
+            ..GpuOptions::default()
+        };
+        match Gpu::with_options(&options) {
+            Err(Error::InvalidArgument { name, .. }) => assert_eq!(name, "step_workgroup_2d"),
+            Err(Error::NoAdapter { .. }) if std::env::var("CI").is_err() => return,
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}

@@ -86,6 +86,9 @@ struct Sizes {
     checkpoint_steps: u64,
     spill_edge: usize,
     spill_steps: u64,
+    workgroups_2d: &'static [[u32; 3]],
+    workgroups_3d: &'static [[u32; 3]],
+    submits: &'static [usize],
 }
 
 const GPU_SIZES: Sizes = Sizes {
@@ -96,6 +99,16 @@ const GPU_SIZES: Sizes = Sizes {
     checkpoint_steps: 2000,
     spill_edge: 1024,
     spill_steps: 1000,
+    workgroups_2d: &[
+        [64, 4, 1],
+        [32, 8, 1],
+        [128, 2, 1],
+        [256, 1, 1],
+        [16, 16, 1],
+        [32, 4, 1],
+    ],
+    workgroups_3d: &[[32, 4, 2], [64, 2, 2], [32, 8, 1], [16, 8, 4], [64, 4, 1]],
+    submits: &[4, 16, 32, 128],
 };
 
 const SOFTWARE_SIZES: Sizes = Sizes {
@@ -106,6 +119,9 @@ const SOFTWARE_SIZES: Sizes = Sizes {
     checkpoint_steps: 200,
     spill_edge: 48,
     spill_steps: 200,
+    workgroups_2d: &[[64, 4, 1], [16, 16, 1]],
+    workgroups_3d: &[[32, 4, 2], [8, 8, 4]],
+    submits: &[8, 32],
 };
 
 fn run(args: &Args) -> Result<(), String> {
@@ -161,6 +177,20 @@ fn run(args: &Args) -> Result<(), String> {
         measure::spilling(&gpu, sizes.spill_edge, sizes.spill_steps),
     )?;
     section("host cost", measure::host_cost(&gpu, 256))?;
+    // The tuning knobs, swept: the best is printed; GpuOptions and RevolverOptions set them.
+    let (edge, n) = (sizes.checkpoint_edge, sizes.checkpoint_steps);
+    section(
+        "tuning 2D",
+        measure::workgroup_sweep(sizes.grids_2d, sizes.workgroups_2d, sizes.reps),
+    )?;
+    section(
+        "tuning 3D",
+        measure::workgroup_sweep(sizes.grid_3d, sizes.workgroups_3d, sizes.reps),
+    )?;
+    section(
+        "tuning submissions",
+        measure::submit_sweep(&gpu, edge, n / 2, sizes.submits),
+    )?;
     let seconds = clock.elapsed().as_secs_f64();
 
     println!(
@@ -174,7 +204,7 @@ fn run(args: &Args) -> Result<(), String> {
             println!("\n{} — {}", row.section, row.case);
             last = (row.section, row.case.clone());
         }
-        println!("  {:<44} {:>12} {}", row.what, figure(row.value), row.unit);
+        println!("  {:<52} {:>12} {}", row.what, figure(row.value), row.unit);
     }
     println!("\n{} figures in {seconds:.0} s", rows.len());
     // The tests' bound for GPU against the float64 twin.

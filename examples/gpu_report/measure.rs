@@ -477,3 +477,118 @@ pub fn host_cost(gpu: &Gpu, reps: usize) -> Result<Vec<Row>, Error> {
         ),
     ])
 }
+
+/// Forward-step throughput for each workgroup shape of the step kernel (a device opened per
+/// shape, since the shape is a `GpuOptions` knob), and the best.
+pub fn workgroup_sweep(
+    shape: &[usize],
+    candidates: &[[u32; 3]],
+    reps: usize,
+) -> Result<Vec<Row>, Error> {
+    let p = problem(shape, 8, reps + 2)?;
+    let points = p.layout().extended_len() as f64;
+    let case = format!("{shape:?} order 8, forward step");
+    let mut rows = Vec::new();
+    let mut best: Option<([u32; 3], f64)> = None;
+    for &wg in candidates {
+        let mut options = gpurevolve::gpu::GpuOptions::default();
+        if shape.len() == 3 {
+            options.step_workgroup_3d = wg;
+        } else {
+            options.step_workgroup_2d = wg;
+        }
+        let gpu = match Gpu::with_options(&options) {
+            Ok(gpu) => gpu,
+            // A shape this device cannot run is reported and skipped.
+            Err(Error::InvalidArgument { reason, .. }) => {
+                eprintln!("workgroup {wg:?}: {reason}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let acoustic = GpuAcoustic::new(&gpu, &p)?;
+        let field = || acoustic.field("u");
+        let mut u = [field()?, field()?, field()?];
+        let t = median(3, || {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            for k in 0..reps {
+                let [prev, cur, next] = &u;
+                acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
+                u.rotate_left(1);
+            }
+            gpu.submit([encoder.finish()]);
+            gpu.wait()
+        })? / reps as f64;
+        let rate = points / t / 1e9;
+        rows.push(Row::new(
+            "tuning",
+            &case,
+            &format!("workgroup {wg:?}"),
+            rate,
+            "Gpoints/s",
+        ));
+        if best.is_none_or(|(_, r)| rate > r) {
+            best = Some((wg, rate));
+        }
+    }
+    if let Some((wg, rate)) = best {
+        let default = if shape.len() == 3 {
+            gpurevolve::gpu::GpuOptions::default().step_workgroup_3d
+        } else {
+            gpurevolve::gpu::GpuOptions::default().step_workgroup_2d
+        };
+        rows.push(Row::new(
+            "tuning",
+            &case,
+            &format!("best: workgroup {wg:?} (default {default:?})"),
+            rate,
+            "Gpoints/s",
+        ));
+    }
+    Ok(rows)
+}
+
+/// Wall time of one checkpointed shot for each `steps_per_submit`, and the best.
+pub fn submit_sweep(
+    gpu: &Gpu,
+    edge: usize,
+    n: u64,
+    candidates: &[usize],
+) -> Result<Vec<Row>, Error> {
+    let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
+    let case = format!("{edge}² order 4, n = {n}, Revolve s = 20");
+    let mut rows = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    for &per_submit in candidates {
+        let options = RevolverOptions {
+            steps_per_submit: per_submit,
+            ..RevolverOptions::default()
+        };
+        let mut t = Vec::new();
+        for _ in 0..3 {
+            t.push(run(gpu, &problem, &observed, Revolve::new(n, 20)?, options)?.0);
+        }
+        t.sort_by(f64::total_cmp);
+        rows.push(Row::new(
+            "tuning",
+            &case,
+            &format!("steps_per_submit = {per_submit}: wall"),
+            t[1],
+            "s",
+        ));
+        if best.is_none_or(|(_, b)| t[1] < b) {
+            best = Some((per_submit, t[1]));
+        }
+    }
+    if let Some((per_submit, wall)) = best {
+        let default = gpurevolve::engine::DEFAULT_STEPS_PER_SUBMIT;
+        rows.push(Row::new(
+            "tuning",
+            &case,
+            &format!("best: steps_per_submit = {per_submit} (default {default})"),
+            wall,
+            "s",
+        ));
+    }
+    Ok(rows)
+}

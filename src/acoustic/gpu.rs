@@ -21,10 +21,6 @@ pub(super) const STEPS_PER_SUBMIT: usize = crate::engine::DEFAULT_STEPS_PER_SUBM
 /// Field buffers: the usage of every state buffer ([`STATE_USAGE`]).
 pub const FIELD_USAGE: wgpu::BufferUsages = STATE_USAGE;
 
-/// Workgroup shapes of the step kernel, `(z, y or x, x)` with `z` contiguous in memory. The
-/// WGSL's `override WORKGROUP_X/Y/Z` have no default: these are their only definition.
-const STEP_2D_WORKGROUP: [u32; 3] = [64, 4, 1];
-const STEP_3D_WORKGROUP: [u32; 3] = [32, 4, 2];
 /// Invocations per workgroup of the gradient kernel (its `override WORKGROUP_SIZE`).
 const GRADIENT_WORKGROUP: u32 = 256;
 
@@ -160,10 +156,13 @@ impl<'g> GpuAcoustic<'g> {
         let limits = gpu.limits();
         // Before compiling or uploading anything: can a field ever exist on this device?
         gpu.check_buffer_size("wavefield", layout.len() as u64 * 4, FIELD_USAGE)?;
+        // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
+        // a tuning knob of the device (`GpuOptions`); the WGSL's `override WORKGROUP_X/Y/Z` have
+        // no default, so the dispatch below and the kernel always agree.
         let (entry_point, wg) = if layout.dim == 3 {
-            ("step_3d", STEP_3D_WORKGROUP)
+            ("step_3d", gpu.options().step_workgroup_3d)
         } else {
-            ("step_2d", STEP_2D_WORKGROUP)
+            ("step_2d", gpu.options().step_workgroup_2d)
         };
         let e = layout.extended;
         let groups = |cells: usize, size: u32| cells.div_ceil(size as usize) as u32;

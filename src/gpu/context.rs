@@ -26,6 +26,12 @@ pub struct GpuOptions {
     /// `max_storage_buffer_binding_size`), to rehearse a smaller device. Default: `None`, the
     /// adapter's own limits.
     pub max_buffer_size: Option<u64>,
+    /// Workgroup shape `[x, y, z]` of the 2D acoustic step kernel (`x` along the contiguous
+    /// `z` axis). A tuning knob, swept by the GPU report: it changes speed, never results.
+    /// Default `[64, 4, 1]`.
+    pub step_workgroup_2d: [u32; 3],
+    /// Workgroup shape of the 3D acoustic step kernel. Default `[32, 4, 2]`.
+    pub step_workgroup_3d: [u32; 3],
 }
 
 impl Default for GpuOptions {
@@ -35,6 +41,8 @@ impl Default for GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
             max_buffer_size: None,
+            step_workgroup_2d: [64, 4, 1],
+            step_workgroup_3d: [32, 4, 2],
         }
     }
 }
@@ -53,6 +61,8 @@ pub struct Gpu {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
+    /// The options it was opened with.
+    options: GpuOptions,
     /// Test hook: allocations left before one is reported out of memory (`u64::MAX`: never).
     allocations_before_fault: AtomicU64,
     /// What has been created and submitted (see [`Gpu::counters`]).
@@ -74,7 +84,10 @@ impl Gpu {
     /// conservative defaults, so buffers may be as large as the hardware allows.
     ///
     /// # Errors
-    /// [`Error::NoAdapter`] or [`Error::RequestDevice`].
+    /// [`Error::NoAdapter`] or [`Error::RequestDevice`]; [`Error::InvalidArgument`] for a
+    /// workgroup shape the device cannot run (a zero, an axis above its
+    /// `max_compute_workgroup_size_*`, or more invocations than
+    /// `max_compute_invocations_per_workgroup`).
     pub fn with_options(options: &GpuOptions) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: options.backends,
@@ -91,6 +104,12 @@ impl Gpu {
         })?;
         let info = adapter.get_info();
         let mut limits = adapter.limits();
+        for (name, shape) in [
+            ("step_workgroup_2d", options.step_workgroup_2d),
+            ("step_workgroup_3d", options.step_workgroup_3d),
+        ] {
+            check_workgroup(name, shape, &limits)?;
+        }
         if let Some(cap) = options.max_buffer_size {
             limits.max_buffer_size = limits.max_buffer_size.min(cap);
             limits.max_storage_buffer_binding_size =
@@ -124,6 +143,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            options: options.clone(),
             allocations_before_fault: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
             pipelines: PipelineCache::default(),
@@ -148,6 +168,11 @@ impl Gpu {
     /// The limits the device was opened with (the adapter's own).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
+    }
+
+    /// The options the device was opened with (its kernels' tuning knobs among them).
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
     }
 
     /// Whether this is a CPU implementation (such as Mesa's lavapipe): correct, but its
@@ -420,4 +445,27 @@ impl Gpu {
             }
         }
     }
+}
+
+/// A workgroup shape this device can run.
+fn check_workgroup(name: &'static str, shape: [u32; 3], limits: &wgpu::Limits) -> Result<()> {
+    let max = [
+        limits.max_compute_workgroup_size_x,
+        limits.max_compute_workgroup_size_y,
+        limits.max_compute_workgroup_size_z,
+    ];
+    let invocations = shape.iter().map(|&n| u64::from(n)).product::<u64>();
+    if shape.contains(&0)
+        || shape.iter().zip(max).any(|(&n, m)| n > m)
+        || invocations > u64::from(limits.max_compute_invocations_per_workgroup)
+    {
+        return Err(Error::InvalidArgument {
+            name,
+            reason: format!(
+                "workgroup {shape:?} does not run on this device: each axis at most {max:?}, at most {} invocations in all",
+                limits.max_compute_invocations_per_workgroup
+            ),
+        });
+    }
+    Ok(())
 }
