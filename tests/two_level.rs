@@ -2,8 +2,8 @@
 //! multistage placement of Revolve, Revolve's own optimum at the extremes, and equal to a
 //! brute-force search over all schedules on small cases.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+#[path = "common/brute_force.rs"]
+mod brute_force;
 
 use gpurevolve::schedule::{
     Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts, min_advances, simulate,
@@ -77,61 +77,10 @@ fn extremes_are_revolve() {
     }
 }
 
-/// The least cost over *all* schedules (any order of single-step advances, saves, restores,
-/// frees and reverses), by Dijkstra over (next step to reverse, live state, held checkpoints).
+/// The least cost over *all* schedules with `m` GPU and `d` host slots: the exhaustive
+/// search over tiers, with a free GPU tier.
 fn brute_force(n: u8, m: usize, d: usize, c: TwoLevelCosts) -> f64 {
-    type State = (u8, Option<u8>, Vec<(u8, bool)>); // (end, live, held (step, on host))
-    let start: State = (n, Some(0), vec![]);
-    let mut best: HashMap<State, u64> = HashMap::new();
-    let mut heap = BinaryHeap::new();
-    // Costs as integers (scaled) so the heap orders exactly.
-    let scale = |x: f64| (x * 1e6).round() as u64;
-    let (f, w, r) = (scale(c.forward), scale(c.host_write), scale(c.host_read));
-    heap.push(Reverse((0u64, start.clone())));
-    best.insert(start, 0);
-    while let Some(Reverse((cost, state))) = heap.pop() {
-        if best.get(&state).is_some_and(|&b| b < cost) {
-            continue;
-        }
-        let (end, live, held) = &state;
-        if *end == 0 {
-            return cost as f64 / 1e6;
-        }
-        let mut next: Vec<(u64, State)> = Vec::new();
-        if let Some(k) = *live {
-            if k + 1 < *end {
-                next.push((f, (*end, Some(k + 1), held.clone())));
-            }
-            if k + 1 == *end {
-                next.push((0, (k, None, held.clone())));
-            }
-            for (host, cap, price) in [(false, m, 0), (true, d, w)] {
-                let used = held.iter().filter(|h| h.1 == host).count();
-                if used < cap && !held.contains(&(k, host)) {
-                    let mut h = held.clone();
-                    h.push((k, host));
-                    h.sort_unstable();
-                    next.push((price, (*end, live.to_owned(), h)));
-                }
-            }
-        }
-        for (i, &(step, host)) in held.iter().enumerate() {
-            if step < *end {
-                next.push((if host { r } else { 0 }, (*end, Some(step), held.clone())));
-            }
-            let mut h = held.clone();
-            h.remove(i);
-            next.push((0, (*end, *live, h)));
-        }
-        for (dc, s) in next {
-            let nc = cost + dc;
-            if best.get(&s).is_none_or(|&b| nc < b) {
-                best.insert(s.clone(), nc);
-                heap.push(Reverse((nc, s)));
-            }
-        }
-    }
-    f64::INFINITY
+    brute_force::brute_force(n, &[m, d], &c.into())
 }
 
 #[test]

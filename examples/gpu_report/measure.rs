@@ -40,6 +40,23 @@ fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, 
     Ok(t[reps / 2])
 }
 
+/// Seconds a forward step of `acoustic` takes on three rotating fields, `reps` a submission.
+fn forward_step_seconds(gpu: &Gpu, acoustic: &GpuAcoustic<'_>, reps: usize) -> Result<f64, Error> {
+    let field = || acoustic.field("u");
+    let mut u = [field()?, field()?, field()?];
+    let t = median(3, || {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        for k in 0..reps {
+            let [prev, cur, next] = &u;
+            acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
+            u.rotate_left(1);
+        }
+        gpu.submit([encoder.finish()]);
+        gpu.wait()
+    })?;
+    Ok(t / reps as f64)
+}
+
 /// Relative L2 distance.
 fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
     let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
@@ -143,18 +160,9 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
     let acoustic = GpuAcoustic::new(gpu, &p)?;
     let points = p.layout().extended_len() as f64;
     let field = || acoustic.field("u");
-    let mut u = [field()?, field()?, field()?];
+    let u = [field()?, field()?, field()?];
     let copy = copy_bandwidth(gpu, &u[0], &u[1], reps)?;
-    let forward = median(3, || {
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        for k in 0..reps {
-            let [prev, cur, next] = &u;
-            acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
-            u.rotate_left(1);
-        }
-        gpu.submit([encoder.finish()]);
-        gpu.wait()
-    })? / reps as f64;
+    let forward = forward_step_seconds(gpu, &acoustic, reps)?;
     let mut psi = [field()?, field()?, field()?];
     let grad = field()?;
     let given = acoustic.receiver_buffer("given")?;
@@ -507,19 +515,7 @@ pub fn workgroup_sweep(
             Err(e) => return Err(e),
         };
         let acoustic = GpuAcoustic::new(&gpu, &p)?;
-        let field = || acoustic.field("u");
-        let mut u = [field()?, field()?, field()?];
-        let t = median(3, || {
-            let mut encoder = gpu.device().create_command_encoder(&Default::default());
-            for k in 0..reps {
-                let [prev, cur, next] = &u;
-                acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], false);
-                u.rotate_left(1);
-            }
-            gpu.submit([encoder.finish()]);
-            gpu.wait()
-        })? / reps as f64;
-        let rate = points / t / 1e9;
+        let rate = points / forward_step_seconds(&gpu, &acoustic, reps)? / 1e9;
         rows.push(Row::new(
             "tuning",
             &case,

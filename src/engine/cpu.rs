@@ -2,7 +2,7 @@
 //! [`MemoryStore`] that holds their checkpoints, and the [`CpuBackend`] that joins the two for
 //! [`Revolver::on_cpu`]. No GPU involved: this builds without the `gpu` feature.
 
-use super::revolver::{Revolver, RevolverOptions};
+use super::revolver::{Revolver, RevolverOptions, check_steps};
 use super::store::{Backend, Store};
 use crate::error::{Error, Result};
 use crate::schedule::{Schedule, Tier};
@@ -240,16 +240,7 @@ impl<'a, O: CpuOperator, St: Store<State = O::State>, S: Schedule>
     /// steps, or the store has fewer slots than the schedule addresses;
     /// [`Error::InvalidSchedule`] for a schedule whose own plan is invalid.
     pub fn on_cpu(operator: O, store: St, schedule: S, options: RevolverOptions) -> Result<Self> {
-        if schedule.steps() != operator.steps() {
-            return Err(Error::InvalidArgument {
-                name: "schedule",
-                reason: format!(
-                    "the schedule reverses {} steps, the operator runs {}",
-                    schedule.steps(),
-                    operator.steps()
-                ),
-            });
-        }
+        check_steps(schedule.steps(), operator.steps())?;
         if store.tiers().len() < schedule.slot_capacity() {
             return Err(Error::InvalidArgument {
                 name: "store",

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::operator::Operator;
-use super::revolver::{Revolver, RevolverOptions, RunStats};
+use super::revolver::{Revolver, RevolverOptions, RunStats, check_steps};
 use super::spills::{SpillId, Spills};
 use super::store::{Backend, Store};
 use crate::error::{Error, Result};
@@ -135,16 +135,7 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
     /// [`Error::InvalidSchedule`] for a schedule whose own plan is invalid;
     /// [`Error::CheckpointsDoNotFit`] when the budgets cannot hold the schedule's checkpoints.
     pub fn new(gpu: &'g Gpu, operator: O, schedule: S, options: RevolverOptions) -> Result<Self> {
-        if schedule.steps() != operator.steps() {
-            return Err(Error::InvalidArgument {
-                name: "schedule",
-                reason: format!(
-                    "the schedule reverses {} steps, the operator runs {}",
-                    schedule.steps(),
-                    operator.steps()
-                ),
-            });
-        }
+        check_steps(schedule.steps(), operator.steps())?;
         if operator.levels() == 0 {
             return Err(Error::InvalidArgument {
                 name: "operator",

@@ -14,6 +14,17 @@ use crate::schedule::{Action, Schedule, ScheduleStats, Simulator, Tier, Violatio
 /// The acoustic store-all reference submits at the same rate.
 pub const DEFAULT_STEPS_PER_SUBMIT: usize = 32;
 
+/// A schedule and a time stepper must agree on the number of steps.
+pub(crate) fn check_steps(schedule: u64, operator: u64) -> Result<()> {
+    if schedule == operator {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        name: "schedule",
+        reason: format!("the schedule reverses {schedule} steps, the operator runs {operator}"),
+    })
+}
+
 /// Options of a run (faer-style, with defaults). The GPU backend reads all of them; a CPU
 /// backend only [`lookahead`](Self::lookahead).
 #[derive(Clone, Copy, Debug)]
