@@ -175,3 +175,79 @@ fn each_shot_reports_the_placement_its_run_ended_with() {
     let reference = run(&gpu, Checkpointing::StoreAll, RevolverOptions::default());
     assert_eq!(bits(&planned.gradient), bits(&reference.gradient));
 }
+
+#[test]
+fn a_device_the_application_opened_gives_the_same_bits() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The crate-opened path first (it also makes a missing adapter fail under CI).
+    let Some(gpu) = common::gpu() else { return };
+    let reference = run(
+        &gpu,
+        Checkpointing::Snapshots(4),
+        RevolverOptions::default(),
+    );
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
+    });
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    }))
+    .unwrap();
+    let open = |limits: wgpu::Limits| {
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("the application's device"),
+            required_limits: limits,
+            ..Default::default()
+        }))
+        .unwrap()
+    };
+    // The application's device, with its own handler for errors no scope catches.
+    let (device, queue) = open(adapter.limits());
+    let uncaught = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&uncaught);
+    device.on_uncaptured_error(Arc::new(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    let wrapped = Gpu::from_device(
+        device,
+        queue,
+        Some(adapter.get_info()),
+        &gpurevolve::gpu::GpuOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(wrapped.adapter_info().name, gpu.adapter_info().name);
+    let got = run(
+        &wrapped,
+        Checkpointing::Snapshots(4),
+        RevolverOptions::default(),
+    );
+    assert_eq!(bits(&got.gradient), bits(&reference.gradient));
+    assert_eq!(got.misfit.to_bits(), reference.misfit.to_bits());
+    // The application's handler still hears what no scope caught (here an invalid buffer).
+    let _ = wrapped.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("invalid on purpose"),
+        size: 16,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    wrapped.wait().unwrap();
+    assert!(
+        uncaught.load(Ordering::SeqCst) > 0,
+        "the handler was replaced"
+    );
+    // A device opened without the limits the kernels need is refused, naming the limit.
+    let (device, queue) = open(wgpu::Limits::downlevel_webgl2_defaults());
+    let err = Gpu::from_device(device, queue, None, &Default::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "device", .. })
+            && err
+                .to_string()
+                .contains("max_storage_buffers_per_shader_stage"),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
 use bytemuck::Pod;
 
@@ -69,6 +69,9 @@ pub struct Gpu {
     pub(super) counters: Counters,
     /// Compiled pipelines, shared by every kernel family and shot on this device.
     pub(super) pipelines: PipelineCache,
+    /// The last submission made through [`Gpu::submit`]: what [`Gpu::wait`] waits for, so that
+    /// gpurevolve never blocks on work another user of the device submitted later.
+    pub(super) last_submission: Mutex<Option<wgpu::SubmissionIndex>>,
 }
 
 impl Gpu {
@@ -104,12 +107,7 @@ impl Gpu {
         })?;
         let info = adapter.get_info();
         let mut limits = adapter.limits();
-        for (name, shape) in [
-            ("step_workgroup_2d", options.step_workgroup_2d),
-            ("step_workgroup_3d", options.step_workgroup_3d),
-        ] {
-            check_workgroup(name, shape, &limits)?;
-        }
+        check_workgroups(options, &limits)?;
         if let Some(cap) = options.max_buffer_size {
             limits.max_buffer_size = limits.max_buffer_size.min(cap);
             limits.max_storage_buffer_binding_size =
@@ -138,16 +136,29 @@ impl Gpu {
             limits.max_buffer_size,
             limits.max_storage_buffer_binding_size
         );
-        Ok(Self {
+        Ok(Self::assemble(device, queue, info, limits, options.clone()))
+    }
+
+    /// A `Gpu` around an open device, its queue, what is known of its adapter and the options
+    /// its kernels use.
+    pub(super) fn assemble(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        limits: wgpu::Limits,
+        options: GpuOptions,
+    ) -> Self {
+        Self {
             device,
             queue,
             info,
             limits,
-            options: options.clone(),
+            options,
             allocations_before_fault: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
             pipelines: PipelineCache::default(),
-        })
+            last_submission: Mutex::new(None),
+        }
     }
 
     /// The wgpu device.
@@ -343,7 +354,7 @@ impl Gpu {
                 label: Some("read back"),
             });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
+        self.submit([encoder.finish()]);
         let bytes = self.read_mapped(&staging)?;
         let whole = bytes.len() / size_of::<T>().max(1) * size_of::<T>();
         Ok(bytemuck::pod_collect_to_vec(&bytes[..whole]))
@@ -387,12 +398,26 @@ impl Gpu {
         }
     }
 
-    /// Blocks until everything submitted so far has finished.
+    /// Blocks until everything submitted through this `Gpu` ([`Gpu::submit`]) has finished,
+    /// and with it whatever was submitted to the queue before. Work that another user of a
+    /// wrapped device ([`Gpu::from_device`]) submits later is not waited for.
     ///
     /// # Errors
     /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
     pub fn wait(&self) -> Result<()> {
-        self.poll_device(wgpu::PollType::wait_indefinitely())
+        let last = self
+            .last_submission
+            .lock()
+            .map_err(|_| Error::Gpu {
+                context: "waiting for the GPU".into(),
+                detail: "the submission record was poisoned by a panic on another thread".into(),
+            })?
+            .clone();
+        match last {
+            Some(index) => self.wait_for(index),
+            // Nothing submitted: still run the callbacks of whatever has finished.
+            None => self.poll(),
+        }
     }
 
     /// Blocks until submission `index` has finished (and its map callbacks have run); later
@@ -445,6 +470,17 @@ impl Gpu {
             }
         }
     }
+}
+
+/// The workgroup shapes of `options`, checked against `limits`.
+pub(super) fn check_workgroups(options: &GpuOptions, limits: &wgpu::Limits) -> Result<()> {
+    for (name, shape) in [
+        ("step_workgroup_2d", options.step_workgroup_2d),
+        ("step_workgroup_3d", options.step_workgroup_3d),
+    ] {
+        check_workgroup(name, shape, limits)?;
+    }
+    Ok(())
 }
 
 /// A workgroup shape this device can run.

@@ -72,12 +72,17 @@ impl Gpu {
         self.counters.snapshot()
     }
 
-    /// Submits `commands` to the queue, counted in [`GpuCounters::submissions`].
+    /// Submits `commands` to the queue, counted in [`GpuCounters::submissions`]; it is what
+    /// [`Gpu::wait`] then waits for.
     pub fn submit(
         &self,
         commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
     ) -> wgpu::SubmissionIndex {
         self.counters.submissions.fetch_add(1, Ordering::Relaxed);
-        self.queue().submit(commands)
+        let index = self.queue().submit(commands);
+        if let Ok(mut last) = self.last_submission.lock() {
+            *last = Some(index.clone());
+        }
+        index
     }
 }

@@ -6,6 +6,7 @@ mod blas;
 mod context;
 mod counters;
 mod dispatch;
+mod external;
 mod pipelines;
 
 pub use bind_cache::BindGroupCache;
