@@ -7,7 +7,9 @@ use crate::gpu::Gpu;
 ///
 /// This is the door for other GPU codes: implement it around your own WGSL kernels and the
 /// [`Revolver`](super::Revolver) reverses your time loop with any schedule, holding its
-/// checkpoints in GPU memory.
+/// checkpoints in GPU memory. `examples/custom_operator/` is a complete one (a 2D diffusion
+/// with its own WGSL, its adjoint checked by a dot-product test and central differences,
+/// spilling to host memory), written only against the public API.
 ///
 /// **The state.** The forward state before step `k` ("state `k`") is the last
 /// [`levels`](Self::levels) time levels, newest first: `[u_k, u_{k−1}]` for a leapfrog scheme
