@@ -24,7 +24,7 @@ impl CpuOperator for Counter {
     fn forward(&mut self, _k: u64, x: &u64, _record: bool) -> gpurevolve::Result<u64> {
         Ok(x + 1)
     }
-    fn adjoint(&mut self, _k: u64, x: &u64, _next: &u64) -> gpurevolve::Result<()> {
+    fn adjoint(&mut self, _k: u64, x: &u64, _next: Option<&u64>) -> gpurevolve::Result<()> {
         black_box(x);
         Ok(())
     }

@@ -340,8 +340,10 @@ impl Operator for Heat<'_> {
         encoder: &mut wgpu::CommandEncoder,
         k: u64,
         state: &[&wgpu::Buffer],
-        next: &wgpu::Buffer,
+        next: Option<&wgpu::Buffer>,
     ) -> gpurevolve::Result<()> {
+        // This adjoint needs u_{k+1} (the trait's default): the engine always recomputes it.
+        let next = next.expect("the engine passes u_(k+1) to an adjoint that needs it");
         if k + 1 == self.steps {
             // λ_n = u_n − target, from the step's output.
             self.dispatch(encoder, &self.seed, next, Some(&self.target), &self.lam[0]);

@@ -133,11 +133,18 @@ fn half_square_distance(x: &[f64], d: &[f64]) -> f64 {
 
 /// The operator the engine drives (pyrevolve's "modernised" style): forward steps record the
 /// misfit, the adjoint accumulates `λ` and `∂J/∂F`.
+///
+/// Two formulations of one adjoint, with the same operations in the same order (so the same
+/// bits): by default the adjoint of step `k` adds the misfit term of `xₖ₊₁` and needs that
+/// state (Revolve's model); `state_only` adds the term of `xₖ` instead, after its own step,
+/// and seeds `λₙ` when the last step is recorded, so a reverse needs state `k` alone.
 pub struct Lorenz96Operator {
     pub problem: Lorenz96,
     pub gradient: Gradient,
-    /// `∂J/∂xₖ₊₁` from the steps after `k + 1`, before the adjoint of step `k`.
+    /// Before the adjoint of step `k`: `∂J/∂xₖ₊₁` from the steps after `k + 1` (default), or
+    /// the whole `∂J/∂xₖ₊₁` (state-only).
     lambda: Vec<f64>,
+    state_only: bool,
 }
 
 impl Lorenz96Operator {
@@ -147,6 +154,23 @@ impl Lorenz96Operator {
             problem,
             gradient: Gradient::default(),
             lambda,
+            state_only: false,
+        }
+    }
+
+    /// The formulation whose adjoint needs state `k` alone.
+    pub fn state_only(problem: Lorenz96) -> Self {
+        Self {
+            state_only: true,
+            ..Self::new(problem)
+        }
+    }
+
+    /// Adds the misfit's term of a state `x` observed as `observed[d]` to `λ`: `λ + (x − d)`.
+    fn add_misfit_term(&mut self, x: &[f64], d: usize) {
+        let d = &self.problem.observed[d];
+        for (l, (x, d)) in self.lambda.iter_mut().zip(x.iter().zip(d)) {
+            *l += x - d;
         }
     }
 
@@ -161,15 +185,14 @@ impl Lorenz96Operator {
     }
 
     fn adjoint_of(&mut self, k: u64, x: &[f64], next: &[f64]) {
-        let d = &self.problem.observed[k as usize];
-        let mu: Vec<f64> = self
-            .lambda
-            .iter()
-            .zip(next.iter().zip(d))
-            .map(|(l, (x, d))| l + (x - d))
-            .collect();
-        self.gradient.d_forcing += self.problem.dt * mu.iter().sum::<f64>();
-        self.lambda = adjoint_step(x, &mu, self.problem.dt);
+        self.add_misfit_term(next, k as usize);
+        self.adjoint_after_term(x);
+    }
+
+    /// With `λ = ∂J/∂xₖ₊₁` whole: `∂J/∂F`, and `λ ← ∂J/∂xₖ` but for `xₖ`'s own misfit term.
+    fn adjoint_after_term(&mut self, x: &[f64]) {
+        self.gradient.d_forcing += self.problem.dt * self.lambda.iter().sum::<f64>();
+        self.lambda = adjoint_step(x, &self.lambda, self.problem.dt);
     }
 }
 
@@ -184,16 +207,38 @@ impl CpuOperator for Lorenz96Operator {
         Ok(self.problem.x0.clone())
     }
 
+    fn adjoint_needs_next(&self) -> bool {
+        !self.state_only
+    }
+
     fn forward(&mut self, k: u64, x: &Vec<f64>, record: bool) -> gpurevolve::Result<Vec<f64>> {
         let next = step(x, self.problem.forcing, self.problem.dt);
         if record {
             self.record(k, &next);
+            if self.state_only && k + 1 == self.problem.steps() {
+                // λₙ = 0 + (xₙ − dₙ), as the default formulation forms it in its first adjoint.
+                self.add_misfit_term(&next, k as usize);
+            }
         }
         Ok(next)
     }
 
-    fn adjoint(&mut self, k: u64, x: &Vec<f64>, next: &Vec<f64>) -> gpurevolve::Result<()> {
-        self.adjoint_of(k, x, next);
+    fn adjoint(&mut self, k: u64, x: &Vec<f64>, next: Option<&Vec<f64>>) -> gpurevolve::Result<()> {
+        match (self.state_only, next) {
+            (false, Some(next)) => self.adjoint_of(k, x, next),
+            (false, None) => {
+                return Err(gpurevolve::Error::InvalidArgument {
+                    name: "next",
+                    reason: format!("the adjoint of step {k} needs state {}", k + 1),
+                });
+            }
+            (true, _) => {
+                self.adjoint_after_term(x);
+                if k > 0 {
+                    self.add_misfit_term(x, k as usize - 1);
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -149,6 +149,12 @@ impl Operator for Diffusion<'_> {
         STEPS
     }
 
+    /// The adjoint reads state `k` alone: a reverse recomputes nothing (Revolve's `p + 1`
+    /// forward steps instead of `n + p`).
+    fn adjoint_needs_next(&self) -> bool {
+        false
+    }
+
     fn initialize(&mut self, gpu: &Gpu, state: &[&wgpu::Buffer]) -> gpurevolve::Result<()> {
         gpu.write(state[0], &self.initial)
     }
@@ -172,7 +178,7 @@ impl Operator for Diffusion<'_> {
         encoder: &mut wgpu::CommandEncoder,
         _k: u64,
         state: &[&wgpu::Buffer],
-        _next: &wgpu::Buffer,
+        _next: Option<&wgpu::Buffer>,
     ) -> gpurevolve::Result<()> {
         let (u, lambda) = (state[0], &self.lambda[0]);
         let group =
@@ -320,8 +326,10 @@ fn run() -> Result<(), String> {
     );
     println!("adapter                      {}", gpu.adapter_info().name);
     println!(
-        "forward steps                {} (advances {})",
-        stats.forward_steps, stats.advances
+        "forward steps                {} (state-only adjoint: advances {} + 1; Revolve's model {})",
+        stats.forward_steps,
+        stats.advances,
+        STEPS + stats.advances
     );
     println!(
         "checkpoints to host / back   {} / {} ({} prefetched)",

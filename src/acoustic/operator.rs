@@ -98,8 +98,14 @@ impl Operator for AcousticOperator<'_> {
         encoder: &mut wgpu::CommandEncoder,
         k: u64,
         state: &[&wgpu::Buffer],
-        next: &wgpu::Buffer,
+        next: Option<&wgpu::Buffer>,
     ) -> Result<()> {
+        // The gradient and the residual read u_{k+1}: this adjoint needs it (the default of
+        // `adjoint_needs_next`), so the engine always passes it.
+        let next = next.ok_or_else(|| crate::Error::InvalidArgument {
+            name: "next",
+            reason: format!("the acoustic adjoint of step {k} needs u_(k+1)"),
+        })?;
         let [cur, prev] = [state[0], state[1]];
         let [far, near, out] = &self.psi;
         let input = AdjointInput::Residual {

@@ -32,11 +32,19 @@ pub trait CpuOperator {
     /// Whatever the operator reports.
     fn forward(&mut self, k: u64, state: &Self::State, record: bool) -> Result<Self::State>;
 
-    /// The adjoint of step `k`, given state `k` and its successor `next` (just recomputed).
+    /// Whether the adjoint of step `k` needs state `k + 1` (the default, Revolve's model) or
+    /// state `k` alone, as [`Backend::adjoint_needs_next`] says of backends.
+    fn adjoint_needs_next(&self) -> bool {
+        true
+    }
+
+    /// The adjoint of step `k`, given state `k` and its successor `next`, just recomputed:
+    /// `Some` whenever the adjoint needs it and when the step ran to record its outputs,
+    /// `None` otherwise.
     ///
     /// # Errors
     /// Whatever the operator reports.
-    fn adjoint(&mut self, k: u64, state: &Self::State, next: &Self::State) -> Result<()>;
+    fn adjoint(&mut self, k: u64, state: &Self::State, next: Option<&Self::State>) -> Result<()>;
 }
 
 /// Checkpoints held as values in host memory, any `Clone` type, in numbered slots.
@@ -194,9 +202,18 @@ impl<O: CpuOperator, St: Store<State = O::State>> Backend for CpuBackend<O, St> 
         self.operator.forward(k, state, record)
     }
 
-    fn reverse(&mut self, state: O::State, k: u64, record: bool) -> Result<()> {
-        let next = self.operator.forward(k, &state, record)?;
-        self.operator.adjoint(k, &state, &next)
+    fn reverse(&mut self, state: O::State, k: u64, record: bool) -> Result<u64> {
+        let next = if record || self.operator.adjoint_needs_next() {
+            Some(self.operator.forward(k, &state, record)?)
+        } else {
+            None
+        };
+        self.operator.adjoint(k, &state, next.as_ref())?;
+        Ok(u64::from(next.is_some()))
+    }
+
+    fn adjoint_needs_next(&self) -> bool {
+        self.operator.adjoint_needs_next()
     }
 }
 
@@ -219,7 +236,7 @@ impl<'a, O: CpuOperator, St: Store<State = O::State>, S: Schedule>
     ///     fn forward(&mut self, _k: u64, x: &f64, _record: bool) -> gpurevolve::Result<f64> {
     ///         Ok(x - 0.01 * x.powi(3))
     ///     }
-    ///     fn adjoint(&mut self, _k: u64, x: &f64, _next: &f64) -> gpurevolve::Result<()> {
+    ///     fn adjoint(&mut self, _k: u64, x: &f64, _next: Option<&f64>) -> gpurevolve::Result<()> {
     ///         self.lambda *= 1.0 - 0.03 * x * x;
     ///         Ok(())
     ///     }

@@ -372,14 +372,22 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         Ok(self.step(state, record)?.0)
     }
 
-    fn reverse(&mut self, state: GpuState, k: u64, record: bool) -> Result<()> {
-        let (_, next) = self.step(&state, record)?;
+    fn reverse(&mut self, state: GpuState, k: u64, record: bool) -> Result<u64> {
+        let next = if record || self.operator.adjoint_needs_next() {
+            Some(self.step(&state, record)?.1)
+        } else {
+            None
+        };
         let refs: Vec<&wgpu::Buffer> = state.levels().collect();
-        let encoder = self.encoder.as_mut().ok_or_else(|| Error::Gpu {
-            context: "reverse".into(),
-            detail: "no command encoder after the recording step".into(),
-        })?;
-        self.operator.encode_adjoint(encoder, k, &refs, &next)
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        self.operator
+            .encode_adjoint(encoder, k, &refs, next.as_deref())?;
+        Ok(u64::from(next.is_some()))
+    }
+
+    fn adjoint_needs_next(&self) -> bool {
+        self.operator.adjoint_needs_next()
     }
 
     fn step_done(&mut self) -> Result<()> {

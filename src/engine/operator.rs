@@ -25,7 +25,8 @@ use crate::gpu::Gpu;
 ///
 /// **The adjoint** lives inside the operator (adjoint fields, gradient accumulators): the
 /// engine calls [`encode_adjoint`](Self::encode_adjoint) once per step, for `k = n − 1` down to
-/// 0, each time with state `k` and the freshly recomputed `u_{k+1}`.
+/// 0, each time with state `k` and, unless the operator says it does not need it
+/// ([`adjoint_needs_next`](Self::adjoint_needs_next)), the freshly recomputed `u_{k+1}`.
 pub trait Operator {
     /// Time levels that make up one forward state (at least 1).
     fn levels(&self) -> usize;
@@ -61,8 +62,17 @@ pub trait Operator {
         record: bool,
     ) -> Result<()>;
 
+    /// Whether the adjoint of step `k` needs the step's output `u_{k+1}` (Revolve's model, the
+    /// default) or state `k` alone. When it needs state `k` alone, a reverse runs no forward
+    /// step unless the step's outputs were never recorded (the last step's, in the first
+    /// sweep): a full run then costs `p + 1` forward steps instead of `n + p`.
+    fn adjoint_needs_next(&self) -> bool {
+        true
+    }
+
     /// Encodes the adjoint of step `k`, given state `k` and the output `next = u_{k+1}` of
-    /// step `k` (just recomputed).
+    /// step `k`, just recomputed: `Some` whenever the operator's adjoint needs it, and also
+    /// when the step had to run to record its outputs; `None` otherwise.
     ///
     /// # Errors
     /// Whatever the operator reports.
@@ -71,6 +81,6 @@ pub trait Operator {
         encoder: &mut wgpu::CommandEncoder,
         k: u64,
         state: &[&wgpu::Buffer],
-        next: &wgpu::Buffer,
+        next: Option<&wgpu::Buffer>,
     ) -> Result<()>;
 }

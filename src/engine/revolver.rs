@@ -69,7 +69,9 @@ impl Default for RevolverOptions {
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RunStats {
-    /// Forward step evaluations: advances plus one recording step per reverse (`n + p`).
+    /// Forward step evaluations, recording steps included: advances plus one recording step
+    /// per reverse (`n + p` for Revolve), or, with an adjoint that needs state `k` alone,
+    /// advances plus the steps whose outputs were still unrecorded (`p + 1` for Revolve).
     pub forward_steps: u64,
     /// Forward steps taken by advances.
     pub advances: u64,
@@ -330,8 +332,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
                 let state = self.live(action, step)?;
                 let record = step >= self.recorded;
                 self.recorded = self.recorded.max(step + 1);
-                self.backend.reverse(state, step, record)?;
-                self.stats.forward_steps += 1;
+                self.stats.forward_steps += self.backend.reverse(state, step, record)?;
                 self.stats.reverse_steps += 1;
                 // The live state is consumed; what nothing else holds can be reused.
                 self.live = None;
@@ -362,10 +363,21 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
 
     fn after_step(&mut self) -> Result<()> {
         self.backend.step_done()?;
+        // With a state-only adjoint a reverse recomputes only a step never recorded: for
+        // Revolve-like schedules, the last one.
+        let state_only = !self.backend.adjoint_needs_next();
+        let total = self.plan.map_or(0, |p| {
+            let forward = if state_only {
+                p.advances + 1
+            } else {
+                p.total_forward
+            };
+            forward + p.reverse_steps
+        });
         if let Some(report) = self.progress.as_mut() {
             report(Progress {
                 done: self.stats.forward_steps + self.stats.reverse_steps,
-                total: self.plan.map_or(0, |p| p.total_forward + p.reverse_steps),
+                total,
             });
         }
         Ok(())

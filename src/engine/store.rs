@@ -84,12 +84,19 @@ pub trait Backend: Store {
     /// Whatever the backend reports.
     fn forward(&mut self, state: &Self::State, k: u64, record: bool) -> Result<Self::State>;
 
-    /// Reverses step `k` from `state` (state `k`): runs the step forward once more, recording
-    /// what its adjoint needs (and its outputs when `record`), then the adjoint of step `k`.
+    /// Reverses step `k` from `state` (state `k`): runs the step forward once more when the
+    /// adjoint needs its output or `record` asks for the step's outputs, then the adjoint of
+    /// step `k`. Returns the forward steps it ran (0 or 1).
     ///
     /// # Errors
     /// Whatever the backend reports.
-    fn reverse(&mut self, state: Self::State, k: u64, record: bool) -> Result<()>;
+    fn reverse(&mut self, state: Self::State, k: u64, record: bool) -> Result<u64>;
+
+    /// Whether a reverse recomputes its step (Revolve's cost model) or needs state `k` alone.
+    /// The default says it recomputes.
+    fn adjoint_needs_next(&self) -> bool {
+        true
+    }
 
     /// Called after every forward or reverse step: a point where a backend may submit batched
     /// work. The default does nothing.
