@@ -255,8 +255,8 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     }
 
     /// Runs the reverse sweep (after [`apply_forward`](Self::apply_forward), which it runs
-    /// first if needed): every remaining action, each reverse recomputing its step and then
-    /// running its adjoint.
+    /// first if needed): every remaining action, each reverse recomputing its step where the
+    /// adjoint needs it (or the step was never recorded) and then running its adjoint.
     ///
     /// # Errors
     /// As [`apply_forward`](Self::apply_forward); [`Error::InvalidSchedule`] when the schedule
