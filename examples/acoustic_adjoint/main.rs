@@ -20,6 +20,9 @@ mod plan;
 mod report;
 mod setup;
 
+#[path = "../common/quiet.rs"]
+mod quiet;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -143,6 +146,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    quiet::quiet_window_system();
     let args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code,

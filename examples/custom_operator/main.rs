@@ -11,6 +11,9 @@
 //! cargo run --release --example custom_operator
 //! ```
 
+#[path = "../common/quiet.rs"]
+mod quiet;
+
 use std::process::ExitCode;
 
 use bytemuck::{Pod, Zeroable};
@@ -356,6 +359,7 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    quiet::quiet_window_system();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {

@@ -15,6 +15,9 @@ mod cli;
 mod json;
 mod measure;
 
+#[path = "../common/quiet.rs"]
+mod quiet;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -254,6 +257,7 @@ fn figure(x: f64) -> String {
 }
 
 fn main() -> ExitCode {
+    quiet::quiet_window_system();
     match cli::parse::<Args>() {
         Ok(args) => cli::exit(run(&args)),
         Err(code) => code,
