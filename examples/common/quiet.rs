@@ -18,9 +18,8 @@ pub fn quiet_window_system() {
         let dir = std::env::temp_dir().join("gpurevolve-runtime");
         // The XDG specification asks for a directory only its owner can use; one that another
         // user owns cannot be made so, and is left alone (the messages then stay).
-        let private = std::fs::create_dir_all(&dir).and_then(|()| {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        });
+        let private = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)));
         if private.is_ok() {
             // SAFETY: called at the start of `main`, before any other thread exists, so
             // nothing reads the environment concurrently.
