@@ -9,7 +9,7 @@ mod lorenz96;
 mod scripted;
 
 use gpurevolve::Error;
-use gpurevolve::engine::{MemoryStore, Revolver, RevolverOptions, RunStats};
+use gpurevolve::engine::{MemoryStore, Progress, Revolver, RevolverOptions, RunStats};
 use gpurevolve::schedule::{
     Action, CostOptimal, Multistage, Revolve, Schedule, StoreAll, Tier, TierCost, TieredCosts,
     min_advances, planned,
@@ -33,16 +33,26 @@ fn engine_gradient(
     schedule: impl Schedule,
     options: RevolverOptions,
 ) -> gpurevolve::Result<(Gradient, RunStats)> {
-    let store = MemoryStore::new(schedule.slot_capacity(), 8 * problem.x0.len() as u64);
-    let mut revolver = Revolver::on_cpu(
-        Lorenz96Operator::new(problem.clone()),
-        store,
-        schedule,
-        options,
-    )?;
+    let operator = Lorenz96Operator::new(problem.clone());
+    run_cpu(operator, schedule, options).map(|(g, stats, _)| (g, stats))
+}
+
+/// Runs `operator` under `schedule` with a memory store, forward then reverse: the gradient,
+/// the statistics and the last progress reported.
+fn run_cpu(
+    operator: Lorenz96Operator,
+    schedule: impl Schedule,
+    options: RevolverOptions,
+) -> gpurevolve::Result<(Gradient, RunStats, Progress)> {
+    let state = 8 * operator.problem.x0.len() as u64;
+    let store = MemoryStore::new(schedule.slot_capacity(), state);
+    let mut last = Progress { done: 0, total: 0 };
+    let mut revolver =
+        Revolver::on_cpu(operator, store, schedule, options)?.on_progress(|p| last = p);
     revolver.apply_forward()?;
     let stats = revolver.apply_reverse()?;
-    Ok((revolver.into_backend().into_parts().0.finish(), stats))
+    let gradient = revolver.into_backend().into_parts().0.finish();
+    Ok((gradient, stats, last))
 }
 
 fn bits(g: &Gradient) -> Vec<u64> {
@@ -228,20 +238,11 @@ fn a_schedule_is_read_once_with_any_lookahead() {
 fn progress_knows_its_total_only_from_a_plan() {
     let n = 30;
     let problem = Lorenz96::synthetic(6, n as usize, 8.0, 8.2, 5);
-    let store = || MemoryStore::new(3, 48);
     let run = |schedule: Box<dyn Schedule>| {
-        let mut last = None;
-        let mut revolver = Revolver::on_cpu(
-            Lorenz96Operator::new(problem.clone()),
-            store(),
-            schedule,
-            RevolverOptions::default(),
-        )
-        .unwrap()
-        .on_progress(|p| last = Some(p));
-        revolver.apply_reverse().unwrap();
-        drop(revolver);
-        last.unwrap()
+        let operator = Lorenz96Operator::new(problem.clone());
+        run_cpu(operator, schedule, RevolverOptions::default())
+            .unwrap()
+            .2
     };
     let planned_run = run(Box::new(Revolve::new(n, 3).unwrap()));
     let total = n + min_advances(n, 3).unwrap() + n;
@@ -405,19 +406,8 @@ fn an_adjoint_that_needs_only_its_state_costs_p_plus_one_forward_steps() {
     )
     .unwrap();
     let state_only = |schedule: Box<dyn Schedule>| {
-        let store = MemoryStore::new(schedule.slot_capacity(), 72);
-        let mut last = None;
-        let mut revolver = Revolver::on_cpu(
-            Lorenz96Operator::state_only(problem.clone()),
-            store,
-            schedule,
-            RevolverOptions::default(),
-        )
-        .unwrap()
-        .on_progress(|p| last = Some(p));
-        let stats = revolver.apply_reverse().unwrap();
-        let gradient = revolver.into_backend().into_parts().0.finish();
-        (gradient, stats, last.unwrap())
+        let operator = Lorenz96Operator::state_only(problem.clone());
+        run_cpu(operator, schedule, RevolverOptions::default()).unwrap()
     };
     // Store-all: every step runs once, the last one in the reverse sweep to record it.
     let (g, stats, progress) = state_only(Box::new(StoreAll::new(n).unwrap()));

@@ -149,6 +149,8 @@ pub struct Revolver<'a, B: Backend, S: Schedule> {
     lookahead: usize,
     checker: Simulator,
     plan: Option<ScheduleStats>,
+    /// Step evaluations the whole run will make, as [`Progress::total`] reports them.
+    progress_total: u64,
     live: Option<B::State>,
     /// Steps below this have run with `record = true`.
     recorded: u64,
@@ -168,6 +170,17 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         lookahead: usize,
     ) -> Self {
         let checker = Simulator::new(schedule.steps(), schedule.slot_capacity());
+        // With a state-only adjoint a reverse recomputes only a step never recorded: for
+        // Revolve-like schedules, the last one.
+        let state_only = !backend.adjoint_needs_next();
+        let progress_total = plan.map_or(0, |p| {
+            let forward = if state_only {
+                p.advances + 1
+            } else {
+                p.total_forward
+            };
+            forward + p.reverse_steps
+        });
         Self {
             backend,
             schedule,
@@ -175,6 +188,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
             lookahead: lookahead.max(1),
             checker,
             plan,
+            progress_total,
             live: None,
             recorded: 0,
             stats: RunStats::default(),
@@ -363,21 +377,10 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
 
     fn after_step(&mut self) -> Result<()> {
         self.backend.step_done()?;
-        // With a state-only adjoint a reverse recomputes only a step never recorded: for
-        // Revolve-like schedules, the last one.
-        let state_only = !self.backend.adjoint_needs_next();
-        let total = self.plan.map_or(0, |p| {
-            let forward = if state_only {
-                p.advances + 1
-            } else {
-                p.total_forward
-            };
-            forward + p.reverse_steps
-        });
         if let Some(report) = self.progress.as_mut() {
             report(Progress {
                 done: self.stats.forward_steps + self.stats.reverse_steps,
-                total,
+                total: self.progress_total,
             });
         }
         Ok(())

@@ -7,7 +7,7 @@
 //! from.
 
 use super::action::{Action, Schedule};
-use super::simulate::simulate;
+use super::simulate::planned;
 use crate::error::{Error, Result};
 
 /// A memory tier, by its place in the list of tiers from fastest (0) to slowest.
@@ -69,15 +69,20 @@ impl Multistage {
     /// # Errors
     /// [`Error::InvalidSchedule`] for an invalid schedule; [`Error::CheckpointsDoNotFit`] when
     /// the two budgets together hold fewer slots than the schedule uses at once.
-    pub fn new<S: Schedule + Clone>(
+    pub fn new<S: Schedule>(
         schedule: S,
         state_bytes: u64,
         device_budget: Option<u64>,
         host_budget: Option<u64>,
     ) -> Result<Self> {
-        let needed = simulate(schedule.clone())?.peak_slots;
-        let uses = slot_uses(schedule);
-        Self::over_tiers(&uses, needed, state_bytes, &[device_budget, host_budget])
+        let plan = planned(schedule)?;
+        let budgets = [device_budget, host_budget];
+        Self::over_tiers(
+            &plan.slot_uses,
+            plan.stats.peak_slots,
+            state_bytes,
+            &budgets,
+        )
     }
 
     /// Places slots used `uses[slot]` times (saves plus restores) on tiers whose budgets are
@@ -165,17 +170,4 @@ impl Multistage {
         }
         t
     }
-}
-
-/// Saves plus restores of each slot of `schedule` (slots beyond its capacity are not counted).
-pub(crate) fn slot_uses(schedule: impl Schedule) -> Vec<u64> {
-    let mut uses = vec![0u64; schedule.slot_capacity()];
-    for action in schedule {
-        if let Action::Save { slot, .. } | Action::Restore { slot, .. } = action
-            && let Some(u) = uses.get_mut(slot)
-        {
-            *u += 1;
-        }
-    }
-    uses
 }

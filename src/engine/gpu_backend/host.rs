@@ -101,7 +101,12 @@ impl<O: Operator> GpuBackend<'_, O> {
     /// memory. At most one is held (`levels` buffers), and only in buffers that are free or
     /// can be made without moving a device checkpoint out.
     pub(super) fn prefetch_next(&mut self, upcoming: &[Action]) -> Result<()> {
-        if !self.options.overlap_transfers || self.prefetched.is_some() {
+        // Nothing to look for while no slot is in host memory (the usual all-on-GPU run): the
+        // window is not scanned at every action for a restore that cannot be there.
+        if !self.options.overlap_transfers
+            || self.prefetched.is_some()
+            || !self.tiers.contains(&Tier::HOST)
+        {
             return Ok(());
         }
         // The first restore ahead from a slot that is in host memory now.
