@@ -10,7 +10,8 @@ struct Sample {
     k: u32,
     // Points in the plan (values and traces are [nt][points]).
     points: u32,
-    _pad0: u32,
+    // 1/Δt², for `gradient_at_sources`.
+    inv_dt2: f32,
     _pad1: u32,
 }
 
@@ -46,6 +47,29 @@ fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
     field[cell] += coef_a[cell] * sum;
 }
 
+// --- the source term of the gradient: grad[cell] −= ψ[cell] · a[cell] · Σ weight · values[k][point] / Δt² ---
+//
+// u_{k+1} − 2u_k + u_{k−1} holds a·Sᵀq_k at the source cells (see `accumulate` in
+// acoustic_step.wgsl); this adds its share of the gradient, as the injection's gather.
+
+@group(0) @binding(11) var<storage, read> psi: array<f32>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gradient_at_sources(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= arrayLength(&cells)) {
+        return;
+    }
+    let row = sample.k * sample.points;
+    var sum = 0.0;
+    for (var e = offsets[c]; e < offsets[c + 1u]; e++) {
+        let entry = entries[e];
+        sum += bitcast<f32>(entry.y) * values[row + entry.x];
+    }
+    let cell = cells[c];
+    field[cell] -= psi[cell] * (coef_a[cell] * sum) * sample.inv_dt2;
+}
+
 // --- sampling: traces[k][point] = Σ weight · source[cell] ---
 
 // Per point, 2^dim taps (cell, bitcast<u32>(weight)).
@@ -73,19 +97,21 @@ fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
     traces[sample.k * sample.points + p] = tap_sum(p);
 }
 
-// --- residual: traces[k][point] = Σ weight · source[cell] − observed[k][point] ---
+// --- residual: traces[k][point] = recorded[k][point] − observed[k][point] ---
 //
-// The data residual of the adjoint source, sampled from the forward field recomputed in the
-// reverse sweep, so no trace has to be stored or sent to the host between the sweeps.
+// The data residual of the adjoint source, from the traces the forward sweep recorded on the
+// GPU: the adjoint of step k then needs no u_{k+1}, and no trace goes to the host between the
+// sweeps.
 
 @group(0) @binding(10) var<storage, read> observed: array<f32>;
+@group(0) @binding(12) var<storage, read> recorded: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn sample_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn trace_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
     let p = gid.x;
     if (p >= sample.points) {
         return;
     }
     let at = sample.k * sample.points + p;
-    traces[at] = tap_sum(p) - observed[at];
+    traces[at] = recorded[at] - observed[at];
 }

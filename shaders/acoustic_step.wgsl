@@ -1,27 +1,29 @@
-// One leapfrog step of the damped acoustic wave equation on the extended grid:
+// The leapfrog stencil family: one step of the damped acoustic wave equation on the extended
+// grid, and that step's derivative in m accumulated into the gradient.
 //
 //     next = 2b·cur − (2b − 1)·prev + a·(L cur)
 //
 // with a = 1/(m/Δt² + η/(2Δt)), b = a·m/Δt² per cell (src/acoustic/problem.rs). The discrete
-// adjoint is the same update run backwards in time (src/acoustic/cpu.rs explains why), so this
-// one kernel serves the forward and the adjoint wavefield.
+// adjoint is the same update run backwards in time (src/acoustic/cpu.rs explains why), so the
+// step kernel serves the forward and the adjoint wavefield.
 //
 // Fields are padded with a halo of RADIUS zeros that is never written, so every stencil read is
 // in bounds and the Laplacian is exactly symmetric. One invocation per extended cell, each
-// writing only its own cell of `next`: no atomics, the same bits on every run.
+// writing only its own cell: no atomics, the same bits on every run.
 
 struct Grid {
     // Padded sizes (py = 1 in 2D).
     px: u32,
     py: u32,
     pz: u32,
-    _pad0: u32,
+    // 1/Δt², for the gradient.
+    inv_dt2: f32,
     // Extended sizes (ny = 1 in 2D).
     nx: u32,
     ny: u32,
     nz: u32,
     _pad1: u32,
-    // Laplacian coefficients c1 … c8 divided by h² (slot 0 unused: see `step_2d`).
+    // Laplacian coefficients c1 … c8 divided by h² (slot 0 unused: see `laplacian_2d`).
     coeffs: array<vec4<f32>, 3>,
 }
 
@@ -38,15 +40,14 @@ override WORKGROUP_Z: u32;
 @group(0) @binding(2) var<storage, read> coef_b: array<f32>;
 @group(0) @binding(3) var<storage, read> prev: array<f32>;
 @group(0) @binding(4) var<storage, read> cur: array<f32>;
+// The step's output.
 @group(0) @binding(5) var<storage, read_write> next: array<f32>;
+// The gradient's inputs and output: ψ_{k+1} and ∂J/∂m.
+@group(0) @binding(6) var<storage, read> psi: array<f32>;
+@group(0) @binding(7) var<storage, read_write> grad: array<f32>;
 
 fn coeff(k: u32) -> f32 {
     return grid.coeffs[k / 4u][k % 4u];
-}
-
-fn update(i: u32, lap: f32) {
-    let b = coef_b[i];
-    next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + coef_a[i] * lap;
 }
 
 // The Laplacian in difference form, Σₖ cₖ Σ_axes ((u₋ₖ − u) + (u₊ₖ − u)): equal to
@@ -54,16 +55,7 @@ fn update(i: u32, lap: f32) {
 // float32 coefficients, and differences of neighbouring values round far less than the large
 // cancelling sum. (The plain form drifted the phase enough to reach 1e-5 against the float64
 // twin at order 8.)
-//
-// z (contiguous in memory) on gid.x so neighbouring invocations read neighbouring words.
-@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
-fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let z = gid.x;
-    let x = gid.y;
-    if (z >= grid.nz || x >= grid.nx) {
-        return;
-    }
-    let i = (x + RADIUS) * grid.pz + (z + RADIUS);
+fn laplacian_2d(i: u32) -> f32 {
     let sx = grid.pz;
     let u = cur[i];
     var lap = 0.0;
@@ -71,20 +63,12 @@ fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
         lap += coeff(k) * (((cur[i - k * sx] - u) + (cur[i + k * sx] - u))
             + ((cur[i - k] - u) + (cur[i + k] - u)));
     }
-    update(i, lap);
+    return lap;
 }
 
-@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
-fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let z = gid.x;
-    let y = gid.y;
-    let x = gid.z;
-    if (z >= grid.nz || y >= grid.ny || x >= grid.nx) {
-        return;
-    }
+fn laplacian_3d(i: u32) -> f32 {
     let sy = grid.pz;
     let sx = grid.py * grid.pz;
-    let i = (x + RADIUS) * sx + (y + RADIUS) * sy + (z + RADIUS);
     let u = cur[i];
     var lap = 0.0;
     for (var k = 1u; k <= RADIUS; k++) {
@@ -92,5 +76,79 @@ fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
             + ((cur[i - k * sy] - u) + (cur[i + k * sy] - u))
             + ((cur[i - k] - u) + (cur[i + k] - u)));
     }
-    update(i, lap);
+    return lap;
+}
+
+// The padded index of extended cell (x, z), or of (x, y, z); z is contiguous in memory and
+// rides on gid.x so neighbouring invocations read neighbouring words.
+fn cell_2d(gid: vec3<u32>) -> u32 {
+    return (gid.y + RADIUS) * grid.pz + (gid.x + RADIUS);
+}
+
+fn cell_3d(gid: vec3<u32>) -> u32 {
+    return ((gid.z + RADIUS) * grid.py + (gid.y + RADIUS)) * grid.pz + (gid.x + RADIUS);
+}
+
+fn inside_2d(gid: vec3<u32>) -> bool {
+    return gid.x < grid.nz && gid.y < grid.nx;
+}
+
+fn inside_3d(gid: vec3<u32>) -> bool {
+    return gid.x < grid.nz && gid.y < grid.ny && gid.z < grid.nx;
+}
+
+fn update(i: u32, lap: f32) {
+    let b = coef_b[i];
+    next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + coef_a[i] * lap;
+}
+
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
+fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!inside_2d(gid)) {
+        return;
+    }
+    let i = cell_2d(gid);
+    update(i, laplacian_2d(i));
+}
+
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
+fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!inside_3d(gid)) {
+        return;
+    }
+    let i = cell_3d(gid);
+    update(i, laplacian_3d(i));
+}
+
+// The gradient of the misfit in m = 1/c², one reverse step at a time, from state k alone:
+//
+//     grad −= ψ_{k+1} · (u_{k+1} − 2u_k + u_{k−1}) / Δt²,
+//     u_{k+1} − 2u_k + u_{k−1} = 2(b − 1)(u_k − u_{k−1}) + a·(L u_k + Sᵀq_k),
+//
+// so the adjoint of step k never needs u_{k+1} and the engine need not recompute it. The
+// source term a·Sᵀq_k lives on a few cells and is added by `gradient_at_sources`
+// (acoustic_points.wgsl). b − 1 is exact in float32 wherever b ≥ ½ (Sterbenz), and this form
+// has none of the cancellation of the large u_{k+1} − 2u_k. Each invocation updates only its own cell, in a
+// fixed order over steps: no atomics.
+fn accumulate(i: u32, lap: f32) {
+    let d = 2.0 * (coef_b[i] - 1.0) * (cur[i] - prev[i]) + coef_a[i] * lap;
+    grad[i] -= psi[i] * d * grid.inv_dt2;
+}
+
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
+fn gradient_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!inside_2d(gid)) {
+        return;
+    }
+    let i = cell_2d(gid);
+    accumulate(i, laplacian_2d(i));
+}
+
+@compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
+fn gradient_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!inside_3d(gid)) {
+        return;
+    }
+    let i = cell_3d(gid);
+    accumulate(i, laplacian_3d(i));
 }

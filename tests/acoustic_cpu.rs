@@ -76,6 +76,52 @@ fn dot_product_tests_3d_every_order() {
     }
 }
 
+/// The GPU gradient forms `u_{k+1} − 2u_k + u_{k−1}` from the state alone; its twin must equal
+/// the difference of a step and its injection, on random fields, inside the sponge too.
+#[test]
+fn the_second_difference_from_the_state_is_the_steps() {
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    for (shape, order) in [(&[30usize, 26][..], 8), (&[14, 12, 10][..], 4)] {
+        let problem = random_problem(shape, 4, order, 10, rng.random());
+        let twin = CpuTwin::new(&problem);
+        let layout = problem.layout();
+        let field = |rng: &mut StdRng| layout.pad(&random(rng, layout.extended_len())).unwrap();
+        let (prev, cur) = (field(&mut rng), field(&mut rng));
+        let q = random(&mut rng, problem.sources().points);
+        let mut next = vec![0.0; layout.len()];
+        twin.step(&prev, &cur, &mut next);
+        let a = problem.step_coefficients().0;
+        problem.sources().inject(&mut next, &a, &q);
+        let from_step: Vec<f64> = layout
+            .unpad(&next)
+            .unwrap()
+            .iter()
+            .zip(layout.unpad(&cur).unwrap())
+            .zip(layout.unpad(&prev).unwrap())
+            .map(|((n, c), p)| n - 2.0 * c + p)
+            .collect();
+        let from_state = layout
+            .unpad(&twin.second_difference(&prev, &cur, &q).unwrap())
+            .unwrap();
+        let scale = from_step.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let worst = from_step
+            .iter()
+            .zip(&from_state)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(scale > 0.0);
+        assert!(
+            worst <= 1e-12 * scale,
+            "{shape:?}: {worst:e} against {scale:e}"
+        );
+    }
+    let problem = random_problem(&[20, 20], 4, 4, 10, 1);
+    let n = problem.layout().len();
+    assert!(matches!(
+        CpuTwin::new(&problem).second_difference(&vec![0.0; n], &vec![0.0; n - 1], &[]),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
 #[test]
 fn born_is_the_derivative_of_the_forward_map() {
     // (F(m + h dm) − F(m − h dm)) / 2h → B dm with error O(h²).

@@ -52,24 +52,57 @@ impl<'p> CpuTwin<'p> {
     /// When a field is shorter than the padded layout ([`Layout::len`](super::Layout::len)):
     /// this is the kernel's inner loop, left unchecked like slice indexing.
     pub fn step(&self, prev: &[f64], cur: &[f64], next: &mut [f64]) {
+        self.problem.layout().for_each_extended(|i| {
+            let b = self.b[i];
+            next[i] =
+                2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + self.a[i] * self.laplacian(cur, i);
+        });
+    }
+
+    /// `(L u)_i` in the kernel's difference form.
+    fn laplacian(&self, u: &[f64], i: usize) -> f64 {
         let layout = self.problem.layout();
-        let c = self.problem.laplacian();
         let strides = layout.strides();
         let axes: &[usize] = if layout.dim == 3 { &[0, 1, 2] } else { &[0, 2] };
-        layout.for_each_extended(|i| {
-            let u = cur[i];
-            let mut lap = 0.0;
-            for (k, ck) in c.iter().enumerate().skip(1) {
-                let mut pairs = 0.0;
-                for &axis in axes {
-                    let s = strides[axis];
-                    pairs += (cur[i - k * s] - u) + (cur[i + k * s] - u);
-                }
-                lap += ck * pairs;
+        let centre = u[i];
+        let mut lap = 0.0;
+        for (k, ck) in self.problem.laplacian().iter().enumerate().skip(1) {
+            let mut pairs = 0.0;
+            for &axis in axes {
+                let s = strides[axis];
+                pairs += (u[i - k * s] - centre) + (u[i + k * s] - centre);
             }
-            let b = self.b[i];
-            next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + self.a[i] * lap;
+            lap += ck * pairs;
+        }
+        lap
+    }
+
+    /// The twin of the GPU gradient's input: `u_{k+1} − 2u_k + u_{k−1}` formed from the state
+    /// alone, `2(b − 1)(u_k − u_{k−1}) + a (L u_k + Sᵀq_k)`, with `sources_k` the source
+    /// values of step `k`. Equal to the difference of [`step`](Self::step) plus injection,
+    /// which is what lets a checkpointed adjoint skip recomputing `u_{k+1}`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for fields that are not one padded field each or a
+    /// wrong number of source values.
+    pub fn second_difference(
+        &self,
+        prev: &[f64],
+        cur: &[f64],
+        sources_k: &[f64],
+    ) -> Result<Vec<f64>> {
+        let p = self.problem;
+        let n = p.layout().len();
+        check_len("prev", prev.len(), n)?;
+        check_len("cur", cur.len(), n)?;
+        check_len("sources_k", sources_k.len(), p.sources().points)?;
+        let mut d = vec![0.0; n];
+        p.layout().for_each_extended(|i| {
+            d[i] =
+                2.0 * (self.b[i] - 1.0) * (cur[i] - prev[i]) + self.a[i] * self.laplacian(cur, i);
         });
+        p.sources().inject(&mut d, &self.a, sources_k);
+        Ok(d)
     }
 
     /// Runs `nt − 1` steps from rest, injecting `sources[k]` (`[nt][sources]`) in step `k` and

@@ -246,8 +246,13 @@ impl PointPlan {
         }
     }
 
-    /// `field[cell] += scale[cell] · Σ weight · values[point]` (injection; `values` per point).
-    pub(crate) fn inject(&self, field: &mut [f64], scale: &[f64], values: &[f64]) {
+    /// `field[cell] += scale[cell] · Σ weight · values[point]` (injection; `values` per point):
+    /// the float64 twin of the GPU's injection, which the twin's steps use.
+    ///
+    /// # Panics
+    /// When `field` or `scale` is shorter than the padded layout, or `values` holds fewer
+    /// values than points: the inner loop of a kernel, left unchecked like slice indexing.
+    pub fn inject(&self, field: &mut [f64], scale: &[f64], values: &[f64]) {
         for (c, &cell) in self.cells.iter().enumerate() {
             let sum: f64 = self.entries[self.offsets[c]..self.offsets[c + 1]]
                 .iter()
@@ -257,8 +262,12 @@ impl PointPlan {
         }
     }
 
-    /// `out[point] = Σ weight · field[cell]` (sampling).
-    pub(crate) fn sample(&self, field: &[f64], out: &mut [f64]) {
+    /// `out[point] = Σ weight · field[cell]` (sampling), the exact transpose of
+    /// [`inject`](Self::inject) with unit scale.
+    ///
+    /// # Panics
+    /// When `field` is shorter than the padded layout or `out` than the points.
+    pub fn sample(&self, field: &[f64], out: &mut [f64]) {
         for (o, taps) in out.iter_mut().zip(&self.taps) {
             *o = taps.iter().map(|&(cell, w)| w * field[cell]).sum();
         }

@@ -1,5 +1,10 @@
 //! The acoustic kernels on the GPU: [`GpuAcoustic`] uploads a [`Problem`] once and encodes
 //! forward steps, adjoint steps and gradient accumulation into command buffers.
+//!
+//! The adjoint of step `k` reads the state `(u_k, u_{k−1})` only: the gradient term is formed
+//! from it (`shaders/acoustic_step.wgsl`) and the data residual from the traces the forward
+//! sweep recorded, so a checkpointed run never recomputes `u_{k+1}` for it
+//! ([`Operator::adjoint_needs_next`](crate::engine::Operator::adjoint_needs_next)).
 
 use std::cell::Cell;
 
@@ -9,10 +14,9 @@ use super::grid::Layout;
 use super::points::{PointBuffers, PointKernels};
 use super::problem::Problem;
 use crate::error::{Error, Result};
-use crate::gpu::{BindGroupCache, Dispatch1d, Gpu, STATE_USAGE, dispatch_1d};
+use crate::gpu::{BindGroupCache, Gpu, STATE_USAGE};
 
 const STEP_WGSL: &str = include_str!("../../shaders/acoustic_step.wgsl");
-const GRADIENT_WGSL: &str = include_str!("../../shaders/acoustic_gradient.wgsl");
 
 /// Steps encoded into one command buffer before it is submitted, as the engine does
 /// ([`RevolverOptions::steps_per_submit`](crate::engine::RevolverOptions::steps_per_submit)).
@@ -21,30 +25,19 @@ pub(super) const STEPS_PER_SUBMIT: usize = crate::engine::DEFAULT_STEPS_PER_SUBM
 /// Field buffers: the usage of every state buffer ([`STATE_USAGE`]).
 pub const FIELD_USAGE: wgpu::BufferUsages = STATE_USAGE;
 
-/// Invocations per workgroup of the gradient kernel (its `override WORKGROUP_SIZE`).
-const GRADIENT_WORKGROUP: u32 = 256;
-
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GridUniform {
-    padded: [u32; 4],
+    padded: [u32; 3],
+    inv_dt2: f32,
     extended: [u32; 4],
     coeffs: [f32; 12],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GradientUniform {
-    inv_dt2: f32,
-    len: u32,
-    row: u32,
-    _pad: u32,
 }
 
 /// What the adjoint step injects at the receivers.
 #[derive(Clone, Copy, Debug)]
 pub enum AdjointInput<'a> {
-    /// The data residual, computed in the step from the forward field and `observed`
+    /// The data residual, computed in the step from the recorded traces and `observed`
     /// (`[nt][receivers]`), and written into `residual` (same shape) on the way.
     Residual {
         /// Observed traces on the GPU.
@@ -64,7 +57,8 @@ pub(super) enum BindKey {
     Inject([wgpu::Buffer; 3]),
     Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
-    Gradient([wgpu::Buffer; 5]),
+    SourceGradient([wgpu::Buffer; 3]),
+    Gradient([wgpu::Buffer; 4]),
 }
 
 /// Bind groups kept at once: rotating buffers reuse a handful; a store-all run binds a new
@@ -95,9 +89,7 @@ pub struct GpuAcoustic<'g> {
     step_groups: [u32; 3],
     points: PointKernels,
     gradient: wgpu::ComputePipeline,
-    gradient_dispatch: Dispatch1d,
     grid: wgpu::Buffer,
-    gradient_params: wgpu::Buffer,
     a: wgpu::Buffer,
     b: wgpu::Buffer,
     pub(super) sources: PointBuffers,
@@ -159,10 +151,10 @@ impl<'g> GpuAcoustic<'g> {
         // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
         // a tuning knob of the device (`GpuOptions`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
-        let (entry_point, wg) = if layout.dim == 3 {
-            ("step_3d", gpu.options().step_workgroup_3d)
+        let (dim, wg) = if layout.dim == 3 {
+            ("3d", gpu.options().step_workgroup_3d)
         } else {
-            ("step_2d", gpu.options().step_workgroup_2d)
+            ("2d", gpu.options().step_workgroup_2d)
         };
         let e = layout.extended;
         let groups = |cells: usize, size: u32| cells.div_ceil(size as usize) as u32;
@@ -194,15 +186,20 @@ impl<'g> GpuAcoustic<'g> {
             ("WORKGROUP_Y", f64::from(wg[1])),
             ("WORKGROUP_Z", f64::from(wg[2])),
         ];
-        let step =
-            gpu.compute_pipeline("acoustic step", STEP_WGSL, entry_point, &step_constants)?;
-        let points = PointKernels::new(gpu)?;
-        let gradient = gpu.compute_pipeline(
-            "gradient",
-            GRADIENT_WGSL,
-            "gradient",
-            &[("WORKGROUP_SIZE", f64::from(GRADIENT_WORKGROUP))],
+        // The gradient is the step's derivative: the same stencil, shape and dispatch.
+        let step = gpu.compute_pipeline(
+            "acoustic step",
+            STEP_WGSL,
+            &format!("step_{dim}"),
+            &step_constants,
         )?;
+        let gradient = gpu.compute_pipeline(
+            "acoustic gradient",
+            STEP_WGSL,
+            &format!("gradient_{dim}"),
+            &step_constants,
+        )?;
+        let points = PointKernels::new(gpu)?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.
         // c₁ … c_r; the kernel's difference form needs no c₀ (slot 0 stays zero).
@@ -211,35 +208,21 @@ impl<'g> GpuAcoustic<'g> {
             c[k] = *ck as f32;
         }
         let p = layout.padded;
+        let dt = problem.time().dt;
         let grid_uniform = GridUniform {
-            padded: [p[0] as u32, p[1] as u32, p[2] as u32, 0],
+            padded: [p[0] as u32, p[1] as u32, p[2] as u32],
+            inv_dt2: (1.0 / (dt * dt)) as f32,
             extended: [e[0] as u32, e[1] as u32, e[2] as u32, 0],
             coeffs: c,
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
-        let gradient_dispatch = dispatch_1d(
-            layout.len() as u64,
-            GRADIENT_WORKGROUP,
-            limits.max_compute_workgroups_per_dimension,
-        )?;
-        let dt = problem.time().dt;
-        let gradient_params = gpu.upload(
-            "gradient params",
-            &[GradientUniform {
-                inv_dt2: (1.0 / (dt * dt)) as f32,
-                len: layout.len() as u32,
-                row: gradient_dispatch.row,
-                _pad: 0,
-            }],
-            wgpu::BufferUsages::UNIFORM,
-        )?;
 
         let (a, b) = problem.step_coefficients();
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
         let b = gpu.upload("b", &to_f32(&b), wgpu::BufferUsages::STORAGE)?;
         let nt = problem.time().nt;
-        let sources = points.buffers(gpu, problem.sources(), nt)?;
-        let receivers = points.buffers(gpu, problem.receivers(), nt)?;
+        let sources = points.buffers(gpu, problem.sources(), nt, dt)?;
+        let receivers = points.buffers(gpu, problem.receivers(), nt, dt)?;
         let source_values = gpu.upload(
             "source series",
             &to_f32(&problem.source_series()),
@@ -259,9 +242,7 @@ impl<'g> GpuAcoustic<'g> {
             step_groups,
             points,
             gradient,
-            gradient_dispatch,
             grid,
-            gradient_params,
             a,
             b,
             sources,
@@ -380,21 +361,23 @@ impl<'g> GpuAcoustic<'g> {
         }
     }
 
-    /// Encodes the adjoint of step `k`, given the forward fields `u_{k−1}, u_k, u_{k+1}`:
+    /// Encodes the adjoint of step `k`, given the forward state `u_{k−1}, u_k` (and, for
+    /// [`AdjointInput::Residual`], the traces recorded by the forward steps):
     ///
     /// 1. the receiver-side input at sample `k + 1`: with [`AdjointInput::Residual`],
-    ///    `r_{k+1} = S u_{k+1} − d_obs` is computed here into its buffer; with
-    ///    [`AdjointInput::Given`], the buffer's sample `k + 1` is used as is;
+    ///    `r_{k+1} = d_{k+1} − d_obs` is computed here from the recorded trace sample into its
+    ///    buffer; with [`AdjointInput::Given`], the buffer's sample `k + 1` is used as is;
     /// 2. `psi_out = ψ_{k+1}` ← step of (`psi_far = ψ_{k+3}`, `psi_near = ψ_{k+2}`) with that
     ///    input injected at the receivers;
-    /// 3. `grad −= ψ_{k+1} (u_{k+1} − 2u_k + u_{k−1}) / Δt²`;
+    /// 3. `grad −= ψ_{k+1} (u_{k+1} − 2u_k + u_{k−1}) / Δt²`, with the difference formed from
+    ///    the state as `2(b − 1)(u_k − u_{k−1}) + a (L u_k + Sᵀq_k)`;
     /// 4. when `source_adjoint` is given, `ψ_{k+1}` sampled at the sources into its sample `k`.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_adjoint_step(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         k: usize,
-        [u_prev, u, u_next]: [&wgpu::Buffer; 3],
+        [u_prev, u]: [&wgpu::Buffer; 2],
         [psi_far, psi_near, psi_out]: [&wgpu::Buffer; 3],
         input: AdjointInput<'_>,
         grad: &wgpu::Buffer,
@@ -413,7 +396,7 @@ impl<'g> GpuAcoustic<'g> {
                     &mut pass,
                     receivers,
                     k + 1,
-                    [u_next, observed, residual],
+                    [&self.traces, observed, residual],
                 );
                 self.count_dispatch();
                 residual
@@ -430,31 +413,35 @@ impl<'g> GpuAcoustic<'g> {
             [injected, &self.a, psi_out],
         );
         self.count_dispatch();
-        let key = BindKey::Gradient([
-            psi_out.clone(),
-            u_next.clone(),
-            u.clone(),
-            u_prev.clone(),
-            grad.clone(),
-        ]);
+        let key = BindKey::Gradient([psi_out.clone(), u.clone(), u_prev.clone(), grad.clone()]);
         let bg = cache.get_or_create(key, || {
             gpu.bind_group(
                 "gradient",
                 &self.gradient.get_bind_group_layout(0),
                 &[
-                    (0, self.gradient_params.as_entire_binding()),
-                    (1, psi_out.as_entire_binding()),
-                    (2, u_next.as_entire_binding()),
-                    (3, u.as_entire_binding()),
-                    (4, u_prev.as_entire_binding()),
-                    (5, grad.as_entire_binding()),
+                    (0, self.grid.as_entire_binding()),
+                    (1, self.a.as_entire_binding()),
+                    (2, self.b.as_entire_binding()),
+                    (3, u_prev.as_entire_binding()),
+                    (4, u.as_entire_binding()),
+                    (6, psi_out.as_entire_binding()),
+                    (7, grad.as_entire_binding()),
                 ],
             )
         });
         pass.set_pipeline(&self.gradient);
         pass.set_bind_group(0, &bg, &[]);
-        let [x, y, z] = self.gradient_dispatch.groups;
+        let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
+        self.points.encode_source_gradient(
+            gpu,
+            cache,
+            &mut pass,
+            &self.sources,
+            k,
+            [&self.source_values, &self.a, psi_out, grad],
+        );
         self.count_dispatch();
         if let Some(out) = source_adjoint {
             let sources = &self.sources;

@@ -93,19 +93,19 @@ impl Operator for AcousticOperator<'_> {
         Ok(())
     }
 
+    /// The gradient term is formed from state `k` and the residual from the recorded traces:
+    /// the engine never recomputes `u_{k+1}` for this adjoint.
+    fn adjoint_needs_next(&self) -> bool {
+        false
+    }
+
     fn encode_adjoint(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
         k: u64,
         state: &[&wgpu::Buffer],
-        next: Option<&wgpu::Buffer>,
+        _next: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        // The gradient and the residual read u_{k+1}: this adjoint needs it (the default of
-        // `adjoint_needs_next`), so the engine always passes it.
-        let next = next.ok_or_else(|| crate::Error::InvalidArgument {
-            name: "next",
-            reason: format!("the acoustic adjoint of step {k} needs u_(k+1)"),
-        })?;
         let [cur, prev] = [state[0], state[1]];
         let [far, near, out] = &self.psi;
         let input = AdjointInput::Residual {
@@ -115,7 +115,7 @@ impl Operator for AcousticOperator<'_> {
         self.acoustic.encode_adjoint_step(
             encoder,
             k as usize,
-            [prev, cur, next],
+            [prev, cur],
             [far, near, out],
             input,
             &self.gradient,

@@ -1,6 +1,6 @@
 //! The point kernels of `shaders/acoustic_points.wgsl` on the host side: injection at the
-//! sources (and, in the adjoint, at the receivers), sampling into traces, and the data residual
-//! sampled from the recomputed forward field.
+//! sources (and, in the adjoint, at the receivers), sampling into traces, the data residual from
+//! the recorded traces, and the source term of the gradient.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -15,13 +15,14 @@ const POINTS_WGSL: &str = include_str!("../../shaders/acoustic_points.wgsl");
 /// default, so this is its only definition.
 pub(super) const POINTS_WORKGROUP: u32 = 64;
 
-/// One sample's uniforms: the time index and the number of points.
+/// One sample's uniforms: the time index, the number of points and `1/Δt²`.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct SampleUniform {
     k: u32,
     points: u32,
-    _pad: [u32; 2],
+    inv_dt2: f32,
+    _pad: u32,
 }
 
 /// One plan's buffers: the gather for injection, the taps for sampling, and a table of
@@ -38,12 +39,13 @@ pub(super) struct PointBuffers {
     cell_count: u32,
 }
 
-/// The three point pipelines and the stride of their per-sample uniform tables.
+/// The four point pipelines and the stride of their per-sample uniform tables.
 #[derive(Debug)]
 pub(super) struct PointKernels {
     inject: wgpu::ComputePipeline,
     sample: wgpu::ComputePipeline,
     residual: wgpu::ComputePipeline,
+    source_gradient: wgpu::ComputePipeline,
     table_stride: u64,
 }
 
@@ -123,13 +125,26 @@ impl PointKernels {
         )?;
         let residual = pipeline(
             "residual",
-            "sample_residual",
+            "trace_residual",
             &[
                 sample_table_entry(),
-                storage(7, true),
-                storage(8, true),
                 storage(9, false),
                 storage(10, true),
+                storage(12, true),
+            ],
+        )?;
+        let source_gradient = pipeline(
+            "gradient at sources",
+            "gradient_at_sources",
+            &[
+                sample_table_entry(),
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, true),
+                storage(5, true),
+                storage(6, false),
+                storage(11, true),
             ],
         )?;
         let table_stride = (gpu.limits().min_uniform_buffer_offset_alignment as u64)
@@ -138,15 +153,22 @@ impl PointKernels {
             inject,
             sample,
             residual,
+            source_gradient,
             table_stride,
         })
     }
 
-    /// Uploads `plan` for `nt` samples.
+    /// Uploads `plan` for `nt` samples of `dt` seconds.
     ///
     /// # Errors
     /// As [`Gpu::upload`].
-    pub(super) fn buffers(&self, gpu: &Gpu, plan: &PointPlan, nt: usize) -> Result<PointBuffers> {
+    pub(super) fn buffers(
+        &self,
+        gpu: &Gpu,
+        plan: &PointPlan,
+        nt: usize,
+        dt: f64,
+    ) -> Result<PointBuffers> {
         let usage = wgpu::BufferUsages::STORAGE;
         let pairs = |v: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<[u32; 2]> {
             v.map(|(i, w)| [i as u32, (w as f32).to_bits()]).collect()
@@ -161,7 +183,8 @@ impl PointKernels {
             let entry = SampleUniform {
                 k: k as u32,
                 points: plan.points as u32,
-                _pad: [0; 2],
+                inv_dt2: (1.0 / (dt * dt)) as f32,
+                _pad: 0,
             };
             let at = k * stride;
             table[at..at + size_of::<SampleUniform>()].copy_from_slice(bytemuck::bytes_of(&entry));
@@ -243,7 +266,7 @@ impl PointKernels {
         pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
     }
 
-    /// `residual[k][r] = S u − observed[k][r]` at the plan's points.
+    /// `residual[k][r] = recorded[k][r] − observed[k][r]` at the plan's points.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn encode_residual(
         &self,
@@ -252,24 +275,57 @@ impl PointKernels {
         pass: &mut wgpu::ComputePass<'_>,
         plan: &PointBuffers,
         k: usize,
-        [u, observed, residual]: [&wgpu::Buffer; 3],
+        [recorded, observed, residual]: [&wgpu::Buffer; 3],
     ) {
-        let key = BindKey::Residual([u.clone(), residual.clone(), observed.clone()]);
+        let key = BindKey::Residual([recorded.clone(), residual.clone(), observed.clone()]);
         let bg = cache.get_or_create(key, || {
             gpu.bind_group(
                 "residual",
                 &self.residual.get_bind_group_layout(0),
                 &[
                     (0, table_binding(&plan.table)),
-                    (7, plan.taps.as_entire_binding()),
-                    (8, u.as_entire_binding()),
                     (9, residual.as_entire_binding()),
                     (10, observed.as_entire_binding()),
+                    (12, recorded.as_entire_binding()),
                 ],
             )
         });
         pass.set_pipeline(&self.residual);
         pass.set_bind_group(0, &bg, &[self.offset(k)]);
         pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
+    }
+
+    /// `grad[cell] −= ψ[cell] · a[cell] · Σ weight · values[k][point] / Δt²` over the plan's
+    /// cells: the source term of the gradient, a gather like the injection.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn encode_source_gradient(
+        &self,
+        gpu: &Gpu,
+        cache: &BindGroupCache<BindKey>,
+        pass: &mut wgpu::ComputePass<'_>,
+        plan: &PointBuffers,
+        k: usize,
+        [values, a, psi, grad]: [&wgpu::Buffer; 4],
+    ) {
+        let key = BindKey::SourceGradient([plan.cells.clone(), psi.clone(), grad.clone()]);
+        let bg = cache.get_or_create(key, || {
+            gpu.bind_group(
+                "gradient at sources",
+                &self.source_gradient.get_bind_group_layout(0),
+                &[
+                    (0, table_binding(&plan.table)),
+                    (1, plan.cells.as_entire_binding()),
+                    (2, plan.offsets.as_entire_binding()),
+                    (3, plan.entries.as_entire_binding()),
+                    (4, values.as_entire_binding()),
+                    (5, a.as_entire_binding()),
+                    (6, grad.as_entire_binding()),
+                    (11, psi.as_entire_binding()),
+                ],
+            )
+        });
+        pass.set_pipeline(&self.source_gradient);
+        pass.set_bind_group(0, &bg, &[self.offset(k)]);
+        pass.dispatch_workgroups(plan.cell_count.div_ceil(POINTS_WORKGROUP), 1, 1);
     }
 }

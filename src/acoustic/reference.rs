@@ -134,7 +134,7 @@ impl GpuAcoustic<'_> {
             self.encode_adjoint_step(
                 &mut encoder,
                 k,
-                [u_prev, &fields[k], &fields[k + 1]],
+                [u_prev, &fields[k]],
                 [far, near, out],
                 input,
                 &grad,

@@ -170,16 +170,8 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         lookahead: usize,
     ) -> Self {
         let checker = Simulator::new(schedule.steps(), schedule.slot_capacity());
-        // With a state-only adjoint a reverse recomputes only a step never recorded: for
-        // Revolve-like schedules, the last one.
-        let state_only = !backend.adjoint_needs_next();
         let progress_total = plan.map_or(0, |p| {
-            let forward = if state_only {
-                p.advances + 1
-            } else {
-                p.total_forward
-            };
-            forward + p.reverse_steps
+            planned_forward(&p, backend.adjoint_needs_next()) + p.reverse_steps
         });
         Self {
             backend,
@@ -208,6 +200,15 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     /// cannot tell ahead.
     pub fn plan(&self) -> Option<&ScheduleStats> {
         self.plan.as_ref()
+    }
+
+    /// The forward steps the run will take, as planned: [`ScheduleStats::total_forward`]
+    /// when the adjoint needs the recomputed next state, else
+    /// [`ScheduleStats::state_adjoint_total_forward`]. `None` for a schedule that does not
+    /// plan itself.
+    pub fn planned_forward_steps(&self) -> Option<u64> {
+        let needs_next = self.backend.adjoint_needs_next();
+        self.plan.as_ref().map(|p| planned_forward(p, needs_next))
     }
 
     /// What the run has done so far.
@@ -418,5 +419,15 @@ impl Window {
     /// The actions not yet run.
     fn upcoming(&self) -> &[Action] {
         &self.actions[self.head..]
+    }
+}
+
+/// Forward steps of a planned run: with a state-only adjoint a reverse recomputes only a step
+/// never recorded, the last one.
+fn planned_forward(plan: &ScheduleStats, adjoint_needs_next: bool) -> u64 {
+    if adjoint_needs_next {
+        plan.total_forward
+    } else {
+        plan.state_adjoint_total_forward()
     }
 }

@@ -29,6 +29,14 @@ pub struct ScheduleStats {
 }
 
 impl ScheduleStats {
+    /// All forward step evaluations when the adjoint of a step needs only its own state
+    /// ([`Operator::adjoint_needs_next`](crate::engine::Operator::adjoint_needs_next) false):
+    /// the advances, and the last step, which no schedule advances and which runs once in the
+    /// first reverse to record its outputs. `p + 1` for Revolve, against `n + p`.
+    pub fn state_adjoint_total_forward(&self) -> u64 {
+        self.advances + u64::from(self.reverse_steps > 0)
+    }
+
     /// Forward step evaluations per time step, `total_forward / steps` (`0` for no steps).
     pub fn recompute_factor(&self) -> f64 {
         if self.steps == 0 {
