@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
-use gpurevolve::schedule::{Revolve, StoreAll, simulate};
+use gpurevolve::schedule::{LevelOptimal, Revolve, StoreAll, simulate};
 
 /// A time stepper that costs nothing: what is left is the interpreter (reading the schedule,
 /// checking each action, the lookahead window, the store's bookkeeping).
@@ -58,6 +58,18 @@ fn bench_schedules(c: &mut Criterion) {
     group.throughput(Throughput::Elements(actions));
     group.bench_function(format!("simulate revolve n={steps} s=100"), |b| {
         b.iter(|| simulate(Revolve::new(black_box(steps), 100).unwrap()).unwrap())
+    });
+    // The level-optimal schedule: planning (the programme) and handing out actions once
+    // planned (a clone shares the plan).
+    let (steps_l, levels) = (10_000u64, 200u64);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(format!("plan levels n={steps_l} levels={levels}"), |b| {
+        b.iter(|| LevelOptimal::new(black_box(steps_l), black_box(levels), 2).unwrap())
+    });
+    let plan = LevelOptimal::new(steps_l, levels, 2).unwrap();
+    group.throughput(Throughput::Elements(count(plan.clone())));
+    group.bench_function(format!("level-optimal n={steps_l} levels={levels}"), |b| {
+        b.iter(|| count(black_box(&plan).clone()))
     });
     group.bench_function(
         format!("interpret revolve n={steps} s=100 on the CPU"),

@@ -1,10 +1,13 @@
 //! Command-line checkpoint planner: what a Revolve (or store-all) run costs, as a table, as
-//! JSON, as an action list, or as an SVG picture of the sweep.
+//! JSON, as an action list, or as an SVG picture of the sweep; and what the same memory costs
+//! with an adjoint that needs only its state, under Revolve's schedule (`p + 1`) and under the
+//! level-optimal schedule (`2s` time levels).
 //!
 //! ```text
 //! cargo run --release --example schedule -- --steps 1000 --snaps 10
 //! cargo run --release --example schedule -- --steps 1000 --factor 3 --json
-//! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg revolve.svg
+//! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg levels.svg
+//! cargo run --release --example schedule -- --steps 60 --snaps 4 --show revolve --svg revolve.svg
 //! ```
 
 #[path = "common/cli.rs"]
@@ -13,9 +16,9 @@ mod cli;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use gpurevolve::schedule::{
-    Action, Revolve, Schedule, ScheduleStats, StoreAll, min_snapshots_for_factor,
+    Action, LevelOptimal, Revolve, Schedule, ScheduleStats, StoreAll, min_snapshots_for_factor,
     repetition_number, simulate,
 };
 
@@ -44,6 +47,9 @@ struct Args {
     /// Draw the schedule into this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    /// The schedule --actions lists and --svg draws (the table and JSON report both).
+    #[arg(long, value_enum, default_value = "levels")]
+    show: Shown,
 }
 
 /// The most actions drawn into an SVG; beyond this the picture is unreadable and huge.
@@ -57,13 +63,40 @@ fn main() -> ExitCode {
     cli::exit(run(&args))
 }
 
-/// Either schedule, boxed so the rest of the program does not care which.
+/// What `--actions` and `--svg` show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Shown {
+    /// The level-optimal schedule within the memory of --snaps two-level snapshots.
+    Levels,
+    /// Revolve's schedule with --snaps snapshots.
+    Revolve,
+}
+
+/// The schedule shown, boxed so the rest of the program does not care which.
 fn schedule(args: &Args, snaps: u64) -> Result<Box<dyn Schedule>, gpurevolve::Error> {
     Ok(if args.store_all {
         Box::new(StoreAll::new(args.steps)?)
+    } else if args.show == Shown::Levels {
+        match LevelOptimal::new(args.steps, 2 * snaps, 2) {
+            Ok(plan) => Box::new(plan),
+            Err(gpurevolve::Error::PlanTooLarge { .. }) => {
+                Box::new(Revolve::new(args.steps, snaps)?)
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         Box::new(Revolve::new(args.steps, snaps)?)
     })
+}
+
+/// The level-optimal schedule in the memory of `snaps` two-level snapshots, or `None` with
+/// the reason when it is too large to plan in about a second.
+fn level_plan(steps: u64, snaps: u64) -> Result<Result<ScheduleStats, String>, String> {
+    match LevelOptimal::new(steps, 2 * snaps, 2) {
+        Ok(plan) => Ok(Ok(simulate(plan).map_err(|e| e.to_string())?)),
+        Err(e @ gpurevolve::Error::PlanTooLarge { .. }) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -73,21 +106,42 @@ fn run(args: &Args) -> Result<(), String> {
         (None, None, true) => args.steps.saturating_sub(1).max(1),
         (None, None, false) => return Err("give --snaps S, --factor F or --store-all".into()),
     };
-    let stats =
-        simulate(schedule(args, snaps).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let classic = if args.store_all {
+        simulate(StoreAll::new(args.steps).map_err(|e| e.to_string())?)
+    } else {
+        simulate(Revolve::new(args.steps, snaps).map_err(|e| e.to_string())?)
+    }
+    .map_err(|e| e.to_string())?;
     let reps = repetition_number(args.steps, snaps).map_err(|e| e.to_string())?;
     let name = if args.store_all {
         "store-all"
     } else {
         "revolve"
     };
+    // The level schedule, or Revolve's with a state-only adjoint where it is too large.
+    let levels = if args.store_all {
+        Ok(classic)
+    } else {
+        level_plan(args.steps, snaps)?
+    };
+    let (level_stats, fallback) = match &levels {
+        Ok(stats) => (*stats, None),
+        Err(why) => (classic, Some(why.as_str())),
+    };
+    if let Some(why) = fallback {
+        eprintln!("{why}: the level figures are Revolve's schedule with a state-only adjoint");
+    }
 
+    let shown = schedule(args, snaps).map_err(|e| e.to_string())?;
+    let (shown_name, shown_stats, state_only) =
+        if args.store_all || args.show == Shown::Revolve || fallback.is_some() {
+            (name, classic, false)
+        } else {
+            ("levels", level_stats, true)
+        };
     if args.actions {
         // stdout holds exactly one JSON object with --json, so the list goes to stderr then.
-        for (i, action) in schedule(args, snaps)
-            .map_err(|e| e.to_string())?
-            .enumerate()
-        {
+        for (i, action) in shown.enumerate() {
             if args.json {
                 eprintln!("{i:>8}  {action}");
             } else {
@@ -96,33 +150,60 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     if let Some(path) = &args.svg {
-        if stats.actions > SVG_MAX_ACTIONS {
+        if shown_stats.actions > SVG_MAX_ACTIONS {
             return Err(format!(
                 "{} actions are too many to draw (at most {SVG_MAX_ACTIONS}); use fewer steps",
-                stats.actions
+                shown_stats.actions
             ));
         }
         let svg = draw(
             schedule(args, snaps).map_err(|e| e.to_string())?,
-            &stats,
-            name,
+            &shown_stats,
+            shown_name,
             snaps,
+            state_only,
         );
         std::fs::write(path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if args.json {
-        println!("{}", json(name, snaps, reps, &stats));
+        println!(
+            "{}",
+            json(
+                name,
+                snaps,
+                reps,
+                &classic,
+                &level_stats,
+                fallback.is_some()
+            )
+        );
     } else {
-        print_table(name, snaps, reps, &stats);
+        print_table(
+            name,
+            snaps,
+            reps,
+            &classic,
+            &level_stats,
+            fallback.is_some(),
+        );
     }
     Ok(())
 }
 
-fn json(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) -> String {
+fn json(
+    name: &str,
+    snaps: u64,
+    reps: u64,
+    s: &ScheduleStats,
+    levels: &ScheduleStats,
+    fallback: bool,
+) -> String {
     format!(
         "{{\"schedule\":\"{name}\",\"steps\":{},\"snaps\":{snaps},\"repetitions\":{reps},\
          \"advances\":{},\"total_forward\":{},\"reverse_steps\":{},\"saves\":{},\"restores\":{},\
-         \"frees\":{},\"peak_slots\":{},\"actions\":{},\"recompute_factor\":{}}}",
+         \"frees\":{},\"peak_slots\":{},\"actions\":{},\"recompute_factor\":{},\
+         \"state_adjoint_total_forward\":{},\"levels\":{},\"level_total_forward\":{},\
+         \"level_peak_levels\":{},\"level_fallback\":{fallback}}}",
         s.steps,
         s.advances,
         s.total_forward,
@@ -132,18 +213,40 @@ fn json(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) -> String {
         s.frees,
         s.peak_slots,
         s.actions,
-        s.recompute_factor()
+        s.recompute_factor(),
+        s.state_adjoint_total_forward(),
+        2 * snaps,
+        levels.state_adjoint_total_forward(),
+        levels.peak_levels,
     )
 }
 
-fn print_table(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) {
-    let rows: [(&str, String); 12] = [
+fn print_table(
+    name: &str,
+    snaps: u64,
+    reps: u64,
+    s: &ScheduleStats,
+    levels: &ScheduleStats,
+    fallback: bool,
+) {
+    let level_row = if fallback {
+        format!("{} (Revolve's)", levels.state_adjoint_total_forward())
+    } else {
+        levels.state_adjoint_total_forward().to_string()
+    };
+    let rows: [(&str, String); 15] = [
         ("schedule", name.to_owned()),
         ("steps (n)", s.steps.to_string()),
         ("snapshots (s)", snaps.to_string()),
         ("repetition number (t)", reps.to_string()),
         ("advances (p)", s.advances.to_string()),
         ("forward steps (n + p)", s.total_forward.to_string()),
+        (
+            "state-only adjoint (p + 1)",
+            s.state_adjoint_total_forward().to_string(),
+        ),
+        ("levels (2s): forward steps", level_row),
+        ("levels: peak levels held", levels.peak_levels.to_string()),
         ("reverse steps", s.reverse_steps.to_string()),
         ("saves", s.saves.to_string()),
         ("restores", s.restores.to_string()),
@@ -152,20 +255,27 @@ fn print_table(name: &str, snaps: u64, reps: u64, s: &ScheduleStats) {
         ("recompute factor", format!("{:.4}", s.recompute_factor())),
     ];
     for (key, value) in rows {
-        println!("{key:<24}{value:>16}");
+        println!("{key:<28}{value:>16}");
     }
 }
 
 /// The classic picture: time steps across, work (forward and reverse step evaluations) down.
 /// Advances are diagonal blue runs, reverses red runs back to the left, saves green dots,
-/// restores orange rings, frees grey crosses.
+/// restores orange rings, frees grey crosses. With a `state_only` adjoint a reverse is one
+/// evaluation (the adjoint), not two.
 fn draw(
     actions: impl Iterator<Item = Action>,
     stats: &ScheduleStats,
     name: &str,
     snaps: u64,
+    state_only: bool,
 ) -> String {
-    let work = (stats.total_forward + stats.reverse_steps).max(1) as f64;
+    let (forward, per_reverse) = if state_only {
+        (stats.state_adjoint_total_forward(), 1)
+    } else {
+        (stats.total_forward, 2)
+    };
+    let work = (forward + stats.reverse_steps).max(1) as f64;
     let (w, h, margin) = (800.0, 900.0, 60.0);
     let sx = (w - 2.0 * margin) / stats.steps as f64;
     let sy = (h - 2.0 * margin) / work;
@@ -181,8 +291,8 @@ fn draw(
          <text x=\"{margin}\" y=\"{}\">time step →</text>\n\
          <text x=\"16\" y=\"{margin}\" transform=\"rotate(90 16 {margin})\">work (step evaluations) →</text>\n",
         stats.steps,
-        stats.total_forward,
-        stats.recompute_factor(),
+        forward,
+        forward as f64 / stats.steps.max(1) as f64,
         h - 20.0
     );
     let _ = writeln!(
@@ -218,9 +328,9 @@ fn draw(
                     x(step + 1),
                     y(t),
                     x(step),
-                    y(t + 2)
+                    y(t + per_reverse)
                 );
-                t += 2;
+                t += per_reverse;
             }
             Action::Save { step, .. } => {
                 let _ = writeln!(

@@ -58,6 +58,34 @@ pub enum Error {
         state_bytes: u64,
     },
 
+    /// A budget of time levels holds not even one state (can never fit).
+    #[error(
+        "a budget of {levels} time levels holds no state of {needed} levels; give at least {needed}"
+    )]
+    LevelBudget {
+        /// The budget offered.
+        levels: u64,
+        /// Levels of one state.
+        needed: u64,
+    },
+
+    /// A plan would tabulate more than a planner allows: plan with Revolve instead, whose
+    /// plan is a closed form.
+    #[error(
+        "planning {steps} steps within {levels} time levels needs a table of {cells} cells, \
+         above the {max_cells} that plan in about a second; use Revolve's schedule"
+    )]
+    PlanTooLarge {
+        /// Steps asked for.
+        steps: u64,
+        /// Levels asked for.
+        levels: u64,
+        /// Cells the table would need.
+        cells: u64,
+        /// The most a plan may tabulate.
+        max_cells: u64,
+    },
+
     /// The checkpoints of a schedule fit in neither memory tier (can never fit with these
     /// budgets).
     #[error(

@@ -20,7 +20,9 @@ use crate::acoustic::{AcousticOperator, Problem};
 use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::schedule::{AnySchedule, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts};
+use crate::schedule::{
+    AnySchedule, LevelOptimal, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts,
+};
 
 /// How each shot's forward states are kept.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,6 +34,12 @@ pub enum Checkpointing {
     Snapshots(u64),
     /// Every state kept: the reference.
     StoreAll,
+    /// The fewest forward steps within this many time levels of checkpoint memory (two a
+    /// snapshot, consecutive states sharing one): [`LevelOptimal`], for the acoustic adjoint
+    /// that needs only its state. Beyond what plans in about a second
+    /// ([`MAX_PLAN_CELLS`](crate::schedule::MAX_PLAN_CELLS)) Revolve's schedule with half as
+    /// many snapshots, with a warning in the log.
+    Levels(u64),
     /// The least-cost schedule for `device` GPU and `host` host-memory snapshots under
     /// `costs` ([`TwoLevel`]); measure the costs with
     /// [`calibrate`](crate::engine::calibrate).
@@ -49,10 +57,19 @@ impl Checkpointing {
     /// The schedule for `steps` steps.
     ///
     /// # Errors
-    /// As [`Revolve::new`], [`StoreAll::new`] and [`TwoLevel::new`].
+    /// As [`Revolve::new`], [`StoreAll::new`], [`LevelOptimal::new`] and [`TwoLevel::new`].
     pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
         Ok(match self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
+            Checkpointing::Levels(levels) => match LevelOptimal::new(steps, levels, 2) {
+                Ok(plan) => AnySchedule::Levels(plan),
+                Err(e @ Error::PlanTooLarge { .. }) => {
+                    let snaps = (levels / 2).clamp(1, steps);
+                    log::warn!("{e}: using Revolve with {snaps} snapshots instead");
+                    AnySchedule::Revolve(Revolve::new(steps, snaps)?)
+                }
+                Err(e) => return Err(e),
+            },
             Checkpointing::StoreAll => AnySchedule::StoreAll(StoreAll::new(steps)?),
             Checkpointing::TwoTier {
                 device,

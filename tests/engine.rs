@@ -9,7 +9,9 @@ use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
 use gpurevolve::engine::{Operator, Revolver, RevolverOptions, calibrate};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Action, AnySchedule, Revolve, StoreAll, min_advances};
+use gpurevolve::schedule::{
+    Action, AnySchedule, LevelOptimal, Revolve, Schedule, StoreAll, min_advances,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -112,6 +114,16 @@ fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) 
     assert_eq!(stats.bytes_copied, 0);
     // Levels: 2 per checkpoint at most, sharing allowed; never more than the pool bound.
     let level = problem.layout().len() as u64 * 4;
+    if let Some(budget) = schedule.level_budget() {
+        // The store keeps level buffers, so consecutive checkpoints share one: the bytes held
+        // are the level schedule's budget at most.
+        assert!(
+            stats.peak_checkpoint_bytes <= budget.levels * level,
+            "{label}: {} bytes held, {} levels of {level} allowed",
+            stats.peak_checkpoint_bytes,
+            budget.levels
+        );
+    }
     assert!(stats.peak_checkpoint_bytes <= 2 * stats.peak_slots as u64 * level);
     assert!(
         stats.device_bytes <= (2 * (stats.peak_slots as u64 + 1) + 1) * level,
@@ -139,6 +151,14 @@ fn checkpointed_gradient_is_the_store_all_gradient_2d() {
             &observed,
             AnySchedule::StoreAll(StoreAll::new(n).unwrap()),
         );
+        for levels in [2, 3, 5, 8, 20, 61] {
+            check(
+                &gpu,
+                &problem,
+                &observed,
+                AnySchedule::Levels(LevelOptimal::new(n, levels, 2).unwrap()),
+            );
+        }
     }
 }
 
@@ -155,6 +175,12 @@ fn checkpointed_gradient_is_the_store_all_gradient_3d() {
                 AnySchedule::Revolve(Revolve::new(30, s).unwrap()),
             );
         }
+        check(
+            &gpu,
+            &problem,
+            &observed,
+            AnySchedule::Levels(LevelOptimal::new(30, 7, 2).unwrap()),
+        );
     }
 }
 

@@ -9,7 +9,9 @@ use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, GradientInfo, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts};
+use gpurevolve::schedule::{
+    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TwoLevel, TwoLevelCosts,
+};
 
 const STEPS: u64 = 60;
 const SNAPS: u64 = 6;
@@ -49,6 +51,39 @@ fn run(
     let stats = revolver.apply_reverse()?;
     let info = revolver.operator().finish()?;
     Ok((info.gradient, info.misfit, stats, tiers))
+}
+
+/// The level schedule's slots spill like Revolve's: a host checkpoint is a copy of its two
+/// levels (no sharing there), a device one keeps its buffers.
+#[test]
+fn level_schedules_spilled_give_the_store_all_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup();
+    let reference = reference(&gpu, &problem, &observed);
+    let state = 2 * problem.layout().len() as u64 * 4;
+    let schedule = LevelOptimal::new(STEPS, 2 * SNAPS + 1, 2).unwrap();
+    let slots = schedule.slot_capacity() as u64;
+    for device_slots in [0, 1, 3, slots] {
+        let options = RevolverOptions {
+            device_budget: Some(device_slots * state),
+            ..RevolverOptions::default()
+        };
+        let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+        let mut revolver = Revolver::new(&gpu, operator, schedule.clone(), options).unwrap();
+        let planned = revolver.planned_forward_steps().unwrap();
+        let stats = revolver.apply_reverse().unwrap();
+        let info = revolver.operator().finish().unwrap();
+        let label = format!("levels, {device_slots} of {slots} slots on the device");
+        assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
+        assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
+        assert_eq!(stats.forward_steps, planned, "{label}");
+        assert_eq!(planned, schedule.advances() + 1, "{label}");
+        assert_eq!(
+            stats.host_saves > 0,
+            device_slots < slots,
+            "{label}: {stats:?}"
+        );
+    }
 }
 
 #[test]

@@ -46,6 +46,16 @@ enum Placement {
     Optimal,
 }
 
+/// Which schedule keeps the states within the memory of --snaps snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ScheduleKind {
+    /// The fewest forward steps: the acoustic adjoint needs only its state, and the memory of
+    /// --snaps two-level snapshots is counted in time levels that consecutive states share.
+    Levels,
+    /// Revolve's binomial schedule with --snaps snapshots, for comparison.
+    Revolve,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ModelKind {
     /// Folded, faulted layers under water (procedural from --seed).
@@ -111,9 +121,18 @@ struct Args {
     /// Starting model from a .npy file [default: the truth smoothed].
     #[arg(long)]
     initial_npy: Option<PathBuf>,
-    /// Revolve snapshots per shot [default: the fewest with at most 3 forward steps per step].
+    /// Checkpoint memory per shot, in snapshots of two time levels [default: the fewest with
+    /// which classic Revolve takes at most 3 forward steps per step].
     #[arg(long, conflicts_with = "store_all")]
     snaps: Option<u64>,
+    /// The schedule within that memory.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "levels",
+        conflicts_with = "store_all"
+    )]
+    schedule: ScheduleKind,
     /// Keep every forward state (the reference; no recomputation).
     #[arg(long)]
     store_all: bool,
@@ -225,7 +244,8 @@ fn run(args: &Args) -> Result<(), String> {
         .planned()
         .map_err(err)?
         .ok_or("the schedule does not plan itself")?;
-    let per_shot = planned.stats.total_forward + planned.stats.reverse_steps;
+    // The acoustic adjoint needs only its state: a reverse recomputes no step.
+    let per_shot = planned.stats.state_adjoint_total_forward() + planned.stats.reverse_steps;
     let bar = ProgressBar::new(per_shot * args.shots as u64).with_style(
         ProgressStyle::with_template(
             "{msg:>9} [{bar:40}] {percent:>3}% {pos}/{len} step evaluations, eta {eta}",
@@ -266,7 +286,8 @@ fn run(args: &Args) -> Result<(), String> {
         args,
         setup: &setup,
         adapter,
-        schedule: plan::describe(checkpointing, &schedule),
+        schedule: plan::describe(&schedule),
+        level_bytes: state_bytes / 2,
         planned: planned.stats,
         modelled: plan::model_costs(checkpointing, schedule, &tiers, state_bytes, args)?,
         result: &result,

@@ -1,11 +1,11 @@
-//! How each shot keeps its states: the schedule from `--snaps`/`--store-all`, the two-tier
-//! plan of `--placement optimal`, and the modelled costs reported for it.
+//! How each shot keeps its states: the schedule from `--snaps`/`--schedule`/`--store-all`,
+//! the two-tier plan of `--placement optimal`, and the modelled costs reported for it.
 
 use gpurevolve::fwi::Checkpointing;
-use gpurevolve::schedule::{self, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
+use gpurevolve::schedule::{self, AnySchedule, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
 
 use super::report::Json;
-use super::{Args, Placement, err};
+use super::{Args, Placement, ScheduleKind, err};
 
 /// The checkpointing for `steps` steps with states of `state_bytes`; `measure` calibrates
 /// the step and transfer costs when `--placement optimal` needs them and `--costs` is absent.
@@ -26,9 +26,10 @@ pub fn checkpointing(
         }
         None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(err)?,
     };
-    match args.placement {
-        Placement::Multistage => Ok(Checkpointing::Snapshots(snaps)),
-        Placement::Optimal => two_tier(args, snaps, state_bytes, measure),
+    match (args.placement, args.schedule) {
+        (Placement::Multistage, ScheduleKind::Levels) => Ok(Checkpointing::Levels(2 * snaps)),
+        (Placement::Multistage, ScheduleKind::Revolve) => Ok(Checkpointing::Snapshots(snaps)),
+        (Placement::Optimal, _) => two_tier(args, snaps, state_bytes, measure),
     }
 }
 
@@ -79,14 +80,31 @@ fn two_tier(
     })
 }
 
-/// The schedule's name and its snapshots, for the reports.
-pub fn describe(plan: Checkpointing, schedule: &impl Schedule) -> (&'static str, u64) {
+/// A schedule as the reports name it.
+#[derive(Clone, Copy)]
+pub struct Described {
+    /// `levels`, `revolve`, `store-all` or `two-level`.
+    pub name: &'static str,
+    /// Its memory in two-level snapshots.
+    pub snaps: u64,
+    /// Its memory in time levels: what it may hold at once.
+    pub levels: u64,
+}
+
+/// The schedule that runs (a level plan too large to tabulate falls back to Revolve: the
+/// name says which ran).
+pub fn describe(schedule: &AnySchedule) -> Described {
     let slots = schedule.slot_capacity() as u64;
-    match plan {
-        Checkpointing::Snapshots(s) => ("revolve", s),
-        Checkpointing::StoreAll => ("store-all", slots),
-        Checkpointing::TwoTier { .. } => ("two-level", slots),
-        _ => ("other", slots),
+    let (name, snaps, levels) = match schedule {
+        AnySchedule::Levels(s) => ("levels", s.levels() / 2, s.levels()),
+        AnySchedule::Revolve(s) => ("revolve", s.snaps(), 2 * s.snaps()),
+        AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
+        AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
+    };
+    Described {
+        name,
+        snaps,
+        levels,
     }
 }
 

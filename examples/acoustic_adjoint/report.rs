@@ -6,7 +6,7 @@ use gpurevolve::schedule::{ScheduleStats, Tier};
 
 use super::Args;
 pub use super::json::Json;
-use super::plan::{Modelled, count};
+use super::plan::{Described, Modelled, count};
 use super::setup::Setup;
 
 /// What a run did, for `summary.json` and the closing table.
@@ -14,8 +14,10 @@ pub struct Report<'a> {
     pub args: &'a Args,
     pub setup: &'a Setup,
     pub adapter: String,
-    /// The schedule's name, its snapshots and what it plans per shot.
-    pub schedule: (&'static str, u64),
+    /// The schedule that ran and its memory.
+    pub schedule: Described,
+    /// Bytes of one time level.
+    pub level_bytes: u64,
     pub planned: ScheduleStats,
     pub modelled: Modelled,
     pub result: &'a FwiGradient,
@@ -52,11 +54,25 @@ impl Report<'_> {
             .unwrap_or(0)
     }
 
+    /// Forward steps per shot as planned: the acoustic adjoint needs only its state, so a
+    /// reverse recomputes nothing and the last step runs once to record.
+    fn planned_forward(&self) -> u64 {
+        self.planned.state_adjoint_total_forward()
+    }
+
+    fn recompute_factor(&self) -> f64 {
+        self.planned_forward() as f64 / self.planned.steps.max(1) as f64
+    }
+
     /// `summary.json`.
     pub fn json(&self) -> Json {
         let (args, setup) = (self.args, self.setup);
         let truth = &setup.truth;
-        let (name, snaps) = self.schedule;
+        let Described {
+            name,
+            snaps,
+            levels,
+        } = self.schedule;
         Json::Obj(vec![
             ("adapter", Json::Str(self.adapter.clone())),
             ("dimensions", Json::Int(truth.dim() as u64)),
@@ -74,6 +90,12 @@ impl Report<'_> {
             ("steps", Json::Int(self.planned.steps)),
             ("schedule", Json::Str(name.into())),
             ("snaps", Json::Int(snaps)),
+            ("checkpoint_levels", Json::Int(levels)),
+            ("checkpoint_bytes", Json::Int(levels * self.level_bytes)),
+            (
+                "peak_checkpoint_levels",
+                Json::Int(self.planned.peak_levels),
+            ),
             (
                 "placement",
                 Json::Str(format!("{:?}", args.placement).to_lowercase()),
@@ -85,10 +107,7 @@ impl Report<'_> {
             ("reverse_steps", self.per_shot(|s| s.reverse_steps)),
             ("saves", self.per_shot(|s| s.saves)),
             ("restores", self.per_shot(|s| s.restores)),
-            (
-                "recompute_factor",
-                Json::Num(self.planned.recompute_factor()),
-            ),
+            ("recompute_factor", Json::Num(self.recompute_factor())),
             (
                 "peak_checkpoint_bytes",
                 Json::Int(self.peak_checkpoint_bytes()),
@@ -136,7 +155,11 @@ impl Report<'_> {
     pub fn print_table(&self) {
         let (args, setup) = (self.args, self.setup);
         let truth = &setup.truth;
-        let (name, snaps) = self.schedule;
+        let Described {
+            name,
+            snaps,
+            levels,
+        } = self.schedule;
         let seconds = |name: &str| {
             self.timings
                 .iter()
@@ -174,18 +197,22 @@ impl Report<'_> {
             (
                 "schedule",
                 format!(
-                    "{name}, {snaps} snapshots ({} on the GPU, {} in host memory)",
+                    "{name}, {snaps} snapshots' memory = {levels} levels ({} slots on the GPU, {} in host memory)",
                     count(tiers, Tier::DEVICE),
                     count(tiers, Tier::HOST)
                 ),
             ),
             (
                 "forward steps / shot",
-                format!("{} (n + p)", self.planned.total_forward),
+                format!(
+                    "{} ({} as Revolve counts its schedule)",
+                    self.planned_forward(),
+                    self.planned.total_forward
+                ),
             ),
             (
                 "recompute factor",
-                format!("{:.3}", self.planned.recompute_factor()),
+                format!("{:.3}", self.recompute_factor()),
             ),
             (
                 "peak checkpoints on GPU",

@@ -169,7 +169,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         plan: Option<ScheduleStats>,
         lookahead: usize,
     ) -> Self {
-        let checker = Simulator::new(schedule.steps(), schedule.slot_capacity());
+        let checker = Simulator::for_schedule(&schedule);
         let progress_total = plan.map_or(0, |p| {
             planned_forward(&p, backend.adjoint_needs_next()) + p.reverse_steps
         });

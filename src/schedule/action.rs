@@ -1,7 +1,7 @@
 //! The action vocabulary every schedule speaks and every engine executes.
 
 use super::multistage::Tier;
-use super::simulate::Planned;
+use super::simulate::{LevelBudget, Planned};
 use crate::error::Result;
 use std::fmt;
 
@@ -84,6 +84,14 @@ pub trait Schedule: Iterator<Item = Action> {
         None
     }
 
+    /// The budget in time levels the schedule promises to respect, for a schedule that counts
+    /// memory in levels ([`LevelOptimal`](super::LevelOptimal)): the simulator, and the engine
+    /// that checks every action, then also check that the levels held never exceed it. `None`
+    /// (the default) for a schedule that counts slots.
+    fn level_budget(&self) -> Option<LevelBudget> {
+        None
+    }
+
     /// What the whole schedule will do, from its own planner, without consuming it: its
     /// costs (for progress totals and reports) and the uses of each slot (for placing slots on
     /// tiers). `None`, the default, for a schedule that cannot tell ahead (a scripted or
@@ -109,6 +117,10 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 
     fn tiers(&self) -> Option<Vec<Tier>> {
         (**self).tiers()
+    }
+
+    fn level_budget(&self) -> Option<LevelBudget> {
+        (**self).level_budget()
     }
 
     fn planned(&self) -> Result<Option<Planned>> {

@@ -1,14 +1,16 @@
 //! A schedule chosen at run time.
 
 use super::action::{Action, Schedule};
+use super::levels::LevelOptimal;
 use super::multistage::Tier;
 use super::revolve::Revolve;
-use super::simulate::Planned;
+use super::simulate::{LevelBudget, Planned};
 use super::store_all::StoreAll;
 use super::two_level::TwoLevel;
 use crate::error::Result;
 
-/// Revolve, store-all or the cost-optimal two-tier schedule, picked at run time.
+/// Revolve, store-all, the level-optimal or the cost-optimal two-tier schedule, picked at run
+/// time.
 #[derive(Clone, Debug)]
 pub enum AnySchedule {
     /// [`Revolve`].
@@ -17,6 +19,8 @@ pub enum AnySchedule {
     StoreAll(StoreAll),
     /// [`TwoLevel`], which places its own slots.
     TwoLevel(TwoLevel),
+    /// [`LevelOptimal`].
+    Levels(LevelOptimal),
 }
 
 impl AnySchedule {
@@ -25,6 +29,7 @@ impl AnySchedule {
             AnySchedule::Revolve(s) => s,
             AnySchedule::StoreAll(s) => s,
             AnySchedule::TwoLevel(s) => s,
+            AnySchedule::Levels(s) => s,
         }
     }
 }
@@ -37,6 +42,7 @@ impl Iterator for AnySchedule {
             AnySchedule::Revolve(s) => s.next(),
             AnySchedule::StoreAll(s) => s.next(),
             AnySchedule::TwoLevel(s) => s.next(),
+            AnySchedule::Levels(s) => s.next(),
         }
     }
 }
@@ -52,6 +58,10 @@ impl Schedule for AnySchedule {
 
     fn tiers(&self) -> Option<Vec<Tier>> {
         self.inner().tiers()
+    }
+
+    fn level_budget(&self) -> Option<LevelBudget> {
+        self.inner().level_budget()
     }
 
     fn planned(&self) -> Result<Option<Planned>> {

@@ -1,5 +1,6 @@
-//! Checkpointing schedules: the action vocabulary, Revolve, store-all, planning arithmetic and
-//! a simulator. Nothing here knows about GPUs.
+//! Checkpointing schedules: the action vocabulary, Revolve, store-all, the level-optimal
+//! schedule for state-only adjoints, planning arithmetic and a simulator. Nothing here knows
+//! about GPUs.
 //!
 //! A schedule is an iterator of [`Action`]s; an engine executes them against real states, and
 //! [`simulate`] executes them symbolically (which step's state is where) to check them and
@@ -75,6 +76,7 @@
 mod action;
 mod any;
 mod cost_optimal;
+mod levels;
 mod multistage;
 mod plan;
 mod revolve;
@@ -85,6 +87,7 @@ mod two_level;
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;
 pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
+pub use levels::{LevelOptimal, MAX_PLAN_CELLS};
 pub use multistage::{Multistage, Tier, TierTraffic};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
@@ -92,6 +95,8 @@ pub use plan::{
 };
 pub use revolve::Revolve;
 pub(crate) use simulate::Simulator;
-pub use simulate::{Planned, ScheduleStats, Violation, planned, simulate, simulate_actions};
+pub use simulate::{
+    LevelBudget, Planned, ScheduleStats, Violation, planned, simulate, simulate_actions,
+};
 pub use store_all::StoreAll;
 pub use two_level::{TwoLevel, TwoLevelCosts};

@@ -1,5 +1,6 @@
 //! A symbolic executor that checks any schedule and counts what it costs.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use super::action::{Action, Schedule};
@@ -26,7 +27,25 @@ pub struct ScheduleStats {
     pub frees: u64,
     /// Most slots held at once.
     pub peak_slots: usize,
+    /// Most time levels held at once by saved states, a state being
+    /// [`LevelBudget::per_state`] consecutive levels (two, a leapfrog's, unless the schedule
+    /// declares a [`level_budget`](Schedule::level_budget)) and consecutive saved states sharing
+    /// theirs: what a store that keeps level buffers holds.
+    pub peak_levels: u64,
 }
+
+/// A memory budget counted in time levels ([`Schedule::level_budget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelBudget {
+    /// Levels in one state: `u_k, …, u_{k−per_state+1}`.
+    pub per_state: u64,
+    /// The most levels the saved states may hold at once.
+    pub levels: u64,
+}
+
+/// Levels a leapfrog state holds, `(u_k, u_{k−1})`: how [`ScheduleStats::peak_levels`] counts
+/// for a schedule that declares no level budget.
+const LEAPFROG_LEVELS: u64 = 2;
 
 impl ScheduleStats {
     /// All forward step evaluations when the adjoint of a step needs only its own state
@@ -108,6 +127,14 @@ pub enum Violation {
         /// Slots still held.
         held: usize,
     },
+    /// A save that makes the saved states hold more time levels than the schedule's
+    /// [`LevelBudget`].
+    LevelBudgetExceeded {
+        /// Levels held after the save.
+        held: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// An action after `End`.
     ActionAfterEnd,
     /// The schedule stopped without `End`.
@@ -173,6 +200,10 @@ impl fmt::Display for Violation {
                 write!(f, "ends with {remaining} steps not reversed")
             }
             Violation::EndWithHeldSlots { held } => write!(f, "ends with {held} slots still held"),
+            Violation::LevelBudgetExceeded { held, budget } => write!(
+                f,
+                "holds {held} time levels, above the schedule's budget of {budget}"
+            ),
             Violation::ActionAfterEnd => f.write_str("an action after the end"),
             Violation::MissingEnd => f.write_str("the schedule stops without an end action"),
         }
@@ -191,8 +222,11 @@ impl fmt::Display for Violation {
 /// # Errors
 /// [`Error::InvalidSchedule`] naming the action and the [`Violation`].
 pub fn simulate<S: Schedule>(schedule: S) -> Result<ScheduleStats> {
-    let (steps, capacity) = (schedule.steps(), schedule.slot_capacity());
-    simulate_actions(steps, capacity, schedule)
+    let mut sim = Simulator::for_schedule(&schedule);
+    for action in schedule {
+        sim.check(action)?;
+    }
+    sim.finish()
 }
 
 /// Runs any sequence of actions for `steps` steps and `capacity` slots, as [`simulate`].
@@ -209,7 +243,7 @@ pub fn simulate_actions(
     capacity: usize,
     actions: impl IntoIterator<Item = Action>,
 ) -> Result<ScheduleStats> {
-    let mut sim = Simulator::new(steps, capacity);
+    let mut sim = Simulator::new(steps, capacity, None);
     for action in actions {
         sim.check(action)?;
     }
@@ -239,7 +273,7 @@ pub struct Planned {
 /// # Errors
 /// As [`simulate`].
 pub fn planned<S: Schedule>(schedule: S) -> Result<Planned> {
-    let mut sim = Simulator::new(schedule.steps(), schedule.slot_capacity());
+    let mut sim = Simulator::for_schedule(&schedule);
     let mut slot_uses = vec![0u64; schedule.slot_capacity()];
     for action in schedule {
         sim.check(action)?;
@@ -258,6 +292,7 @@ pub fn planned<S: Schedule>(schedule: S) -> Result<Planned> {
 pub(crate) struct Simulator {
     slots: Vec<Option<u64>>,
     held: usize,
+    levels: Levels,
     live: Option<u64>,
     end: u64,
     ended: bool,
@@ -265,11 +300,13 @@ pub(crate) struct Simulator {
 }
 
 impl Simulator {
-    /// A simulator for `steps` steps over `capacity` slots, with state 0 live.
-    pub(crate) fn new(steps: u64, capacity: usize) -> Self {
+    /// A simulator for `steps` steps over `capacity` slots, with state 0 live, that checks
+    /// `budget` when given.
+    pub(crate) fn new(steps: u64, capacity: usize, budget: Option<LevelBudget>) -> Self {
         Self {
             slots: vec![None; capacity],
             held: 0,
+            levels: Levels::new(budget),
             live: Some(0),
             end: steps,
             ended: false,
@@ -278,6 +315,15 @@ impl Simulator {
                 ..ScheduleStats::default()
             },
         }
+    }
+
+    /// The simulator for `schedule`: its steps, slots and level budget.
+    pub(crate) fn for_schedule(schedule: &impl Schedule) -> Self {
+        Self::new(
+            schedule.steps(),
+            schedule.slot_capacity(),
+            schedule.level_budget(),
+        )
     }
 
     /// Checks and applies the next action.
@@ -377,10 +423,12 @@ impl Simulator {
                 if let Some(holds) = *entry {
                     return Err(Violation::SlotOccupied { slot, holds });
                 }
-                *entry = Some(step);
+                self.levels.save(step)?;
+                *self.slot(slot)? = Some(step);
                 self.held += 1;
                 self.stats.saves += 1;
                 self.stats.peak_slots = self.stats.peak_slots.max(self.held);
+                self.stats.peak_levels = self.stats.peak_levels.max(self.levels.distinct);
             }
             Action::Restore { step, slot } => {
                 self.holding(slot, step)?;
@@ -389,6 +437,7 @@ impl Simulator {
             }
             Action::Free { step, slot } => {
                 *self.holding(slot, step)? = None;
+                self.levels.free(step);
                 self.held -= 1;
                 self.stats.frees += 1;
             }
@@ -416,5 +465,60 @@ impl Simulator {
             }
         }
         Ok(())
+    }
+}
+
+/// The time levels the saved states hold: a count per level, so consecutive states share.
+struct Levels {
+    per_state: u64,
+    budget: Option<u64>,
+    /// Saved states holding each level, by `level + per_state − 1` (state 0 holds levels
+    /// `1 − per_state … 0`).
+    holders: HashMap<u64, u32>,
+    distinct: u64,
+}
+
+impl Levels {
+    fn new(budget: Option<LevelBudget>) -> Self {
+        Self {
+            per_state: budget.map_or(LEAPFROG_LEVELS, |b| b.per_state.max(1)),
+            budget: budget.map(|b| b.levels),
+            holders: HashMap::new(),
+            distinct: 0,
+        }
+    }
+
+    /// The levels of state `step`, shifted to be non-negative.
+    fn of(&self, step: u64) -> std::ops::Range<u64> {
+        step..step.saturating_add(self.per_state)
+    }
+
+    /// Counts state `step`'s levels in, unless that exceeds the budget (then nothing changes).
+    fn save(&mut self, step: u64) -> Result<(), Violation> {
+        let new = self
+            .of(step)
+            .filter(|l| !self.holders.contains_key(l))
+            .count() as u64;
+        let held = self.distinct + new;
+        if let Some(budget) = self.budget.filter(|&b| held > b) {
+            return Err(Violation::LevelBudgetExceeded { held, budget });
+        }
+        for level in self.of(step) {
+            *self.holders.entry(level).or_insert(0) += 1;
+        }
+        self.distinct = held;
+        Ok(())
+    }
+
+    fn free(&mut self, step: u64) {
+        for level in self.of(step) {
+            if let Some(count) = self.holders.get_mut(&level) {
+                *count -= 1;
+                if *count == 0 {
+                    self.holders.remove(&level);
+                    self.distinct -= 1;
+                }
+            }
+        }
     }
 }

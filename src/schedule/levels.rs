@@ -1,0 +1,362 @@
+//! A schedule optimal in time levels, for adjoints that need only their own state.
+//!
+//! **The cost model.** The adjoint of step `k` needs state `k` live and no forward step
+//! ([`Operator::adjoint_needs_next`](crate::engine::Operator::adjoint_needs_next) false), so
+//! a schedule costs its advances, plus one step that records the last step's outputs.
+//!
+//! **The memory model.** A state is `q` consecutive time levels, `(u_k, …, u_{k−q+1})` (`q = 2`
+//! for a leapfrog), and a store that keeps level buffers rather than copies lets saved states
+//! share them: holding states `k` and `k + 1` costs `q + 1` levels, not `2q`. Memory is a
+//! number of levels, state 0's included.
+//!
+//! **The programme.** `F(m, l)`: the fewest advances that reverse the `m` steps above a held
+//! state with `l` levels free. Either advance to the last of them and reverse it
+//! (`m − 1 + F(m − 1, l)`), or advance `i < m − 1` steps, save there (`min(i, q)` new levels,
+//! as the saved state shares `q − i` with the held one when `i < q`), reverse the right part
+//! and then the left:
+//!
+//! ```text
+//! F(1, l) = 0
+//! F(m, l) = min( m − 1 + F(m − 1, l),  min_{i : min(i, q) ≤ l}  i + F(m − i, l − min(i, q)) + F(i, l) )
+//! ```
+//!
+//! With every save charged `q` this is Revolve's recursion (`F = p(n, s)` for `2s − 2` free
+//! levels); charging `i < q` less is what keeps runs of consecutive levels near the end of
+//! each segment. Within the schedules that save and restore whole states, the programme is
+//! optimal: the tests check it against an exhaustive search over every sequence of moves
+//! (advance one step, save, free, restore, reverse) for small `n`.
+//!
+//! **Planning time.** A plain programme is `O(n²·l)`. The best split points of consecutive
+//! `m` overlap (the set of minimisers for `m + 1` meets the one for `m`, widened by one), so
+//! the search for `i ≥ q` runs over a window of [`WINDOW`] around the previous row's
+//! minimisers: about 15 candidates a cell instead of `m`. No proof of this overlap is known
+//! here; the unit tests check the windowed table against the exhaustive one, cell by cell
+//! (every `m ≤ 1500` with up to 40 free levels, every `m ≤ 300` with up to 90, for one to three
+//! levels a state), and an ignored test does so for 10⁴ steps and 200 levels.
+
+use std::sync::Arc;
+
+use super::action::{Action, Schedule};
+use super::simulate::{LevelBudget, Planned, planned};
+use crate::error::{Error, Result};
+
+/// The most cells (`steps × free levels`) a plan may tabulate: 16 M cells, 192 MiB while
+/// planning, well under a second. Beyond, [`LevelOptimal::new`] refuses with
+/// [`Error::PlanTooLarge`] and a caller falls back to [`Revolve`](super::Revolve).
+pub const MAX_PLAN_CELLS: u64 = 1 << 24;
+
+/// Split points searched beyond the previous row's minimisers, on each side.
+const WINDOW: u64 = 2;
+
+/// The planned split of every subproblem: `choice[m × columns + l]` is how far to advance
+/// from a held state with `m` steps above it and `l` levels free.
+#[derive(Debug)]
+struct Table {
+    columns: usize,
+    choice: Vec<u32>,
+    /// `F(n, free)`: the schedule's advances.
+    advances: u64,
+}
+
+/// How the programme searches split points `i ≥ q`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// A window around the previous row's minimisers.
+    Window,
+    /// Every split point (tests only: `O(n²·l)`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Exhaustive,
+}
+
+/// Fills `F` and the choices for `steps` steps, `q` levels a state and `free` free levels.
+fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
+    let n = steps as usize;
+    let columns = free as usize + 1;
+    let mut f = vec![0u64; (n + 1) * columns];
+    let mut choice = vec![0u32; (n + 1) * columns];
+    // The previous row's minimisers among split points i ≥ q, per free-level count.
+    let mut lo = vec![q; columns];
+    let mut hi = vec![q; columns];
+    let at = |m: u64, l: u64| m as usize * columns + l as usize;
+    for m in 2..=steps {
+        for l in 0..=free {
+            // Advance to the last step and reverse it: no level needed.
+            let mut best = (m - 1) + f[at(m - 1, l)];
+            let mut arg = m - 1;
+            // Short advances: the saved state shares q − i levels with the held one.
+            for i in 1..q.min(m - 1) {
+                if i <= l {
+                    let v = i + f[at(m - i, l - i)] + f[at(i, l)];
+                    if v < best {
+                        (best, arg) = (v, i);
+                    }
+                }
+            }
+            // Long advances: a whole state saved.
+            if l >= q && m >= q + 2 {
+                let (start, stop) = match search {
+                    Search::Window => (
+                        lo[l as usize].saturating_sub(WINDOW).max(q),
+                        (hi[l as usize] + WINDOW).min(m - 2),
+                    ),
+                    Search::Exhaustive => (q, m - 2),
+                };
+                let mut row_best = u64::MAX;
+                let (mut first, mut last) = (start, start);
+                for i in start..=stop {
+                    let v = i + f[at(m - i, l - q)] + f[at(i, l)];
+                    if v < row_best {
+                        (row_best, first, last) = (v, i, i);
+                    } else if v == row_best {
+                        last = i;
+                    }
+                }
+                (lo[l as usize], hi[l as usize]) = (first, last);
+                if row_best < best {
+                    (best, arg) = (row_best, first);
+                }
+            }
+            f[at(m, l)] = best;
+            choice[at(m, l)] = arg as u32;
+        }
+    }
+    let advances = f[at(steps, free)];
+    (
+        f,
+        Table {
+            columns,
+            choice,
+            advances,
+        },
+    )
+}
+
+/// The schedule with the fewest forward steps for an adjoint that needs only its state, when
+/// memory is a budget of time levels that consecutive saved states share.
+///
+/// For the leapfrog's two-level states it reverses `n = 100` steps within the memory of 10
+/// snapshots (20 levels) in 186 advances, 187 forward steps in all with the recording step:
+/// Revolve's schedule costs 223 with the same adjoint, 322 as Revolve counts.
+///
+/// ```
+/// use gpurevolve::schedule::{simulate, LevelOptimal, Revolve};
+/// let levels = simulate(LevelOptimal::new(100, 20, 2)?)?;
+/// let revolve = simulate(Revolve::new(100, 10)?)?;
+/// assert_eq!(levels.state_adjoint_total_forward(), 187);
+/// assert_eq!(revolve.state_adjoint_total_forward(), 223);
+/// assert!(levels.peak_levels <= 20);
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+///
+/// The schedule is valid for any operator; it is optimal for a state-only adjoint. With an
+/// adjoint that needs `u_{k+1}` every reverse runs a forward step more, as for Revolve, and
+/// the engine counts that ([`Revolver::planned_forward_steps`](crate::engine::Revolver::planned_forward_steps)).
+/// Slots are a stack, as in [`Revolve`](super::Revolve): the slot of a checkpoint is its depth.
+#[derive(Clone, Debug)]
+pub struct LevelOptimal {
+    steps: u64,
+    levels: u64,
+    per_state: u64,
+    table: Arc<Table>,
+    /// Held checkpoints (step, levels free above it), increasing; index = slot.
+    stack: Vec<(u64, u64)>,
+    live: Option<u64>,
+    end: u64,
+    finished: bool,
+}
+
+impl LevelOptimal {
+    /// The schedule for `steps` steps within `levels` time levels of checkpoint memory (state
+    /// 0's included), for states of `per_state` levels each.
+    ///
+    /// # Errors
+    /// [`Error::ZeroSteps`]; [`Error::InvalidArgument`] for `per_state = 0`;
+    /// [`Error::LevelBudget`] when `levels` holds not even one state;
+    /// [`Error::PlanTooLarge`] when the plan would tabulate more than [`MAX_PLAN_CELLS`]
+    /// cells (plan with [`Revolve`](super::Revolve) instead).
+    pub fn new(steps: u64, levels: u64, per_state: u64) -> Result<Self> {
+        if steps == 0 {
+            return Err(Error::ZeroSteps);
+        }
+        if per_state == 0 {
+            return Err(Error::InvalidArgument {
+                name: "per_state",
+                reason: "a state is at least one time level".into(),
+            });
+        }
+        if levels < per_state {
+            return Err(Error::LevelBudget {
+                levels,
+                needed: per_state,
+            });
+        }
+        // More than n − 1 free levels store every state: the rest is never used.
+        let free = (levels - per_state).min(steps - 1);
+        let cells = (steps + 1).saturating_mul(free + 1);
+        if cells > MAX_PLAN_CELLS {
+            return Err(Error::PlanTooLarge {
+                steps,
+                levels,
+                cells,
+                max_cells: MAX_PLAN_CELLS,
+            });
+        }
+        let (_, table) = solve(steps, per_state, free, Search::Window);
+        log::debug!(
+            "level plan: {steps} steps, {levels} levels of {per_state} a state: {} advances",
+            table.advances
+        );
+        Ok(Self {
+            steps,
+            levels,
+            per_state,
+            table: Arc::new(table),
+            stack: Vec::new(),
+            live: Some(0),
+            end: steps,
+            finished: false,
+        })
+    }
+
+    /// The budget in time levels.
+    pub fn levels(&self) -> u64 {
+        self.levels
+    }
+
+    /// Time levels in one state.
+    pub fn levels_per_state(&self) -> u64 {
+        self.per_state
+    }
+
+    /// Forward steps the schedule advances (without the recording step of a state-only
+    /// adjoint): the programme's optimum.
+    pub fn advances(&self) -> u64 {
+        self.table.advances
+    }
+
+    fn free_levels(&self) -> u64 {
+        (self.levels - self.per_state).min(self.steps - 1)
+    }
+}
+
+impl Iterator for LevelOptimal {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        if self.finished {
+            return None;
+        }
+        if self.end == 0 {
+            self.finished = true;
+            return Some(Action::End);
+        }
+        let top = self.stack.last().copied();
+        let Some(live) = self.live else {
+            // After a reverse the newest checkpoint is the closest state below the next step.
+            let (step, _) = top?;
+            self.live = Some(step);
+            return Some(Action::Restore {
+                step,
+                slot: self.stack.len() - 1,
+            });
+        };
+        if live + 1 == self.end {
+            if top.map(|(s, _)| s) == Some(live) {
+                // Its last use: freed first, so the store may hand its levels to the live state.
+                self.stack.pop();
+                return Some(Action::Free {
+                    step: live,
+                    slot: self.stack.len(),
+                });
+            }
+            self.live = None;
+            self.end -= 1;
+            return Some(Action::Reverse { step: live });
+        }
+        match top {
+            Some((held, free)) if held == live => {
+                let m = self.end - live;
+                let i = self.table.choice[m as usize * self.table.columns + free as usize];
+                let to = live + u64::from(i);
+                self.live = Some(to);
+                Some(Action::Advance { from: live, to })
+            }
+            _ => {
+                // A split point just reached (or state 0): save it, charging the levels it
+                // does not share with the checkpoint below.
+                let free = match top {
+                    Some((held, free)) => free - (live - held).min(self.per_state),
+                    None => self.free_levels(),
+                };
+                self.stack.push((live, free));
+                Some(Action::Save {
+                    step: live,
+                    slot: self.stack.len() - 1,
+                })
+            }
+        }
+    }
+}
+
+impl Schedule for LevelOptimal {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn slot_capacity(&self) -> usize {
+        // Every save costs a level; at most states 0 … n − 2 are saved. Fits: the table did.
+        (1 + self.free_levels()).min(self.steps - 1) as usize
+    }
+
+    fn level_budget(&self) -> Option<LevelBudget> {
+        Some(LevelBudget {
+            per_state: self.per_state,
+            levels: self.levels,
+        })
+    }
+
+    /// Replays a copy of the schedule (it is valid by construction; the replay checks it).
+    fn planned(&self) -> Result<Option<Planned>> {
+        planned(self.clone()).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The windowed programme equals the exhaustive one in every cell.
+    #[test]
+    fn the_window_finds_every_optimum() {
+        for q in 1..=3 {
+            for (steps, free) in [(1500, 40), (600, 12), (300, 90), (120, 119)] {
+                let (exact, _) = solve(steps, q, free, Search::Exhaustive);
+                let (windowed, _) = solve(steps, q, free, Search::Window);
+                let differ = exact.iter().zip(&windowed).filter(|(a, b)| a != b).count();
+                assert_eq!(differ, 0, "q = {q}, {steps} steps, {free} free levels");
+            }
+        }
+    }
+
+    /// The target size (10⁴ steps, 200 levels) against the exhaustive programme: minutes in
+    /// a debug build, so run on demand (`cargo test --release --lib -- --ignored window`).
+    #[test]
+    #[ignore = "exhaustive O(n²·l) programme: about two minutes in release"]
+    fn the_window_finds_every_optimum_at_ten_thousand_steps() {
+        let (exact, _) = solve(10_000, 2, 198, Search::Exhaustive);
+        let (windowed, _) = solve(10_000, 2, 198, Search::Window);
+        assert!(exact == windowed);
+    }
+
+    /// With one level a state, every save costs one level: Revolve with that many snapshots.
+    #[test]
+    fn one_level_a_state_is_revolve() {
+        for steps in [2u64, 3, 10, 57, 200] {
+            for levels in 1..=12u64.min(steps) {
+                let plan = LevelOptimal::new(steps, levels, 1).unwrap();
+                let p = crate::schedule::min_advances(steps, levels).unwrap();
+                assert_eq!(plan.advances(), p, "({steps}, {levels})");
+            }
+        }
+    }
+}
