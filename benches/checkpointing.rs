@@ -1,19 +1,17 @@
-//! What checkpointing costs: wall time of a Revolve gradient against the store-all gradient,
-//! for `n = 2000` steps and `s ∈ {5, 10, 20, 50}` snapshots (figures in BENCHMARKS.md).
+//! What checkpointing costs: wall time of a checkpointed gradient against the store-all
+//! gradient, for `n = 2000` steps and the memory of `s ∈ {5, 10, 20, 50}` two-level snapshots
+//! (figures in BENCHMARKS.md).
 //!
 //! `cargo bench --bench checkpointing`. Besides criterion's timings, prints one table measured
-//! in one process: the measured ratio, the step-count ratio `(2n + p)/2n`, and the ratio
-//! predicted from the measured cost of a forward step `t_f` and of an adjoint step `t_a`,
-//! `((n + p)·t_f + n·t_a) / ((n − 1)·t_f + n·t_a)` — equal to the measured one when checkpoint
-//! handling costs nothing beyond the recomputation.
+//! in one process, each entry the median of 3 runs, for three ways to use the same memory:
 //!
-//! A second baseline runs the store-all *schedule* through the same `Revolver`: the same
-//! kernels, bind groups and submissions, so the ratio to it isolates what Revolve's schedule
-//! costs. The engine recomputes the recording step of every reverse, so that run evaluates
-//! `2n − 1` forward steps and the matching step-count ratio is `(2n + p)/(3n − 1)`. Its cost
-//! model takes an advance's time `t_adv` from [`calibrate`] (advances sample no traces) and a
-//! reverse's (recording step and adjoint) from that run, `t_rev = (T − (n − 1)·t_adv)/n`:
-//! Revolve should take `p·t_adv + n·t_rev`.
+//! - *classic*: Revolve's schedule as Revolve counts it, every reverse recomputing its step
+//!   (`RevolverOptions::recompute_in_reverse`): `n + p` forward steps;
+//! - *revolve*: the same schedule with the state-only acoustic adjoint: `p + 1`;
+//! - *levels*: [`LevelOptimal`](gpurevolve::schedule::LevelOptimal) within `2s` levels.
+//!
+//! Each is given as total wall time over `GpuAcoustic::gradient_store_all` (every field kept,
+//! `n − 1` forward steps), and the reverse sweeps of *levels* against those of *classic*.
 //! `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
 mod common;
@@ -21,11 +19,10 @@ mod common;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
-use gpurevolve::engine::calibrate;
-use gpurevolve::fwi::{Checkpointing, gradient};
+use gpurevolve::acoustic::GpuAcoustic;
+use gpurevolve::engine::RevolverOptions;
+use gpurevolve::fwi::{Checkpointing, gradient, gradient_with};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::min_advances;
 
 fn seconds(mut f: impl FnMut(), reps: usize) -> f64 {
     f();
@@ -67,63 +64,52 @@ fn bench_checkpointing(c: &mut Criterion) {
         group.bench_function(format!("revolve s={s}"), |b| {
             b.iter(|| run(Checkpointing::Snapshots(s)))
         });
+        group.bench_function(format!("levels {}", 2 * s), |b| {
+            b.iter(|| run(Checkpointing::Levels(2 * s)))
+        });
     }
     group.finish();
 
-    // One process: step costs, then the runs.
-    let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
-    let t_forward = seconds(|| drop(acoustic.forward(false).unwrap()), 3) / n as f64;
+    // One process: the store-all reference, then each way to use the memory.
     let t_store_all = seconds(store_all, 3);
-    let t_engine_store_all = seconds(|| drop(run(Checkpointing::StoreAll)), 3);
-    let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
-    let mut advances: Vec<f64> = (0..3)
-        .map(|_| calibrate(&gpu, &mut probe, 200).unwrap().forward)
-        .collect();
-    advances.sort_by(f64::total_cmp);
-    let t_advance = advances[1];
-    let t_reverse = (t_engine_store_all - (n - 1) as f64 * t_advance) / n as f64;
-    // The store-all run is (n − 1) forward steps plus n adjoint steps (fields are stored, so
-    // the recording steps are not recomputed).
-    let t_adjoint = (t_store_all - (n - 1) as f64 * t_forward) / n as f64;
+    println!("\nstore-all (GpuAcoustic): {t_store_all:.3} s for n = {n}");
     println!(
-        "\nforward step {:.3} ms, adjoint step {:.3} ms (from the store-all run)",
-        t_forward * 1e3,
-        t_adjoint * 1e3
-    );
-    println!(
-        "store-all: {t_store_all:.3} s by GpuAcoustic, {t_engine_store_all:.3} s through the Revolver; \
-         advance {:.3} ms, reverse {:.3} ms (from that run)",
-        t_advance * 1e3,
-        t_reverse * 1e3
-    );
-    println!(
-        "{:>4} {:>8} {:>10} {:>12} {:>12} {:>10} | {:>10} {:>14} {:>12} {:>10}",
-        "s",
-        "p",
-        "measured",
-        "(2n+p)/2n",
-        "cost model",
-        "excess",
-        "vs engine",
-        "(2n+p)/(3n-1)",
-        "cost model",
-        "excess"
+        "{:>4} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>17}",
+        "s", "classic", "revolve", "levels", "classic", "revolve", "levels", "levels/classic rev"
     );
     for s in snaps {
-        let t = seconds(|| drop(run(Checkpointing::Snapshots(s))), 3);
-        let p = min_advances(n as u64, s).unwrap() as f64;
-        let nf = n as f64;
-        let counts = (2.0 * nf + p) / (2.0 * nf);
-        let model =
-            ((nf + p) * t_forward + nf * t_adjoint) / ((nf - 1.0) * t_forward + nf * t_adjoint);
-        let measured = t / t_store_all;
-        let engine = t / t_engine_store_all;
-        let engine_counts = (2.0 * nf + p) / (3.0 * nf - 1.0);
-        let engine_model = (p * t_advance + nf * t_reverse) / t_engine_store_all;
+        let timed = |how: Checkpointing, recompute: bool| {
+            let options = RevolverOptions {
+                recompute_in_reverse: recompute,
+                ..RevolverOptions::default()
+            };
+            let mut runs: Vec<(f64, f64, u64)> = (0..3)
+                .map(|_| {
+                    let start = Instant::now();
+                    let g = gradient_with(&gpu, &shots, &obs, how, options, |_, _| {}).unwrap();
+                    let shot = g.shots[0];
+                    (
+                        start.elapsed().as_secs_f64(),
+                        shot.reverse_seconds,
+                        shot.forward_steps,
+                    )
+                })
+                .collect();
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            runs[1]
+        };
+        let classic = timed(Checkpointing::Snapshots(s), true);
+        let revolve = timed(Checkpointing::Snapshots(s), false);
+        let levels = timed(Checkpointing::Levels(2 * s), false);
         println!(
-            "{s:>4} {p:>8} {measured:>10.3} {counts:>12.3} {model:>12.3} {:>9.1}% | {engine:>10.3} {engine_counts:>14.3} {engine_model:>12.3} {:>9.1}%",
-            100.0 * (measured / model - 1.0),
-            100.0 * (engine / engine_model - 1.0)
+            "{s:>4} {:>8} {:>8} {:>8} | {:>9.3} {:>9.3} {:>9.3} | {:>17.3}",
+            classic.2,
+            revolve.2,
+            levels.2,
+            classic.0 / t_store_all,
+            revolve.0 / t_store_all,
+            levels.0 / t_store_all,
+            levels.1 / classic.1
         );
     }
 }

@@ -28,17 +28,19 @@ use crate::schedule::{
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Checkpointing {
-    /// Revolve with this many snapshots (including the initial state's); the most used stay
-    /// on the GPU, as many as the device budget holds, the rest in host memory
+    /// Revolve with this many snapshots (including the initial state's, which holds no memory:
+    /// a shot starts at rest and the engine rebuilds it); the most used stay on the GPU, as
+    /// many as the device budget holds, the rest in host memory
     /// ([`Multistage`](crate::schedule::Multistage)).
     Snapshots(u64),
     /// Every state kept: the reference.
     StoreAll,
     /// The fewest forward steps within this many time levels of checkpoint memory (two a
-    /// snapshot, consecutive states sharing one): [`LevelOptimal`], for the acoustic adjoint
-    /// that needs only its state. Beyond what plans in about a second
-    /// ([`MAX_PLAN_CELLS`](crate::schedule::MAX_PLAN_CELLS)) Revolve's schedule with half as
-    /// many snapshots, with a warning in the log.
+    /// snapshot, consecutive states sharing one, state 0 rebuilt rather than held):
+    /// [`LevelOptimal::from_rest`], for the acoustic adjoint that needs only its state. Beyond
+    /// what plans in about a second ([`MAX_PLAN_CELLS`](crate::schedule::MAX_PLAN_CELLS))
+    /// Revolve's schedule in the same memory (half as many snapshots, and state 0's), with a
+    /// warning in the log.
     Levels(u64),
     /// The least-cost schedule for `device` GPU and `host` host-memory snapshots under
     /// `costs` ([`TwoLevel`]); measure the costs with
@@ -61,10 +63,10 @@ impl Checkpointing {
     pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
         Ok(match self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
-            Checkpointing::Levels(levels) => match LevelOptimal::new(steps, levels, 2) {
+            Checkpointing::Levels(levels) => match LevelOptimal::from_rest(steps, levels, 2) {
                 Ok(plan) => AnySchedule::Levels(plan),
                 Err(e @ Error::PlanTooLarge { .. }) => {
-                    let snaps = (levels / 2).clamp(1, steps);
+                    let snaps = (levels / 2 + 1).clamp(1, steps);
                     log::warn!("{e}: using Revolve with {snaps} snapshots instead");
                     AnySchedule::Revolve(Revolve::new(steps, snaps)?)
                 }

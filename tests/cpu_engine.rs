@@ -11,8 +11,8 @@ mod scripted;
 use gpurevolve::Error;
 use gpurevolve::engine::{MemoryStore, Progress, Revolver, RevolverOptions, RunStats};
 use gpurevolve::schedule::{
-    Action, CostOptimal, Multistage, Revolve, Schedule, StoreAll, Tier, TierCost, TieredCosts,
-    min_advances, planned,
+    Action, CostOptimal, LevelOptimal, Multistage, Revolve, Schedule, StoreAll, Tier, TierCost,
+    TieredCosts, min_advances, planned,
 };
 use lorenz96::{Gradient, Lorenz96, Lorenz96Operator, adjoint_step, classic_gradient, tangent};
 use rand::rngs::StdRng;
@@ -328,6 +328,32 @@ fn bad_input_is_a_typed_error() {
     let problem = Lorenz96::synthetic(6, 20, 8.0, 8.2, 3);
     let op = || Lorenz96Operator::new(problem.clone());
     let opts = RevolverOptions::default();
+    // A schedule that leaves state 0 out of its memory, for a stepper that does not start at
+    // rest: refused before anything runs.
+    let schedule = LevelOptimal::from_rest(20, 6, 1).unwrap();
+    let err = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(schedule.slot_capacity(), 48),
+        schedule,
+        opts,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                name: "schedule",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The same budget with state 0 held plans and runs; the level schedule is valid for any
+    // operator (one level a state here), and gives the store-all bits.
+    let (reference, _) = engine_gradient(&problem, StoreAll::new(20).unwrap(), opts).unwrap();
+    let (g, _) = engine_gradient(&problem, LevelOptimal::new(20, 6, 1).unwrap(), opts).unwrap();
+    assert_eq!(bits(&g), bits(&reference));
     // Steps that disagree.
     let err = Revolver::on_cpu(
         op(),

@@ -159,6 +159,15 @@ fn checkpointed_gradient_is_the_store_all_gradient_2d() {
                 AnySchedule::Levels(LevelOptimal::new(n, levels, 2).unwrap()),
             );
         }
+        // State 0 rebuilt, not held: all the levels go to the other states.
+        for levels in [0, 1, 2, 7] {
+            check(
+                &gpu,
+                &problem,
+                &observed,
+                AnySchedule::Levels(LevelOptimal::from_rest(n, levels, 2).unwrap()),
+            );
+        }
     }
 }
 

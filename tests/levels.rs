@@ -12,9 +12,11 @@ use gpurevolve::schedule::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Distinct time levels of `held` states, `per_state` levels each.
-fn levels_of(held: &[u8], per_state: u8) -> usize {
+/// Distinct time levels of `held` states, `per_state` levels each; state 0's count only when
+/// it is held (not rebuilt).
+fn levels_of(held: &[u8], per_state: u8, initial_free: bool) -> usize {
     held.iter()
+        .filter(|&&k| !(initial_free && k == 0))
         .flat_map(|&k| (0..per_state).map(move |j| k as i32 - j as i32))
         .collect::<HashSet<_>>()
         .len()
@@ -23,9 +25,10 @@ fn levels_of(held: &[u8], per_state: u8) -> usize {
 /// The fewest advances over *every* sequence of moves on whole states: advance the live state
 /// one step, save it (within `budget` levels), restore or free any saved state, reverse the
 /// next step when it is live. Dijkstra over (next step to reverse, live state, saved states).
-fn brute_force(n: u8, budget: usize, per_state: u8) -> Option<u64> {
+/// With `initial_free`, state 0 is held from the start at no cost (the engine rebuilds it).
+fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Option<u64> {
     type Node = (u8, Option<u8>, Vec<u8>);
-    let start: Node = (n, Some(0), Vec::new());
+    let start: Node = (n, Some(0), if initial_free { vec![0] } else { vec![] });
     let mut best: HashMap<Node, u64> = HashMap::from([(start.clone(), 0)]);
     let mut heap = BinaryHeap::from([Reverse((0u64, start))]);
     while let Some(Reverse((cost, node))) = heap.pop() {
@@ -48,7 +51,7 @@ fn brute_force(n: u8, budget: usize, per_state: u8) -> Option<u64> {
                 let mut h = held.clone();
                 h.push(k);
                 h.sort_unstable();
-                if levels_of(&h, per_state) <= budget {
+                if levels_of(&h, per_state, initial_free) <= budget {
                     next.push((0, (*end, *live, h)));
                 }
             }
@@ -77,10 +80,27 @@ fn the_plan_is_optimal_over_every_whole_state_schedule() {
     for per_state in 1..=3u8 {
         for n in 1..=10u8 {
             for budget in per_state as u64..=per_state as u64 + 6 {
-                let exhaustive = brute_force(n, budget as usize, per_state).unwrap();
+                let exhaustive = brute_force(n, budget as usize, per_state, false).unwrap();
                 let plan = LevelOptimal::new(n as u64, budget, per_state as u64).unwrap();
                 let stats = simulate(plan.clone()).unwrap();
                 let label = format!("n = {n}, {budget} levels, {per_state} a state");
+                assert_eq!(plan.advances(), exhaustive, "{label}: the programme");
+                assert_eq!(stats.advances, exhaustive, "{label}: the actions");
+                assert!(stats.peak_levels <= budget, "{label}: {stats:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn from_rest_the_plan_is_optimal_over_every_whole_state_schedule() {
+    for per_state in 1..=3u8 {
+        for n in 1..=10u8 {
+            for budget in 0..=per_state as u64 + 5 {
+                let exhaustive = brute_force(n, budget as usize, per_state, true).unwrap();
+                let plan = LevelOptimal::from_rest(n as u64, budget, per_state as u64).unwrap();
+                let stats = simulate(plan.clone()).unwrap();
+                let label = format!("from rest: n = {n}, {budget} levels, {per_state} a state");
                 assert_eq!(plan.advances(), exhaustive, "{label}: the programme");
                 assert_eq!(stats.advances, exhaustive, "{label}: the actions");
                 assert!(stats.peak_levels <= budget, "{label}: {stats:?}");
@@ -119,9 +139,16 @@ fn random_plans_are_valid_within_budget_and_beat_revolve() {
     }
 }
 
-/// The reference figures of DESIGN.md §3 (budget 2s levels, state 0 held).
+/// The reference figures of DESIGN.md §3 (budget 2s levels, state 0 held; from rest, Revolve
+/// gets the snapshot state 0 no longer needs).
 #[test]
 fn reference_figures() {
+    for (n, s, from_rest) in [(1000, 10, 3546), (2000, 20, 5725)] {
+        let r = simulate(Revolve::new(n, s + 1).unwrap()).unwrap();
+        assert_eq!(r.state_adjoint_total_forward(), from_rest, "({n}, {s})");
+    }
+    let rest = simulate(LevelOptimal::from_rest(1000, 20, 2).unwrap()).unwrap();
+    assert!(rest.state_adjoint_total_forward() <= 3350, "{rest:?}");
     for (n, s, revolve, state_only, levels) in [
         (100, 10, 322, 223, 187),
         (778, 37, 2332, 1555, 1494),
@@ -189,6 +216,7 @@ impl Schedule for Overspending {
         Some(LevelBudget {
             per_state: 2,
             levels: 5,
+            initial_free: false,
         })
     }
 }

@@ -121,7 +121,9 @@ fn every_device_budget_gives_the_store_all_bits() {
             "{label}: {} > {budget}",
             stats.peak_checkpoint_bytes
         );
-        if device_slots < SNAPS {
+        // Slot 0, the least used, holds only state 0, which a shot at rest keeps as nothing
+        // (rebuilt when restored): placed in host memory it moves no bytes.
+        if device_slots + 1 < SNAPS {
             assert!(
                 stats.host_saves > 0 && stats.host_restores > 0,
                 "{label}: {stats:?}"
@@ -174,8 +176,14 @@ fn the_most_used_slots_stay_on_the_gpu() {
     assert_eq!(placement.uses(), &uses[..]);
     assert_eq!(placement.tiers(), &tiers[..]);
     let traffic = placement.traffic(Revolve::new(STEPS, SNAPS).unwrap());
+    // Slot 0 holds only state 0, which a shot at rest keeps as nothing (rebuilt on restore):
+    // in host memory, its save and restores move no bytes.
+    assert_eq!(tiers[0], Tier::HOST);
     assert_eq!(
-        (traffic.host_saves, traffic.host_restores),
+        (
+            traffic.host_saves - 1,
+            traffic.host_restores - (uses[0] - 1)
+        ),
         (stats.host_saves, stats.host_restores)
     );
     assert_eq!(traffic.device_saves + traffic.host_saves, stats.saves);
@@ -281,9 +289,12 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
     ] {
         let plan = TwoLevel::new(STEPS, 2, 4, costs).unwrap();
         let tiers = plan.tiers();
+        // State 0 is rebuilt, not saved (a shot starts at rest): its save copies nothing.
         let host_saves = plan
             .clone()
-            .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::HOST))
+            .filter(|a| {
+                matches!(a, Action::Save { slot, step } if *step > 0 && tiers[*slot] == Tier::HOST)
+            })
             .count() as u64;
         let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
         // The schedule brings its own placement.

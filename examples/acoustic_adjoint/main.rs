@@ -54,6 +54,9 @@ enum ScheduleKind {
     Levels,
     /// Revolve's binomial schedule with --snaps snapshots, for comparison.
     Revolve,
+    /// Revolve as Revolve counts it: every reverse also recomputes its step (`n + p` forward
+    /// steps), what an adjoint that needs the next state costs. Same gradient bits.
+    Classic,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -244,8 +247,14 @@ fn run(args: &Args) -> Result<(), String> {
         .planned()
         .map_err(err)?
         .ok_or("the schedule does not plan itself")?;
-    // The acoustic adjoint needs only its state: a reverse recomputes no step.
-    let per_shot = planned.stats.state_adjoint_total_forward() + planned.stats.reverse_steps;
+    // The acoustic adjoint needs only its state: a reverse recomputes no step, unless asked to.
+    let classic = args.schedule == ScheduleKind::Classic;
+    let forward = if classic {
+        planned.stats.total_forward
+    } else {
+        planned.stats.state_adjoint_total_forward()
+    };
+    let per_shot = forward + planned.stats.reverse_steps;
     let bar = ProgressBar::new(per_shot * args.shots as u64).with_style(
         ProgressStyle::with_template(
             "{msg:>9} [{bar:40}] {percent:>3}% {pos}/{len} step evaluations, eta {eta}",
@@ -257,6 +266,7 @@ fn run(args: &Args) -> Result<(), String> {
     let options = RevolverOptions {
         device_budget: args.device_memory,
         host_budget: args.host_memory,
+        recompute_in_reverse: classic,
         ..RevolverOptions::default()
     };
     let result = fwi::gradient_with(
@@ -286,7 +296,7 @@ fn run(args: &Args) -> Result<(), String> {
         args,
         setup: &setup,
         adapter,
-        schedule: plan::describe(&schedule),
+        schedule: plan::describe(&schedule, classic),
         level_bytes: state_bytes / 2,
         planned: planned.stats,
         modelled: plan::model_costs(checkpointing, schedule, &tiers, state_bytes, args)?,

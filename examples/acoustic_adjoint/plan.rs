@@ -28,7 +28,12 @@ pub fn checkpointing(
     };
     match (args.placement, args.schedule) {
         (Placement::Multistage, ScheduleKind::Levels) => Ok(Checkpointing::Levels(2 * snaps)),
-        (Placement::Multistage, ScheduleKind::Revolve) => Ok(Checkpointing::Snapshots(snaps)),
+        // State 0 holds no memory (a shot starts at rest), so Revolve gets one snapshot more
+        // in the same memory; classic Revolve keeps pyrevolve's count, as the reference.
+        (Placement::Multistage, ScheduleKind::Revolve) => {
+            Ok(Checkpointing::Snapshots((snaps + 1).min(steps)))
+        }
+        (Placement::Multistage, ScheduleKind::Classic) => Ok(Checkpointing::Snapshots(snaps)),
         (Placement::Optimal, _) => two_tier(args, snaps, state_bytes, measure),
     }
 }
@@ -92,12 +97,14 @@ pub struct Described {
 }
 
 /// The schedule that runs (a level plan too large to tabulate falls back to Revolve: the
-/// name says which ran).
-pub fn describe(schedule: &AnySchedule) -> Described {
+/// name says which ran); `classic` when every reverse recomputes its step.
+pub fn describe(schedule: &AnySchedule, classic: bool) -> Described {
     let slots = schedule.slot_capacity() as u64;
     let (name, snaps, levels) = match schedule {
         AnySchedule::Levels(s) => ("levels", s.levels() / 2, s.levels()),
-        AnySchedule::Revolve(s) => ("revolve", s.snaps(), 2 * s.snaps()),
+        AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps(), 2 * s.snaps()),
+        // State 0's snapshot holds nothing: the memory is one snapshot fewer.
+        AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
         AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
         AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
     };

@@ -55,9 +55,14 @@ impl Report<'_> {
     }
 
     /// Forward steps per shot as planned: the acoustic adjoint needs only its state, so a
-    /// reverse recomputes nothing and the last step runs once to record.
+    /// reverse recomputes nothing and the last step runs once to record (unless the run
+    /// recomputes in reverse on purpose, `--schedule classic`).
     fn planned_forward(&self) -> u64 {
-        self.planned.state_adjoint_total_forward()
+        if self.schedule.name == "revolve-classic" {
+            self.planned.total_forward
+        } else {
+            self.planned.state_adjoint_total_forward()
+        }
     }
 
     fn recompute_factor(&self) -> f64 {

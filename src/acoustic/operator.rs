@@ -93,6 +93,11 @@ impl Operator for AcousticOperator<'_> {
         Ok(())
     }
 
+    /// A shot starts at rest: both levels zero.
+    fn starts_at_rest(&self) -> bool {
+        true
+    }
+
     /// The gradient term is formed from state `k` and the residual from the recorded traces:
     /// the engine never recomputes `u_{k+1}` for this adjoint.
     fn adjoint_needs_next(&self) -> bool {

@@ -270,11 +270,6 @@ impl<'a, O: CpuOperator, St: Store<State = O::State>, S: Schedule>
         }
         let plan = schedule.planned()?.map(|p| p.stats);
         let backend = CpuBackend { operator, store };
-        Ok(Revolver::with_backend(
-            backend,
-            schedule,
-            plan,
-            options.lookahead,
-        ))
+        Revolver::with_backend(backend, schedule, plan, options.lookahead)
     }
 }

@@ -34,9 +34,11 @@ impl GpuState {
     }
 }
 
-/// A checkpoint: on the GPU (the buffers themselves) or in host memory (their bytes).
+/// A checkpoint: on the GPU (the buffers themselves), in host memory (their bytes), or
+/// nothing at all for the rest state of an operator that [starts at rest](Operator::starts_at_rest).
 enum Held {
     Device(GpuState),
+    Rest,
     Host { step: u64, bytes: HostBytes },
 }
 
@@ -172,12 +174,7 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             stats: RunStats::default(),
         };
         let plan = planned.map(|p| p.stats);
-        Ok(Revolver::with_backend(
-            backend,
-            schedule,
-            plan,
-            options.lookahead,
-        ))
+        Revolver::with_backend(backend, schedule, plan, options.lookahead)
     }
 
     /// Replaces the placement (a schedule planned for two tiers brings its own, which this
@@ -223,6 +220,20 @@ impl<O: Operator> GpuBackend<'_, O> {
                 other => return other,
             }
         }
+    }
+
+    /// State 0 of an operator that starts at rest, rebuilt: fresh levels cleared in the
+    /// encoder, so the clear lands after the work already encoded that used those buffers.
+    fn rest_state(&mut self) -> Result<GpuState> {
+        let levels = (0..self.operator.levels())
+            .map(|_| self.take_level())
+            .collect::<Result<Vec<_>>>()?;
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        for level in &levels {
+            encoder.clear_buffer(level, 0, None);
+        }
+        Ok(GpuState { step: 0, levels })
     }
 
     /// A level buffer nobody holds, or a new one.
@@ -300,7 +311,11 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
     fn save(&mut self, slot: usize, step: u64, state: &GpuState) -> Result<()> {
         let tier = *self.tiers.get(slot).ok_or_else(|| slot_error(slot))?;
         debug_assert_eq!(step, state.step);
-        if tier == Tier::DEVICE {
+        if step == 0 && self.operator.starts_at_rest() {
+            // Zeros are rebuilt on restore: nothing kept, nothing copied.
+            self.slots[slot] = Some(Held::Rest);
+            Ok(())
+        } else if tier == Tier::DEVICE {
             self.slots[slot] = Some(Held::Device(state.clone()));
             Ok(())
         } else {
@@ -312,6 +327,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         match self.slots.get(slot) {
             Some(Some(Held::Device(state))) => Ok(state.clone()),
             Some(Some(Held::Host { .. })) => self.restore_from_host(slot, step),
+            Some(Some(Held::Rest)) => self.rest_state(),
             _ => Err(slot_error(slot)),
         }
     }
@@ -332,7 +348,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             .iter()
             .filter_map(|h| match h {
                 Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
-                Held::Host { .. } => None,
+                Held::Host { .. } | Held::Rest => None,
             })
             .flatten()
             .collect();
@@ -373,7 +389,7 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     }
 
     fn reverse(&mut self, state: GpuState, k: u64, record: bool) -> Result<u64> {
-        let next = if record || self.operator.adjoint_needs_next() {
+        let next = if record || self.adjoint_needs_next() {
             Some(self.step(&state, record)?.1)
         } else {
             None
@@ -387,7 +403,11 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     }
 
     fn adjoint_needs_next(&self) -> bool {
-        self.operator.adjoint_needs_next()
+        self.operator.adjoint_needs_next() || self.options.recompute_in_reverse
+    }
+
+    fn rebuilds_initial(&self) -> bool {
+        self.operator.starts_at_rest()
     }
 
     fn step_done(&mut self) -> Result<()> {

@@ -62,6 +62,15 @@ pub trait Operator {
         record: bool,
     ) -> Result<()>;
 
+    /// Whether state 0 is all zeros in every level and [`initialize`](Self::initialize) does
+    /// nothing (an acoustic shot starts at rest). Then no checkpoint holds state 0: a save of
+    /// it keeps nothing and a restore clears fresh levels, so its memory is free for the
+    /// schedule ([`LevelOptimal::from_rest`](crate::schedule::LevelOptimal::from_rest), or
+    /// Revolve with one snapshot more). Default `false`.
+    fn starts_at_rest(&self) -> bool {
+        false
+    }
+
     /// Whether the adjoint of step `k` needs the step's output `u_{k+1}` (Revolve's model, the
     /// default) or state `k` alone. When it needs state `k` alone, a reverse runs no forward
     /// step unless the step's outputs were never recorded (the last step's, in the first

@@ -51,6 +51,11 @@ pub struct RevolverOptions {
     /// early. The schedule is read once; this bounds what is held of it. Default 1024 (0
     /// counts as 1).
     pub lookahead: usize,
+    /// Run every reverse's forward step even when the operator's adjoint needs state `k`
+    /// alone: Revolve's classic cost (`n + p` forward steps), to measure what a state-only
+    /// adjoint saves. The results are the same bits; only the time and the counts change.
+    /// GPU backend only. Default `false`.
+    pub recompute_in_reverse: bool,
 }
 
 impl Default for RevolverOptions {
@@ -62,6 +67,7 @@ impl Default for RevolverOptions {
             overlap_transfers: true,
             spills_in_flight: 4,
             lookahead: 1024,
+            recompute_in_reverse: false,
         }
     }
 }
@@ -163,17 +169,29 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     /// A revolver that runs `schedule` on `backend`, reading `lookahead` actions ahead.
     /// `plan` is what the schedule said of itself ([`Schedule::planned`]), for progress and
     /// [`plan`](Self::plan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a schedule that leaves state 0 out of its memory on a
+    /// backend that cannot rebuild it.
     pub(crate) fn with_backend(
         backend: B,
         schedule: S,
         plan: Option<ScheduleStats>,
         lookahead: usize,
-    ) -> Self {
+    ) -> Result<Self> {
+        if schedule.level_budget().is_some_and(|b| b.initial_free) && !backend.rebuilds_initial() {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: "it keeps no memory for state 0, but this operator does not start at \
+                         rest (Operator::starts_at_rest): plan with LevelOptimal::new instead"
+                    .into(),
+            });
+        }
         let checker = Simulator::for_schedule(&schedule);
         let progress_total = plan.map_or(0, |p| {
             planned_forward(&p, backend.adjoint_needs_next()) + p.reverse_steps
         });
-        Self {
+        Ok(Self {
             backend,
             schedule,
             window: Window::default(),
@@ -186,7 +204,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
             stats: RunStats::default(),
             progress: None,
             forward_done: false,
-        }
+        })
     }
 
     /// Calls `f` with the progress after every step (for a progress bar; the library itself

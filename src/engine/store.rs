@@ -98,6 +98,13 @@ pub trait Backend: Store {
         true
     }
 
+    /// Whether the backend rebuilds state 0 instead of holding it, so a schedule may leave it
+    /// out of its memory ([`LevelBudget::initial_free`](crate::schedule::LevelBudget)). The
+    /// default says it holds it.
+    fn rebuilds_initial(&self) -> bool {
+        false
+    }
+
     /// Called after every forward or reverse step: a point where a backend may submit batched
     /// work. The default does nothing.
     ///

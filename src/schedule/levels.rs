@@ -48,13 +48,16 @@ pub const MAX_PLAN_CELLS: u64 = 1 << 24;
 /// Split points searched beyond the previous row's minimisers, on each side.
 const WINDOW: u64 = 2;
 
-/// The planned split of every subproblem: `choice[m × columns + l]` is how far to advance
-/// from a held state with `m` steps above it and `l` levels free.
+/// The planned split of every subproblem: `choice[l × rows + m]` is how far to advance from a
+/// held state with `m` steps above it and `l` levels free.
 #[derive(Debug)]
 struct Table {
-    columns: usize,
+    rows: usize,
     choice: Vec<u32>,
-    /// `F(n, free)`: the schedule's advances.
+    /// For a state 0 that costs nothing (rebuilt, not held): the splits above it, by `m`,
+    /// with the whole budget free; every save above it costs a whole state.
+    from_rest: Option<Vec<u32>>,
+    /// The schedule's advances.
     advances: u64,
 }
 
@@ -69,66 +72,117 @@ enum Search {
 }
 
 /// Fills `F` and the choices for `steps` steps, `q` levels a state and `free` free levels.
+///
+/// Stored by free levels, then steps: `F(·, l)` reads `F(·, l)` below `m` and `F(·, l − c)`
+/// below `m`, so with `l` outermost both are contiguous runs of memory, read in order.
 fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
-    let n = steps as usize;
-    let columns = free as usize + 1;
-    let mut f = vec![0u64; (n + 1) * columns];
-    let mut choice = vec![0u32; (n + 1) * columns];
-    // The previous row's minimisers among split points i ≥ q, per free-level count.
-    let mut lo = vec![q; columns];
-    let mut hi = vec![q; columns];
-    let at = |m: u64, l: u64| m as usize * columns + l as usize;
-    for m in 2..=steps {
-        for l in 0..=free {
+    let rows = steps as usize + 1;
+    let mut f = vec![0u64; rows * (free as usize + 1)];
+    let mut choice = vec![0u32; f.len()];
+    for l in 0..=free {
+        let (lower, rest) = f.split_at_mut(l as usize * rows);
+        let current = &mut rest[..rows];
+        // F(·, l − c) for a save of c levels (c ≤ l).
+        let below = |c: u64| &lower[(l - c) as usize * rows..][..rows];
+        // The previous row's minimisers among split points i ≥ q.
+        let (mut lo, mut hi) = (q, q);
+        for m in 2..=steps {
             // Advance to the last step and reverse it: no level needed.
-            let mut best = (m - 1) + f[at(m - 1, l)];
+            let mut best = (m - 1) + current[m as usize - 1];
             let mut arg = m - 1;
             // Short advances: the saved state shares q − i levels with the held one.
-            for i in 1..q.min(m - 1) {
-                if i <= l {
-                    let v = i + f[at(m - i, l - i)] + f[at(i, l)];
-                    if v < best {
-                        (best, arg) = (v, i);
-                    }
+            for i in 1..q.min(m - 1).min(l + 1) {
+                let v = i + below(i)[(m - i) as usize] + current[i as usize];
+                if v < best {
+                    (best, arg) = (v, i);
                 }
             }
             // Long advances: a whole state saved.
             if l >= q && m >= q + 2 {
                 let (start, stop) = match search {
-                    Search::Window => (
-                        lo[l as usize].saturating_sub(WINDOW).max(q),
-                        (hi[l as usize] + WINDOW).min(m - 2),
-                    ),
+                    Search::Window => (lo.saturating_sub(WINDOW).max(q), (hi + WINDOW).min(m - 2)),
                     Search::Exhaustive => (q, m - 2),
                 };
+                let right = below(q);
                 let mut row_best = u64::MAX;
                 let (mut first, mut last) = (start, start);
                 for i in start..=stop {
-                    let v = i + f[at(m - i, l - q)] + f[at(i, l)];
+                    let v = i + right[(m - i) as usize] + current[i as usize];
                     if v < row_best {
                         (row_best, first, last) = (v, i, i);
                     } else if v == row_best {
                         last = i;
                     }
                 }
-                (lo[l as usize], hi[l as usize]) = (first, last);
+                (lo, hi) = (first, last);
                 if row_best < best {
                     (best, arg) = (row_best, first);
                 }
             }
-            f[at(m, l)] = best;
-            choice[at(m, l)] = arg as u32;
+            current[m as usize] = best;
+            choice[l as usize * rows + m as usize] = arg as u32;
         }
     }
-    let advances = f[at(steps, free)];
+    let advances = f[free as usize * rows + steps as usize];
     (
         f,
         Table {
-            columns,
+            rows,
             choice,
+            from_rest: None,
             advances,
         },
     )
+}
+
+/// The row above a state 0 that holds no level: `F₀(m) = min(m − 1 + F₀(m − 1),
+/// minᵢ i + F(m − i, free − q) + F₀(i))`, every save charged `q`, searched like [`solve`]'s
+/// rows. Returns `F₀` and its choices.
+fn solve_from_rest(
+    f: &[u64],
+    steps: u64,
+    q: u64,
+    free: u64,
+    search: Search,
+) -> (Vec<u64>, Vec<u32>) {
+    let rows = steps as usize + 1;
+    let mut f0 = vec![0u64; rows];
+    let mut choice = vec![0u32; rows];
+    let (mut lo, mut hi) = (1u64, 1u64);
+    for m in 2..=steps {
+        let mut best = (m - 1) + f0[m as usize - 1];
+        let mut arg = m - 1;
+        if free >= q && m >= 3 {
+            let right = &f[(free - q) as usize * rows..][..rows];
+            let (start, stop) = match search {
+                Search::Window => (lo.saturating_sub(WINDOW).max(1), (hi + WINDOW).min(m - 2)),
+                Search::Exhaustive => (1, m - 2),
+            };
+            let mut row_best = u64::MAX;
+            let (mut first, mut last) = (start, start);
+            for i in start..=stop {
+                let v = i + right[(m - i) as usize] + f0[i as usize];
+                if v < row_best {
+                    (row_best, first, last) = (v, i, i);
+                } else if v == row_best {
+                    last = i;
+                }
+            }
+            (lo, hi) = (first, last);
+            if row_best < best {
+                (best, arg) = (row_best, first);
+            }
+        }
+        f0[m as usize] = best;
+        choice[m as usize] = arg as u32;
+    }
+    (f0, choice)
+}
+
+/// The most free levels a plan for `steps` steps can use: every state `1 … n − 2` saved at
+/// once, `n − 2` levels and `q − 1` more for the first of them (bounded above for any `q`).
+fn useful_levels(steps: u64, q: u64) -> u64 {
+    steps.saturating_sub(2).saturating_add(q)
 }
 
 /// The schedule with the fewest forward steps for an adjoint that needs only its state, when
@@ -157,6 +211,7 @@ pub struct LevelOptimal {
     steps: u64,
     levels: u64,
     per_state: u64,
+    initial_free: bool,
     table: Arc<Table>,
     /// Held checkpoints (step, levels free above it), increasing; index = slot.
     stack: Vec<(u64, u64)>,
@@ -175,6 +230,30 @@ impl LevelOptimal {
     /// [`Error::PlanTooLarge`] when the plan would tabulate more than [`MAX_PLAN_CELLS`]
     /// cells (plan with [`Revolve`](super::Revolve) instead).
     pub fn new(steps: u64, levels: u64, per_state: u64) -> Result<Self> {
+        Self::plan(steps, levels, per_state, false)
+    }
+
+    /// As [`new`](Self::new), for an operator that
+    /// [starts at rest](crate::engine::Operator::starts_at_rest): the engine rebuilds state 0
+    /// instead of holding it, so all `levels` go to the other states. The engine refuses this
+    /// schedule for an operator that does not start at rest.
+    ///
+    /// ```
+    /// use gpurevolve::schedule::{simulate, LevelOptimal};
+    /// let held = simulate(LevelOptimal::new(1000, 20, 2)?)?;
+    /// let rest = simulate(LevelOptimal::from_rest(1000, 20, 2)?)?;
+    /// assert!(rest.advances < held.advances);
+    /// assert!(rest.peak_levels <= 20); // state 0 not counted
+    /// # Ok::<(), gpurevolve::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), except that any budget, even 0 levels, can reverse the steps.
+    pub fn from_rest(steps: u64, levels: u64, per_state: u64) -> Result<Self> {
+        Self::plan(steps, levels, per_state, true)
+    }
+
+    fn plan(steps: u64, levels: u64, per_state: u64, initial_free: bool) -> Result<Self> {
         if steps == 0 {
             return Err(Error::ZeroSteps);
         }
@@ -184,14 +263,16 @@ impl LevelOptimal {
                 reason: "a state is at least one time level".into(),
             });
         }
-        if levels < per_state {
+        if levels < per_state && !initial_free {
             return Err(Error::LevelBudget {
                 levels,
                 needed: per_state,
             });
         }
-        // More than n − 1 free levels store every state: the rest is never used.
-        let free = (levels - per_state).min(steps - 1);
+        let held_initial = if initial_free { 0 } else { per_state };
+        // Every state 1 … n − 2 saved at once holds at most n − 3 + q levels: more are never
+        // used.
+        let free = (levels - held_initial).min(useful_levels(steps, per_state));
         let cells = (steps + 1).saturating_mul(free + 1);
         if cells > MAX_PLAN_CELLS {
             return Err(Error::PlanTooLarge {
@@ -201,7 +282,12 @@ impl LevelOptimal {
                 max_cells: MAX_PLAN_CELLS,
             });
         }
-        let (_, table) = solve(steps, per_state, free, Search::Window);
+        let (f, mut table) = solve(steps, per_state, free, Search::Window);
+        if initial_free {
+            let (f0, choice) = solve_from_rest(&f, steps, per_state, free, Search::Window);
+            table.advances = f0[steps as usize];
+            table.from_rest = Some(choice);
+        }
         log::debug!(
             "level plan: {steps} steps, {levels} levels of {per_state} a state: {} advances",
             table.advances
@@ -210,6 +296,7 @@ impl LevelOptimal {
             steps,
             levels,
             per_state,
+            initial_free,
             table: Arc::new(table),
             stack: Vec::new(),
             live: Some(0),
@@ -235,7 +322,13 @@ impl LevelOptimal {
     }
 
     fn free_levels(&self) -> u64 {
-        (self.levels - self.per_state).min(self.steps - 1)
+        let held_initial = if self.initial_free { 0 } else { self.per_state };
+        (self.levels - held_initial).min(useful_levels(self.steps, self.per_state))
+    }
+
+    /// Whether state 0 is left out of the budget ([`from_rest`](Self::from_rest)).
+    pub fn initial_free(&self) -> bool {
+        self.initial_free
     }
 }
 
@@ -276,7 +369,10 @@ impl Iterator for LevelOptimal {
         match top {
             Some((held, free)) if held == live => {
                 let m = self.end - live;
-                let i = self.table.choice[m as usize * self.table.columns + free as usize];
+                let i = match &self.table.from_rest {
+                    Some(row) if held == 0 => row[m as usize],
+                    _ => self.table.choice[free as usize * self.table.rows + m as usize],
+                };
                 let to = live + u64::from(i);
                 self.live = Some(to);
                 Some(Action::Advance { from: live, to })
@@ -285,6 +381,8 @@ impl Iterator for LevelOptimal {
                 // A split point just reached (or state 0): save it, charging the levels it
                 // does not share with the checkpoint below.
                 let free = match top {
+                    // Above a state 0 that holds nothing, a save shares no level.
+                    Some((0, free)) if self.initial_free => free - self.per_state,
                     Some((held, free)) => free - (live - held).min(self.per_state),
                     None => self.free_levels(),
                 };
@@ -304,7 +402,8 @@ impl Schedule for LevelOptimal {
     }
 
     fn slot_capacity(&self) -> usize {
-        // Every save costs a level; at most states 0 … n − 2 are saved. Fits: the table did.
+        // State 0, then a level a save at least; at most states 0 … n − 2 are saved. Fits: the
+        // table did.
         (1 + self.free_levels()).min(self.steps - 1) as usize
     }
 
@@ -312,6 +411,7 @@ impl Schedule for LevelOptimal {
         Some(LevelBudget {
             per_state: self.per_state,
             levels: self.levels,
+            initial_free: self.initial_free,
         })
     }
 
@@ -334,6 +434,12 @@ mod tests {
                 let (windowed, _) = solve(steps, q, free, Search::Window);
                 let differ = exact.iter().zip(&windowed).filter(|(a, b)| a != b).count();
                 assert_eq!(differ, 0, "q = {q}, {steps} steps, {free} free levels");
+                let (exact0, _) = solve_from_rest(&exact, steps, q, free, Search::Exhaustive);
+                let (windowed0, _) = solve_from_rest(&exact, steps, q, free, Search::Window);
+                assert!(
+                    exact0 == windowed0,
+                    "from rest: q = {q}, {steps} steps, {free} free"
+                );
             }
         }
     }

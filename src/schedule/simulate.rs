@@ -41,6 +41,9 @@ pub struct LevelBudget {
     pub per_state: u64,
     /// The most levels the saved states may hold at once.
     pub levels: u64,
+    /// Whether state 0 costs nothing: an engine rebuilds it (an operator that
+    /// [starts at rest](crate::engine::Operator::starts_at_rest)) instead of holding it.
+    pub initial_free: bool,
 }
 
 /// Levels a leapfrog state holds, `(u_k, u_{k−1})`: how [`ScheduleStats::peak_levels`] counts
@@ -472,6 +475,7 @@ impl Simulator {
 struct Levels {
     per_state: u64,
     budget: Option<u64>,
+    initial_free: bool,
     /// Saved states holding each level, by `level + per_state − 1` (state 0 holds levels
     /// `1 − per_state … 0`).
     holders: HashMap<u64, u32>,
@@ -483,6 +487,7 @@ impl Levels {
         Self {
             per_state: budget.map_or(LEAPFROG_LEVELS, |b| b.per_state.max(1)),
             budget: budget.map(|b| b.levels),
+            initial_free: budget.is_some_and(|b| b.initial_free),
             holders: HashMap::new(),
             distinct: 0,
         }
@@ -490,6 +495,9 @@ impl Levels {
 
     /// The levels of state `step`, shifted to be non-negative.
     fn of(&self, step: u64) -> std::ops::Range<u64> {
+        if step == 0 && self.initial_free {
+            return 0..0;
+        }
         step..step.saturating_add(self.per_state)
     }
 
