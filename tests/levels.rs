@@ -195,17 +195,17 @@ fn bad_budgets_are_typed_errors() {
     assert_eq!(LevelOptimal::new(1, 2, 2).unwrap().advances(), 0);
 }
 
-/// A schedule that promises a level budget it breaks.
-struct Overspending(Revolve);
+/// Revolve, declaring a level budget (which it may break).
+struct WithBudget(Revolve, u64);
 
-impl Iterator for Overspending {
+impl Iterator for WithBudget {
     type Item = Action;
     fn next(&mut self) -> Option<Action> {
         self.0.next()
     }
 }
 
-impl Schedule for Overspending {
+impl Schedule for WithBudget {
     fn steps(&self) -> u64 {
         self.0.steps()
     }
@@ -215,7 +215,7 @@ impl Schedule for Overspending {
     fn level_budget(&self) -> Option<LevelBudget> {
         Some(LevelBudget {
             per_state: 2,
-            levels: 5,
+            levels: self.1,
             initial_free: false,
         })
     }
@@ -224,7 +224,7 @@ impl Schedule for Overspending {
 #[test]
 fn the_simulator_rejects_a_schedule_over_its_level_budget() {
     // Revolve(10, 3) holds states 0, 4 and 7: six levels by the third save.
-    let err = simulate(Overspending(Revolve::new(10, 3).unwrap())).unwrap_err();
+    let err = simulate(WithBudget(Revolve::new(10, 3).unwrap(), 5)).unwrap_err();
     match err {
         Error::InvalidSchedule {
             action: Some(Action::Save { step: 7, .. }),
@@ -234,6 +234,11 @@ fn the_simulator_rejects_a_schedule_over_its_level_budget() {
         other => panic!("{other:?}"),
     }
     // Consecutive states share a level: 0, 1, 2 held at once are four levels, not six.
-    let stats = simulate(Revolve::new(4, 3).unwrap()).unwrap();
+    let stats = simulate(WithBudget(Revolve::new(4, 3).unwrap(), 4)).unwrap();
     assert_eq!((stats.peak_slots, stats.peak_levels), (3, 4));
+    // Without a declared budget, levels are not counted.
+    assert_eq!(
+        simulate(Revolve::new(4, 3).unwrap()).unwrap().peak_levels,
+        0
+    );
 }

@@ -28,9 +28,10 @@ pub struct ScheduleStats {
     /// Most slots held at once.
     pub peak_slots: usize,
     /// Most time levels held at once by saved states, a state being
-    /// [`LevelBudget::per_state`] consecutive levels (two, a leapfrog's, unless the schedule
-    /// declares a [`level_budget`](Schedule::level_budget)) and consecutive saved states sharing
-    /// theirs: what a store that keeps level buffers holds.
+    /// [`LevelBudget::per_state`] consecutive levels and consecutive saved states sharing
+    /// theirs: what a store that keeps level buffers holds. Counted only for a schedule that
+    /// declares a [`level_budget`](Schedule::level_budget), `0` otherwise (the count costs a
+    /// lookup per level of every save, which Revolve-sized simulations need not pay).
     pub peak_levels: u64,
 }
 
@@ -45,10 +46,6 @@ pub struct LevelBudget {
     /// [starts at rest](crate::engine::Operator::starts_at_rest)) instead of holding it.
     pub initial_free: bool,
 }
-
-/// Levels a leapfrog state holds, `(u_k, u_{k−1})`: how [`ScheduleStats::peak_levels`] counts
-/// for a schedule that declares no level budget.
-const LEAPFROG_LEVELS: u64 = 2;
 
 impl ScheduleStats {
     /// All forward step evaluations when the adjoint of a step needs only its own state
@@ -295,7 +292,8 @@ pub fn planned<S: Schedule>(schedule: S) -> Result<Planned> {
 pub(crate) struct Simulator {
     slots: Vec<Option<u64>>,
     held: usize,
-    levels: Levels,
+    /// The level count, for a schedule with a level budget.
+    levels: Option<Levels>,
     live: Option<u64>,
     end: u64,
     ended: bool,
@@ -309,7 +307,7 @@ impl Simulator {
         Self {
             slots: vec![None; capacity],
             held: 0,
-            levels: Levels::new(budget),
+            levels: budget.map(Levels::new),
             live: Some(0),
             end: steps,
             ended: false,
@@ -426,12 +424,14 @@ impl Simulator {
                 if let Some(holds) = *entry {
                     return Err(Violation::SlotOccupied { slot, holds });
                 }
-                self.levels.save(step)?;
+                if let Some(levels) = self.levels.as_mut() {
+                    levels.save(step)?;
+                    self.stats.peak_levels = self.stats.peak_levels.max(levels.distinct);
+                }
                 *self.slot(slot)? = Some(step);
                 self.held += 1;
                 self.stats.saves += 1;
                 self.stats.peak_slots = self.stats.peak_slots.max(self.held);
-                self.stats.peak_levels = self.stats.peak_levels.max(self.levels.distinct);
             }
             Action::Restore { step, slot } => {
                 self.holding(slot, step)?;
@@ -440,7 +440,9 @@ impl Simulator {
             }
             Action::Free { step, slot } => {
                 *self.holding(slot, step)? = None;
-                self.levels.free(step);
+                if let Some(levels) = self.levels.as_mut() {
+                    levels.free(step);
+                }
                 self.held -= 1;
                 self.stats.frees += 1;
             }
@@ -474,7 +476,7 @@ impl Simulator {
 /// The time levels the saved states hold: a count per level, so consecutive states share.
 struct Levels {
     per_state: u64,
-    budget: Option<u64>,
+    budget: u64,
     initial_free: bool,
     /// Saved states holding each level, by `level + per_state − 1` (state 0 holds levels
     /// `1 − per_state … 0`).
@@ -483,11 +485,11 @@ struct Levels {
 }
 
 impl Levels {
-    fn new(budget: Option<LevelBudget>) -> Self {
+    fn new(budget: LevelBudget) -> Self {
         Self {
-            per_state: budget.map_or(LEAPFROG_LEVELS, |b| b.per_state.max(1)),
-            budget: budget.map(|b| b.levels),
-            initial_free: budget.is_some_and(|b| b.initial_free),
+            per_state: budget.per_state.max(1),
+            budget: budget.levels,
+            initial_free: budget.initial_free,
             holders: HashMap::new(),
             distinct: 0,
         }
@@ -508,8 +510,11 @@ impl Levels {
             .filter(|l| !self.holders.contains_key(l))
             .count() as u64;
         let held = self.distinct + new;
-        if let Some(budget) = self.budget.filter(|&b| held > b) {
-            return Err(Violation::LevelBudgetExceeded { held, budget });
+        if held > self.budget {
+            return Err(Violation::LevelBudgetExceeded {
+                held,
+                budget: self.budget,
+            });
         }
         for level in self.of(step) {
             *self.holders.entry(level).or_insert(0) += 1;
