@@ -4,7 +4,7 @@ mod common;
 
 use common::random_problem;
 use gpurevolve::Error;
-use gpurevolve::acoustic::{CpuTwin, Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, CpuTwin, Geometry, Model, Problem, TimeAxis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -120,6 +120,42 @@ fn the_second_difference_from_the_state_is_the_steps() {
         CpuTwin::new(&problem).second_difference(&vec![0.0; n], &vec![0.0; n - 1], &[]),
         Err(Error::InvalidArgument { .. })
     ));
+}
+
+/// The absorbing layer belongs to the problem: two models on one boundary get the same damping,
+/// and bad reference velocities are typed errors that say what to change.
+#[test]
+fn the_boundary_is_fixed_per_problem_not_per_model() {
+    let slow = Model::constant(&[40, 30], 10.0, 8, 2000.0).unwrap();
+    let fast = Model::constant(&[40, 30], 10.0, 8, 3000.0).unwrap();
+    let geometry = |m: &Model| {
+        Geometry::new(m, vec![vec![200.0, 20.0]], vec![vec![100.0, 20.0]], 12.0).unwrap()
+    };
+    let time = TimeAxis::new(&fast, 4, 50, None).unwrap();
+    let boundary = Boundary::for_models(&[&slow, &fast]).unwrap();
+    assert_eq!(boundary.reference_velocity(), 3000.0);
+    let on = |m: &Model| Problem::with_boundary(m.clone(), geometry(m), time, 4, boundary).unwrap();
+    let (a, b) = (on(&slow), on(&fast));
+    assert!(a.damping().iter().any(|&d| d > 0.0));
+    assert_eq!(a.damping(), b.damping());
+    assert_eq!(a.boundary(), boundary);
+    // Each model's own boundary differs: the slower model would get a stronger layer.
+    let own = Problem::new(slow.clone(), geometry(&slow), time, 4).unwrap();
+    assert_ne!(own.damping(), a.damping());
+    // Bad references.
+    for bad in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
+        assert!(matches!(
+            Boundary::sponge(bad),
+            Err(Error::InvalidArgument {
+                name: "reference_velocity",
+                ..
+            })
+        ));
+    }
+    let too_slow = Boundary::sponge(2500.0).unwrap();
+    let err = Problem::with_boundary(fast.clone(), geometry(&fast), time, 4, too_slow).unwrap_err();
+    assert!(err.to_string().contains("at least 3000"), "{err}");
+    assert!(Boundary::for_models(&[]).is_err());
 }
 
 #[test]

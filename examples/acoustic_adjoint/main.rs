@@ -90,6 +90,10 @@ struct Args {
     /// Absorbing cells on each side.
     #[arg(long, default_value_t = 16)]
     nbl: usize,
+    /// Velocity (m/s) the absorbing layer is tuned for, the same for the true and the starting
+    /// model [default: the larger of their largest velocities].
+    #[arg(long)]
+    boundary_velocity: Option<f64>,
     /// Space order of the Laplacian: 2, 4, 8 or 16.
     #[arg(long, default_value_t = 8)]
     space_order: usize,

@@ -87,6 +87,10 @@ impl Report<'_> {
             ),
             ("spacing", Json::Num(truth.spacing())),
             ("nbl", Json::Int(truth.nbl() as u64)),
+            (
+                "boundary_velocity",
+                Json::Num(setup.boundary.reference_velocity()),
+            ),
             ("space_order", Json::Int(args.space_order as u64)),
             ("shots", Json::Int(args.shots as u64)),
             ("receivers", Json::Int(setup.receivers as u64)),

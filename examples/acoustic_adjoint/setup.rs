@@ -1,7 +1,7 @@
 //! The problems the main job solves: the true and starting models, the time axis and one
 //! acquisition geometry per shot.
 
-use gpurevolve::acoustic::{Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, Geometry, Model, Problem, TimeAxis};
 
 use super::{Args, ModelKind, err};
 
@@ -13,6 +13,8 @@ pub struct Setup {
     pub truth: Model,
     pub start: Model,
     pub time: TimeAxis,
+    /// The absorbing layer every shot shares, on either model.
+    pub boundary: Boundary,
     pub receivers: usize,
     pub true_shots: Vec<Problem>,
     pub start_shots: Vec<Problem>,
@@ -37,12 +39,19 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
     };
     let time = TimeAxis::new(&truth, order, nt, Some(probe.dt)).map_err(err)?;
     let geoms = geometries(args, &truth)?;
+    // One boundary for both models: the observed and the synthetic data differ only where
+    // the models do, and the gradient is the derivative of the misfit.
+    let boundary = match args.boundary_velocity {
+        Some(v) => Boundary::sponge(v),
+        None => Boundary::for_models(&[&truth, &start]),
+    }
+    .map_err(err)?;
     let problems = |model: &Model| -> Result<Vec<Problem>, String> {
         geoms
             .iter()
             .map(|(s, r)| {
                 let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
-                Problem::new(model.clone(), g, time, order).map_err(err)
+                Problem::with_boundary(model.clone(), g, time, order, boundary).map_err(err)
             })
             .collect()
     };
@@ -52,6 +61,7 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
         truth,
         start,
         time,
+        boundary,
         true_shots,
         start_shots,
     })

@@ -4,6 +4,7 @@
 //! `m ∂²u/∂t² + η ∂u/∂t − ∇²u = q`, `m = 1/c²`, leapfrog in time with centred damping,
 //! centred Laplacian of order 2, 4, 8 or 16, SI units throughout.
 
+mod boundary;
 mod cpu;
 mod geometry;
 mod gpu;
@@ -14,6 +15,7 @@ mod points;
 mod problem;
 mod reference;
 
+pub use boundary::Boundary;
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
 pub use gpu::{AdjointInput, FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};

@@ -325,18 +325,26 @@ impl Model {
         m
     }
 
+    /// The damping `η` (s/m²) on the extended grid, tuned for this model's largest velocity:
+    /// [`damping_for`](Self::damping_for) of [`max_velocity`](Self::max_velocity). A problem
+    /// takes its damping from its [`Boundary`](super::Boundary) instead, so that every model
+    /// run on it shares one layer.
+    pub fn damping(&self) -> Vec<f64> {
+        self.damping_for(self.max_velocity())
+    }
+
     /// The damping `η` (s/m²) on the extended grid: zero inside, rising through the absorbing
     /// layer with the taper `p − sin(2πp)/(2π)` of Devito's `initialize_damp` (`p` the depth into
-    /// the layer, 0 → 1), summed over axes, scaled so a wave at the model's largest velocity
-    /// loses a factor of about 1000 crossing the layer and back:
-    /// `η = 1.5·ln(1000)·taper / (nbl·h·c_max)`. Fixed by the model: perturbing `m` leaves it.
-    pub fn damping(&self) -> Vec<f64> {
+    /// the layer, 0 → 1), summed over axes, scaled so a wave at `reference_velocity` loses a
+    /// factor of about 1000 crossing the layer and back:
+    /// `η = 1.5·ln(1000)·taper / (nbl·h·c_ref)`.
+    pub fn damping_for(&self, reference_velocity: f64) -> Vec<f64> {
         let [ex, ey, ez] = self.extended_shape();
         if self.nbl == 0 {
             return vec![0.0; ex * ey * ez];
         }
         let nbl = self.nbl;
-        let scale = 1.5 * 1000f64.ln() / (nbl as f64 * self.spacing * self.max_velocity());
+        let scale = 1.5 * 1000f64.ln() / (nbl as f64 * self.spacing * reference_velocity);
         let taper = |i: usize, n: usize| -> f64 {
             let into = if i < nbl {
                 nbl - i

@@ -1,6 +1,7 @@
 //! [`Problem`]: a model, a geometry, a time axis and a space order, checked and turned into
 //! the arrays every kernel (CPU twin or WGSL) agrees on.
 
+use super::boundary::Boundary;
 use super::geometry::{Geometry, PointPlan, TimeAxis};
 use super::grid::{Layout, check_len, check_space_order, second_derivative_coefficients};
 use super::model::Model;
@@ -23,6 +24,8 @@ pub struct Problem {
     laplacian: Vec<f64>,
     /// `m` on the padded grid (zero in the halo).
     slowness_squared: Vec<f64>,
+    /// The absorbing layer's tuning.
+    boundary: Boundary,
     /// `η` on the padded grid.
     damping: Vec<f64>,
     sources: PointPlan,
@@ -30,7 +33,9 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// Checks and discretises a problem.
+    /// Checks and discretises a problem, its absorbing layer tuned for this model's largest
+    /// velocity. For an inversion, where several models run on one problem, use
+    /// [`with_boundary`](Self::with_boundary) with one [`Boundary`] for all of them.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown space order, an extended grid narrower than
@@ -42,6 +47,25 @@ impl Problem {
         time: TimeAxis,
         space_order: usize,
     ) -> Result<Self> {
+        let boundary = Boundary::sponge(model.max_velocity())?;
+        Self::with_boundary(model, geometry, time, space_order, boundary)
+    }
+
+    /// Checks and discretises a problem whose absorbing layer is `boundary`'s, whatever the
+    /// model: the true and the starting model of an inversion then share one boundary, and
+    /// the gradient is the exact derivative of the misfit for that fixed boundary.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and [`Error::InvalidArgument`] when the model is faster than the
+    /// boundary's reference velocity.
+    pub fn with_boundary(
+        model: Model,
+        geometry: Geometry,
+        time: TimeAxis,
+        space_order: usize,
+        boundary: Boundary,
+    ) -> Result<Self> {
+        boundary.check(&model)?;
         let radius = check_space_order(space_order)?;
         geometry.validate(&model)?;
         let extended = model.extended_shape();
@@ -71,7 +95,7 @@ impl Problem {
             .map(|c| c / h2)
             .collect();
         let slowness_squared = layout.pad(&model.extended_slowness_squared())?;
-        let damping = layout.pad(&model.damping())?;
+        let damping = layout.pad(&boundary.damping(&model))?;
         let sources = PointPlan::new(&model, &layout, &geometry.sources);
         let receivers = PointPlan::new(&model, &layout, &geometry.receivers);
         Ok(Self {
@@ -82,6 +106,7 @@ impl Problem {
             layout,
             laplacian,
             slowness_squared,
+            boundary,
             damping,
             sources,
             receivers,
@@ -89,7 +114,8 @@ impl Problem {
     }
 
     /// The same problem with squared slowness `m` (s²/m², extended grid, C order) in place of
-    /// the model's: what a Taylor test or an inversion perturbs. The damping is kept.
+    /// the model's: what a Taylor test or an inversion perturbs. The boundary is kept, so the
+    /// derivative in `m` is the derivative of the misfit.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the length is wrong, a value is not finite and positive,
@@ -166,6 +192,16 @@ impl Problem {
     /// `m` on the padded grid.
     pub fn slowness_squared(&self) -> &[f64] {
         &self.slowness_squared
+    }
+
+    /// The absorbing layer's tuning.
+    pub fn boundary(&self) -> Boundary {
+        self.boundary
+    }
+
+    /// The damping `η` (s/m²) on the padded grid (zero in the halo and the interior).
+    pub fn damping(&self) -> &[f64] {
+        &self.damping
     }
 
     /// Source sampling and injection plan.
