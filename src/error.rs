@@ -165,6 +165,23 @@ pub enum Error {
         requested: u64,
     },
 
+    /// An operator wrote a buffer of the state it was given, which it may only read
+    /// ([`RevolverOptions::check_state_contract`](crate::engine::RevolverOptions)): a
+    /// checkpoint holding that buffer would be corrupted.
+    #[error(
+        "the operator broke the state contract in the {phase} of step {step}: it wrote level \
+         {level} of the state (buffer {level} of `state`, u_(k-{level})), which it may only \
+         read; write only `next`"
+    )]
+    StateContract {
+        /// `forward` or `adjoint`.
+        phase: &'static str,
+        /// The step.
+        step: u64,
+        /// Which level of the state changed (0: the newest).
+        level: usize,
+    },
+
     /// wgpu reported a validation or internal error: a bug in gpurevolve or in the
     /// caller's WGSL, never a condition to retry.
     #[error("GPU error in {context}: {detail}")]

@@ -511,6 +511,117 @@ fn an_operators_encoding_error_is_typed_not_silent() {
     assert!(matches!(err, Error::Gpu { .. }), "{err}");
 }
 
+/// The acoustic operator, plus one write into its state at step `at`: in the forward step
+/// (a copy of `next` over the older level) or in the adjoint (the older level over the newer).
+struct Overwriting<'g> {
+    inner: AcousticOperator<'g>,
+    at: u64,
+    in_adjoint: bool,
+}
+
+impl Operator for Overwriting<'_> {
+    fn levels(&self) -> usize {
+        self.inner.levels()
+    }
+    fn level_bytes(&self) -> u64 {
+        self.inner.level_bytes()
+    }
+    fn steps(&self) -> u64 {
+        self.inner.steps()
+    }
+    fn starts_at_rest(&self) -> bool {
+        self.inner.starts_at_rest()
+    }
+    fn adjoint_needs_next(&self) -> bool {
+        self.inner.adjoint_needs_next()
+    }
+    fn encode_forward(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        k: u64,
+        state: &[&wgpu::Buffer],
+        next: &wgpu::Buffer,
+        record: bool,
+    ) -> gpurevolve::Result<()> {
+        self.inner.encode_forward(encoder, k, state, next, record)?;
+        if !self.in_adjoint && k == self.at {
+            encoder.copy_buffer_to_buffer(next, 0, state[1], 0, self.level_bytes());
+        }
+        Ok(())
+    }
+    fn encode_adjoint(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        k: u64,
+        state: &[&wgpu::Buffer],
+        next: Option<&wgpu::Buffer>,
+    ) -> gpurevolve::Result<()> {
+        self.inner.encode_adjoint(encoder, k, state, next)?;
+        if self.in_adjoint && k == self.at {
+            encoder.copy_buffer_to_buffer(state[1], 0, state[0], 0, self.level_bytes());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn an_operator_that_writes_its_state_is_caught_naming_the_step_and_level() {
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = shot(&[30, 24], 4, 41, 5);
+    let checked = RevolverOptions {
+        check_state_contract: true,
+        ..RevolverOptions::default()
+    };
+    let run = |in_adjoint: bool, options: RevolverOptions| {
+        let op = Overwriting {
+            inner: AcousticOperator::new(&gpu, &problem, &observed).unwrap(),
+            at: 25,
+            in_adjoint,
+        };
+        let mut revolver = Revolver::new(&gpu, op, Revolve::new(40, 4).unwrap(), options).unwrap();
+        revolver.apply_forward()?;
+        revolver.apply_reverse()
+    };
+    match run(false, checked) {
+        Err(Error::StateContract {
+            phase: "forward",
+            step: 25,
+            level: 1,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    match run(true, checked) {
+        Err(
+            e @ Error::StateContract {
+                phase: "adjoint",
+                step: 25,
+                level: 0,
+            },
+        ) => {
+            let message = e.to_string();
+            assert!(message.contains("step 25") && message.contains("write only `next`"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Unchecked (the release default), the same operator runs to the end, silently wrong:
+    // what the check is for.
+    let unchecked = RevolverOptions {
+        check_state_contract: false,
+        ..RevolverOptions::default()
+    };
+    assert!(run(true, unchecked).is_ok());
+    // And a well-behaved operator passes the check with the store-all bits.
+    let reference = GpuAcoustic::new(&gpu, &problem)
+        .unwrap()
+        .gradient_store_all(&observed)
+        .unwrap();
+    let op = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let mut revolver = Revolver::new(&gpu, op, Revolve::new(40, 4).unwrap(), checked).unwrap();
+    revolver.apply_reverse().unwrap();
+    let info = revolver.operator().finish().unwrap();
+    assert_eq!(bits(&info.gradient), bits(&reference.gradient));
+}
+
 #[test]
 fn calibration_stays_inside_the_time_loop_and_types_its_errors() {
     let Some(gpu) = common::gpu() else { return };

@@ -248,15 +248,63 @@ impl<O: Operator> GpuBackend<'_, O> {
         Ok(buffer)
     }
 
+    /// Copies of `state`'s levels, encoded now, when the state contract is checked.
+    fn contract_copies(&mut self, state: &GpuState) -> Result<Option<Vec<wgpu::Buffer>>> {
+        if !self.options.check_state_contract {
+            return Ok(None);
+        }
+        let bytes = self.operator.level_bytes();
+        let copies = (0..state.levels.len())
+            .map(|_| {
+                self.gpu
+                    .create_buffer("state contract copy", bytes, STATE_USAGE)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        for (level, copy) in state.levels.iter().zip(&copies) {
+            encoder.copy_buffer_to_buffer(level, 0, copy, 0, bytes);
+        }
+        Ok(Some(copies))
+    }
+
+    /// Runs what is encoded and compares `state`'s levels with the copies taken before the
+    /// operator's work: any difference breaks the contract.
+    fn check_contract(
+        &mut self,
+        copies: Option<Vec<wgpu::Buffer>>,
+        state: &GpuState,
+        phase: &'static str,
+    ) -> Result<()> {
+        let Some(copies) = copies else {
+            return Ok(());
+        };
+        self.flush(true)?;
+        for (level, (buffer, copy)) in state.levels.iter().zip(&copies).enumerate() {
+            let now: Vec<u32> = self.gpu.read_back(buffer)?;
+            let before: Vec<u32> = self.gpu.read_back(copy)?;
+            if now != before {
+                return Err(Error::StateContract {
+                    phase,
+                    step: state.step,
+                    level,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// One forward step from `state`; returns the next state and the new level.
     fn step(&mut self, state: &GpuState, record: bool) -> Result<(GpuState, Rc<wgpu::Buffer>)> {
         let next = self.take_level()?;
         let k = state.step;
+        let copies = self.contract_copies(state)?;
         let refs: Vec<&wgpu::Buffer> = state.levels().collect();
         let gpu = self.gpu;
         let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
             .encode_forward(encoder, k, &refs, &next, record)?;
+        self.check_contract(copies, state, "forward")?;
         let mut levels = Vec::with_capacity(state.levels.len());
         levels.push(Rc::clone(&next));
         levels.extend(state.levels.iter().take(state.levels.len() - 1).cloned());
@@ -394,11 +442,13 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         } else {
             None
         };
+        let copies = self.contract_copies(&state)?;
         let refs: Vec<&wgpu::Buffer> = state.levels().collect();
         let gpu = self.gpu;
         let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
             .encode_adjoint(encoder, k, &refs, next.as_deref())?;
+        self.check_contract(copies, &state, "adjoint")?;
         Ok(u64::from(next.is_some()))
     }
 

@@ -56,6 +56,13 @@ pub struct RevolverOptions {
     /// adjoint saves. The results are the same bits; only the time and the counts change.
     /// GPU backend only. Default `false`.
     pub recompute_in_reverse: bool,
+    /// Check the [`Operator`](crate::engine::Operator)'s state contract at every step: the
+    /// levels of the state a forward step or an adjoint is given are copied before it and
+    /// compared with what they hold after it, and a difference is
+    /// [`Error::StateContract`], naming the step, the phase and the level. Each step then
+    /// waits for the GPU and reads the state back: for developing an operator, not for
+    /// production. GPU backend only. Default: on in debug builds, off in release.
+    pub check_state_contract: bool,
 }
 
 impl Default for RevolverOptions {
@@ -68,6 +75,7 @@ impl Default for RevolverOptions {
             spills_in_flight: 4,
             lookahead: 1024,
             recompute_in_reverse: false,
+            check_state_contract: cfg!(debug_assertions),
         }
     }
 }
