@@ -89,8 +89,9 @@ fn schedule(args: &Args, snaps: u64) -> Result<Box<dyn Schedule>, gpurevolve::Er
     })
 }
 
-/// The level-optimal schedule in the memory of `snaps` two-level snapshots, or `None` with
-/// the reason when it is too large to plan in about a second.
+/// What the level-optimal schedule in the memory of `snaps` two-level snapshots (state 0
+/// held) costs; the inner `Err` says why it was not planned (too large to plan in about a
+/// second), the outer one is any other error.
 fn level_plan(steps: u64, snaps: u64) -> Result<Result<ScheduleStats, String>, String> {
     match LevelOptimal::new(steps, 2 * snaps, 2) {
         Ok(plan) => Ok(Ok(simulate(plan).map_err(|e| e.to_string())?)),

@@ -69,21 +69,19 @@ pub enum Error {
         needed: u64,
     },
 
-    /// A plan would tabulate more than a planner allows: plan with Revolve instead, whose
-    /// plan is a closed form.
+    /// A plan would take more memory or time than a planner allows (about a second): plan
+    /// with Revolve instead, whose plan is a closed form.
     #[error(
-        "planning {steps} steps within {levels} time levels needs a table of {cells} cells, \
-         above the {max_cells} that plan in about a second; use Revolve's schedule"
+        "planning {steps} steps within {levels} time levels is too large to plan in about a \
+         second ({why}); use Revolve's schedule"
     )]
     PlanTooLarge {
         /// Steps asked for.
         steps: u64,
         /// Levels asked for.
         levels: u64,
-        /// Cells the table would need.
-        cells: u64,
-        /// The most a plan may tabulate.
-        max_cells: u64,
+        /// Which bound it exceeds.
+        why: String,
     },
 
     /// The checkpoints of a schedule fit in neither memory tier (can never fit with these

@@ -189,6 +189,12 @@ fn bad_budgets_are_typed_errors() {
     // The message says what to do.
     let message = too_big.unwrap_err().to_string();
     assert!(message.contains("Revolve"), "{message}");
+    // A table that fits but whose search would take more than about a second stops early.
+    let slow = LevelOptimal::new(100_000, 40, 2);
+    assert!(
+        matches!(&slow, Err(Error::PlanTooLarge { why, .. }) if why.contains("split points")),
+        "{slow:?}"
+    );
     // A budget beyond every state stores them all: n − 1 advances.
     let all = LevelOptimal::new(50, 10_000, 2).unwrap();
     assert_eq!(all.advances(), 49);

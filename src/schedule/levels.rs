@@ -40,10 +40,16 @@ use super::action::{Action, Schedule};
 use super::simulate::{LevelBudget, Planned, planned};
 use crate::error::{Error, Result};
 
-/// The most cells (`steps × free levels`) a plan may tabulate: 16 M cells, 192 MiB while
-/// planning, well under a second. Beyond, [`LevelOptimal::new`] refuses with
-/// [`Error::PlanTooLarge`] and a caller falls back to [`Revolve`](super::Revolve).
-pub const MAX_PLAN_CELLS: u64 = 1 << 24;
+/// The most cells (`steps × free levels`) a plan may tabulate: 8 M cells, 96 MiB while
+/// planning. Beyond, [`LevelOptimal::new`] refuses with [`Error::PlanTooLarge`] and a caller
+/// falls back to [`Revolve`](super::Revolve).
+pub const MAX_PLAN_CELLS: u64 = 1 << 23;
+
+/// The most split points a plan may evaluate: 537 M, under a second on a 2-core machine
+/// (about 1.6 ns each). The window's width depends on the case (10⁴ steps × 200 levels
+/// evaluate 215 M in 0.33 s, 10⁴ × 400 388 M; 10⁵ × 40 more than this), so planning counts as
+/// it goes and stops with [`Error::PlanTooLarge`] here.
+pub const MAX_PLAN_EVALUATIONS: u64 = 1 << 29;
 
 /// Split points searched beyond the previous row's minimisers, on each side.
 const WINDOW: u64 = 2;
@@ -75,7 +81,9 @@ enum Search {
 ///
 /// Stored by free levels, then steps: `F(·, l)` reads `F(·, l)` below `m` and `F(·, l − c)`
 /// below `m`, so with `l` outermost both are contiguous runs of memory, read in order.
-fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
+/// `None` when it would evaluate more than `budget` split points.
+fn solve(steps: u64, q: u64, free: u64, search: Search, budget: u64) -> Option<(Vec<u64>, Table)> {
+    let mut evaluations = 0u64;
     let rows = steps as usize + 1;
     let mut f = vec![0u64; rows * (free as usize + 1)];
     let mut choice = vec![0u32; f.len()];
@@ -104,6 +112,10 @@ fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
                     Search::Exhaustive => (q, m - 2),
                 };
                 let right = below(q);
+                evaluations += stop + 1 - start;
+                if evaluations > budget {
+                    return None;
+                }
                 let mut row_best = u64::MAX;
                 let (mut first, mut last) = (start, start);
                 for i in start..=stop {
@@ -124,7 +136,8 @@ fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
         }
     }
     let advances = f[free as usize * rows + steps as usize];
-    (
+    log::debug!("level plan: {evaluations} split points evaluated");
+    Some((
         f,
         Table {
             rows,
@@ -132,7 +145,7 @@ fn solve(steps: u64, q: u64, free: u64, search: Search) -> (Vec<u64>, Table) {
             from_rest: None,
             advances,
         },
-    )
+    ))
 }
 
 /// The row above a state 0 that holds no level: `F₀(m) = min(m − 1 + F₀(m − 1),
@@ -278,11 +291,17 @@ impl LevelOptimal {
             return Err(Error::PlanTooLarge {
                 steps,
                 levels,
-                cells,
-                max_cells: MAX_PLAN_CELLS,
+                why: format!("a table of {cells} cells, above {MAX_PLAN_CELLS}"),
             });
         }
-        let (f, mut table) = solve(steps, per_state, free, Search::Window);
+        let planned = solve(steps, per_state, free, Search::Window, MAX_PLAN_EVALUATIONS);
+        let Some((f, mut table)) = planned else {
+            return Err(Error::PlanTooLarge {
+                steps,
+                levels,
+                why: format!("more than {MAX_PLAN_EVALUATIONS} split points to evaluate"),
+            });
+        };
         if initial_free {
             let (f0, choice) = solve_from_rest(&f, steps, per_state, free, Search::Window);
             table.advances = f0[steps as usize];
@@ -430,8 +449,8 @@ mod tests {
     fn the_window_finds_every_optimum() {
         for q in 1..=3 {
             for (steps, free) in [(1500, 40), (600, 12), (300, 90), (120, 119)] {
-                let (exact, _) = solve(steps, q, free, Search::Exhaustive);
-                let (windowed, _) = solve(steps, q, free, Search::Window);
+                let (exact, _) = solve(steps, q, free, Search::Exhaustive, u64::MAX).unwrap();
+                let (windowed, _) = solve(steps, q, free, Search::Window, u64::MAX).unwrap();
                 let differ = exact.iter().zip(&windowed).filter(|(a, b)| a != b).count();
                 assert_eq!(differ, 0, "q = {q}, {steps} steps, {free} free levels");
                 let (exact0, _) = solve_from_rest(&exact, steps, q, free, Search::Exhaustive);
@@ -449,8 +468,8 @@ mod tests {
     #[test]
     #[ignore = "exhaustive O(n²·l) programme: about two minutes in release"]
     fn the_window_finds_every_optimum_at_ten_thousand_steps() {
-        let (exact, _) = solve(10_000, 2, 198, Search::Exhaustive);
-        let (windowed, _) = solve(10_000, 2, 198, Search::Window);
+        let (exact, _) = solve(10_000, 2, 198, Search::Exhaustive, u64::MAX).unwrap();
+        let (windowed, _) = solve(10_000, 2, 198, Search::Window, u64::MAX).unwrap();
         assert!(exact == windowed);
     }
 

@@ -87,7 +87,7 @@ mod two_level;
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;
 pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
-pub use levels::{LevelOptimal, MAX_PLAN_CELLS};
+pub use levels::{LevelOptimal, MAX_PLAN_CELLS, MAX_PLAN_EVALUATIONS};
 pub use multistage::{Multistage, Tier, TierTraffic};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
