@@ -509,6 +509,20 @@ fn an_operators_encoding_error_is_typed_not_silent() {
     .unwrap();
     let err = revolver.apply_reverse().unwrap_err();
     assert!(matches!(err, Error::Gpu { .. }), "{err}");
+    // The error names the steps of the batch it came from; checked, one step a batch.
+    assert!(err.to_string().contains("of step 0"), "{err}");
+    let mut heat = Heat::new(&gpu, 10, vec![0.5; N], &[0.0; N]);
+    heat.broken = true;
+    let checked = RevolverOptions {
+        check_state_contract: true,
+        ..RevolverOptions::default()
+    };
+    let mut revolver = Revolver::new(&gpu, heat, Revolve::new(10, 2).unwrap(), checked).unwrap();
+    let err = revolver.apply_reverse().unwrap_err();
+    match &err {
+        Error::Gpu { context, .. } => assert_eq!(context, "the forward of step 0", "{err}"),
+        other => panic!("{other}"),
+    }
 }
 
 /// The acoustic operator, plus one write into its state at step `at`: in the forward step

@@ -72,6 +72,9 @@ pub struct GpuBackend<'g, O: Operator> {
     uses: Vec<u64>,
     encoder: Option<wgpu::CommandEncoder>,
     encoded: usize,
+    /// The first and the last work encoded since the last submission, `(phase, step)`: what
+    /// a validation error at the submission is reported against.
+    batch: Option<[(&'static str, u64); 2]>,
     /// The counts only this backend knows: transfers, demotions, device bytes.
     stats: RunStats,
 }
@@ -171,6 +174,7 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             uses,
             encoder: None,
             encoded: 0,
+            batch: None,
             stats: RunStats::default(),
         };
         let plan = planned.map(|p| p.stats);
@@ -248,6 +252,12 @@ impl<O: Operator> GpuBackend<'_, O> {
         Ok(buffer)
     }
 
+    /// Notes work encoded into the current batch, for error reports.
+    fn note_batch(&mut self, phase: &'static str, k: u64) {
+        let first = self.batch.map_or((phase, k), |[first, _]| first);
+        self.batch = Some([first, (phase, k)]);
+    }
+
     /// Copies of `state`'s levels, encoded now, when the state contract is checked.
     fn contract_copies(&mut self, state: &GpuState) -> Result<Option<Vec<wgpu::Buffer>>> {
         if !self.options.check_state_contract {
@@ -304,6 +314,7 @@ impl<O: Operator> GpuBackend<'_, O> {
         let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
             .encode_forward(encoder, k, &refs, &next, record)?;
+        self.note_batch("forward", k);
         self.check_contract(copies, state, "forward")?;
         let mut levels = Vec::with_capacity(state.levels.len());
         levels.push(Rc::clone(&next));
@@ -330,9 +341,20 @@ impl<O: Operator> GpuBackend<'_, O> {
                 .push_error_scope(wgpu::ErrorFilter::Validation);
             let commands = encoder.finish();
             let index = self.gpu.submit([commands]);
+            let batch = self.batch.take();
             if let Some(e) = pollster::block_on(scope.pop()) {
+                let context = match batch {
+                    Some([(p0, k0), (p1, k1)]) if (p0, k0) == (p1, k1) => {
+                        format!("the {p0} of step {k0}")
+                    }
+                    Some([(p0, k0), (p1, k1)]) => format!(
+                        "the steps from the {p0} of step {k0} to the {p1} of step {k1} (one \
+                         batch; check_state_contract runs one step a batch)"
+                    ),
+                    None => "running the schedule".into(),
+                };
                 return Err(Error::Gpu {
-                    context: "running the schedule".into(),
+                    context,
                     detail: e.to_string(),
                 });
             }
@@ -448,6 +470,7 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
             .encode_adjoint(encoder, k, &refs, next.as_deref())?;
+        self.note_batch("adjoint", k);
         self.check_contract(copies, &state, "adjoint")?;
         Ok(u64::from(next.is_some()))
     }
