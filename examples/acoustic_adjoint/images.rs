@@ -4,31 +4,17 @@ use std::path::Path;
 
 use gpurevolve::schedule::{Action, Tier};
 
-/// Perceptually ordered map for velocities (viridis anchors, linearly interpolated).
+/// Velocities: viridis, perceptually ordered (colorous, from d3-scale-chromatic).
 fn sequential(t: f64) -> [u8; 3] {
-    const ANCHORS: [[f64; 3]; 5] = [
-        [68.0, 1.0, 84.0],
-        [59.0, 82.0, 139.0],
-        [33.0, 145.0, 140.0],
-        [94.0, 201.0, 98.0],
-        [253.0, 231.0, 37.0],
-    ];
-    let t = t.clamp(0.0, 1.0) * 4.0;
-    let i = (t.floor() as usize).min(3);
-    let f = t - i as f64;
-    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
-    [0, 1, 2].map(|c| (a[c] + f * (b[c] - a[c])).round() as u8)
+    let c = colorous::VIRIDIS.eval_continuous(t.clamp(0.0, 1.0));
+    [c.r, c.g, c.b]
 }
 
-/// Blue – white – red, symmetric about zero: `t` in [−1, 1].
+/// Signed fields, symmetric about zero (`t` in [−1, 1]): ColorBrewer's red–blue, red for
+/// positive, white at zero (colorous).
 fn diverging(t: f64) -> [u8; 3] {
-    let t = t.clamp(-1.0, 1.0);
-    let fade = |x: f64| (255.0 * (1.0 - x)).round() as u8;
-    if t >= 0.0 {
-        [255 - (75.0 * t) as u8, fade(t), fade(t)]
-    } else {
-        [fade(-t), fade(-t), 255 - (75.0 * -t) as u8]
-    }
+    let c = colorous::RED_BLUE.eval_continuous((1.0 - t.clamp(-1.0, 1.0)) / 2.0);
+    [c.r, c.g, c.b]
 }
 
 fn write_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<(), String> {
