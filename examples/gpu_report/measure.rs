@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{
 };
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Revolve, Schedule, StoreAll};
+use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll};
 
 use super::Row;
 
@@ -274,11 +274,18 @@ fn run(
     Ok((start.elapsed().as_secs_f64(), stats))
 }
 
-/// Checkpointed / store-all wall time for one shot, Revolve at several snapshot counts,
-/// against the ratio of step evaluations.
+/// Checkpointed / store-all wall time for one shot at several memories of `s` two-level
+/// snapshots, against the ratio of step evaluations: Revolve with the state-only acoustic
+/// adjoint (the checkpointed rows), Revolve as Revolve counts (every reverse recomputing its
+/// step: `recompute_in_reverse`), and the level-optimal schedule in `2s` levels with state 0
+/// rebuilt; and the level schedule's reverse sweeps against classic Revolve's.
 pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
     let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
     let options = RevolverOptions::default();
+    let classic = RevolverOptions {
+        recompute_in_reverse: true,
+        ..options
+    };
     let (store_all, base) = run(gpu, &problem, &observed, StoreAll::new(n)?, options)?;
     let case = format!("{edge}² order 4, n = {n}");
     let mut rows = vec![Row::new(
@@ -288,23 +295,35 @@ pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> 
         store_all,
         "s",
     )];
+    let evaluations = |r: &RunStats| (r.forward_steps + r.reverse_steps) as f64;
     for s in [5u64, 10, 20, 50] {
         let (t, stats) = run(gpu, &problem, &observed, Revolve::new(n, s)?, options)?;
-        let evaluations = |r: &RunStats| (r.forward_steps + r.reverse_steps) as f64;
-        rows.push(Row::new(
-            "checkpointing",
-            &case,
-            &format!("s = {s}: checkpointed / store-all"),
-            t / store_all,
-            "ratio",
-        ));
-        rows.push(Row::new(
-            "checkpointing",
-            &case,
-            &format!("s = {s}: evaluations ratio"),
-            evaluations(&stats) / evaluations(&base),
-            "ratio",
-        ));
+        let (t_classic, classic_stats) =
+            run(gpu, &problem, &observed, Revolve::new(n, s)?, classic)?;
+        let levels = LevelOptimal::from_rest(n, 2 * s, 2)?;
+        let (t_levels, level_stats) = run(gpu, &problem, &observed, levels, options)?;
+        let ratio = |what: &str, value: f64| {
+            Row::new(
+                "checkpointing",
+                &case,
+                &format!("s = {s}: {what}"),
+                value,
+                "ratio",
+            )
+        };
+        rows.extend([
+            ratio("checkpointed / store-all", t / store_all),
+            ratio(
+                "evaluations ratio",
+                evaluations(&stats) / evaluations(&base),
+            ),
+            ratio("classic Revolve / store-all", t_classic / store_all),
+            ratio("levels (2s) / store-all", t_levels / store_all),
+            ratio(
+                "levels / classic reverse sweeps",
+                level_stats.reverse_seconds / classic_stats.reverse_seconds,
+            ),
+        ]);
     }
     Ok(rows)
 }
