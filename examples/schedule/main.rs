@@ -8,9 +8,11 @@
 //! cargo run --release --example schedule -- --steps 1000 --factor 3 --json
 //! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg levels.svg
 //! cargo run --release --example schedule -- --steps 60 --snaps 4 --show revolve --svg revolve.svg
+//! cargo run --release --example schedule -- --steps 30 --snaps 3 --gif docs/schedule.gif
 //! ```
 
-#[path = "common/cli.rs"]
+mod animation;
+#[path = "../common/cli.rs"]
 mod cli;
 
 use std::fmt::Write as _;
@@ -47,6 +49,9 @@ struct Args {
     /// Draw the schedule into this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    /// Animate the schedule into this GIF file, one frame an action (at most 200 steps).
+    #[arg(long, value_name = "FILE")]
+    gif: Option<std::path::PathBuf>,
     /// The schedule --actions lists and --svg draws (the table and JSON report both).
     #[arg(long, value_enum, default_value = "levels")]
     show: Shown,
@@ -165,6 +170,20 @@ fn run(args: &Args) -> Result<(), String> {
             state_only,
         );
         std::fs::write(path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.gif {
+        if args.steps > animation::MAX_STEPS || shown_stats.actions > animation::MAX_FRAMES {
+            return Err(format!(
+                "{} steps and {} actions are too many to animate (at most {} and {}); use fewer steps",
+                args.steps,
+                shown_stats.actions,
+                animation::MAX_STEPS,
+                animation::MAX_FRAMES
+            ));
+        }
+        let shown = schedule(args, snaps).map_err(|e| e.to_string())?;
+        let tiers = shown.tiers().unwrap_or_default();
+        animation::write(path, shown, args.steps, &tiers, state_only)?;
     }
     if args.json {
         println!(
