@@ -16,6 +16,9 @@
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use crate::acoustic::{AcousticOperator, Problem};
 use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
@@ -135,6 +138,118 @@ pub fn gradient_with(
     options: RevolverOptions,
     mut progress: impl FnMut(usize, Progress),
 ) -> Result<FwiGradient> {
+    let first = check_shots(shots, observed)?;
+    let mut total = empty_total(first, shots.len());
+    for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
+        let done = run_shot(gpu, i, shot, obs, checkpointing, options, |p| {
+            progress(i, p)
+        })?;
+        add_shot(&mut total, done);
+    }
+    Ok(total)
+}
+
+/// As [`gradient_with`], with the shots spread over several devices, one worker thread each,
+/// taking the next shot from a shared queue. The per-shot gradients and misfits are summed
+/// in shot order, as [`gradient_with`] sums them, so the result is bit for bit the same
+/// whatever the number of devices or the order the shots finish in. `progress(shot, p)` is
+/// called from the workers.
+///
+/// ```no_run
+/// # use gpurevolve::acoustic::Problem;
+/// # fn shots() -> (Vec<Problem>, Vec<Vec<f64>>) { unimplemented!() }
+/// use gpurevolve::engine::RevolverOptions;
+/// use gpurevolve::fwi::{Checkpointing, gradient_on_devices};
+/// use gpurevolve::gpu::Gpu;
+/// let (problems, observed) = shots();
+/// let gpus = [Gpu::new()?, Gpu::new()?]; // two devices (here two on one adapter)
+/// let g = gradient_on_devices(&gpus, &problems, &observed, Checkpointing::Levels(40),
+///     RevolverOptions::default(), |_, _| {})?;
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`gradient_with`], for the first failing shot in shot order (the other workers stop
+/// taking shots); [`Error::InvalidArgument`] for no devices.
+pub fn gradient_on_devices(
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    progress: impl Fn(usize, Progress) + Sync,
+) -> Result<FwiGradient> {
+    if gpus.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "gpus",
+            reason: "at least one device is needed".into(),
+        });
+    }
+    let first = check_shots(shots, observed)?;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<ShotDone>>>> =
+        Mutex::new((0..shots.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for gpu in gpus {
+            scope.spawn(|| {
+                // Each worker builds its operators and revolvers itself: they hold `Rc`s and
+                // stay on this thread.
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(shot) = shots.get(i) else { break };
+                    let done = run_shot(gpu, i, shot, &observed[i], checkpointing, options, |p| {
+                        progress(i, p)
+                    });
+                    if done.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut results) = results.lock() {
+                        results[i] = Some(done);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().map_err(|_| Error::InvalidArgument {
+        name: "gpus",
+        reason: "a device worker panicked".into(),
+    })?;
+    // The first error in shot order (shots after an error may not have run), else every
+    // shot's result, summed in shot order as gradient_with sums them.
+    let mut done = Vec::with_capacity(shots.len());
+    let mut skipped = false;
+    for result in results {
+        match result {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(shot)) => done.push(shot),
+            None => skipped = true,
+        }
+    }
+    if skipped {
+        return Err(Error::InvalidArgument {
+            name: "gpus",
+            reason: "a device worker stopped without running its shot".into(),
+        });
+    }
+    let mut total = empty_total(first, shots.len());
+    for shot in done {
+        add_shot(&mut total, shot);
+    }
+    Ok(total)
+}
+
+/// One shot's results, before they are summed.
+struct ShotDone {
+    misfit: f64,
+    gradient: Vec<f64>,
+    stats: RunStats,
+    traces: Vec<f64>,
+    tiers: Vec<Tier>,
+}
+
+/// Checks the shots and their records; returns shot 0.
+fn check_shots<'s>(shots: &'s [Problem], observed: &[Vec<f64>]) -> Result<&'s Problem> {
     let first = shots.first().ok_or_else(|| Error::InvalidArgument {
         name: "shots",
         reason: "at least one shot is needed".into(),
@@ -151,33 +266,57 @@ pub fn gradient_with(
             reason: format!("shot {i} is on another grid than shot 0"),
         });
     }
-    let mut total = FwiGradient {
+    Ok(first)
+}
+
+fn empty_total(first: &Problem, shots: usize) -> FwiGradient {
+    FwiGradient {
         misfit: 0.0,
         gradient: vec![0.0; first.layout().len()],
-        shots: Vec::with_capacity(shots.len()),
-        traces: Vec::with_capacity(shots.len()),
-        tiers: Vec::with_capacity(shots.len()),
-    };
-    for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
-        let operator = AcousticOperator::new(gpu, shot, obs)?;
-        let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;
-        let mut revolver =
-            Revolver::new(gpu, operator, schedule, options)?.on_progress(|p| progress(i, p));
-        revolver.apply_forward()?;
-        let stats = revolver.apply_reverse()?;
-        let info = revolver.operator().finish()?;
-        total.tiers.push(revolver.tiers().to_vec());
-        log::info!(
-            "shot {i}: misfit {:.6e}, {} forward steps",
-            info.misfit,
-            stats.forward_steps
-        );
-        total.misfit += info.misfit;
-        for (t, g) in total.gradient.iter_mut().zip(&info.gradient) {
-            *t += g;
-        }
-        total.shots.push(stats);
-        total.traces.push(info.traces);
+        shots: Vec::with_capacity(shots),
+        traces: Vec::with_capacity(shots),
+        tiers: Vec::with_capacity(shots),
     }
-    Ok(total)
+}
+
+/// Adds one shot to the total: the sum every path takes, in shot order.
+fn add_shot(total: &mut FwiGradient, done: ShotDone) {
+    total.misfit += done.misfit;
+    for (t, g) in total.gradient.iter_mut().zip(&done.gradient) {
+        *t += g;
+    }
+    total.shots.push(done.stats);
+    total.traces.push(done.traces);
+    total.tiers.push(done.tiers);
+}
+
+/// Shot `i`'s misfit and gradient on `gpu`.
+#[allow(clippy::too_many_arguments)]
+fn run_shot(
+    gpu: &Gpu,
+    i: usize,
+    shot: &Problem,
+    observed: &[f64],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    progress: impl FnMut(Progress),
+) -> Result<ShotDone> {
+    let operator = AcousticOperator::new(gpu, shot, observed)?;
+    let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;
+    let mut revolver = Revolver::new(gpu, operator, schedule, options)?.on_progress(progress);
+    revolver.apply_forward()?;
+    let stats = revolver.apply_reverse()?;
+    let info = revolver.operator().finish()?;
+    log::info!(
+        "shot {i}: misfit {:.6e}, {} forward steps",
+        info.misfit,
+        stats.forward_steps
+    );
+    Ok(ShotDone {
+        misfit: info.misfit,
+        gradient: info.gradient,
+        stats,
+        traces: info.traces,
+        tiers: revolver.tiers().to_vec(),
+    })
 }

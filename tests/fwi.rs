@@ -7,7 +7,7 @@ use common::random_problem;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{CpuTwin, Problem};
 use gpurevolve::engine::RevolverOptions;
-use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_with};
+use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_on_devices, gradient_with};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Tier, TwoLevelCosts};
 
@@ -250,4 +250,60 @@ fn a_device_the_application_opened_gives_the_same_bits() {
                 .contains("max_storage_buffers_per_shader_stage"),
         "{err}"
     );
+}
+
+/// Shots spread over several devices give the one-device bits, whatever the number of
+/// devices (here several devices opened on one adapter), and a failing shot is an error, not
+/// a hang.
+#[test]
+fn several_devices_give_the_one_device_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let (mut shots, mut observed) = shots();
+    // Five shots, so two and three devices each get an uneven share.
+    for seed in [43, 44, 45] {
+        let p = random_problem(&[32, 28], 4, 4, NT, seed);
+        let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.8 * w).collect();
+        observed.push(CpuTwin::new(&p).forward(&wavelet, false).unwrap().traces);
+        shots.push(p);
+    }
+    let how = Checkpointing::Levels(12);
+    let options = RevolverOptions::default();
+    let one = gradient_with(&gpu, &shots, &observed, how, options, |_, _| {}).unwrap();
+    for devices in [1, 2, 3, 7] {
+        let gpus: Vec<Gpu> = (0..devices).map(|_| common::gpu().unwrap()).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let many = gradient_on_devices(&gpus, &shots, &observed, how, options, |_, _| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(
+            bits(&many.gradient),
+            bits(&one.gradient),
+            "{devices} devices"
+        );
+        assert_eq!(
+            many.misfit.to_bits(),
+            one.misfit.to_bits(),
+            "{devices} devices"
+        );
+        let counts = |g: &FwiGradient| -> Vec<(u64, u64, u64, u64)> {
+            g.shots
+                .iter()
+                .map(|s| (s.forward_steps, s.reverse_steps, s.saves, s.restores))
+                .collect()
+        };
+        assert_eq!(counts(&many), counts(&one), "{devices} devices");
+        assert_eq!(many.traces, one.traces, "{devices} devices");
+        assert!(calls.into_inner() > 0);
+    }
+    // A bad record on one shot: the error, from any number of devices, never a hang.
+    let mut bad = observed.clone();
+    bad[3].pop();
+    let gpus: Vec<Gpu> = (0..2).map(|_| common::gpu().unwrap()).collect();
+    let err = gradient_on_devices(&gpus, &shots, &bad, how, options, |_, _| {}).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(matches!(
+        gradient_on_devices(&[], &shots, &observed, how, options, |_, _| {}),
+        Err(Error::InvalidArgument { name: "gpus", .. })
+    ));
 }

@@ -209,3 +209,25 @@ fn dispatch_geometry_covers_every_element_once() {
     assert!(dispatch_1d(1 << 40, 64, 65_535).is_err());
     assert!(dispatch_1d(10, 0, 10).is_err());
 }
+
+/// The devices a multi-device run can use: listed, opened by index, and a missing index is a
+/// typed error naming what there is.
+#[test]
+fn devices_are_listed_and_opened_by_index() {
+    let Some(_gpu) = common::gpu() else { return };
+    let options = GpuOptions::default();
+    let adapters = Gpu::adapters(&options);
+    assert!(!adapters.is_empty());
+    assert_eq!(Gpu::all_devices(&options).unwrap().len(), adapters.len());
+    let again = Gpu::on_adapter(0, &options).unwrap();
+    assert_eq!(again.adapter_info().name, adapters[0].name);
+    match Gpu::on_adapter(adapters.len(), &options) {
+        Err(Error::InvalidArgument {
+            name: "devices",
+            reason,
+        }) => {
+            assert!(reason.contains(&adapters[0].name), "{reason}");
+        }
+        other => panic!("{:?}", other.map(|g| g.adapter_info().name.clone())),
+    }
+}

@@ -163,6 +163,12 @@ struct Args {
     /// and its copy back, as `STEP,TO_HOST,TO_GPU` [default: measured].
     #[arg(long, value_delimiter = ',', value_name = "STEP,TO_HOST,TO_GPU")]
     costs: Option<Vec<f64>>,
+    /// Devices to spread the shots over: `all` (every hardware adapter, or the software one
+    /// where there is none) or indices into that list, such as `0,2` (an index twice opens two
+    /// devices on one adapter) [default: the best adapter alone]. The gradient is the same to
+    /// the bit whatever the devices.
+    #[arg(long, value_name = "all|I,J,...")]
+    devices: Option<String>,
     /// Output folder.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -219,8 +225,13 @@ fn run(args: &Args) -> Result<(), String> {
     let setup = setup::setup(args)?;
     lap(&mut timings, "model", &mut since);
 
-    let gpu = Gpu::new().map_err(err)?;
-    let adapter = gpu.adapter_info().name.clone();
+    let gpus = open_devices(args.devices.as_deref())?;
+    let gpu = &gpus[0];
+    let adapter = gpus
+        .iter()
+        .map(|g| g.adapter_info().name.clone())
+        .collect::<Vec<_>>()
+        .join(" + ");
     eprintln!(
         "GPU: {adapter}{}",
         if gpu.is_software() {
@@ -231,19 +242,18 @@ fn run(args: &Args) -> Result<(), String> {
     );
     let mut observed = Vec::with_capacity(args.shots);
     for p in &setup.true_shots {
-        let acoustic = GpuAcoustic::new(&gpu, p).map_err(err)?;
+        let acoustic = GpuAcoustic::new(gpu, p).map_err(err)?;
         observed.push(acoustic.forward(false).map_err(err)?.traces);
     }
     lap(&mut timings, "observed data", &mut since);
 
     // The operator says how large a state is, and serves the calibration if one is needed.
-    let mut probe =
-        AcousticOperator::new(&gpu, &setup.start_shots[0], &observed[0]).map_err(err)?;
+    let mut probe = AcousticOperator::new(gpu, &setup.start_shots[0], &observed[0]).map_err(err)?;
     let state_bytes = probe.levels() as u64 * probe.level_bytes();
     let steps = setup.time.steps() as u64;
     let checkpointing = plan::checkpointing(args, steps, state_bytes, || {
         eprintln!("measuring step and transfer costs for --placement optimal");
-        calibrate(&gpu, &mut probe, 5).map_err(err)
+        calibrate(gpu, &mut probe, 5).map_err(err)
     })?;
     drop(probe);
     let schedule = checkpointing.schedule(steps).map_err(err)?;
@@ -273,13 +283,21 @@ fn run(args: &Args) -> Result<(), String> {
         recompute_in_reverse: classic,
         ..RevolverOptions::default()
     };
-    let result = fwi::gradient_with(
-        &gpu,
+    // Each shot's evaluations so far; the bar shows their sum (shots run side by side on
+    // several devices).
+    let done = std::sync::Mutex::new(vec![0u64; args.shots]);
+    let result = fwi::gradient_on_devices(
+        &gpus,
         &setup.start_shots,
         &observed,
         checkpointing,
         options,
-        |shot, p| bar.set_position(shot as u64 * per_shot + p.done),
+        |shot, p| {
+            if let Ok(mut done) = done.lock() {
+                done[shot] = p.done;
+                bar.set_position(done.iter().sum());
+            }
+        },
     )
     .map_err(err)?;
     bar.finish_and_clear();
@@ -356,4 +374,22 @@ fn write_outputs(
         .first()
         .map_or(0, |s| s.forward_steps + s.reverse_steps);
     images::schedule(&out.join("schedule.png"), schedule, steps, work, tiers)
+}
+
+/// `--devices`: none given, the best adapter; `all`, every device; else the listed indices.
+fn open_devices(spec: Option<&str>) -> Result<Vec<Gpu>, String> {
+    let options = gpurevolve::gpu::GpuOptions::default();
+    match spec.map(str::trim) {
+        None => Ok(vec![Gpu::new().map_err(err)?]),
+        Some("all") => Gpu::all_devices(&options).map_err(err),
+        Some(list) => list
+            .split(',')
+            .map(|i| {
+                let index: usize = i.trim().parse().map_err(|_| {
+                    format!("--devices takes `all` or indices such as 0,2; got `{list}`")
+                })?;
+                Gpu::on_adapter(index, &options).map_err(err)
+            })
+            .collect(),
+    }
 }

@@ -74,6 +74,27 @@ pub struct Gpu {
     pub(super) last_submission: Mutex<Option<wgpu::SubmissionIndex>>,
 }
 
+/// The adapters of `options`' backends that a multi-device run uses: the hardware ones, or
+/// the software ones where there is no hardware (or when forced).
+fn usable_adapters(options: &GpuOptions) -> Vec<wgpu::Adapter> {
+    let adapters = pollster::block_on(instance(options).enumerate_adapters(options.backends));
+    let software = |a: &wgpu::Adapter| a.get_info().device_type == wgpu::DeviceType::Cpu;
+    let any_hardware = adapters.iter().any(|a| !software(a));
+    let want_software = options.force_fallback_adapter || !any_hardware;
+    adapters
+        .into_iter()
+        .filter(|a| software(a) == want_software)
+        .collect()
+}
+
+/// The wgpu instance for `options`' backends, without a display.
+fn instance(options: &GpuOptions) -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: options.backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
+    })
+}
+
 impl Gpu {
     /// Opens the best adapter with [`GpuOptions::default`].
     ///
@@ -92,10 +113,7 @@ impl Gpu {
     /// `max_compute_workgroup_size_*`, or more invocations than
     /// `max_compute_invocations_per_workgroup`).
     pub fn with_options(options: &GpuOptions) -> Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: options.backends,
-            ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
-        });
+        let instance = instance(options);
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: options.power_preference,
             force_fallback_adapter: options.force_fallback_adapter,
@@ -105,6 +123,64 @@ impl Gpu {
         .map_err(|e| Error::NoAdapter {
             detail: e.to_string(),
         })?;
+        Self::open(&adapter, options)
+    }
+
+    /// The adapters [`all_devices`](Self::all_devices) opens, in its order: every hardware
+    /// adapter, or the software one only where there is no hardware adapter (or
+    /// `options.force_fallback_adapter` asks for it).
+    pub fn adapters(options: &GpuOptions) -> Vec<wgpu::AdapterInfo> {
+        usable_adapters(options)
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect()
+    }
+
+    /// A device on the `index`-th of [`adapters`](Self::adapters). Asking twice for one
+    /// index opens two devices on one adapter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an index beyond the adapters, naming them; as
+    /// [`with_options`](Self::with_options).
+    pub fn on_adapter(index: usize, options: &GpuOptions) -> Result<Self> {
+        let adapters = usable_adapters(options);
+        match adapters.get(index) {
+            Some(adapter) => Self::open(adapter, options),
+            None => Err(Error::InvalidArgument {
+                name: "devices",
+                reason: format!(
+                    "no device {index}: this machine has {} ({})",
+                    adapters.len(),
+                    adapters
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// Every device of this machine, one `Gpu` each (see [`adapters`](Self::adapters)), for
+    /// spreading shots over them
+    /// ([`fwi::gradient_on_devices`](crate::fwi::gradient_on_devices)).
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when there is none; as [`with_options`](Self::with_options) for
+    /// each device opened.
+    pub fn all_devices(options: &GpuOptions) -> Result<Vec<Self>> {
+        let adapters = usable_adapters(options);
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: "no adapter usable for these options".into(),
+            });
+        }
+        adapters.iter().map(|a| Self::open(a, options)).collect()
+    }
+
+    /// Opens `adapter` with its own limits (capped by `options`).
+    fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Self> {
         let info = adapter.get_info();
         let mut limits = adapter.limits();
         check_workgroups(options, &limits)?;
