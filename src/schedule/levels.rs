@@ -466,7 +466,7 @@ mod tests {
     /// The target size (10⁴ steps, 200 levels) against the exhaustive programme: minutes in
     /// a debug build, so run on demand (`cargo test --release --lib -- --ignored window`).
     #[test]
-    #[ignore = "exhaustive O(n²·l) programme: about two minutes in release"]
+    #[ignore = "exhaustive O(n²·l) programme: about 20 s in release"]
     fn the_window_finds_every_optimum_at_ten_thousand_steps() {
         let (exact, _) = solve(10_000, 2, 198, Search::Exhaustive, u64::MAX).unwrap();
         let (windowed, _) = solve(10_000, 2, 198, Search::Window, u64::MAX).unwrap();
