@@ -100,6 +100,9 @@ pub struct FwiGradient {
     /// Each shot's placement of checkpoint slots as the run ended: the planned one, with the
     /// slots moved to host memory when the GPU ran out of memory.
     pub tiers: Vec<Vec<Tier>>,
+    /// The device each shot ran on: an index into the devices given to
+    /// [`gradient_on_devices`] (0 for [`gradient`] and [`gradient_with`]).
+    pub devices: Vec<usize>,
 }
 
 /// Misfit and gradient `∂J/∂m` of `shots` (problems on the same grid) against `observed`
@@ -191,8 +194,9 @@ pub fn gradient_on_devices(
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
         Mutex::new((0..shots.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for gpu in gpus {
-            scope.spawn(|| {
+        for (device, gpu) in gpus.iter().enumerate() {
+            let (next, failed, results, progress) = (&next, &failed, &results, &progress);
+            scope.spawn(move || {
                 // Each worker builds its operators and revolvers itself: they hold `Rc`s and
                 // stay on this thread.
                 while !failed.load(Ordering::Relaxed) {
@@ -200,7 +204,8 @@ pub fn gradient_on_devices(
                     let Some(shot) = shots.get(i) else { break };
                     let done = run_shot(gpu, i, shot, &observed[i], checkpointing, options, |p| {
                         progress(i, p)
-                    });
+                    })
+                    .map(|done| ShotDone { device, ..done });
                     if done.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -241,6 +246,7 @@ pub fn gradient_on_devices(
 
 /// One shot's results, before they are summed.
 struct ShotDone {
+    device: usize,
     misfit: f64,
     gradient: Vec<f64>,
     stats: RunStats,
@@ -276,6 +282,7 @@ fn empty_total(first: &Problem, shots: usize) -> FwiGradient {
         shots: Vec::with_capacity(shots),
         traces: Vec::with_capacity(shots),
         tiers: Vec::with_capacity(shots),
+        devices: Vec::with_capacity(shots),
     }
 }
 
@@ -288,6 +295,7 @@ fn add_shot(total: &mut FwiGradient, done: ShotDone) {
     total.shots.push(done.stats);
     total.traces.push(done.traces);
     total.tiers.push(done.tiers);
+    total.devices.push(done.device);
 }
 
 /// Shot `i`'s misfit and gradient on `gpu`.
@@ -313,6 +321,7 @@ fn run_shot(
         stats.forward_steps
     );
     Ok(ShotDone {
+        device: 0,
         misfit: info.misfit,
         gradient: info.gradient,
         stats,

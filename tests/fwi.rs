@@ -294,6 +294,12 @@ fn several_devices_give_the_one_device_bits() {
         };
         assert_eq!(counts(&many), counts(&one), "{devices} devices");
         assert_eq!(many.traces, one.traces, "{devices} devices");
+        assert_eq!(many.devices.len(), shots.len());
+        assert!(
+            many.devices.iter().all(|&d| d < devices),
+            "{:?}",
+            many.devices
+        );
         assert!(calls.into_inner() > 0);
     }
     // A bad record on one shot: the error, from any number of devices, never a hang.

@@ -143,8 +143,9 @@ struct Args {
     /// Keep every forward state (the reference; no recomputation).
     #[arg(long)]
     store_all: bool,
-    /// GPU bytes for checkpoints; the checkpoints beyond it spill to host memory, the most used
-    /// stay on the GPU [default: all on the GPU, spilling only if it runs out].
+    /// GPU bytes for checkpoints, on each device; the checkpoints beyond it spill to host
+    /// memory, the most used stay on the GPU [default: all on the GPU, spilling only if it
+    /// runs out].
     #[arg(long)]
     device_memory: Option<u64>,
     /// Host bytes for spilled checkpoints [default: unlimited].
@@ -320,6 +321,7 @@ fn run(args: &Args) -> Result<(), String> {
         adapter,
         schedule: plan::describe(&schedule, classic),
         level_bytes: state_bytes / 2,
+        devices: gpus.iter().map(|g| g.adapter_info().name.clone()).collect(),
         planned: planned.stats,
         modelled: plan::model_costs(checkpointing, schedule, &tiers, state_bytes, args)?,
         result: &result,

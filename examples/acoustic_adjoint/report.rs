@@ -18,6 +18,8 @@ pub struct Report<'a> {
     pub schedule: Described,
     /// Bytes of one time level.
     pub level_bytes: u64,
+    /// The devices the shots ran on, by name.
+    pub devices: Vec<String>,
     pub planned: ScheduleStats,
     pub modelled: Modelled,
     pub result: &'a FwiGradient,
@@ -112,6 +114,25 @@ impl Report<'_> {
             ("device_slots", self.slots_in(Tier::DEVICE)),
             ("host_slots", self.slots_in(Tier::HOST)),
             ("modelled_cost", self.modelled.json()),
+            (
+                "devices",
+                Json::Arr(
+                    self.devices
+                        .iter()
+                        .map(|name| Json::Str(name.clone()))
+                        .collect(),
+                ),
+            ),
+            (
+                "shot_devices",
+                Json::Arr(
+                    self.result
+                        .devices
+                        .iter()
+                        .map(|&d| Json::Int(d as u64))
+                        .collect(),
+                ),
+            ),
             ("forward_steps", self.per_shot(|s| s.forward_steps)),
             ("reverse_steps", self.per_shot(|s| s.reverse_steps)),
             ("saves", self.per_shot(|s| s.saves)),
