@@ -13,7 +13,7 @@
 //!
 //! | module | knows | does |
 //! |---|---|---|
-//! | [`schedule`] | nothing of GPUs | the action vocabulary, [`Revolve`](schedule::Revolve), [`StoreAll`](schedule::StoreAll), planning arithmetic, a simulator that checks any schedule and counts its cost |
+//! | [`schedule`] | nothing of GPUs | the action vocabulary, [`Revolve`](schedule::Revolve), [`StoreAll`](schedule::StoreAll), [`LevelOptimal`](schedule::LevelOptimal) (memory in time levels, for adjoints that need only their state), planning arithmetic, a simulator that checks any schedule and counts its cost |
 //! | `gpu` (feature `gpu`) | wgpu | adapter and device with the adapter's own limits, typed out-of-memory through error scopes, staging read-back, dispatch helpers, WGSL kernels from `shaders/` |
 //! | [`engine`] | schedules (and `gpu`) | the action interpreter [`Revolver`](engine::Revolver) over a [`Store`](engine::Store) of states: GPU buffers with host spill, or any CPU value |
 //! | `acoustic`, `fwi` (feature `acoustic`) | `gpu`, `engine` | the acoustic wave solver in WGSL with a float64 CPU twin; the multi-shot FWI gradient |
@@ -32,6 +32,12 @@
 //! more to record what its adjoint needs. A full adjoint run therefore evaluates `n + p(n, s)`
 //! forward steps, `p` being the fewest advances: `p = n − 1` when every state fits
 //! (`s ≥ n − 1`), `p = n(n − 1)/2` with a single snapshot.
+//!
+//! An adjoint that needs only state `k` (the acoustic one;
+//! [`Operator::adjoint_needs_next`](engine::Operator::adjoint_needs_next)) runs no step in a
+//! reverse but the last, once, to record it: `p + 1` forward steps. Counting memory in time
+//! levels that consecutive checkpoints share does better again
+//! ([`LevelOptimal`](schedule::LevelOptimal)), and the engine counts what actually ran.
 //!
 //! ## Example
 //!
@@ -53,6 +59,12 @@
 //! let mut actions = Revolve::new(1000, 10)?;
 //! assert_eq!(actions.next(), Some(Action::Save { step: 0, slot: 0 }));
 //! assert!(matches!(actions.next(), Some(Action::Advance { from: 0, .. })));
+//!
+//! // With an adjoint that needs only its state: Revolve costs p + 1, and the level-optimal
+//! // schedule in the same memory (20 levels of two-level states) less again.
+//! let levels = schedule::simulate(schedule::LevelOptimal::new(1000, 20, 2)?)?;
+//! assert_eq!(stats.state_adjoint_total_forward(), 3637);
+//! assert!(levels.state_adjoint_total_forward() < 3637);
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 //!
