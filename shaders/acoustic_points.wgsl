@@ -31,20 +31,25 @@ struct Sample {
 // workgroups of each dispatch from it: no default here, so the two cannot disagree.
 override WORKGROUP_SIZE: u32;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= arrayLength(&cells)) {
-        return;
-    }
+// Σ weight · values[k][point] over the points that reach touched cell `c`, in point order.
+fn gathered(c: u32) -> f32 {
     let row = sample.k * sample.points;
     var sum = 0.0;
     for (var e = offsets[c]; e < offsets[c + 1u]; e++) {
         let entry = entries[e];
         sum += bitcast<f32>(entry.y) * values[row + entry.x];
     }
+    return sum;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= arrayLength(&cells)) {
+        return;
+    }
     let cell = cells[c];
-    field[cell] += coef_a[cell] * sum;
+    field[cell] += coef_a[cell] * gathered(c);
 }
 
 // --- the source term of the gradient: grad[cell] −= ψ[cell] · a[cell] · Σ weight · values[k][point] / Δt² ---
@@ -60,14 +65,8 @@ fn gradient_at_sources(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (c >= arrayLength(&cells)) {
         return;
     }
-    let row = sample.k * sample.points;
-    var sum = 0.0;
-    for (var e = offsets[c]; e < offsets[c + 1u]; e++) {
-        let entry = entries[e];
-        sum += bitcast<f32>(entry.y) * values[row + entry.x];
-    }
     let cell = cells[c];
-    field[cell] -= psi[cell] * (coef_a[cell] * sum) * sample.inv_dt2;
+    field[cell] -= psi[cell] * (coef_a[cell] * gathered(c)) * sample.inv_dt2;
 }
 
 // --- sampling: traces[k][point] = Σ weight · source[cell] ---

@@ -4,7 +4,7 @@ use gpurevolve::engine::RunStats;
 use gpurevolve::fwi::FwiGradient;
 use gpurevolve::schedule::{ScheduleStats, Tier};
 
-use super::Args;
+use super::{Args, ScheduleKind};
 pub use super::json::Json;
 use super::plan::{Described, Modelled, count};
 use super::setup::Setup;
@@ -60,7 +60,7 @@ impl Report<'_> {
     /// reverse recomputes nothing and the last step runs once to record (unless the run
     /// recomputes in reverse on purpose, `--schedule classic`).
     fn planned_forward(&self) -> u64 {
-        if self.schedule.name == "revolve-classic" {
+        if self.args.schedule == ScheduleKind::Classic {
             self.planned.total_forward
         } else {
             self.planned.state_adjoint_total_forward()

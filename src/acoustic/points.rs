@@ -205,6 +205,31 @@ impl PointKernels {
         (k as u64 * self.table_stride) as u32
     }
 
+    /// Binds the plan's sample table (binding 0) and `entries` to `pipeline`, the bind group
+    /// cached under `key` and made only on a miss, and dispatches `invocations` at sample `k`.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &self,
+        gpu: &Gpu,
+        cache: &BindGroupCache<BindKey>,
+        pass: &mut wgpu::ComputePass<'_>,
+        (label, pipeline): (&str, &wgpu::ComputePipeline),
+        key: BindKey,
+        plan: &PointBuffers,
+        k: usize,
+        entries: &[(u32, wgpu::BindingResource<'_>)],
+        invocations: u32,
+    ) {
+        let bg = cache.get_or_create(key, || {
+            let mut all = vec![(0, table_binding(&plan.table))];
+            all.extend(entries.iter().cloned());
+            gpu.bind_group(label, &pipeline.get_bind_group_layout(0), &all)
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bg, &[self.offset(k)]);
+        pass.dispatch_workgroups(invocations.div_ceil(POINTS_WORKGROUP), 1, 1);
+    }
+
     /// `field[cell] += a[cell] · Σ weight · values[k][point]` over the plan's cells: a gather,
     /// one invocation per touched cell in a fixed order, so no atomics.
     #[allow(clippy::too_many_arguments)]
@@ -218,24 +243,27 @@ impl PointKernels {
         [values, a, field]: [&wgpu::Buffer; 3],
     ) {
         let key = BindKey::Inject([plan.cells.clone(), values.clone(), field.clone()]);
-        let bg = cache.get_or_create(key, || {
-            gpu.bind_group(
-                "inject",
-                &self.inject.get_bind_group_layout(0),
-                &[
-                    (0, table_binding(&plan.table)),
-                    (1, plan.cells.as_entire_binding()),
-                    (2, plan.offsets.as_entire_binding()),
-                    (3, plan.entries.as_entire_binding()),
-                    (4, values.as_entire_binding()),
-                    (5, a.as_entire_binding()),
-                    (6, field.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.inject);
-        pass.set_bind_group(0, &bg, &[self.offset(k)]);
-        pass.dispatch_workgroups(plan.cell_count.div_ceil(POINTS_WORKGROUP), 1, 1);
+        let [cells, offsets, entries] = plan.gather();
+        let bindings = [
+            cells,
+            offsets,
+            entries,
+            (4, values.as_entire_binding()),
+            (5, a.as_entire_binding()),
+            (6, field.as_entire_binding()),
+        ];
+        let pipeline = ("inject", &self.inject);
+        self.dispatch(
+            gpu,
+            cache,
+            pass,
+            pipeline,
+            key,
+            plan,
+            k,
+            &bindings,
+            plan.cell_count,
+        );
     }
 
     /// `traces[k][point] = Σ weight · field[tap]` at the plan's points.
@@ -249,21 +277,23 @@ impl PointKernels {
         [field, traces]: [&wgpu::Buffer; 2],
     ) {
         let key = BindKey::Sample([plan.taps.clone(), field.clone(), traces.clone()]);
-        let bg = cache.get_or_create(key, || {
-            gpu.bind_group(
-                "sample",
-                &self.sample.get_bind_group_layout(0),
-                &[
-                    (0, table_binding(&plan.table)),
-                    (7, plan.taps.as_entire_binding()),
-                    (8, field.as_entire_binding()),
-                    (9, traces.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.sample);
-        pass.set_bind_group(0, &bg, &[self.offset(k)]);
-        pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
+        let bindings = [
+            (7, plan.taps.as_entire_binding()),
+            (8, field.as_entire_binding()),
+            (9, traces.as_entire_binding()),
+        ];
+        let pipeline = ("sample", &self.sample);
+        self.dispatch(
+            gpu,
+            cache,
+            pass,
+            pipeline,
+            key,
+            plan,
+            k,
+            &bindings,
+            plan.points,
+        );
     }
 
     /// `residual[k][r] = recorded[k][r] − observed[k][r]` at the plan's points.
@@ -278,25 +308,27 @@ impl PointKernels {
         [recorded, observed, residual]: [&wgpu::Buffer; 3],
     ) {
         let key = BindKey::Residual([recorded.clone(), residual.clone(), observed.clone()]);
-        let bg = cache.get_or_create(key, || {
-            gpu.bind_group(
-                "residual",
-                &self.residual.get_bind_group_layout(0),
-                &[
-                    (0, table_binding(&plan.table)),
-                    (9, residual.as_entire_binding()),
-                    (10, observed.as_entire_binding()),
-                    (12, recorded.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.residual);
-        pass.set_bind_group(0, &bg, &[self.offset(k)]);
-        pass.dispatch_workgroups(plan.points.div_ceil(POINTS_WORKGROUP), 1, 1);
+        let bindings = [
+            (9, residual.as_entire_binding()),
+            (10, observed.as_entire_binding()),
+            (12, recorded.as_entire_binding()),
+        ];
+        let pipeline = ("residual", &self.residual);
+        self.dispatch(
+            gpu,
+            cache,
+            pass,
+            pipeline,
+            key,
+            plan,
+            k,
+            &bindings,
+            plan.points,
+        );
     }
 
     /// `grad[cell] −= ψ[cell] · a[cell] · Σ weight · values[k][point] / Δt²` over the plan's
-    /// cells: the source term of the gradient, a gather like the injection.
+    /// cells: the source term of the gradient, the injection's gather.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn encode_source_gradient(
         &self,
@@ -308,24 +340,38 @@ impl PointKernels {
         [values, a, psi, grad]: [&wgpu::Buffer; 4],
     ) {
         let key = BindKey::SourceGradient([plan.cells.clone(), psi.clone(), grad.clone()]);
-        let bg = cache.get_or_create(key, || {
-            gpu.bind_group(
-                "gradient at sources",
-                &self.source_gradient.get_bind_group_layout(0),
-                &[
-                    (0, table_binding(&plan.table)),
-                    (1, plan.cells.as_entire_binding()),
-                    (2, plan.offsets.as_entire_binding()),
-                    (3, plan.entries.as_entire_binding()),
-                    (4, values.as_entire_binding()),
-                    (5, a.as_entire_binding()),
-                    (6, grad.as_entire_binding()),
-                    (11, psi.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.source_gradient);
-        pass.set_bind_group(0, &bg, &[self.offset(k)]);
-        pass.dispatch_workgroups(plan.cell_count.div_ceil(POINTS_WORKGROUP), 1, 1);
+        let [cells, offsets, entries] = plan.gather();
+        let bindings = [
+            cells,
+            offsets,
+            entries,
+            (4, values.as_entire_binding()),
+            (5, a.as_entire_binding()),
+            (6, grad.as_entire_binding()),
+            (11, psi.as_entire_binding()),
+        ];
+        let pipeline = ("gradient at sources", &self.source_gradient);
+        self.dispatch(
+            gpu,
+            cache,
+            pass,
+            pipeline,
+            key,
+            plan,
+            k,
+            &bindings,
+            plan.cell_count,
+        );
+    }
+}
+
+impl PointBuffers {
+    /// The gather's bindings (1–3): touched cells, their offsets, their (point, weight) entries.
+    fn gather(&self) -> [(u32, wgpu::BindingResource<'_>); 3] {
+        [
+            (1, self.cells.as_entire_binding()),
+            (2, self.offsets.as_entire_binding()),
+            (3, self.entries.as_entire_binding()),
+        ]
     }
 }

@@ -77,6 +77,36 @@ enum Search {
     Exhaustive,
 }
 
+impl Search {
+    /// The split points to try for `m` steps, from `floor` up to `m − 2`: all of them, or a
+    /// window around the previous row's minimisers `lo ..= hi`.
+    fn range(self, lo: u64, hi: u64, floor: u64, m: u64) -> (u64, u64) {
+        match self {
+            Search::Window => (
+                lo.saturating_sub(WINDOW).max(floor),
+                (hi + WINDOW).min(m - 2),
+            ),
+            Search::Exhaustive => (floor, m - 2),
+        }
+    }
+}
+
+/// The least `i + right[m − i] + left[i]` over `i` in `start ..= stop`, with its first and last
+/// minimisers (the next row's window).
+fn best_split(right: &[u64], left: &[u64], m: u64, start: u64, stop: u64) -> (u64, u64, u64) {
+    let mut best = u64::MAX;
+    let (mut first, mut last) = (start, start);
+    for i in start..=stop {
+        let v = i + right[(m - i) as usize] + left[i as usize];
+        if v < best {
+            (best, first, last) = (v, i, i);
+        } else if v == best {
+            last = i;
+        }
+    }
+    (best, first, last)
+}
+
 /// Fills `F` and the choices for `steps` steps, `q` levels a state and `free` free levels.
 ///
 /// Stored by free levels, then steps: `F(·, l)` reads `F(·, l)` below `m` and `F(·, l − c)`
@@ -107,25 +137,12 @@ fn solve(steps: u64, q: u64, free: u64, search: Search, budget: u64) -> Option<(
             }
             // Long advances: a whole state saved.
             if l >= q && m >= q + 2 {
-                let (start, stop) = match search {
-                    Search::Window => (lo.saturating_sub(WINDOW).max(q), (hi + WINDOW).min(m - 2)),
-                    Search::Exhaustive => (q, m - 2),
-                };
-                let right = below(q);
+                let (start, stop) = search.range(lo, hi, q, m);
                 evaluations += stop + 1 - start;
                 if evaluations > budget {
                     return None;
                 }
-                let mut row_best = u64::MAX;
-                let (mut first, mut last) = (start, start);
-                for i in start..=stop {
-                    let v = i + right[(m - i) as usize] + current[i as usize];
-                    if v < row_best {
-                        (row_best, first, last) = (v, i, i);
-                    } else if v == row_best {
-                        last = i;
-                    }
-                }
+                let (row_best, first, last) = best_split(below(q), current, m, start, stop);
                 (lo, hi) = (first, last);
                 if row_best < best {
                     (best, arg) = (row_best, first);
@@ -167,20 +184,8 @@ fn solve_from_rest(
         let mut arg = m - 1;
         if free >= q && m >= 3 {
             let right = &f[(free - q) as usize * rows..][..rows];
-            let (start, stop) = match search {
-                Search::Window => (lo.saturating_sub(WINDOW).max(1), (hi + WINDOW).min(m - 2)),
-                Search::Exhaustive => (1, m - 2),
-            };
-            let mut row_best = u64::MAX;
-            let (mut first, mut last) = (start, start);
-            for i in start..=stop {
-                let v = i + right[(m - i) as usize] + f0[i as usize];
-                if v < row_best {
-                    (row_best, first, last) = (v, i, i);
-                } else if v == row_best {
-                    last = i;
-                }
-            }
+            let (start, stop) = search.range(lo, hi, 1, m);
+            let (row_best, first, last) = best_split(right, &f0, m, start, stop);
             (lo, hi) = (first, last);
             if row_best < best {
                 (best, arg) = (row_best, first);
