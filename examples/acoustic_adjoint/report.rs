@@ -4,10 +4,10 @@ use gpurevolve::engine::RunStats;
 use gpurevolve::fwi::FwiGradient;
 use gpurevolve::schedule::{ScheduleStats, Tier};
 
-use super::{Args, ScheduleKind};
 pub use super::json::Json;
 use super::plan::{Described, Modelled, count};
 use super::setup::Setup;
+use super::{Args, ScheduleKind};
 
 /// What a run did, for `summary.json` and the closing table.
 pub struct Report<'a> {
