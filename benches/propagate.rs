@@ -2,6 +2,10 @@
 //! plain buffer-to-buffer copy timed in the same process: a step must move 20 bytes a point (see
 //! `acoustic::Problem`).
 //!
+//! A second group times a step with the CPML against a step with the sponge on the main job's
+//! grid (200 × 70 cells and a 20-cell layer, order 8), alternating in one process, and prints
+//! the ratio: the CPML's cost per step.
+//!
 //! `cargo bench --bench propagate`. On a software adapter (lavapipe) the figures are a CPU
 //! baseline; only a real GPU says anything about GPU speed. `GPUREVOLVE_BENCH_QUICK=1` runs the
 //! smallest case only.
@@ -9,7 +13,9 @@
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{
+    Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+};
 use gpurevolve::gpu::Gpu;
 
 /// Steps per timed batch: one submission, then a wait.
@@ -21,6 +27,22 @@ fn problem(shape: &[usize]) -> Problem {
     let geometry = Geometry::new(&model, vec![centre.clone()], vec![centre], 10.0).unwrap();
     let time = TimeAxis::new(&model, 8, BATCH + 1, None).unwrap();
     Problem::new(model, geometry, time, 8).unwrap()
+}
+
+/// The main job's grid and source depth with a 20-cell layer of `kind`.
+fn main_job_problem(kind: BoundaryKind) -> Problem {
+    let model = Model::constant(&[200, 70], 15.0, 20, 2000.0).unwrap();
+    let extent = model.extent();
+    let geometry = Geometry::new(
+        &model,
+        vec![vec![extent[0] / 2.0, 30.0]],
+        vec![vec![extent[0] / 3.0, 30.0]],
+        10.0,
+    )
+    .unwrap();
+    let time = TimeAxis::new(&model, 8, BATCH + 1, None).unwrap();
+    let boundary = Boundary::new(kind, 2000.0).unwrap();
+    Problem::with_boundary(model, geometry, time, 8, boundary).unwrap()
 }
 
 /// Runs `BATCH` forward steps on rotating buffers and waits for them.
@@ -71,9 +93,9 @@ fn bench_propagate(c: &mut Criterion) {
         let acoustic = GpuAcoustic::new(&gpu, &p).unwrap();
         let points = p.layout().extended_len() as u64;
         let mut fields = [
-            acoustic.field("a").unwrap(),
-            acoustic.field("b").unwrap(),
-            acoustic.field("c").unwrap(),
+            acoustic.level("a").unwrap(),
+            acoustic.level("b").unwrap(),
+            acoustic.level("c").unwrap(),
         ];
         let name = format!("{shape:?}");
         group.throughput(Throughput::Elements(points * BATCH as u64));
@@ -116,5 +138,46 @@ fn bench_propagate(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_propagate);
+fn bench_cpml(c: &mut Criterion) {
+    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
+    let mut group = c.benchmark_group("forward step, main job grid, 20-cell layer");
+    group.sample_size(10);
+    let mut per_step = Vec::new();
+    for kind in [BoundaryKind::Sponge, BoundaryKind::Cpml] {
+        let p = main_job_problem(kind);
+        let acoustic = GpuAcoustic::new(&gpu, &p).unwrap();
+        let mut levels = [
+            acoustic.level("a").unwrap(),
+            acoustic.level("b").unwrap(),
+            acoustic.level("c").unwrap(),
+        ];
+        group.bench_function(kind.name(), |b| {
+            b.iter(|| run_batch(&gpu, &acoustic, &mut levels))
+        });
+        per_step.push((acoustic, levels));
+    }
+    group.finish();
+    // Alternate the two in one loop so drift of the machine hits both alike.
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..9 {
+        for (j, (acoustic, levels)) in per_step.iter_mut().enumerate() {
+            let start = Instant::now();
+            run_batch(&gpu, acoustic, levels);
+            times[j].push(start.elapsed().as_secs_f64() / BATCH as f64);
+        }
+    }
+    let [sponge, cpml] = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    });
+    println!(
+        "\nCPML / sponge per step, main job grid: {:.2} ({:.3} ms / {:.3} ms, {})",
+        cpml / sponge,
+        1e3 * cpml,
+        1e3 * sponge,
+        gpu.adapter_info().name
+    );
+}
+
+criterion_group!(benches, bench_propagate, bench_cpml);
 criterion_main!(benches);

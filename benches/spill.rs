@@ -33,7 +33,7 @@ fn bench_spill(c: &mut Criterion) {
     let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
     println!("adapter: {}", gpu.adapter_info().name);
     let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
-    let state = 2 * 4 * problem.layout().len() as u64;
+    let state = 2 * problem.level_bytes();
     let half = |overlap_transfers| RevolverOptions {
         device_budget: Some(SNAPS / 2 * state),
         overlap_transfers,

@@ -5,13 +5,18 @@
 //! cargo run --release --example boundary_echo                          # 2D, the main job's grid
 //! cargo run --release --example boundary_echo -- --model layers --nbl 10,16,20,40
 //! cargo run --release --example boundary_echo -- --dim 3 --nx 40 --nz 30 --tmax 0.45 --wide 60
+//! cargo run --release --example boundary_echo -- --boundary cpml --nbl 20
 //! ```
 //!
 //! The echo energy is `Σ (d − d_wide)² / Σ d_wide²` in dB over all receivers and samples,
 //! with `d` the traces recorded with `nbl` absorbing cells and `d_wide` those of the same
-//! shot, same physical grid and time step, with `--wide` cells. Both runs share the boundary's
+//! shot, same physical grid and time step, with `--wide` cells. All runs share the boundary's
 //! reference velocity (the model's largest). The wide run must be wide enough: the example
-//! refuses a `--wide` whose own echo could return before `--tmax`.
+//! refuses a `--wide` whose own echo could return before `--tmax`. Its own layer is a sponge,
+//! whose interior equations are the CPML's (`η = 0` and no memory terms there).
+//!
+//! Each run's wall time per step is printed too: the ratio of the CPML's to the sponge's at
+//! one width is the CPML's cost per step (one process, same adapter).
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -21,7 +26,9 @@ mod quiet;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use gpurevolve::acoustic::{Boundary, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{
+    Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+};
 use gpurevolve::gpu::Gpu;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -66,6 +73,26 @@ struct Args {
     /// Absorbing cells of the reference run.
     #[arg(long, default_value_t = 200)]
     wide: usize,
+    /// Absorbing layers to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpml,sponge")]
+    boundary: Vec<Layer>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Layer {
+    /// The convolutional PML.
+    Cpml,
+    /// The tapered sponge.
+    Sponge,
+}
+
+impl Layer {
+    fn kind(self) -> BoundaryKind {
+        match self {
+            Self::Cpml => BoundaryKind::Cpml,
+            Self::Sponge => BoundaryKind::Sponge,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -121,10 +148,17 @@ fn geometry(args: &Args, model: &Model) -> Result<Geometry, String> {
     Geometry::new(model, vec![source], receivers, args.f0).map_err(err)
 }
 
-fn traces(gpu: &Gpu, args: &Args, nbl: usize, dt: f64, nt: usize) -> Result<Vec<f64>, String> {
+/// One run's traces and its wall time per step in seconds.
+fn traces(
+    gpu: &Gpu,
+    args: &Args,
+    (nbl, kind): (usize, BoundaryKind),
+    dt: f64,
+    nt: usize,
+) -> Result<(Vec<f64>, f64), String> {
     let model = model(args, nbl)?;
     let time = TimeAxis::new(&model, args.space_order, nt, Some(dt)).map_err(err)?;
-    let boundary = Boundary::sponge(model.max_velocity()).map_err(err)?;
+    let boundary = Boundary::new(kind, model.max_velocity()).map_err(err)?;
     let problem = Problem::with_boundary(
         model.clone(),
         geometry(args, &model)?,
@@ -134,7 +168,9 @@ fn traces(gpu: &Gpu, args: &Args, nbl: usize, dt: f64, nt: usize) -> Result<Vec<
     )
     .map_err(err)?;
     let acoustic = GpuAcoustic::new(gpu, &problem).map_err(err)?;
-    Ok(acoustic.forward(false).map_err(err)?.traces)
+    let clock = std::time::Instant::now();
+    let traces = acoustic.forward(false).map_err(err)?.traces;
+    Ok((traces, clock.elapsed().as_secs_f64() / (nt - 1) as f64))
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -171,20 +207,30 @@ fn run(args: &Args) -> Result<(), String> {
         args.wide,
         gpu.adapter_info().name
     );
-    let reference = traces(&gpu, args, args.wide, time.dt, nt)?;
+    let (reference, _) = traces(&gpu, args, (args.wide, BoundaryKind::Sponge), time.dt, nt)?;
     let energy: f64 = reference.iter().map(|x| x * x).sum();
     if energy <= 0.0 {
         return Err("the wide run recorded nothing".into());
     }
-    println!("{:>10} {:>22}", "nbl", "echo energy (dB)");
+    println!(
+        "{:>6} {:>8} {:>18} {:>14}",
+        "nbl", "layer", "echo energy (dB)", "ms per step"
+    );
     for &nbl in &args.nbl {
-        let d = traces(&gpu, args, nbl, time.dt, nt)?;
-        let echo: f64 = d
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        println!("{nbl:>10} {:>22.1}", 10.0 * (echo / energy).log10());
+        for layer in &args.boundary {
+            let (d, per_step) = traces(&gpu, args, (nbl, layer.kind()), time.dt, nt)?;
+            let echo: f64 = d
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            println!(
+                "{nbl:>6} {:>8} {:>18.1} {:>14.3}",
+                layer.kind().name(),
+                10.0 * (echo / energy).log10(),
+                1e3 * per_step
+            );
+        }
     }
     Ok(())
 }

@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::random_problem;
+use common::{random_problem, random_problem_with};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{Boundary, CpuTwin, Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, BoundaryKind, CpuTwin, Geometry, Model, Problem, TimeAxis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -76,6 +76,32 @@ fn dot_product_tests_3d_every_order() {
     }
 }
 
+/// The CPML's adjoint is its own code, not the step: the dot-product tests prove it the
+/// transpose, with waves crossing the layer (sources and receivers anywhere, long runs).
+#[test]
+fn dot_product_tests_cpml_2d_every_order() {
+    for (i, order) in [2, 4, 8, 16].into_iter().enumerate() {
+        let problem =
+            random_problem_with(&[30, 26], 8, order, 160, 40 + i as u64, BoundaryKind::Cpml);
+        dot_tests(&problem, 300 + i as u64);
+    }
+}
+
+#[test]
+fn dot_product_tests_cpml_3d() {
+    for (i, order) in [2, 8].into_iter().enumerate() {
+        let problem = random_problem_with(
+            &[10, 9, 11],
+            5,
+            order,
+            60,
+            50 + i as u64,
+            BoundaryKind::Cpml,
+        );
+        dot_tests(&problem, 400 + i as u64);
+    }
+}
+
 /// The GPU gradient forms `u_{k+1} − 2u_k + u_{k−1}` from the state alone; its twin must equal
 /// the difference of a step and its injection, on random fields, inside the sponge too.
 #[test]
@@ -132,7 +158,7 @@ fn the_boundary_is_fixed_per_problem_not_per_model() {
         Geometry::new(m, vec![vec![200.0, 20.0]], vec![vec![100.0, 20.0]], 12.0).unwrap()
     };
     let time = TimeAxis::new(&fast, 4, 50, None).unwrap();
-    let boundary = Boundary::for_models(&[&slow, &fast]).unwrap();
+    let boundary = Boundary::for_models(BoundaryKind::Sponge, &[&slow, &fast]).unwrap();
     assert_eq!(boundary.reference_velocity(), 3000.0);
     let on = |m: &Model| Problem::with_boundary(m.clone(), geometry(m), time, 4, boundary).unwrap();
     let (a, b) = (on(&slow), on(&fast));
@@ -140,8 +166,21 @@ fn the_boundary_is_fixed_per_problem_not_per_model() {
     assert_eq!(a.damping(), b.damping());
     assert_eq!(a.boundary(), boundary);
     // Each model's own boundary differs: the slower model would get a stronger layer.
-    let own = Problem::new(slow.clone(), geometry(&slow), time, 4).unwrap();
+    let own = Problem::with_boundary(
+        slow.clone(),
+        geometry(&slow),
+        time,
+        4,
+        Boundary::sponge(slow.max_velocity()).unwrap(),
+    )
+    .unwrap();
     assert_ne!(own.damping(), a.damping());
+    // The default layer is the CPML: no damping, memory fields in every level.
+    let cpml = Problem::new(slow.clone(), geometry(&slow), time, 4).unwrap();
+    assert_eq!(cpml.boundary().kind(), BoundaryKind::Cpml);
+    assert!(cpml.damping().iter().all(|&d| d == 0.0));
+    assert!(cpml.level_len() > cpml.layout().len());
+    assert_eq!(a.level_len(), a.layout().len());
     // Bad references.
     for bad in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
         assert!(matches!(
@@ -155,7 +194,46 @@ fn the_boundary_is_fixed_per_problem_not_per_model() {
     let too_slow = Boundary::sponge(2500.0).unwrap();
     let err = Problem::with_boundary(fast.clone(), geometry(&fast), time, 4, too_slow).unwrap_err();
     assert!(err.to_string().contains("at least 3000"), "{err}");
-    assert!(Boundary::for_models(&[]).is_err());
+    assert!(Boundary::for_models(BoundaryKind::Sponge, &[]).is_err());
+    // A CPML thinner than the stencil's reach says how many cells it needs; none at all is a
+    // reflecting box, allowed.
+    let thin = Model::constant(&[40, 30], 10.0, 3, 2000.0).unwrap();
+    let t = TimeAxis::new(&thin, 8, 20, None).unwrap();
+    let err = Problem::with_boundary(
+        thin.clone(),
+        geometry(&thin),
+        t,
+        8,
+        Boundary::cpml(2000.0).unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "nbl", .. })
+            && err.to_string().contains("at least 4"),
+        "{err}"
+    );
+    let bare = Model::constant(&[40, 30], 10.0, 0, 2000.0).unwrap();
+    let t = TimeAxis::new(&bare, 8, 20, None).unwrap();
+    let p = Problem::with_boundary(
+        bare.clone(),
+        geometry(&bare),
+        t,
+        8,
+        Boundary::cpml(2000.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p.level_len(), p.layout().len());
+    assert_eq!(
+        "sponge".parse::<BoundaryKind>().unwrap(),
+        BoundaryKind::Sponge
+    );
+    assert!(
+        "pml"
+            .parse::<BoundaryKind>()
+            .unwrap_err()
+            .to_string()
+            .contains("cpml or sponge")
+    );
 }
 
 #[test]

@@ -3,10 +3,13 @@
 
 mod common;
 
-use common::random_problem;
+use common::{random_problem, random_problem_with};
 
 use gpurevolve::Error;
-use gpurevolve::acoustic::{CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis, misfit};
+use gpurevolve::acoustic::BoundaryKind::{self, Cpml, Sponge};
+use gpurevolve::acoustic::{
+    Boundary, CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis, misfit,
+};
 use gpurevolve::gpu::{Gpu, GpuOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -95,10 +98,27 @@ fn gpu_matches_the_cpu_twin_3d() {
 }
 
 #[test]
+fn gpu_matches_the_cpu_twin_with_a_cpml() {
+    let Some(gpu) = common::gpu() else { return };
+    for (i, order) in [2, 8, 16].into_iter().enumerate() {
+        let problem = random_problem_with(&[48, 44], 8, order, 200, 20 + i as u64, Cpml);
+        check_against_twin(&gpu, &problem, 70 + i as u64);
+    }
+    let problem = random_problem_with(&[20, 18, 22], 6, 4, 100, 30, Cpml);
+    check_against_twin(&gpu, &problem, 80);
+}
+
+#[test]
 fn gpu_dot_product_tests() {
     let Some(gpu) = common::gpu() else { return };
-    for (shape, nt) in [(vec![64usize, 64], 200usize), (vec![24, 24, 24], 100)] {
-        let problem = random_problem(&shape, 8, 8, nt, 3);
+    let cases = [
+        (vec![64usize, 64], 200usize, Sponge),
+        (vec![24, 24, 24], 100, Sponge),
+        (vec![48, 40], 200, Cpml),
+        (vec![20, 18, 22], 100, Cpml),
+    ];
+    for (shape, nt, kind) in cases {
+        let problem = random_problem_with(&shape, 8, 8, nt, 3, kind);
         let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
         let mut rng = StdRng::seed_from_u64(4);
         let (ns, nr) = (problem.sources().points, problem.receivers().points);
@@ -116,7 +136,7 @@ fn gpu_dot_product_tests() {
         let gap = (lhs - rhs).abs() / lhs.abs().max(rhs.abs());
         assert!(
             gap <= 1e-5,
-            "{shape:?}: <Fx, y> = {lhs}, <x, F'y> = {rhs}, gap {gap:e}"
+            "{shape:?} {kind:?}: <Fx, y> = {lhs}, <x, F'y> = {rhs}, gap {gap:e}"
         );
     }
 }
@@ -127,7 +147,7 @@ fn gpu_dot_product_tests() {
 /// `amplitude` (relative to `m`) places the six step sizes where the first-order term dominates
 /// the curvature at the largest `h` and the second-order term stays above float32 noise in `J`
 /// at the smallest.
-fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64) {
+fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64, kind: BoundaryKind) {
     let truth = Model::circle(shape, 10.0, 8, 2000.0, 2300.0, 60.0).unwrap();
     let start = Model::constant(shape, 10.0, 8, 2000.0).unwrap();
     let extent = truth.extent();
@@ -140,9 +160,10 @@ fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64) {
     let sources = vec![at(0.5, 0.1)];
     let receivers: Vec<Vec<f64>> = (0..11).map(|i| at(i as f64 / 10.0, 0.9)).collect();
     let time = TimeAxis::new(&truth, 4, nt, None).unwrap();
+    let boundary = Boundary::for_models(kind, &[&truth, &start]).unwrap();
     let problem = |model: Model| {
         let g = Geometry::new(&model, sources.clone(), receivers.clone(), 20.0).unwrap();
-        Problem::new(model, g, time, 4).unwrap()
+        Problem::with_boundary(model, g, time, 4, boundary).unwrap()
     };
     let observed = GpuAcoustic::new(gpu, &problem(truth))
         .unwrap()
@@ -203,27 +224,29 @@ fn taylor(gpu: &Gpu, shape: &[usize], nt: usize, amplitude: f64) {
         cov / lx.iter().map(|x| (x - mx).powi(2)).sum::<f64>()
     };
     let (s1, s2) = (slope(&first), slope(&second));
-    eprintln!("{shape:?} s1 {s1} s2 {s2} first {first:?} second {second:?}");
+    eprintln!("{shape:?} {kind:?} s1 {s1} s2 {s2} first {first:?} second {second:?}");
     assert!(
         (s1 - 1.0).abs() <= 0.1,
-        "{shape:?}: first-order slope {s1} ({first:?})"
+        "{shape:?} {kind:?}: first-order slope {s1} ({first:?})"
     );
     assert!(
         (s2 - 2.0).abs() <= 0.1,
-        "{shape:?}: second-order slope {s2} ({second:?})"
+        "{shape:?} {kind:?}: second-order slope {s2} ({second:?})"
     );
 }
 
 #[test]
 fn taylor_test_2d() {
     let Some(gpu) = common::gpu() else { return };
-    taylor(&gpu, &[40, 40], 160, 0.03);
+    taylor(&gpu, &[40, 40], 160, 0.03, Sponge);
+    taylor(&gpu, &[40, 40], 160, 0.03, Cpml);
 }
 
 #[test]
 fn taylor_test_3d() {
     let Some(gpu) = common::gpu() else { return };
-    taylor(&gpu, &[22, 20, 20], 120, 0.05);
+    taylor(&gpu, &[22, 20, 20], 120, 0.05, Sponge);
+    taylor(&gpu, &[22, 20, 20], 120, 0.05, Cpml);
 }
 
 /// Index of the largest |sample| of receiver `r`.
@@ -319,7 +342,7 @@ fn a_field_larger_than_the_device_allows_is_typed() {
     let Some(gpu) = common::gpu_with(&options) else {
         return;
     };
-    // (600 + 2·10 + 2·4)² floats = 1.58 MB > 1 MiB.
+    // A time level: (600 + 2·10 + 2·4)² floats = 1.58 MB, and the CPML's memory fields, > 1 MiB.
     let model = Model::constant(&[600, 600], 10.0, 10, 2000.0).unwrap();
     let geometry =
         Geometry::new(&model, vec![vec![10.0, 10.0]], vec![vec![20.0, 20.0]], 10.0).unwrap();
@@ -327,7 +350,7 @@ fn a_field_larger_than_the_device_allows_is_typed() {
     let problem = Problem::new(model, geometry, time, 8).unwrap();
     let err = GpuAcoustic::new(&gpu, &problem).unwrap_err();
     assert!(matches!(err, Error::BufferTooLarge { .. }), "{err}");
-    assert!(err.to_string().contains("wavefield"), "{err}");
+    assert!(err.to_string().contains("time level"), "{err}");
 }
 
 #[test]

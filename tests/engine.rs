@@ -6,7 +6,10 @@ mod common;
 
 use common::Scripted;
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, Geometry, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::BoundaryKind::{Cpml, Sponge};
+use gpurevolve::acoustic::{
+    AcousticOperator, Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+};
 use gpurevolve::engine::{Operator, Revolver, RevolverOptions, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
@@ -15,7 +18,13 @@ use gpurevolve::schedule::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn shot(shape: &[usize], order: usize, nt: usize, seed: u64) -> (Problem, Vec<f64>) {
+fn shot(
+    shape: &[usize],
+    order: usize,
+    nt: usize,
+    seed: u64,
+    kind: BoundaryKind,
+) -> (Problem, Vec<f64>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let truth = Model::from_fn(shape, 10.0, 4, |_, _, z| {
         1800.0 + z + rng.random_range(0.0..300.0)
@@ -32,16 +41,17 @@ fn shot(shape: &[usize], order: usize, nt: usize, seed: u64) -> (Problem, Vec<f6
     let receivers: Vec<Vec<f64>> = (0..5).map(|_| point(0.8)).collect();
     let time = TimeAxis::new(&truth, order, nt, None).unwrap();
     let g = |m: &Model| Geometry::new(m, sources.clone(), receivers.clone(), 25.0).unwrap();
+    let boundary = Boundary::for_models(kind, &[&truth, &start]).unwrap();
     let gpu_free_observed = {
         // Observed data from the truth, on the CPU twin (any data will do).
-        let p = Problem::new(truth.clone(), g(&truth), time, order).unwrap();
+        let p = Problem::with_boundary(truth.clone(), g(&truth), time, order, boundary).unwrap();
         gpurevolve::acoustic::CpuTwin::new(&p)
             .forward(&p.source_series(), false)
             .unwrap()
             .traces
     };
     (
-        Problem::new(start.clone(), g(&start), time, order).unwrap(),
+        Problem::with_boundary(start.clone(), g(&start), time, order, boundary).unwrap(),
         gpu_free_observed,
     )
 }
@@ -113,7 +123,7 @@ fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) 
     }
     assert_eq!(stats.bytes_copied, 0);
     // Levels: 2 per checkpoint at most, sharing allowed; never more than the pool bound.
-    let level = problem.layout().len() as u64 * 4;
+    let level = problem.level_bytes();
     if let Some(budget) = schedule.level_budget() {
         // The store keeps level buffers, so consecutive checkpoints share one: the bytes held
         // are the level schedule's budget at most.
@@ -134,8 +144,9 @@ fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) 
 #[test]
 fn checkpointed_gradient_is_the_store_all_gradient_2d() {
     let Some(gpu) = common::gpu() else { return };
-    for (i, order) in [2, 4, 8].into_iter().enumerate() {
-        let (problem, observed) = shot(&[36, 30], order, 61, i as u64);
+    let cases = [(2, Sponge), (4, Cpml), (8, Sponge), (8, Cpml)];
+    for (i, (order, kind)) in cases.into_iter().enumerate() {
+        let (problem, observed) = shot(&[36, 30], order, 61, i as u64, kind);
         let n = 60;
         for s in [1, 2, 5, n - 1, n] {
             check(
@@ -174,8 +185,11 @@ fn checkpointed_gradient_is_the_store_all_gradient_2d() {
 #[test]
 fn checkpointed_gradient_is_the_store_all_gradient_3d() {
     let Some(gpu) = common::gpu() else { return };
-    for (i, order) in [2, 4, 8].into_iter().enumerate() {
-        let (problem, observed) = shot(&[12, 10, 11], order, 31, 10 + i as u64);
+    for (i, (order, kind)) in [(2, Sponge), (4, Cpml), (8, Sponge)]
+        .into_iter()
+        .enumerate()
+    {
+        let (problem, observed) = shot(&[12, 10, 11], order, 31, 10 + i as u64, kind);
         for s in [1, 3, 30] {
             check(
                 &gpu,
@@ -196,7 +210,7 @@ fn checkpointed_gradient_is_the_store_all_gradient_3d() {
 #[test]
 fn wrong_schedules_are_refused_before_the_wrong_action_runs() {
     let Some(gpu) = common::gpu() else { return };
-    let (problem, observed) = shot(&[20, 20], 2, 11, 3);
+    let (problem, observed) = shot(&[20, 20], 2, 11, 3, Sponge);
     let op = || AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let err = Revolver::new(
         &gpu,
@@ -581,7 +595,7 @@ impl Operator for Overwriting<'_> {
 #[test]
 fn an_operator_that_writes_its_state_is_caught_naming_the_step_and_level() {
     let Some(gpu) = common::gpu() else { return };
-    let (problem, observed) = shot(&[30, 24], 4, 41, 5);
+    let (problem, observed) = shot(&[30, 24], 4, 41, 5, Sponge);
     let checked = RevolverOptions {
         check_state_contract: true,
         ..RevolverOptions::default()
@@ -640,7 +654,7 @@ fn an_operator_that_writes_its_state_is_caught_naming_the_step_and_level() {
 fn calibration_stays_inside_the_time_loop_and_types_its_errors() {
     let Some(gpu) = common::gpu() else { return };
     // 10 steps, 50 samples asked: the steps past the source table must not run.
-    let (problem, observed) = shot(&[20, 20], 2, 11, 4);
+    let (problem, observed) = shot(&[20, 20], 2, 11, 4, Sponge);
     let mut op = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let scope = gpu.device().push_error_scope(wgpu::ErrorFilter::Validation);
     let costs = calibrate(&gpu, &mut op, 50).unwrap();

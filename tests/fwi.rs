@@ -83,7 +83,7 @@ fn every_checkpointing_gives_the_store_all_gradient() {
     );
     assert!(reference.gradient.iter().any(|g| *g != 0.0));
 
-    let state = 2 * 4 * shots[0].layout().len() as u64;
+    let state = 2 * shots[0].level_bytes();
     let costs = TwoLevelCosts {
         forward: 1.0,
         host_write: 3.0,
@@ -162,7 +162,7 @@ fn bad_calls_are_typed_errors() {
 fn each_shot_reports_the_placement_its_run_ended_with() {
     let Some(gpu) = common::gpu() else { return };
     let (shots, _) = self::shots();
-    let state = 2 * 4 * shots[0].layout().len() as u64;
+    let state = 2 * shots[0].level_bytes();
     let options = RevolverOptions {
         device_budget: Some(2 * state),
         ..RevolverOptions::default()

@@ -15,9 +15,9 @@ fn the_steady_state_step_loop_creates_nothing() {
     let problem = random_problem(&[40, 30], 6, 8, 80, 11);
     let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
     let mut fields = [
-        acoustic.field("a").unwrap(),
-        acoustic.field("b").unwrap(),
-        acoustic.field("c").unwrap(),
+        acoustic.level("a").unwrap(),
+        acoustic.level("b").unwrap(),
+        acoustic.level("c").unwrap(),
     ];
     let mut steps = |from: usize, to: usize| {
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
@@ -49,16 +49,16 @@ fn pipelines_are_compiled_once_per_device_not_per_shot() {
     let first = gpu.counters();
     let a = GpuAcoustic::new(&gpu, &shot(1)).unwrap();
     let compiled = gpu.counters().since(&first).pipelines;
-    // Step, gradient, inject, sample, residual, gradient at the sources.
-    assert_eq!(compiled, 6);
+    // Step, adjoint step, gradient, inject, sample, residual, gradient at the sources.
+    assert_eq!(compiled, 7);
     let before = gpu.counters();
     let b = GpuAcoustic::new(&gpu, &shot(2)).unwrap();
     assert_eq!(gpu.counters().since(&before).pipelines, 0);
-    // Another order compiles only its own stencil kernels: the step and the gradient.
+    // Another order compiles only its own stencil kernels: the step, its adjoint, the gradient.
     let before = gpu.counters();
     let other = random_problem(&[24, 20], 4, 4, 20, 3);
     let c = GpuAcoustic::new(&gpu, &other).unwrap();
-    assert_eq!(gpu.counters().since(&before).pipelines, 2);
+    assert_eq!(gpu.counters().since(&before).pipelines, 3);
     // Shared pipelines compute the same bits as freshly compiled ones did.
     let fresh = a.forward(false).unwrap().traces;
     let again = GpuAcoustic::new(&gpu, &shot(1))

@@ -4,9 +4,11 @@
 
 mod common;
 
-use common::{Scripted, random_problem};
+use common::{Scripted, random_problem, random_problem_with};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, CpuTwin, GpuAcoustic, GradientInfo, Problem};
+use gpurevolve::acoustic::{
+    AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, GradientInfo, Problem,
+};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
@@ -17,7 +19,11 @@ const STEPS: u64 = 60;
 const SNAPS: u64 = 6;
 
 fn setup() -> (Problem, Vec<f64>) {
-    let problem = random_problem(&[36, 30], 4, 4, STEPS as usize + 1, 31);
+    setup_with(BoundaryKind::Sponge)
+}
+
+fn setup_with(kind: BoundaryKind) -> (Problem, Vec<f64>) {
+    let problem = random_problem_with(&[36, 30], 4, 4, STEPS as usize + 1, 31, kind);
     // Any data will do as "observed": the twin's traces at another source scale.
     let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
     let observed = CpuTwin::new(&problem)
@@ -58,9 +64,21 @@ fn run(
 #[test]
 fn level_schedules_spilled_give_the_store_all_bits() {
     let Some(gpu) = common::gpu() else { return };
-    let (problem, observed) = setup();
-    let reference = reference(&gpu, &problem, &observed);
-    let state = 2 * problem.layout().len() as u64 * 4;
+    for kind in [BoundaryKind::Sponge, BoundaryKind::Cpml] {
+        level_schedule_spilled(&gpu, kind);
+    }
+}
+
+/// Under a CPML a level also carries the layer's memory fields: the budget counts them, and
+/// spilled levels keep them.
+fn level_schedule_spilled(gpu: &Gpu, kind: BoundaryKind) {
+    let (problem, observed) = setup_with(kind);
+    assert_eq!(
+        problem.level_len() > problem.layout().len(),
+        kind == BoundaryKind::Cpml
+    );
+    let reference = reference(gpu, &problem, &observed);
+    let state = 2 * problem.level_bytes();
     let schedule = LevelOptimal::new(STEPS, 2 * SNAPS + 1, 2).unwrap();
     let slots = schedule.slot_capacity() as u64;
     for device_slots in [0, 1, 3, slots] {
@@ -68,12 +86,12 @@ fn level_schedules_spilled_give_the_store_all_bits() {
             device_budget: Some(device_slots * state),
             ..RevolverOptions::default()
         };
-        let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
-        let mut revolver = Revolver::new(&gpu, operator, schedule.clone(), options).unwrap();
+        let operator = AcousticOperator::new(gpu, &problem, &observed).unwrap();
+        let mut revolver = Revolver::new(gpu, operator, schedule.clone(), options).unwrap();
         let planned = revolver.planned_forward_steps().unwrap();
         let stats = revolver.apply_reverse().unwrap();
         let info = revolver.operator().finish().unwrap();
-        let label = format!("levels, {device_slots} of {slots} slots on the device");
+        let label = format!("{kind:?}: levels, {device_slots} of {slots} slots on the device");
         assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
         assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
         assert_eq!(stats.forward_steps, planned, "{label}");
@@ -91,7 +109,7 @@ fn every_device_budget_gives_the_store_all_bits() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
     let reference = reference(&gpu, &problem, &observed);
-    let state = 2 * problem.layout().len() as u64 * 4;
+    let state = 2 * problem.level_bytes();
     for device_slots in 0..=SNAPS {
         let budget = device_slots * state;
         let options = RevolverOptions {
@@ -150,7 +168,7 @@ fn every_device_budget_gives_the_store_all_bits() {
 fn the_most_used_slots_stay_on_the_gpu() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let state = 2 * problem.layout().len() as u64 * 4;
+    let state = 2 * problem.level_bytes();
     let options = RevolverOptions {
         device_budget: Some(2 * state),
         ..RevolverOptions::default()
@@ -244,7 +262,7 @@ fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
 fn checkpoints_that_fit_nowhere_are_a_typed_error() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let state = 2 * problem.layout().len() as u64 * 4;
+    let state = 2 * problem.level_bytes();
     let options = RevolverOptions {
         device_budget: Some(2 * state),
         host_budget: Some(state + 1),
@@ -305,7 +323,7 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
         let info = revolver.operator().finish().unwrap();
         assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{costs:?}");
         assert_eq!(stats.host_saves, host_saves);
-        let state = 2 * problem.layout().len() as u64 * 4;
+        let state = 2 * problem.level_bytes();
         assert!(stats.peak_checkpoint_bytes <= 2 * state, "{stats:?}");
     }
 }
@@ -315,7 +333,7 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
     let reference = reference(&gpu, &problem, &observed);
-    let state = 2 * problem.layout().len() as u64 * 4;
+    let state = 2 * problem.level_bytes();
     for device_slots in [0, 2, 4] {
         let mut traffic = None;
         for (overlap, in_flight) in [(false, 4), (true, 1), (true, 2), (true, 8)] {
@@ -423,7 +441,7 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
 fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
-    let state = 2 * problem.layout().len() as u64 * 4;
+    let state = 2 * problem.level_bytes();
     let costs = TwoLevelCosts {
         forward: 1.0,
         host_write: 2.0,

@@ -71,6 +71,23 @@ enum ModelKind {
     Constant,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BoundaryArg {
+    /// Convolutional PML: −40 dB of echo at 20 cells; memory fields in the layer.
+    Cpml,
+    /// Tapered sponge: no extra memory; −12 dB of echo at 16 cells.
+    Sponge,
+}
+
+impl BoundaryArg {
+    fn kind(self) -> gpurevolve::acoustic::BoundaryKind {
+        match self {
+            Self::Cpml => gpurevolve::acoustic::BoundaryKind::Cpml,
+            Self::Sponge => gpurevolve::acoustic::BoundaryKind::Sponge,
+        }
+    }
+}
+
 /// FWI gradient with Revolve checkpointing on the GPU (gpurevolve's main job).
 #[derive(Parser, Debug)]
 #[command(version, about, allow_negative_numbers = true)]
@@ -87,9 +104,12 @@ struct Args {
     /// Grid spacing in metres.
     #[arg(long, default_value_t = 15.0)]
     spacing: f64,
-    /// Absorbing cells on each side.
-    #[arg(long, default_value_t = 16)]
+    /// Absorbing cells on each side (20: the CPML echoes −45 dB of the record, BENCHMARKS.md).
+    #[arg(long, default_value_t = 20)]
     nbl: usize,
+    /// The absorbing layer: a convolutional PML, or the (cheaper in memory, echoing) sponge.
+    #[arg(long, value_enum, default_value = "cpml")]
+    boundary: BoundaryArg,
     /// Velocity (m/s) the absorbing layer is tuned for, the same for the true and the starting
     /// model [default: the larger of their largest velocities].
     #[arg(long)]

@@ -89,6 +89,7 @@ impl Report<'_> {
             ),
             ("spacing", Json::Num(truth.spacing())),
             ("nbl", Json::Int(truth.nbl() as u64)),
+            ("boundary", Json::Str(setup.boundary.kind().name().into())),
             (
                 "boundary_velocity",
                 Json::Num(setup.boundary.reference_velocity()),

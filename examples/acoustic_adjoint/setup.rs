@@ -41,9 +41,10 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
     let geoms = geometries(args, &truth)?;
     // One boundary for both models: the observed and the synthetic data differ only where
     // the models do, and the gradient is the derivative of the misfit.
+    let kind = args.boundary.kind();
     let boundary = match args.boundary_velocity {
-        Some(v) => Boundary::sponge(v),
-        None => Boundary::for_models(&[&truth, &start]),
+        Some(v) => Boundary::new(kind, v),
+        None => Boundary::for_models(kind, &[&truth, &start]),
     }
     .map_err(err)?;
     let problems = |model: &Model| -> Result<Vec<Problem>, String> {

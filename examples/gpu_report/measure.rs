@@ -42,7 +42,7 @@ fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, 
 
 /// Seconds a forward step of `acoustic` takes on three rotating fields, `reps` a submission.
 fn forward_step_seconds(gpu: &Gpu, acoustic: &GpuAcoustic<'_>, reps: usize) -> Result<f64, Error> {
-    let field = || acoustic.field("u");
+    let field = || acoustic.level("u");
     let mut u = [field()?, field()?, field()?];
     let t = median(3, || {
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
@@ -159,7 +159,7 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
     let p = problem(shape, order, reps + 2)?;
     let acoustic = GpuAcoustic::new(gpu, &p)?;
     let points = p.layout().extended_len() as f64;
-    let field = || acoustic.field("u");
+    let field = || acoustic.level("u");
     let u = [field()?, field()?, field()?];
     let copy = copy_bandwidth(gpu, &u[0], &u[1], reps)?;
     let forward = forward_step_seconds(gpu, &acoustic, reps)?;
@@ -332,7 +332,7 @@ pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> 
 pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
     const SNAPS: u64 = 20;
     let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
-    let state = 2 * 4 * problem.layout().len() as u64;
+    let state = 2 * problem.level_bytes();
     let half = |overlap_transfers| RevolverOptions {
         device_budget: Some(SNAPS / 2 * state),
         overlap_transfers,
@@ -406,7 +406,7 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
 pub fn host_cost(gpu: &Gpu, reps: usize) -> Result<Vec<Row>, Error> {
     let p = problem(&[16, 16], 8, reps + 2)?;
     let acoustic = GpuAcoustic::new(gpu, &p)?;
-    let field = || acoustic.field("u");
+    let field = || acoustic.level("u");
     let mut u = [field()?, field()?, field()?];
     let per_submit = gpurevolve::engine::DEFAULT_STEPS_PER_SUBMIT;
     let encoder = || gpu.device().create_command_encoder(&Default::default());

@@ -5,7 +5,44 @@
 use super::model::Model;
 use crate::error::{Error, Result};
 
-/// How the absorbing layer around a problem is tuned.
+/// Which absorbing layer surrounds the physical grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BoundaryKind {
+    /// A convolutional PML (the default): the wave equation is stretched into the layer, so
+    /// waves enter it without reflecting. Adds memory fields in the layer to every time level.
+    Cpml,
+    /// A tapered damping sponge: no extra memory, but it echoes (−12 dB of the recorded energy
+    /// at 16 cells); kept for comparisons.
+    Sponge,
+}
+
+impl BoundaryKind {
+    /// `"cpml"` or `"sponge"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpml => "cpml",
+            Self::Sponge => "sponge",
+        }
+    }
+}
+
+impl std::str::FromStr for BoundaryKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpml" => Ok(Self::Cpml),
+            "sponge" => Ok(Self::Sponge),
+            other => Err(Error::InvalidArgument {
+                name: "boundary",
+                reason: format!("unknown absorbing boundary {other:?}; use cpml or sponge"),
+            }),
+        }
+    }
+}
+
+/// How the absorbing layer around a problem is built and tuned.
 ///
 /// The layer's strength is computed once from `reference_velocity` (m/s), the fastest wave it
 /// is tuned for, and stays the same for every model run on the problem: the true model and
@@ -14,26 +51,26 @@ use crate::error::{Error, Result};
 /// the largest velocity of every model the problem will see.
 ///
 /// ```
-/// use gpurevolve::acoustic::{Boundary, Model};
+/// use gpurevolve::acoustic::{Boundary, BoundaryKind, Model};
 /// let truth = Model::constant(&[60, 40], 10.0, 10, 2500.0)?;
 /// let start = Model::constant(&[60, 40], 10.0, 10, 2000.0)?;
-/// let boundary = Boundary::for_models(&[&truth, &start])?;
+/// let boundary = Boundary::for_models(BoundaryKind::Cpml, &[&truth, &start])?;
 /// assert_eq!(boundary.reference_velocity(), 2500.0);
-/// assert!(Boundary::sponge(f64::NAN).is_err());
+/// assert!(Boundary::cpml(f64::NAN).is_err());
 /// # Ok::<(), gpurevolve::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Boundary {
+    kind: BoundaryKind,
     reference_velocity: f64,
 }
 
 impl Boundary {
-    /// The tapered sponge (Devito's `initialize_damp` taper) tuned for waves up to
-    /// `reference_velocity` m/s.
+    /// A layer of `kind` tuned for waves up to `reference_velocity` m/s.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the velocity is not finite and positive.
-    pub fn sponge(reference_velocity: f64) -> Result<Self> {
+    pub fn new(kind: BoundaryKind, reference_velocity: f64) -> Result<Self> {
         if !(reference_velocity.is_finite() && reference_velocity > 0.0) {
             return Err(Error::InvalidArgument {
                 name: "reference_velocity",
@@ -43,15 +80,35 @@ impl Boundary {
                 ),
             });
         }
-        Ok(Self { reference_velocity })
+        Ok(Self {
+            kind,
+            reference_velocity,
+        })
     }
 
-    /// The sponge tuned for the largest velocity of all `models`: what an inversion's true
-    /// and starting models should share.
+    /// The convolutional PML tuned for waves up to `reference_velocity` m/s.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn cpml(reference_velocity: f64) -> Result<Self> {
+        Self::new(BoundaryKind::Cpml, reference_velocity)
+    }
+
+    /// The tapered sponge (Devito's `initialize_damp` taper) tuned for waves up to
+    /// `reference_velocity` m/s.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn sponge(reference_velocity: f64) -> Result<Self> {
+        Self::new(BoundaryKind::Sponge, reference_velocity)
+    }
+
+    /// A layer of `kind` tuned for the largest velocity of all `models`: what an inversion's
+    /// true and starting models should share.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for no models.
-    pub fn for_models(models: &[&Model]) -> Result<Self> {
+    pub fn for_models(kind: BoundaryKind, models: &[&Model]) -> Result<Self> {
         let fastest = models
             .iter()
             .map(|m| m.max_velocity())
@@ -62,7 +119,12 @@ impl Boundary {
                 reason: "at least one model is needed to choose a reference velocity".into(),
             });
         }
-        Self::sponge(fastest)
+        Self::new(kind, fastest)
+    }
+
+    /// Which layer.
+    pub fn kind(&self) -> BoundaryKind {
+        self.kind
     }
 
     /// The velocity (m/s) the layer is tuned for.
@@ -70,8 +132,9 @@ impl Boundary {
         self.reference_velocity
     }
 
-    /// Checks that `model` is not faster than the layer is tuned for.
-    pub(super) fn check(&self, model: &Model) -> Result<()> {
+    /// Checks that `model` is not faster than the layer is tuned for, and that a CPML, if any
+    /// (`nbl > 0`), has room for the stencil (`radius` cells, and 2, at least).
+    pub(super) fn check(&self, model: &Model, radius: usize) -> Result<()> {
         let fastest = model.max_velocity();
         if fastest > self.reference_velocity {
             return Err(Error::InvalidArgument {
@@ -84,11 +147,28 @@ impl Boundary {
                 ),
             });
         }
+        // No layer at all (`nbl = 0`) is a choice: a reflecting box, as in a benchmark.
+        if self.kind == BoundaryKind::Cpml && model.nbl() > 0 && model.nbl() < radius.max(2) {
+            return Err(Error::InvalidArgument {
+                name: "nbl",
+                reason: format!(
+                    "a CPML of {} cells is thinner than the stencil's reach of {} cells; use at \
+                     least {} absorbing cells (20 absorb to −40 dB), or the sponge",
+                    model.nbl(),
+                    radius.max(2),
+                    radius.max(2)
+                ),
+            });
+        }
         Ok(())
     }
 
-    /// The damping `η` (s/m²) on `model`'s extended grid (see [`Model::damping`]).
+    /// The damping `η` (s/m²) on `model`'s extended grid (see [`Model::damping`]): the
+    /// sponge's, or zero under a CPML.
     pub(super) fn damping(&self, model: &Model) -> Vec<f64> {
-        model.damping_for(self.reference_velocity)
+        match self.kind {
+            BoundaryKind::Sponge => model.damping_for(self.reference_velocity),
+            BoundaryKind::Cpml => vec![0.0; model.extended_shape().iter().product()],
+        }
     }
 }

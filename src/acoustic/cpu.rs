@@ -7,7 +7,12 @@
 //! coefficients are diagonal: the *same* step, run backwards in time with the data residual
 //! `r_k` injected at the receivers. Differentiating the update in `m` gives
 //! `∂J/∂m = −Σ_k ψ_{k+1} ⊙ (u_{k+1} − 2u_k + u_{k−1}) / Δt²`.
+//!
+//! Under a CPML the step also carries the layer's memory fields, and the adjoint step is its
+//! transpose, no longer the step itself: `src/acoustic/cpml.rs` derives both. The gradient's
+//! form is unchanged, as the memory fields do not depend on `m`.
 
+use super::cpml::for_each_cell;
 use super::grid::check_len;
 use super::problem::Problem;
 use crate::error::Result;
@@ -45,17 +50,39 @@ impl<'p> CpuTwin<'p> {
         Self { problem, a, b }
     }
 
-    /// `next = 2b·cur − (2b − 1)·prev + a·L cur` on the extended cells, with the Laplacian in
-    /// the difference form the kernel uses, `Σₖ cₖ Σ_axes ((u₋ₖ − u) + (u₊ₖ − u))`.
+    /// `next = 2b·cur − (2b − 1)·prev + a·(L cur + CPML terms)` on the extended cells, with
+    /// the Laplacian in the difference form the kernel uses, `Σₖ cₖ Σ_axes ((u₋ₖ − u) + (u₊ₖ − u))`.
+    /// Fields are time levels ([`Problem::level_len`] values: under a CPML, the layer's memory
+    /// fields follow the field, and `next`'s are written too).
     ///
     /// # Panics
-    /// When a field is shorter than the padded layout ([`Layout::len`](super::Layout::len)):
-    /// this is the kernel's inner loop, left unchecked like slice indexing.
+    /// When a level is shorter than [`Problem::level_len`]: this is the kernel's inner loop,
+    /// left unchecked like slice indexing.
     pub fn step(&self, prev: &[f64], cur: &[f64], next: &mut [f64]) {
-        self.problem.layout().for_each_extended(|i| {
+        let cpml = self.problem.cpml();
+        for_each_cell(self.problem.layout(), |i, c| {
+            let pml = cpml.map_or(0.0, |p| p.forward_cell(cur, i, c, Some(&mut *next)));
             let b = self.b[i];
-            next[i] =
-                2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + self.a[i] * self.laplacian(cur, i);
+            next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i]
+                + self.a[i] * (self.laplacian(cur, i) + pml);
+        });
+    }
+
+    /// The adjoint step: `out` ← the transpose of [`step`](Self::step) applied to the adjoint
+    /// levels `near` (`ψ_{k+1}`) and `far` (`ψ_{k+2}`), for `ψ = a ⊙ ū`. Without a CPML this is
+    /// `step` itself.
+    ///
+    /// # Panics
+    /// As [`step`](Self::step).
+    pub fn adjoint_step(&self, far: &[f64], near: &[f64], out: &mut [f64]) {
+        let Some(cpml) = self.problem.cpml() else {
+            return self.step(far, near, out);
+        };
+        for_each_cell(self.problem.layout(), |i, c| {
+            let pml = cpml.adjoint_cell(near, i, c, out);
+            let b = self.b[i];
+            out[i] = 2.0 * b * near[i] - (2.0 * b - 1.0) * far[i]
+                + self.a[i] * (self.laplacian(near, i) + pml);
         });
     }
 
@@ -77,8 +104,9 @@ impl<'p> CpuTwin<'p> {
         lap
     }
 
-    /// The twin of the GPU gradient's input: `u_{k+1} − 2u_k + u_{k−1}` formed from the state
-    /// alone, `2(b − 1)(u_k − u_{k−1}) + a (L u_k + Sᵀq_k)`, with `sources_k` the source
+    /// The twin of the GPU gradient's input: `u_{k+1} − 2u_k + u_{k−1}` (one padded field)
+    /// formed from the state (two levels) alone, `2(b − 1)(u_k − u_{k−1}) + a (L u_k + CPML
+    /// terms + Sᵀq_k)`, with `sources_k` the source
     /// values of step `k`. Equal to the difference of [`step`](Self::step) plus injection,
     /// which is what lets a checkpointed adjoint skip recomputing `u_{k+1}`.
     ///
@@ -92,14 +120,16 @@ impl<'p> CpuTwin<'p> {
         sources_k: &[f64],
     ) -> Result<Vec<f64>> {
         let p = self.problem;
-        let n = p.layout().len();
-        check_len("prev", prev.len(), n)?;
-        check_len("cur", cur.len(), n)?;
+        let (n, level) = (p.layout().len(), p.level_len());
+        check_len("prev", prev.len(), level)?;
+        check_len("cur", cur.len(), level)?;
         check_len("sources_k", sources_k.len(), p.sources().points)?;
         let mut d = vec![0.0; n];
-        p.layout().for_each_extended(|i| {
-            d[i] =
-                2.0 * (self.b[i] - 1.0) * (cur[i] - prev[i]) + self.a[i] * self.laplacian(cur, i);
+        let cpml = p.cpml();
+        for_each_cell(p.layout(), |i, c| {
+            let pml = cpml.map_or(0.0, |p| p.forward_cell(cur, i, c, None));
+            d[i] = 2.0 * (self.b[i] - 1.0) * (cur[i] - prev[i])
+                + self.a[i] * (self.laplacian(cur, i) + pml);
         });
         p.sources().inject(&mut d, &self.a, sources_k);
         Ok(d)
@@ -114,10 +144,10 @@ impl<'p> CpuTwin<'p> {
         let p = self.problem;
         let (nt, ns, nr) = (p.time().nt, p.sources().points, p.receivers().points);
         check_len("sources", sources.len(), nt * ns)?;
-        let n = p.layout().len();
-        let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (n, level) = (p.layout().len(), p.level_len());
+        let (mut prev, mut cur, mut next) = (vec![0.0; level], vec![0.0; level], vec![0.0; level]);
         let mut traces = vec![0.0; nt * nr];
-        let mut fields = keep.then(|| vec![cur.clone()]);
+        let mut fields = keep.then(|| vec![cur[..n].to_vec()]);
         for k in 0..nt - 1 {
             self.step(&prev, &cur, &mut next);
             p.sources()
@@ -125,7 +155,7 @@ impl<'p> CpuTwin<'p> {
             p.receivers()
                 .sample(&next, &mut traces[(k + 1) * nr..(k + 2) * nr]);
             if let Some(f) = fields.as_mut() {
-                f.push(next.clone());
+                f.push(next[..n].to_vec());
             }
             (prev, cur, next) = (cur, next, prev);
         }
@@ -150,12 +180,13 @@ impl<'p> CpuTwin<'p> {
         check_len("residual", residual.len(), nt * nr)?;
         let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
         // psi_near = ψ_{k+2}, psi_far = ψ_{k+3}; both zero before the last step.
-        let (mut far, mut near, mut psi) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let level = p.level_len();
+        let (mut far, mut near, mut psi) = (vec![0.0; level], vec![0.0; level], vec![0.0; level]);
         let mut gradient = vec![0.0; n];
         let mut source_adjoint = vec![0.0; nt * ns];
         let zero = vec![0.0; n];
         for k in (0..nt - 1).rev() {
-            self.step(&far, &near, &mut psi);
+            self.adjoint_step(&far, &near, &mut psi);
             p.receivers()
                 .inject(&mut psi, &self.a, &residual[(k + 1) * nr..(k + 2) * nr]);
             let (u_next, u, u_prev) = (
@@ -188,8 +219,10 @@ impl<'p> CpuTwin<'p> {
         check_len("sources", sources.len(), nt * ns)?;
         check_len("dm", dm.len(), n)?;
         let inv_dt2 = 1.0 / (p.time().dt * p.time().dt);
-        let (mut prev, mut cur, mut next) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-        let (mut dprev, mut dcur, mut dnext) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let level = p.level_len();
+        let (mut prev, mut cur, mut next) = (vec![0.0; level], vec![0.0; level], vec![0.0; level]);
+        let (mut dprev, mut dcur, mut dnext) =
+            (vec![0.0; level], vec![0.0; level], vec![0.0; level]);
         let mut traces = vec![0.0; nt * nr];
         for k in 0..nt - 1 {
             self.step(&prev, &cur, &mut next);

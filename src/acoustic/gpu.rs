@@ -30,8 +30,12 @@ pub const FIELD_USAGE: wgpu::BufferUsages = STATE_USAGE;
 struct GridUniform {
     padded: [u32; 3],
     inv_dt2: f32,
+    /// Extended sizes and the CPML's width (0 without one).
     extended: [u32; 4],
     coeffs: [f32; 12],
+    first: [f32; 12],
+    psi_offset: [u32; 4],
+    slab_len: [u32; 4],
 }
 
 /// What the adjoint step injects at the receivers.
@@ -54,6 +58,7 @@ pub enum AdjointInput<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum BindKey {
     Step([wgpu::Buffer; 3]),
+    Adjoint([wgpu::Buffer; 3]),
     Inject([wgpu::Buffer; 3]),
     Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
@@ -85,13 +90,16 @@ pub struct GpuAcoustic<'g> {
     layout: Layout,
     pub(super) nt: usize,
     dt: f64,
+    level_len: usize,
     step: wgpu::ComputePipeline,
+    adjoint: wgpu::ComputePipeline,
     step_groups: [u32; 3],
     points: PointKernels,
     gradient: wgpu::ComputePipeline,
     grid: wgpu::Buffer,
     a: wgpu::Buffer,
     b: wgpu::Buffer,
+    pml_profile: wgpu::Buffer,
     pub(super) sources: PointBuffers,
     pub(super) receivers: PointBuffers,
     source_values: wgpu::Buffer,
@@ -147,7 +155,7 @@ impl<'g> GpuAcoustic<'g> {
         let layout = *problem.layout();
         let limits = gpu.limits();
         // Before compiling or uploading anything: can a field ever exist on this device?
-        gpu.check_buffer_size("wavefield", layout.len() as u64 * 4, FIELD_USAGE)?;
+        gpu.check_buffer_size("time level", problem.level_bytes(), FIELD_USAGE)?;
         // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
         // a tuning knob of the device (`GpuOptions`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
@@ -193,6 +201,13 @@ impl<'g> GpuAcoustic<'g> {
             &format!("step_{dim}"),
             &step_constants,
         )?;
+        // The adjoint step: the transpose of the step (the step itself without a CPML).
+        let adjoint = gpu.compute_pipeline(
+            "acoustic adjoint",
+            STEP_WGSL,
+            &format!("adjoint_{dim}"),
+            &step_constants,
+        )?;
         let gradient = gpu.compute_pipeline(
             "acoustic gradient",
             STEP_WGSL,
@@ -209,13 +224,41 @@ impl<'g> GpuAcoustic<'g> {
         }
         let p = layout.padded;
         let dt = problem.time().dt;
+        let cpml = problem.cpml();
+        let mut first = [0f32; 12];
+        let (mut psi_offset, mut slab_len, mut width) = ([0u32; 4], [0u32; 4], 0u32);
+        if let Some(cpml) = cpml {
+            for (k, ck) in cpml.first().iter().enumerate().skip(1) {
+                first[k] = *ck as f32;
+            }
+            // A level was checked against the device's buffer limits above: under 2³⁰ values,
+            // so these fit the uniform's u32 and the kernel's i32 indices.
+            for d in 0..3 {
+                psi_offset[d] = cpml.psi_offsets()[d] as u32;
+                slab_len[d] = cpml.slab_lens()[d] as u32;
+            }
+            width = cpml.width() as u32;
+        }
         let grid_uniform = GridUniform {
             padded: [p[0] as u32, p[1] as u32, p[2] as u32],
             inv_dt2: (1.0 / (dt * dt)) as f32,
-            extended: [e[0] as u32, e[1] as u32, e[2] as u32, 0],
+            extended: [e[0] as u32, e[1] as u32, e[2] as u32, width],
             coeffs: c,
+            first,
+            psi_offset,
+            slab_len,
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
+        // (A, B) per axis and coordinate; zeros without a CPML (never read then, but bound).
+        let table: Vec<f32> = match cpml {
+            Some(cpml) => cpml
+                .profile_table()
+                .iter()
+                .flat_map(|ab| ab.map(|v| v as f32))
+                .collect(),
+            None => vec![0.0; 2 * (e[0] + e[1] + e[2])],
+        };
+        let pml_profile = gpu.upload("cpml profile", &table, wgpu::BufferUsages::STORAGE)?;
 
         let (a, b) = problem.step_coefficients();
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
@@ -236,15 +279,18 @@ impl<'g> GpuAcoustic<'g> {
         Ok(Self {
             gpu,
             layout,
+            level_len: problem.level_len(),
             nt,
             dt,
             step,
+            adjoint,
             step_groups,
             points,
             gradient,
             grid,
             a,
             b,
+            pml_profile,
             sources,
             receivers,
             source_values,
@@ -264,9 +310,15 @@ impl<'g> GpuAcoustic<'g> {
         &self.layout
     }
 
-    /// Bytes of one field.
+    /// Bytes of one padded field (a gradient, say).
     pub fn field_bytes(&self) -> u64 {
         self.layout.len() as u64 * 4
+    }
+
+    /// Bytes of one time level: the padded field, then under a CPML the layer's memory fields
+    /// ([`Problem::level_len`]). What the steps read and write, and what a checkpoint holds.
+    pub fn level_bytes(&self) -> u64 {
+        self.level_len as u64 * 4
     }
 
     /// A new zeroed field buffer (wgpu zero-fills new buffers).
@@ -276,6 +328,15 @@ impl<'g> GpuAcoustic<'g> {
     pub fn field(&self, label: &str) -> Result<wgpu::Buffer> {
         self.gpu
             .create_buffer(label, self.field_bytes(), FIELD_USAGE)
+    }
+
+    /// A new zeroed time level (forward or adjoint wavefield with its memory fields).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] or [`Error::BufferTooLarge`].
+    pub fn level(&self, label: &str) -> Result<wgpu::Buffer> {
+        self.gpu
+            .create_buffer(label, self.level_bytes(), FIELD_USAGE)
     }
 
     /// Replaces the source series (`[nt][sources]`; the Ricker wavelet by default).
@@ -293,18 +354,23 @@ impl<'g> GpuAcoustic<'g> {
         self.gpu.write(&self.source_values, &to_f32(series))
     }
 
+    /// The step (`adjoint` false) or the adjoint step from levels `prev`, `cur` into `next`.
     fn encode_stencil(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        prev: &wgpu::Buffer,
-        cur: &wgpu::Buffer,
-        next: &wgpu::Buffer,
+        adjoint: bool,
+        [prev, cur, next]: [&wgpu::Buffer; 3],
     ) {
-        let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
+        let buffers = [prev.clone(), cur.clone(), next.clone()];
+        let (key, pipeline, label) = if adjoint {
+            (BindKey::Adjoint(buffers), &self.adjoint, "adjoint step")
+        } else {
+            (BindKey::Step(buffers), &self.step, "step")
+        };
         let bg = self.bind_groups.get_or_create(key, || {
             self.gpu.bind_group(
-                "step",
-                &self.step.get_bind_group_layout(0),
+                label,
+                &pipeline.get_bind_group_layout(0),
                 &[
                     (0, self.grid.as_entire_binding()),
                     (1, self.a.as_entire_binding()),
@@ -312,10 +378,11 @@ impl<'g> GpuAcoustic<'g> {
                     (3, prev.as_entire_binding()),
                     (4, cur.as_entire_binding()),
                     (5, next.as_entire_binding()),
+                    (8, self.pml_profile.as_entire_binding()),
                 ],
             )
         });
-        pass.set_pipeline(&self.step);
+        pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
@@ -337,7 +404,7 @@ impl<'g> GpuAcoustic<'g> {
             label: Some("forward step"),
             timestamp_writes: None,
         });
-        self.encode_stencil(&mut pass, prev, cur, next);
+        self.encode_stencil(&mut pass, false, [prev, cur, next]);
         let (gpu, cache) = (self.gpu, &self.bind_groups);
         self.points.encode_inject(
             gpu,
@@ -403,7 +470,7 @@ impl<'g> GpuAcoustic<'g> {
             }
             AdjointInput::Given(values) => values,
         };
-        self.encode_stencil(&mut pass, psi_far, psi_near, psi_out);
+        self.encode_stencil(&mut pass, true, [psi_far, psi_near, psi_out]);
         self.points.encode_inject(
             gpu,
             cache,
@@ -426,6 +493,7 @@ impl<'g> GpuAcoustic<'g> {
                     (4, u.as_entire_binding()),
                     (6, psi_out.as_entire_binding()),
                     (7, grad.as_entire_binding()),
+                    (8, self.pml_profile.as_entire_binding()),
                 ],
             )
         });

@@ -1,10 +1,13 @@
 //! Constant-density acoustic waves: models, geometry, the discretisation of the README's "Numerics", the
 //! float64 CPU twin and the WGSL kernels. Knows the GPU layer; knows nothing of schedules.
 //!
-//! `m ∂²u/∂t² + η ∂u/∂t − ∇²u = q`, `m = 1/c²`, leapfrog in time with centred damping,
-//! centred Laplacian of order 2, 4, 8 or 16, SI units throughout.
+//! `m ∂²u/∂t² + η ∂u/∂t − ∇²u = q`, `m = 1/c²`, leapfrog in time, centred Laplacian of
+//! order 2, 4, 8 or 16, SI units throughout. The absorbing layer ([`Boundary`]) is a
+//! convolutional PML (memory fields in the layer, its exact discrete adjoint) or a tapered
+//! sponge (`η > 0` in the layer, centred damping), fixed per problem.
 
 mod boundary;
+mod cpml;
 mod cpu;
 mod geometry;
 mod gpu;
@@ -15,7 +18,7 @@ mod points;
 mod problem;
 mod reference;
 
-pub use boundary::Boundary;
+pub use boundary::{Boundary, BoundaryKind};
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
 pub use gpu::{AdjointInput, FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};

@@ -6,8 +6,10 @@ use crate::engine::Operator;
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-/// One shot's misfit and gradient as an [`Operator`]: two time levels `[u_k, u_{k−1}]`, the
-/// adjoint wavefield and the gradient held inside.
+/// One shot's misfit and gradient as an [`Operator`]: two time levels `[u_k, u_{k−1}]` (under a
+/// CPML each level also carries the layer's memory fields, so [`Operator::level_bytes`] is
+/// [`Problem::level_bytes`] and every budget counts them), the adjoint wavefield and the
+/// gradient held inside.
 #[derive(Debug)]
 pub struct AcousticOperator<'g> {
     acoustic: GpuAcoustic<'g>,
@@ -30,9 +32,9 @@ impl<'g> AcousticOperator<'g> {
         let residual = acoustic.receiver_buffer("residual")?;
         let gradient = acoustic.field("gradient")?;
         let psi = [
-            acoustic.field("psi")?,
-            acoustic.field("psi")?,
-            acoustic.field("psi")?,
+            acoustic.level("psi")?,
+            acoustic.level("psi")?,
+            acoustic.level("psi")?,
         ];
         Ok(Self {
             acoustic,
@@ -72,7 +74,7 @@ impl Operator for AcousticOperator<'_> {
     }
 
     fn level_bytes(&self) -> u64 {
-        self.acoustic.field_bytes()
+        self.acoustic.level_bytes()
     }
 
     fn steps(&self) -> u64 {

@@ -1,7 +1,8 @@
 //! [`Problem`]: a model, a geometry, a time axis and a space order, checked and turned into
 //! the arrays every kernel (CPU twin or WGSL) agrees on.
 
-use super::boundary::Boundary;
+use super::boundary::{Boundary, BoundaryKind};
+use super::cpml::{Cpml, CpmlTuning};
 use super::geometry::{Geometry, PointPlan, TimeAxis};
 use super::grid::{Layout, check_len, check_space_order, second_derivative_coefficients};
 use super::model::Model;
@@ -28,26 +29,30 @@ pub struct Problem {
     boundary: Boundary,
     /// `η` on the padded grid.
     damping: Vec<f64>,
+    /// The CPML, when the boundary is one.
+    cpml: Option<Cpml>,
     sources: PointPlan,
     receivers: PointPlan,
 }
 
 impl Problem {
-    /// Checks and discretises a problem, its absorbing layer tuned for this model's largest
-    /// velocity. For an inversion, where several models run on one problem, use
-    /// [`with_boundary`](Self::with_boundary) with one [`Boundary`] for all of them.
+    /// Checks and discretises a problem, its absorbing layer a CPML ([`Boundary::cpml`]) tuned
+    /// for this model's largest velocity. For an inversion, where several models run on one
+    /// problem, use [`with_boundary`](Self::with_boundary) with one [`Boundary`] for all of
+    /// them.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown space order, an extended grid narrower than
-    /// the stencil (`2r + 1` cells per axis), a geometry outside the model, or a time step
-    /// above the CFL bound of this model and order.
+    /// the stencil (`2r + 1` cells per axis), a CPML thinner than the stencil's reach
+    /// (`0 < nbl < max(r, 2)`), a geometry outside the model, or a time step above the CFL
+    /// bound of this model and order.
     pub fn new(
         model: Model,
         geometry: Geometry,
         time: TimeAxis,
         space_order: usize,
     ) -> Result<Self> {
-        let boundary = Boundary::sponge(model.max_velocity())?;
+        let boundary = Boundary::cpml(model.max_velocity())?;
         Self::with_boundary(model, geometry, time, space_order, boundary)
     }
 
@@ -65,7 +70,6 @@ impl Problem {
         space_order: usize,
         boundary: Boundary,
     ) -> Result<Self> {
-        boundary.check(&model)?;
         let radius = check_space_order(space_order)?;
         geometry.validate(&model)?;
         let extended = model.extended_shape();
@@ -86,16 +90,27 @@ impl Problem {
                 ),
             });
         }
+        boundary.check(&model, radius)?;
         // Re-checks dt against this model and order (the axis may have been built for another).
         TimeAxis::new(&model, space_order, time.nt, Some(time.dt))?;
         let layout = Layout::new(model.dim(), extended, radius);
         let h2 = model.spacing() * model.spacing();
-        let laplacian = second_derivative_coefficients(radius)
+        let laplacian: Vec<f64> = second_derivative_coefficients(radius)
             .iter()
             .map(|c| c / h2)
             .collect();
         let slowness_squared = layout.pad(&model.extended_slowness_squared())?;
         let damping = layout.pad(&boundary.damping(&model))?;
+        let cpml = (boundary.kind() == BoundaryKind::Cpml && model.nbl() > 0).then(|| {
+            let tuning = CpmlTuning {
+                width: model.nbl(),
+                spacing: model.spacing(),
+                dt: time.dt,
+                reference_velocity: boundary.reference_velocity(),
+                peak_frequency: geometry.f0,
+            };
+            Cpml::new(layout, tuning, &laplacian)
+        });
         let sources = PointPlan::new(&model, &layout, &geometry.sources);
         let receivers = PointPlan::new(&model, &layout, &geometry.receivers);
         Ok(Self {
@@ -108,6 +123,7 @@ impl Problem {
             slowness_squared,
             boundary,
             damping,
+            cpml,
             sources,
             receivers,
         })
@@ -202,6 +218,21 @@ impl Problem {
     /// The damping `η` (s/m²) on the padded grid (zero in the halo and the interior).
     pub fn damping(&self) -> &[f64] {
         &self.damping
+    }
+
+    /// Values in one time level: the padded field, then (under a CPML) the memory fields of
+    /// the layer. What a checkpoint of one level holds.
+    pub fn level_len(&self) -> usize {
+        self.layout.len() + self.cpml.as_ref().map_or(0, Cpml::aux_len)
+    }
+
+    /// Bytes of one float32 time level on the GPU.
+    pub fn level_bytes(&self) -> u64 {
+        self.level_len() as u64 * 4
+    }
+
+    pub(crate) fn cpml(&self) -> Option<&Cpml> {
+        self.cpml.as_ref()
     }
 
     /// Source sampling and injection plan.

@@ -24,15 +24,15 @@ impl GpuAcoustic<'_> {
     /// # Errors
     /// [`Error::OutOfMemory`] when the fields do not fit now, and as [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn forward(&self, keep: bool) -> Result<GpuForward> {
-        let (mut prev, mut cur) = (self.field("u_-1")?, self.field("u_0")?);
+        let (mut prev, mut cur) = (self.level("u_-1")?, self.level("u_0")?);
         // Without `keep`, three buffers rotate: the one two steps old is overwritten next.
-        let mut spare = if keep { None } else { Some(self.field("u")?) };
+        let mut spare = if keep { None } else { Some(self.level("u")?) };
         let mut kept = if keep { vec![cur.clone()] } else { Vec::new() };
         let mut encoder = self.encoder();
         for k in 0..self.nt - 1 {
             let next = match spare.take() {
                 Some(buffer) => buffer,
-                None => self.field("u")?,
+                None => self.level("u")?,
             };
             self.encode_forward_step(&mut encoder, k, [&prev, &cur, &next], true);
             if keep {
@@ -116,7 +116,7 @@ impl GpuAcoustic<'_> {
             });
         }
         let grad = self.field("gradient")?;
-        let zero = self.field("u_-1")?;
+        let zero = self.level("u_-1")?;
         let src_adj = if source_adjoint {
             Some(self.gpu.create_buffer(
                 "source adjoint",
@@ -126,7 +126,7 @@ impl GpuAcoustic<'_> {
         } else {
             None
         };
-        let mut psi = [self.field("psi")?, self.field("psi")?, self.field("psi")?];
+        let mut psi = [self.level("psi")?, self.level("psi")?, self.level("psi")?];
         let mut encoder = self.encoder();
         for (count, k) in (0..self.nt - 1).rev().enumerate() {
             let u_prev = if k > 0 { &fields[k - 1] } else { &zero };

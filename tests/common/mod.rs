@@ -1,6 +1,6 @@
 //! Shared test helpers.
 
-use gpurevolve::acoustic::{Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, BoundaryKind, Geometry, Model, Problem, TimeAxis};
 use gpurevolve::gpu::{Gpu, GpuOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,6 +37,19 @@ pub fn gpu_with(options: &GpuOptions) -> Option<Gpu> {
 /// case for float32).
 #[allow(dead_code)]
 pub fn random_problem(shape: &[usize], nbl: usize, order: usize, nt: usize, seed: u64) -> Problem {
+    random_problem_with(shape, nbl, order, nt, seed, BoundaryKind::Sponge)
+}
+
+/// As [`random_problem`], with the absorbing layer of `kind` tuned for the model.
+#[allow(dead_code)]
+pub fn random_problem_with(
+    shape: &[usize],
+    nbl: usize,
+    order: usize,
+    nt: usize,
+    seed: u64,
+    kind: BoundaryKind,
+) -> Problem {
     let mut rng = StdRng::seed_from_u64(seed);
     let modes: Vec<[f64; 5]> = (0..4)
         .map(|_| {
@@ -72,7 +85,8 @@ pub fn random_problem(shape: &[usize], nbl: usize, order: usize, nt: usize, seed
     let receivers = (0..9).map(|_| point(&mut rng)).collect();
     let geometry = Geometry::new(&model, sources, receivers, 20.0).unwrap();
     let time = TimeAxis::new(&model, order, nt, None).unwrap();
-    Problem::new(model, geometry, time, order).unwrap()
+    let boundary = Boundary::new(kind, model.max_velocity()).unwrap();
+    Problem::with_boundary(model, geometry, time, order, boundary).unwrap()
 }
 
 mod scripted;
