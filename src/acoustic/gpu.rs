@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 use crate::gpu::{BindGroupCache, Gpu, STATE_USAGE};
 
 const STEP_WGSL: &str = include_str!("../../shaders/acoustic_step.wgsl");
+/// The CPML's kernels use the step family's bindings and helpers: one module of both files.
+const CPML_WGSL: &str = concat!(
+    include_str!("../../shaders/acoustic_step.wgsl"),
+    include_str!("../../shaders/acoustic_cpml.wgsl")
+);
 
 /// Steps encoded into one command buffer before it is submitted, as the engine does
 /// ([`RevolverOptions::steps_per_submit`](crate::engine::RevolverOptions::steps_per_submit)).
@@ -58,7 +63,9 @@ pub enum AdjointInput<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum BindKey {
     Step([wgpu::Buffer; 3]),
-    Adjoint([wgpu::Buffer; 3]),
+    CpmlStep([wgpu::Buffer; 2]),
+    CpmlAdjoint([wgpu::Buffer; 2]),
+    CpmlGradient([wgpu::Buffer; 3]),
     Inject([wgpu::Buffer; 3]),
     Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
@@ -92,7 +99,8 @@ pub struct GpuAcoustic<'g> {
     dt: f64,
     level_len: usize,
     step: wgpu::ComputePipeline,
-    adjoint: wgpu::ComputePipeline,
+    /// The CPML's kernels, run after the step, the adjoint step and the gradient.
+    cpml: Option<CpmlKernels>,
     step_groups: [u32; 3],
     points: PointKernels,
     gradient: wgpu::ComputePipeline,
@@ -107,6 +115,14 @@ pub struct GpuAcoustic<'g> {
     bind_groups: BindGroupCache<BindKey>,
     /// Dispatches encoded so far (see [`GpuAcoustic::dispatches`]).
     pub(super) dispatched: Cell<u64>,
+}
+
+/// The CPML's kernels (`shaders/acoustic_cpml.wgsl`), each dispatched after its plain twin.
+#[derive(Debug)]
+struct CpmlKernels {
+    step: wgpu::ComputePipeline,
+    adjoint: wgpu::ComputePipeline,
+    gradient: wgpu::ComputePipeline,
 }
 
 /// The store-all forward run on the GPU.
@@ -201,13 +217,27 @@ impl<'g> GpuAcoustic<'g> {
             &format!("step_{dim}"),
             &step_constants,
         )?;
-        // The adjoint step: the transpose of the step (the step itself without a CPML).
-        let adjoint = gpu.compute_pipeline(
-            "acoustic adjoint",
-            STEP_WGSL,
-            &format!("adjoint_{dim}"),
-            &step_constants,
-        )?;
+        // Under a CPML, three more kernels add the layer's terms after the step, the adjoint
+        // step (the step's own transpose in the interior) and the gradient: the interior runs
+        // the sponge's kernels untouched.
+        let cpml_kernels = match problem.cpml() {
+            Some(_) => {
+                let kernel = |name: &str| {
+                    gpu.compute_pipeline(
+                        &format!("cpml {name}"),
+                        CPML_WGSL,
+                        &format!("cpml_{name}_{dim}"),
+                        &step_constants,
+                    )
+                };
+                Some(CpmlKernels {
+                    step: kernel("step")?,
+                    adjoint: kernel("adjoint")?,
+                    gradient: kernel("gradient")?,
+                })
+            }
+            None => None,
+        };
         let gradient = gpu.compute_pipeline(
             "acoustic gradient",
             STEP_WGSL,
@@ -283,7 +313,7 @@ impl<'g> GpuAcoustic<'g> {
             nt,
             dt,
             step,
-            adjoint,
+            cpml: cpml_kernels,
             step_groups,
             points,
             gradient,
@@ -354,28 +384,48 @@ impl<'g> GpuAcoustic<'g> {
         self.gpu.write(&self.source_values, &to_f32(series))
     }
 
-    /// The step (`adjoint` false) or the adjoint step from levels `prev`, `cur` into `next`.
+    /// The step (`adjoint` false) or the adjoint step from levels `prev`, `cur` into `next`:
+    /// the plain stencil, then under a CPML the layer's terms (or their transpose).
     fn encode_stencil(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         adjoint: bool,
         [prev, cur, next]: [&wgpu::Buffer; 3],
     ) {
-        let buffers = [prev.clone(), cur.clone(), next.clone()];
-        let (key, pipeline, label) = if adjoint {
-            (BindKey::Adjoint(buffers), &self.adjoint, "adjoint step")
-        } else {
-            (BindKey::Step(buffers), &self.step, "step")
-        };
+        let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
         let bg = self.bind_groups.get_or_create(key, || {
             self.gpu.bind_group(
-                label,
-                &pipeline.get_bind_group_layout(0),
+                "step",
+                &self.step.get_bind_group_layout(0),
                 &[
                     (0, self.grid.as_entire_binding()),
                     (1, self.a.as_entire_binding()),
                     (2, self.b.as_entire_binding()),
                     (3, prev.as_entire_binding()),
+                    (4, cur.as_entire_binding()),
+                    (5, next.as_entire_binding()),
+                ],
+            )
+        });
+        pass.set_pipeline(&self.step);
+        pass.set_bind_group(0, &bg, &[]);
+        let [x, y, z] = self.step_groups;
+        pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
+        let Some(cpml) = &self.cpml else { return };
+        let pair = [cur.clone(), next.clone()];
+        let (key, pipeline) = if adjoint {
+            (BindKey::CpmlAdjoint(pair), &cpml.adjoint)
+        } else {
+            (BindKey::CpmlStep(pair), &cpml.step)
+        };
+        let bg = self.bind_groups.get_or_create(key, || {
+            self.gpu.bind_group(
+                "cpml",
+                &pipeline.get_bind_group_layout(0),
+                &[
+                    (0, self.grid.as_entire_binding()),
+                    (1, self.a.as_entire_binding()),
                     (4, cur.as_entire_binding()),
                     (5, next.as_entire_binding()),
                     (8, self.pml_profile.as_entire_binding()),
@@ -384,7 +434,6 @@ impl<'g> GpuAcoustic<'g> {
         });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
-        let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
         self.count_dispatch();
     }
@@ -493,7 +542,6 @@ impl<'g> GpuAcoustic<'g> {
                     (4, u.as_entire_binding()),
                     (6, psi_out.as_entire_binding()),
                     (7, grad.as_entire_binding()),
-                    (8, self.pml_profile.as_entire_binding()),
                 ],
             )
         });
@@ -502,6 +550,27 @@ impl<'g> GpuAcoustic<'g> {
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
         self.count_dispatch();
+        if let Some(cpml) = &self.cpml {
+            let key = BindKey::CpmlGradient([psi_out.clone(), u.clone(), grad.clone()]);
+            let bg = cache.get_or_create(key, || {
+                gpu.bind_group(
+                    "cpml gradient",
+                    &cpml.gradient.get_bind_group_layout(0),
+                    &[
+                        (0, self.grid.as_entire_binding()),
+                        (1, self.a.as_entire_binding()),
+                        (4, u.as_entire_binding()),
+                        (6, psi_out.as_entire_binding()),
+                        (7, grad.as_entire_binding()),
+                        (8, self.pml_profile.as_entire_binding()),
+                    ],
+                )
+            });
+            pass.set_pipeline(&cpml.gradient);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
+        }
         self.points.encode_source_gradient(
             gpu,
             cache,
