@@ -159,7 +159,7 @@ fn bench_cpml(c: &mut Criterion) {
     group.finish();
     // Alternate the two in one loop so drift of the machine hits both alike.
     let mut times = [Vec::new(), Vec::new()];
-    for _ in 0..9 {
+    for _ in 0..25 {
         for (j, (acoustic, levels)) in per_step.iter_mut().enumerate() {
             let start = Instant::now();
             run_batch(&gpu, acoustic, levels);

@@ -212,6 +212,24 @@ fn the_boundary_is_fixed_per_problem_not_per_model() {
             && err.to_string().contains("at least 4"),
         "{err}"
     );
+    // A physical grid narrower than the stencil's diameter between the CPML's two sides.
+    let narrow = Model::constant(&[6, 30], 10.0, 8, 2000.0).unwrap();
+    let g = Geometry::new(
+        &narrow,
+        vec![vec![20.0, 20.0]],
+        vec![vec![30.0, 20.0]],
+        12.0,
+    )
+    .unwrap();
+    let t = TimeAxis::new(&narrow, 8, 20, None).unwrap();
+    let err = Problem::with_boundary(narrow, g, t, 8, Boundary::cpml(2000.0).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "shape", .. })
+            && err
+                .to_string()
+                .contains("at least 8 physical cells along x"),
+        "{err}"
+    );
     let bare = Model::constant(&[40, 30], 10.0, 0, 2000.0).unwrap();
     let t = TimeAxis::new(&bare, 8, 20, None).unwrap();
     let p = Problem::with_boundary(

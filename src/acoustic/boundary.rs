@@ -133,7 +133,8 @@ impl Boundary {
     }
 
     /// Checks that `model` is not faster than the layer is tuned for, and that a CPML, if any
-    /// (`nbl > 0`), has room for the stencil (`radius` cells, and 2, at least).
+    /// (`nbl > 0`), has room for the stencil: `radius` cells (and 2) at least in the layer, and
+    /// `2·radius` physical cells between its two sides along every axis.
     pub(super) fn check(&self, model: &Model, radius: usize) -> Result<()> {
         let fastest = model.max_velocity();
         if fastest > self.reference_velocity {
@@ -159,6 +160,23 @@ impl Boundary {
                     radius.max(2)
                 ),
             });
+        }
+        if self.kind == BoundaryKind::Cpml && model.nbl() > 0 {
+            let axes = ["x", "y", "z"];
+            let names: &[&str] = if model.dim() == 3 { &axes } else { &["x", "z"] };
+            for (&n, name) in model.shape().iter().zip(names) {
+                if n < 2 * radius {
+                    return Err(Error::InvalidArgument {
+                        name: "shape",
+                        reason: format!(
+                            "the CPML needs at least {} physical cells along {name} between its \
+                             two sides (twice the stencil radius), the model has {n}; use a \
+                             larger grid, a lower order or the sponge",
+                            2 * radius
+                        ),
+                    });
+                }
+            }
         }
         Ok(())
     }

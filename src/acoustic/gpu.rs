@@ -63,9 +63,9 @@ pub enum AdjointInput<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum BindKey {
     Step([wgpu::Buffer; 3]),
-    CpmlStep([wgpu::Buffer; 2]),
-    CpmlAdjoint([wgpu::Buffer; 2]),
-    CpmlGradient([wgpu::Buffer; 3]),
+    CpmlStep(usize, [wgpu::Buffer; 2]),
+    CpmlAdjoint(usize, [wgpu::Buffer; 2]),
+    CpmlGradient(usize, [wgpu::Buffer; 3]),
     Inject([wgpu::Buffer; 3]),
     Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
@@ -99,8 +99,8 @@ pub struct GpuAcoustic<'g> {
     dt: f64,
     level_len: usize,
     step: wgpu::ComputePipeline,
-    /// The CPML's kernels, run after the step, the adjoint step and the gradient.
-    cpml: Option<CpmlKernels>,
+    /// The CPML's kernels per axis, run after the step, the adjoint step and the gradient.
+    cpml: Vec<CpmlAxis>,
     step_groups: [u32; 3],
     points: PointKernels,
     gradient: wgpu::ComputePipeline,
@@ -117,12 +117,14 @@ pub struct GpuAcoustic<'g> {
     pub(super) dispatched: Cell<u64>,
 }
 
-/// The CPML's kernels (`shaders/acoustic_cpml.wgsl`), each dispatched after its plain twin.
+/// The CPML's kernels for one axis (`shaders/acoustic_cpml.wgsl`), each dispatched after its
+/// plain twin over the axis's band: the cells within a stencil radius of its layer.
 #[derive(Debug)]
-struct CpmlKernels {
+struct CpmlAxis {
     step: wgpu::ComputePipeline,
     adjoint: wgpu::ComputePipeline,
     gradient: wgpu::ComputePipeline,
+    groups: [u32; 3],
 }
 
 /// The store-all forward run on the GPU.
@@ -217,33 +219,46 @@ impl<'g> GpuAcoustic<'g> {
             &format!("step_{dim}"),
             &step_constants,
         )?;
-        // Under a CPML, three more kernels add the layer's terms after the step, the adjoint
-        // step (the step's own transpose in the interior) and the gradient: the interior runs
-        // the sponge's kernels untouched.
-        let cpml_kernels = match problem.cpml() {
-            Some(_) => {
-                let kernel = |name: &str| {
-                    gpu.compute_pipeline(
-                        &format!("cpml {name}"),
-                        CPML_WGSL,
-                        &format!("cpml_{name}_{dim}"),
-                        &step_constants,
-                    )
-                };
-                Some(CpmlKernels {
-                    step: kernel("step")?,
-                    adjoint: kernel("adjoint")?,
-                    gradient: kernel("gradient")?,
-                })
-            }
-            None => None,
-        };
         let gradient = gpu.compute_pipeline(
             "acoustic gradient",
             STEP_WGSL,
             &format!("gradient_{dim}"),
             &step_constants,
         )?;
+        // Under a CPML, three more kernels per axis add the layer's terms after the step, the
+        // adjoint step (the step's own transpose in the interior) and the gradient, each over
+        // that axis's band only: the interior runs the sponge's kernels untouched.
+        let mut cpml_axes = Vec::new();
+        if let Some(cpml) = problem.cpml() {
+            let axes: &[usize] = if layout.dim == 3 { &[0, 1, 2] } else { &[0, 2] };
+            for &axis in axes {
+                let mut constants = step_constants.to_vec();
+                constants.push(("AXIS", axis as f64));
+                let kernel = |name: &str| {
+                    gpu.compute_pipeline(
+                        &format!("cpml {name}, axis {axis}"),
+                        CPML_WGSL,
+                        &format!("cpml_{name}_{dim}"),
+                        &constants,
+                    )
+                };
+                // The step's dispatch with this axis's extent cut to its band.
+                let band = (2 * (cpml.width() + layout.radius)).min(e[axis]);
+                let mut groups = step_groups;
+                let (slot, size) = match (layout.dim, axis) {
+                    (3, 0) => (2, wg[2]),
+                    (3, 1) | (2, 0) => (1, wg[1]),
+                    _ => (0, wg[0]),
+                };
+                groups[slot] = (band as u32).div_ceil(size);
+                cpml_axes.push(CpmlAxis {
+                    step: kernel("step")?,
+                    adjoint: kernel("adjoint")?,
+                    gradient: kernel("gradient")?,
+                    groups,
+                });
+            }
+        }
         let points = PointKernels::new(gpu)?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.
@@ -313,7 +328,7 @@ impl<'g> GpuAcoustic<'g> {
             nt,
             dt,
             step,
-            cpml: cpml_kernels,
+            cpml: cpml_axes,
             step_groups,
             points,
             gradient,
@@ -412,30 +427,32 @@ impl<'g> GpuAcoustic<'g> {
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
         self.count_dispatch();
-        let Some(cpml) = &self.cpml else { return };
-        let pair = [cur.clone(), next.clone()];
-        let (key, pipeline) = if adjoint {
-            (BindKey::CpmlAdjoint(pair), &cpml.adjoint)
-        } else {
-            (BindKey::CpmlStep(pair), &cpml.step)
-        };
-        let bg = self.bind_groups.get_or_create(key, || {
-            self.gpu.bind_group(
-                "cpml",
-                &pipeline.get_bind_group_layout(0),
-                &[
-                    (0, self.grid.as_entire_binding()),
-                    (1, self.a.as_entire_binding()),
-                    (4, cur.as_entire_binding()),
-                    (5, next.as_entire_binding()),
-                    (8, self.pml_profile.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(x, y, z);
-        self.count_dispatch();
+        for (axis, cpml) in self.cpml.iter().enumerate() {
+            let pair = [cur.clone(), next.clone()];
+            let (key, pipeline) = if adjoint {
+                (BindKey::CpmlAdjoint(axis, pair), &cpml.adjoint)
+            } else {
+                (BindKey::CpmlStep(axis, pair), &cpml.step)
+            };
+            let bg = self.bind_groups.get_or_create(key, || {
+                self.gpu.bind_group(
+                    "cpml",
+                    &pipeline.get_bind_group_layout(0),
+                    &[
+                        (0, self.grid.as_entire_binding()),
+                        (1, self.a.as_entire_binding()),
+                        (4, cur.as_entire_binding()),
+                        (5, next.as_entire_binding()),
+                        (8, self.pml_profile.as_entire_binding()),
+                    ],
+                )
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = cpml.groups;
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
+        }
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
@@ -550,8 +567,8 @@ impl<'g> GpuAcoustic<'g> {
         let [x, y, z] = self.step_groups;
         pass.dispatch_workgroups(x, y, z);
         self.count_dispatch();
-        if let Some(cpml) = &self.cpml {
-            let key = BindKey::CpmlGradient([psi_out.clone(), u.clone(), grad.clone()]);
+        for (axis, cpml) in self.cpml.iter().enumerate() {
+            let key = BindKey::CpmlGradient(axis, [psi_out.clone(), u.clone(), grad.clone()]);
             let bg = cache.get_or_create(key, || {
                 gpu.bind_group(
                     "cpml gradient",
@@ -568,6 +585,7 @@ impl<'g> GpuAcoustic<'g> {
             });
             pass.set_pipeline(&cpml.gradient);
             pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = cpml.groups;
             pass.dispatch_workgroups(x, y, z);
             self.count_dispatch();
         }
