@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use super::figure::{self, Figure};
+
 use gpurevolve::schedule::{Action, Tier};
 
 /// Velocities: viridis, perceptually ordered (colorous, from d3-scale-chromatic).
@@ -39,17 +41,19 @@ pub enum Colour {
     Diverging(f64),
 }
 
-/// A `(nx, nz)` array (z fastest) as an image with x across and z (depth) down, upscaled by
-/// whole pixels to about 600 pixels across (true aspect ratio).
+/// A `(nx, nz)` array (z fastest) as a figure with x across and z (depth) down, upscaled by
+/// whole pixels to about 600 pixels across (true aspect ratio); `figure`'s colour bar range
+/// is filled in from the data.
 pub fn field(
     path: &Path,
     data: &[f64],
     nx: usize,
     nz: usize,
     colour: Colour,
+    figure: Figure,
 ) -> Result<(), String> {
     let scale = (600 / nx.max(nz)).max(1);
-    resampled(path, data, nx, nz, (nx * scale, nz * scale), colour)
+    resampled(path, data, nx, nz, (nx * scale, nz * scale), colour, figure)
 }
 
 /// As [`field`], resampled (nearest cell) to `w × h` pixels.
@@ -60,10 +64,19 @@ fn resampled(
     nz: usize,
     (w, h): (usize, usize),
     colour: Colour,
+    mut figure: Figure,
 ) -> Result<(), String> {
     let (lo, hi) = data
         .iter()
         .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let bar = move |t: f64| match colour {
+        Colour::Sequential => sequential(t),
+        Colour::Diverging(_) => diverging(2.0 * t - 1.0),
+    };
+    figure.bar_range = match colour {
+        Colour::Sequential => (lo, hi),
+        Colour::Diverging(clip) => (-clip, clip),
+    };
     let mut rgb = vec![0u8; w * h * 3];
     for row in 0..h {
         for col in 0..w {
@@ -75,7 +88,8 @@ fn resampled(
             rgb[(row * w + col) * 3..][..3].copy_from_slice(&c);
         }
     }
-    write_rgb(path, w, h, &rgb)
+    let canvas = figure::frame(&rgb, (w, h), &figure, bar);
+    write_rgb(path, canvas.width, canvas.height, &canvas.rgb)
 }
 
 /// The `q`-quantile of `|data|` (a colour clip that lets weak events show).
@@ -88,7 +102,13 @@ pub fn abs_quantile(data: &[f64], q: f64) -> f64 {
 }
 
 /// A shot record `[nt][receivers]` with receivers across and time down, in a 600 × 700 box.
-pub fn gather(path: &Path, traces: &[f64], nt: usize, nrec: usize) -> Result<(), String> {
+pub fn gather(
+    path: &Path,
+    traces: &[f64],
+    nt: usize,
+    nrec: usize,
+    figure: Figure,
+) -> Result<(), String> {
     // Transpose to (receiver, time) so `field` draws time downwards.
     let mut t = vec![0.0; traces.len()];
     for k in 0..nt {
@@ -103,6 +123,7 @@ pub fn gather(path: &Path, traces: &[f64], nt: usize, nrec: usize) -> Result<(),
         nt,
         (600, 700),
         Colour::Diverging(abs_quantile(traces, 0.98)),
+        figure,
     )
 }
 

@@ -13,6 +13,7 @@
 
 #[path = "../common/cli.rs"]
 mod cli;
+mod figure;
 mod images;
 #[path = "../common/json.rs"]
 mod json;
@@ -382,14 +383,69 @@ fn write_outputs(
     write_npy(&out.join("observed.npy"), &obs_shape, &observed.concat())?;
     let sequential = images::Colour::Sequential;
     let (tv, sx, sz) = slice(truth.velocity(), &shape);
-    images::field(&out.join("true_model.png"), &tv, sx, sz, sequential)?;
+    let h_km = truth.spacing() / 1000.0;
+    let section = if shape.len() == 3 {
+        ", centre slice"
+    } else {
+        ""
+    };
+    let in_km = |title: &str, bar: &str| figure::Figure {
+        title: format!("{title}{section}"),
+        across: figure::Axis {
+            label: "x (km)".into(),
+            first: 0.0,
+            last: (sx - 1) as f64 * h_km,
+        },
+        down: figure::Axis {
+            label: "depth (km)".into(),
+            first: 0.0,
+            last: (sz - 1) as f64 * h_km,
+        },
+        bar: bar.into(),
+        bar_range: (0.0, 1.0),
+    };
+    let model = |title| in_km(title, "velocity (m/s)");
+    images::field(
+        &out.join("true_model.png"),
+        &tv,
+        sx,
+        sz,
+        sequential,
+        model("True model"),
+    )?;
     let (iv, _, _) = slice(start.velocity(), &shape);
-    images::field(&out.join("initial_model.png"), &iv, sx, sz, sequential)?;
+    let initial = model("Initial model");
+    images::field(
+        &out.join("initial_model.png"),
+        &iv,
+        sx,
+        sz,
+        sequential,
+        initial,
+    )?;
     let (gv, _, _) = slice(&gradient, &shape);
     // Clip the colours (not the data) so the structure below the acquisition footprint shows.
     let clip = images::Colour::Diverging(images::abs_quantile(&gv, 0.98));
-    images::field(&out.join("gradient.png"), &gv, sx, sz, clip)?;
-    images::gather(&out.join("shot_gather.png"), &observed[0], nt, nrec)?;
+    let g = in_km("Gradient dJ/dm, summed over shots", "dJ/dm (per s²/m²)");
+    images::field(&out.join("gradient.png"), &gv, sx, sz, clip, g)?;
+    let receivers = &setup.true_shots[0].geometry().receivers;
+    let x_of = |p: Option<&Vec<f64>>| p.map_or(0.0, |p| p[0] / 1000.0);
+    let gather = figure::Figure {
+        title: "Observed shot gather, shot 1".into(),
+        across: figure::Axis {
+            label: "receiver x (km)".into(),
+            first: x_of(receivers.first()),
+            last: x_of(receivers.last()),
+        },
+        down: figure::Axis {
+            label: "time (s)".into(),
+            first: 0.0,
+            last: (nt - 1) as f64 * setup.time.dt,
+        },
+        bar: "pressure (arb.)".into(),
+        bar_range: (0.0, 1.0),
+    };
+    images::gather(&out.join("shot_gather.png"), &observed[0], nt, nrec, gather)?;
     let steps = schedule.steps();
     let work = result
         .shots
