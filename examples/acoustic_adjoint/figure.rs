@@ -23,16 +23,22 @@ pub struct Figure {
     pub across: Axis,
     /// Down, top to bottom.
     pub down: Axis,
-    /// The colour bar's label with unit.
-    pub bar: String,
-    /// Colour bar range `(bottom, top)`.
-    pub bar_range: (f64, f64),
+    /// What stands right of the picture.
+    pub side: Side,
+}
+
+/// A colour bar or a legend.
+pub enum Side {
+    /// A colour bar: its label with unit and its range `(bottom, top)`.
+    Bar(String, (f64, f64)),
+    /// Colour swatches and what they mean.
+    Legend(Vec<(&'static str, [u8; 3])>),
 }
 
 /// Pixels around the picture: left (tick labels), right (colour bar), top (title, axis
 /// labels), bottom (ticks, label).
 const LEFT: usize = 64;
-const RIGHT: usize = 110;
+const RIGHT: usize = 130;
 const TOP: usize = 44;
 const BOTTOM: usize = 44;
 const BAR_WIDTH: usize = 16;
@@ -104,7 +110,7 @@ pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 /// A tick label: plain with as many decimals as the step needs, scientific for very small or
 /// very large values.
-pub fn label(value: f64, step: f64) -> String {
+pub fn label_of(value: f64, step: f64) -> String {
     let size = value.abs().max(step.abs());
     if value == 0.0 {
         "0".into()
@@ -136,7 +142,7 @@ fn line(canvas: &mut Canvas, (x0, y0): (usize, usize), (x1, y1): (usize, usize))
 }
 
 /// Draws `picture` (`w × h` RGB pixels) inside a figure and returns the figure's pixels.
-/// `colour(t)` colours the bar, `t` from 0 (bottom) to 1 (top).
+/// `colour(t)` colours a bar, `t` from 0 (bottom) to 1 (top).
 pub fn frame(
     picture: &[u8],
     (w, h): (usize, usize),
@@ -177,7 +183,7 @@ pub fn frame(
     for &v in &across {
         let x = LEFT + (((v - first) / (last - first)) * (w - 1) as f64).round() as usize;
         line(&mut canvas, (x, TOP + h), (x, TOP + h + 4));
-        let s = label(v, step);
+        let s = label_of(v, step);
         text(&mut canvas, &s, (x, TOP + h + 6), Alignment::Center, false);
     }
     let s = &figure.across.label;
@@ -196,7 +202,7 @@ pub fn frame(
     for &v in &down {
         let y = TOP + (((v - first) / (last - first)) * (h - 1) as f64).round() as usize;
         line(&mut canvas, (LEFT - 5, y), (LEFT - 1, y));
-        let s = label(v, step);
+        let s = label_of(v, step);
         text(
             &mut canvas,
             &s,
@@ -206,7 +212,31 @@ pub fn frame(
         );
     }
 
-    // The colour bar: top is the range's top.
+    match &figure.side {
+        Side::Bar(label, range) => bar(&mut canvas, (w, h), label, *range, colour),
+        Side::Legend(entries) => {
+            for (k, (name, c)) in entries.iter().enumerate() {
+                let (x, y) = (LEFT + w + 10, TOP + 4 + 16 * k);
+                for dy in 0..10 {
+                    for dx in 0..10 {
+                        canvas.put(x + dx, y + dy, *c);
+                    }
+                }
+                text(&mut canvas, name, (x + 14, y), Alignment::Left, false);
+            }
+        }
+    }
+    canvas
+}
+
+/// The colour bar right of a `w × h` picture: top is the range's top.
+fn bar(
+    canvas: &mut Canvas,
+    (w, h): (usize, usize),
+    label: &str,
+    (bottom, top): (f64, f64),
+    colour: impl Fn(f64) -> [u8; 3],
+) {
     let bar_x = LEFT + w + 14;
     for row in 0..h {
         let c = colour(1.0 - row as f64 / (h - 1).max(1) as f64);
@@ -219,22 +249,15 @@ pub fn frame(
         Size::new(BAR_WIDTH as u32 + 2, h as u32 + 2),
     )
     .into_styled(PrimitiveStyle::with_stroke(Rgb888::BLACK, 1))
-    .draw(&mut canvas);
-    let (bottom, top) = figure.bar_range;
-    let bar = ticks(bottom, top);
-    let step = bar.get(1).map_or(1.0, |b| b - bar[0]);
-    for &v in &bar {
+    .draw(canvas);
+    let values = ticks(bottom, top);
+    let step = values.get(1).map_or(1.0, |b| b - values[0]);
+    for &v in &values {
         let y = TOP + (((top - v) / (top - bottom)) * (h - 1) as f64).round() as usize;
-        line(
-            &mut canvas,
-            (bar_x + BAR_WIDTH, y),
-            (bar_x + BAR_WIDTH + 4, y),
-        );
-        let s = label(v, step);
+        line(canvas, (bar_x + BAR_WIDTH, y), (bar_x + BAR_WIDTH + 4, y));
         let at = (bar_x + BAR_WIDTH + 6, y.saturating_sub(4));
-        text(&mut canvas, &s, at, Alignment::Left, false);
+        text(canvas, &label_of(v, step), at, Alignment::Left, false);
     }
     let at = (LEFT + w + RIGHT - 4, TOP - 14);
-    text(&mut canvas, &figure.bar, at, Alignment::Right, false);
-    canvas
+    text(canvas, label, at, Alignment::Right, false);
 }

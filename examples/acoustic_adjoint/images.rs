@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::figure::{self, Figure};
+use super::figure::{self, Axis, Figure, Side};
 
 use gpurevolve::schedule::{Action, Tier};
 
@@ -73,10 +73,12 @@ fn resampled(
         Colour::Sequential => sequential(t),
         Colour::Diverging(_) => diverging(2.0 * t - 1.0),
     };
-    figure.bar_range = match colour {
-        Colour::Sequential => (lo, hi),
-        Colour::Diverging(clip) => (-clip, clip),
-    };
+    if let Side::Bar(_, range) = &mut figure.side {
+        *range = match colour {
+            Colour::Sequential => (lo, hi),
+            Colour::Diverging(clip) => (-clip, clip),
+        };
+    }
     let mut rgb = vec![0u8; w * h * 3];
     for row in 0..h {
         for col in 0..w {
@@ -129,15 +131,21 @@ pub fn gather(
 
 /// The schedule as the classic sweep picture: time steps across, work (step evaluations) down;
 /// advances blue, reverses red; saves and restores green and orange on the GPU, purple and
-/// brown through host memory (`tiers`: each slot's tier).
+/// brown through host memory (`tiers`: each slot's tier). A reverse costs `reverse_cost` step
+/// evaluations: 1 for an adjoint that needs only its state, 2 when it recomputes its step.
 pub fn schedule(
     path: &Path,
     actions: impl Iterator<Item = Action>,
     steps: u64,
     work: u64,
+    reverse_cost: u64,
     tiers: &[Tier],
 ) -> Result<(), String> {
     let on_host = |slot: usize| tiers.get(slot) == Some(&Tier::HOST);
+    let blue = [31, 119, 180];
+    let red = [214, 39, 40];
+    let (save_gpu, save_host) = ([44, 160, 44], [148, 103, 189]);
+    let (restore_gpu, restore_host) = ([255, 127, 14], [140, 86, 75]);
     let (w, h) = (800usize, 800usize);
     let mut rgb = vec![255u8; w * h * 3];
     let px = |step: u64| ((step as f64 / steps as f64) * (w - 1) as f64) as usize;
@@ -159,36 +167,30 @@ pub fn schedule(
         }
     };
     let mut t = 0u64;
+    let mut reverses = Vec::new();
     for action in actions {
         match action {
             Action::Advance { from, to } => {
-                line(
-                    (px(from), py(t)),
-                    (px(to), py(t + to - from)),
-                    [31, 119, 180],
-                );
+                line((px(from), py(t)), (px(to), py(t + to - from)), blue);
                 t += to - from;
             }
             Action::Reverse { step } => {
-                line((px(step + 1), py(t)), (px(step), py(t + 2)), [214, 39, 40]);
-                t += 2;
+                // Drawn last, over the restore marks a level schedule makes at every reverse.
+                reverses.push(((px(step + 1), py(t)), (px(step), py(t + reverse_cost))));
+                t += reverse_cost;
             }
             Action::Save { step, slot } => {
                 let (x, y) = (px(step), py(t));
-                let c = if on_host(slot) {
-                    [148, 103, 189]
-                } else {
-                    [44, 160, 44]
-                };
+                let c = if on_host(slot) { save_host } else { save_gpu };
                 for d in 0..3 {
                     line((x.saturating_sub(2), y + d), (x + 2, y + d), c);
                 }
             }
             Action::Restore { step, slot } => {
                 let c = if on_host(slot) {
-                    [140, 86, 75]
+                    restore_host
                 } else {
-                    [255, 127, 14]
+                    restore_gpu
                 };
                 let (x, y) = (px(step), py(t));
                 line((x.saturating_sub(2), y), (x + 2, y), c);
@@ -197,5 +199,37 @@ pub fn schedule(
             Action::Free { .. } | Action::End => {}
         }
     }
-    write_rgb(path, w, h, &rgb)
+    for ((x0, y0), (x1, y1)) in reverses {
+        for d in 0..3 {
+            line((x0, y0 + d), (x1, y1 + d), red);
+        }
+    }
+    let mut legend = vec![
+        ("forward step", blue),
+        ("reverse step", red),
+        ("save on GPU", save_gpu),
+        ("restore on GPU", restore_gpu),
+    ];
+    if tiers.contains(&Tier::HOST) {
+        legend.extend([
+            ("save to host", save_host),
+            ("restore from host", restore_host),
+        ]);
+    }
+    let figure = Figure {
+        title: format!("Schedule of shot 1: {steps} steps, {work} step evaluations"),
+        across: Axis {
+            label: "time step".into(),
+            first: 0.0,
+            last: steps as f64,
+        },
+        down: Axis {
+            label: "work (steps run)".into(),
+            first: 0.0,
+            last: work as f64,
+        },
+        side: Side::Legend(legend),
+    };
+    let canvas = figure::frame(&rgb, (w, h), &figure, |_| [0, 0, 0]);
+    write_rgb(path, canvas.width, canvas.height, &canvas.rgb)
 }

@@ -401,8 +401,7 @@ fn write_outputs(
             first: 0.0,
             last: (sz - 1) as f64 * h_km,
         },
-        bar: bar.into(),
-        bar_range: (0.0, 1.0),
+        side: figure::Side::Bar(bar.into(), (0.0, 1.0)),
     };
     let model = |title| in_km(title, "velocity (m/s)");
     images::field(
@@ -426,12 +425,15 @@ fn write_outputs(
     let (gv, _, _) = slice(&gradient, &shape);
     // Clip the colours (not the data) so the structure below the acquisition footprint shows.
     let clip = images::Colour::Diverging(images::abs_quantile(&gv, 0.98));
-    let g = in_km("Gradient dJ/dm, summed over shots", "dJ/dm (per s²/m²)");
+    let g = in_km(
+        "Gradient dJ/dm, summed over shots; colours clipped at the 98th percentile",
+        "dJ/dm (per s²/m²)",
+    );
     images::field(&out.join("gradient.png"), &gv, sx, sz, clip, g)?;
     let receivers = &setup.true_shots[0].geometry().receivers;
     let x_of = |p: Option<&Vec<f64>>| p.map_or(0.0, |p| p[0] / 1000.0);
     let gather = figure::Figure {
-        title: "Observed shot gather, shot 1".into(),
+        title: "Observed shot gather, shot 1; colours clipped at the 98th percentile".into(),
         across: figure::Axis {
             label: "receiver x (km)".into(),
             first: x_of(receivers.first()),
@@ -442,8 +444,7 @@ fn write_outputs(
             first: 0.0,
             last: (nt - 1) as f64 * setup.time.dt,
         },
-        bar: "pressure (arb.)".into(),
-        bar_range: (0.0, 1.0),
+        side: figure::Side::Bar("pressure (arb.)".into(), (0.0, 1.0)),
     };
     images::gather(&out.join("shot_gather.png"), &observed[0], nt, nrec, gather)?;
     let steps = schedule.steps();
@@ -451,7 +452,20 @@ fn write_outputs(
         .shots
         .first()
         .map_or(0, |s| s.forward_steps + s.reverse_steps);
-    images::schedule(&out.join("schedule.png"), schedule, steps, work, tiers)
+    // The acoustic adjoint needs only its state; `--schedule classic` recomputes each step.
+    let reverse_cost = if args.schedule == ScheduleKind::Classic {
+        2
+    } else {
+        1
+    };
+    images::schedule(
+        &out.join("schedule.png"),
+        schedule,
+        steps,
+        work,
+        reverse_cost,
+        tiers,
+    )
 }
 
 /// `--devices`: none given, the best adapter; `all`, every device; else the listed indices.
