@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use gpurevolve::Error;
 use gpurevolve::acoustic::{
-    AcousticOperator, AdjointInput, CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+    AcousticOperator, AdjointInput, Boundary, BoundaryKind, CpuTwin, Geometry, GpuAcoustic, Model,
+    Problem, TimeAxis,
 };
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::Gpu;
@@ -13,13 +14,25 @@ use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll};
 use super::Row;
 
 /// A constant-velocity problem on `shape` (10 m cells, 8 absorbing) at `order`, one source and
-/// one receiver at the centre, `nt` samples.
+/// one receiver at the centre, `nt` samples, with the sponge: the plain kernels, whose bytes a
+/// point the bandwidth figures count.
 pub fn problem(shape: &[usize], order: usize, nt: usize) -> Result<Problem, Error> {
+    problem_with(shape, order, nt, BoundaryKind::Sponge)
+}
+
+/// As [`problem`], with the absorbing layer of `kind`.
+fn problem_with(
+    shape: &[usize],
+    order: usize,
+    nt: usize,
+    kind: BoundaryKind,
+) -> Result<Problem, Error> {
     let model = Model::constant(shape, 10.0, 8, 2000.0)?;
     let centre: Vec<f64> = model.extent().iter().map(|e| e / 2.0).collect();
     let geometry = Geometry::new(&model, vec![centre.clone()], vec![centre], 10.0)?;
     let time = TimeAxis::new(&model, order, nt, None)?;
-    Problem::new(model, geometry, time, order)
+    let boundary = Boundary::new(kind, 2000.0)?;
+    Problem::with_boundary(model, geometry, time, order, boundary)
 }
 
 /// Whether an error means "too large for this device" (then the case is shrunk).
@@ -185,6 +198,9 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
         gpu.submit([encoder.finish()]);
         gpu.wait()
     })? / reps as f64;
+    // The same grid with an 8-cell CPML instead: its extra kernels' cost, as a ratio.
+    let cpml = problem_with(shape, order, reps + 2, BoundaryKind::Cpml)?;
+    let cpml_forward = forward_step_seconds(gpu, &GpuAcoustic::new(gpu, &cpml)?, reps)?;
     let case = format!("{shape:?} order {order}");
     // Bytes a point that a step must move: forward reads u, u⁻, a, b and writes u⁺ (20 B);
     // the adjoint does the same for ψ and adds the gradient's reads of u, u⁻, a, b, ψ and its
@@ -211,6 +227,13 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
             &case,
             "forward step / copy",
             fwd_bw / copy,
+            "ratio",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "forward step, 8-cell CPML / sponge",
+            cpml_forward / forward,
             "ratio",
         ),
         Row::new(
