@@ -294,7 +294,7 @@ impl<'g> GpuAcoustic<'g> {
             slab_len,
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
-        // (A, B) per axis and coordinate; zeros without a CPML (never read then, but bound).
+        // (A, B) per axis and coordinate; zeros without a CPML (whose plain kernels never bind it).
         let table: Vec<f32> = match cpml {
             Some(cpml) => cpml
                 .profile_table()
