@@ -25,7 +25,7 @@
 //! `[u | Ψ_x Z_x | Ψ_y Z_y | Ψ_z Z_z]`. A level of a CPML problem is that much larger, and the
 //! checkpointing engine counts it.
 
-use super::grid::Layout;
+use super::grid::{Layout, first_derivative_coefficients};
 
 /// The CPML of one problem: profiles, slab layout, stencils.
 #[derive(Clone, Debug)]
@@ -66,21 +66,6 @@ pub(crate) struct CpmlTuning {
 fn design_reflection(width: usize) -> f64 {
     let n = width.max(2) as f64;
     10f64.powf(-((n.log10() - 1.0) / 2f64.log10() + 3.0))
-}
-
-/// Coefficients `c₁ … c_r` (slot 0 zero) of the centred first derivative of order `2r`:
-/// `u' ≈ Σₖ cₖ (uₖ − u₋ₖ) / h`, `cₖ = (−1)^{k+1} (r!)² / (k (r−k)! (r+k)!)`.
-pub(crate) fn first_derivative_coefficients(radius: usize) -> Vec<f64> {
-    let mut c = vec![0.0; radius + 1];
-    for (k, ck) in c.iter_mut().enumerate().skip(1) {
-        let mut ratio = 1.0f64;
-        for j in 1..=k {
-            ratio *= (radius - k + j) as f64 / (radius + j) as f64;
-        }
-        let sign = if k % 2 == 1 { 1.0 } else { -1.0 };
-        *ck = sign * ratio / k as f64;
-    }
-    c
 }
 
 impl Cpml {
@@ -376,22 +361,6 @@ pub(crate) fn for_each_cell(layout: &Layout, mut f: impl FnMut(usize, [usize; 3]
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn first_derivative_coefficients_match_the_textbook_and_are_exact_on_odd_powers() {
-        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-14);
-        assert!(close(&first_derivative_coefficients(1), &[0.0, 0.5]));
-        assert!(close(
-            &first_derivative_coefficients(2),
-            &[0.0, 2.0 / 3.0, -1.0 / 12.0]
-        ));
-        let c = first_derivative_coefficients(8);
-        for p in (1..=15).step_by(2) {
-            let d1: f64 = (1..=8).map(|k| 2.0 * c[k] * (k as f64).powi(p)).sum();
-            let want = if p == 1 { 1.0 } else { 0.0 };
-            assert!((d1 - want).abs() < 1e-6 * 8f64.powi(p), "x^{p}: {d1}");
-        }
-    }
 
     #[test]
     fn slabs_tile_the_layer_once_per_axis() {

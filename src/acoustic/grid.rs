@@ -16,18 +16,34 @@ use crate::error::{Error, Result};
 /// `u'' ≈ (c₀ u₀ + Σₖ cₖ (u₋ₖ + uₖ)) / h²`, with `cₖ = 2(−1)^{k+1} (r!)² / (k² (r−k)! (r+k)!)`
 /// and `c₀ = −2 Σ cₖ`.
 pub fn second_derivative_coefficients(radius: usize) -> Vec<f64> {
-    let mut c = vec![0.0; radius + 1];
-    for (k, ck) in c.iter_mut().enumerate().skip(1) {
-        // (r!)² / ((r−k)! (r+k)!) = Π_{j=1..k} (r − k + j) / (r + j), computed without overflow.
-        let mut ratio = 1.0f64;
-        for j in 1..=k {
-            ratio *= (radius - k + j) as f64 / (radius + j) as f64;
-        }
-        let sign = if k % 2 == 1 { 1.0 } else { -1.0 };
-        *ck = 2.0 * sign * ratio / (k * k) as f64;
-    }
+    let mut c: Vec<f64> = (0..=radius)
+        .map(|k| 2.0 * signed_ratio(radius, k) / (k * k).max(1) as f64)
+        .collect();
     c[0] = -2.0 * c[1..].iter().sum::<f64>();
     c
+}
+
+/// Coefficients `c₁ … c_r` (slot 0 zero) of the centred first derivative of order `2r`:
+/// `u' ≈ Σₖ cₖ (uₖ − u₋ₖ) / h`, `cₖ = (−1)^{k+1} (r!)² / (k (r−k)! (r+k)!)`.
+pub(crate) fn first_derivative_coefficients(radius: usize) -> Vec<f64> {
+    (0..=radius)
+        .map(|k| {
+            if k == 0 {
+                0.0
+            } else {
+                signed_ratio(radius, k) / k as f64
+            }
+        })
+        .collect()
+}
+
+/// `(−1)^{k+1} (r!)² / ((r−k)! (r+k)!)`, the factor both centred derivatives share, computed as
+/// `Π_{j=1..k} (r − k + j) / (r + j)` without overflow (slot 0 is overwritten by callers).
+fn signed_ratio(radius: usize, k: usize) -> f64 {
+    let ratio: f64 = (1..=k)
+        .map(|j| (radius - k + j) as f64 / (radius + j) as f64)
+        .product();
+    if k % 2 == 1 { ratio } else { -ratio }
 }
 
 /// The space orders gpurevolve implements.
@@ -188,6 +204,22 @@ mod tests {
             let d2: f64 = (1..=8).map(|k| 2.0 * c[k] * (k as f64).powi(p)).sum();
             let want = if p == 2 { 2.0 } else { 0.0 };
             assert!((d2 - want).abs() < 1e-6 * (8f64).powi(p), "x^{p}: {d2}");
+        }
+    }
+
+    #[test]
+    fn first_derivative_coefficients_match_the_textbook_and_are_exact_on_odd_powers() {
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-14);
+        assert!(close(&first_derivative_coefficients(1), &[0.0, 0.5]));
+        assert!(close(
+            &first_derivative_coefficients(2),
+            &[0.0, 2.0 / 3.0, -1.0 / 12.0]
+        ));
+        let c = first_derivative_coefficients(8);
+        for p in (1..=15).step_by(2) {
+            let d1: f64 = (1..=8).map(|k| 2.0 * c[k] * (k as f64).powi(p)).sum();
+            let want = if p == 1 { 1.0 } else { 0.0 };
+            assert!((d1 - want).abs() < 1e-6 * 8f64.powi(p), "x^{p}: {d1}");
         }
     }
 
