@@ -99,15 +99,17 @@ pub struct GpuAcoustic<'g> {
     dt: f64,
     level_len: usize,
     step: wgpu::ComputePipeline,
-    /// The CPML's kernels per axis, run after the step, the adjoint step and the gradient.
+    /// The CPML's kernels per axis (none without a CPML), run after the step, the adjoint
+    /// step and the gradient.
     cpml: Vec<CpmlAxis>,
+    /// The CPML's `(A, B)` per axis and coordinate; `None` without a CPML.
+    pml_profile: Option<wgpu::Buffer>,
     step_groups: [u32; 3],
     points: PointKernels,
     gradient: wgpu::ComputePipeline,
     grid: wgpu::Buffer,
     a: wgpu::Buffer,
     b: wgpu::Buffer,
-    pml_profile: wgpu::Buffer,
     pub(super) sources: PointBuffers,
     pub(super) receivers: PointBuffers,
     source_values: wgpu::Buffer,
@@ -294,16 +296,17 @@ impl<'g> GpuAcoustic<'g> {
             slab_len,
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
-        // (A, B) per axis and coordinate; zeros without a CPML (whose plain kernels never bind it).
-        let table: Vec<f32> = match cpml {
-            Some(cpml) => cpml
-                .profile_table()
-                .iter()
-                .flat_map(|ab| ab.map(|v| v as f32))
-                .collect(),
-            None => vec![0.0; 2 * (e[0] + e[1] + e[2])],
+        let pml_profile = match cpml {
+            Some(cpml) => {
+                let table: Vec<f32> = cpml
+                    .profile_table()
+                    .iter()
+                    .flat_map(|ab| ab.map(|v| v as f32))
+                    .collect();
+                Some(gpu.upload("cpml profile", &table, wgpu::BufferUsages::STORAGE)?)
+            }
+            None => None,
         };
-        let pml_profile = gpu.upload("cpml profile", &table, wgpu::BufferUsages::STORAGE)?;
 
         let (a, b) = problem.step_coefficients();
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
@@ -329,13 +332,13 @@ impl<'g> GpuAcoustic<'g> {
             dt,
             step,
             cpml: cpml_axes,
+            pml_profile,
             step_groups,
             points,
             gradient,
             grid,
             a,
             b,
-            pml_profile,
             sources,
             receivers,
             source_values,
@@ -434,25 +437,37 @@ impl<'g> GpuAcoustic<'g> {
             } else {
                 (BindKey::CpmlStep(axis, pair), &cpml.step)
             };
-            let bg = self.bind_groups.get_or_create(key, || {
-                self.gpu.bind_group(
-                    "cpml",
-                    &pipeline.get_bind_group_layout(0),
-                    &[
-                        (0, self.grid.as_entire_binding()),
-                        (1, self.a.as_entire_binding()),
-                        (4, cur.as_entire_binding()),
-                        (5, next.as_entire_binding()),
-                        (8, self.pml_profile.as_entire_binding()),
-                    ],
-                )
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = cpml.groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            let buffers = [(4, cur), (5, next)];
+            self.encode_cpml(pass, (pipeline, cpml.groups), key, &buffers);
         }
+    }
+
+    /// One CPML kernel over its axis's band: the grid, `a` and the profile bound beside
+    /// `buffers` (binding, buffer).
+    fn encode_cpml(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        (pipeline, [x, y, z]): (&wgpu::ComputePipeline, [u32; 3]),
+        key: BindKey,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) {
+        let Some(profile) = &self.pml_profile else {
+            return;
+        };
+        let bg = self.bind_groups.get_or_create(key, || {
+            let mut entries = vec![
+                (0, self.grid.as_entire_binding()),
+                (1, self.a.as_entire_binding()),
+                (8, profile.as_entire_binding()),
+            ];
+            entries.extend(buffers.iter().map(|&(i, b)| (i, b.as_entire_binding())));
+            self.gpu
+                .bind_group("cpml", &pipeline.get_bind_group_layout(0), &entries)
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
@@ -569,25 +584,8 @@ impl<'g> GpuAcoustic<'g> {
         self.count_dispatch();
         for (axis, cpml) in self.cpml.iter().enumerate() {
             let key = BindKey::CpmlGradient(axis, [psi_out.clone(), u.clone(), grad.clone()]);
-            let bg = cache.get_or_create(key, || {
-                gpu.bind_group(
-                    "cpml gradient",
-                    &cpml.gradient.get_bind_group_layout(0),
-                    &[
-                        (0, self.grid.as_entire_binding()),
-                        (1, self.a.as_entire_binding()),
-                        (4, u.as_entire_binding()),
-                        (6, psi_out.as_entire_binding()),
-                        (7, grad.as_entire_binding()),
-                        (8, self.pml_profile.as_entire_binding()),
-                    ],
-                )
-            });
-            pass.set_pipeline(&cpml.gradient);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = cpml.groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            let buffers = [(4, u), (6, psi_out), (7, grad)];
+            self.encode_cpml(&mut pass, (&cpml.gradient, cpml.groups), key, &buffers);
         }
         self.points.encode_source_gradient(
             gpu,
