@@ -18,6 +18,8 @@
 //! Each run's wall time per step is printed too: the ratio of the CPML's to the sponge's at
 //! one width is the CPML's cost per step (one process, same adapter).
 
+#[path = "common/boundary.rs"]
+mod boundary;
 #[path = "common/cli.rs"]
 mod cli;
 #[path = "common/quiet.rs"]
@@ -75,24 +77,7 @@ struct Args {
     wide: usize,
     /// Absorbing layers to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "cpml,sponge")]
-    boundary: Vec<Layer>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Layer {
-    /// The convolutional PML.
-    Cpml,
-    /// The tapered sponge.
-    Sponge,
-}
-
-impl Layer {
-    fn kind(self) -> BoundaryKind {
-        match self {
-            Self::Cpml => BoundaryKind::Cpml,
-            Self::Sponge => BoundaryKind::Sponge,
-        }
-    }
+    boundary: Vec<boundary::BoundaryArg>,
 }
 
 fn main() -> ExitCode {

@@ -90,7 +90,7 @@ impl DrawTarget for Canvas {
 }
 
 /// Tick values: multiples of 1, 2 or 5 × 10^k inside `[lo, hi]`, about six of them.
-pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (lo, hi) = (lo.min(hi), lo.max(hi));
     let span = hi - lo;
     if !(span.is_finite() && span > 0.0) {
@@ -110,7 +110,7 @@ pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 /// A tick label: plain with as many decimals as the step needs, scientific for very small or
 /// very large values.
-pub fn label_of(value: f64, step: f64) -> String {
+fn label_of(value: f64, step: f64) -> String {
     let size = value.abs().max(step.abs());
     if value == 0.0 {
         "0".into()
@@ -120,6 +120,16 @@ pub fn label_of(value: f64, step: f64) -> String {
         let decimals = (-step.abs().log10().floor()).max(0.0) as usize;
         format!("{value:.decimals$}")
     }
+}
+
+/// The ticks of `[first, last]`: where each falls (0 at `first`, 1 at `last`) and its label.
+fn tick_marks(first: f64, last: f64) -> Vec<(f64, String)> {
+    let values = ticks(first, last);
+    let step = values.get(1).map_or(1.0, |b| b - values[0]);
+    values
+        .iter()
+        .map(|&v| ((v - first) / (last - first), label_of(v, step)))
+        .collect()
 }
 
 fn text(canvas: &mut Canvas, s: &str, (x, y): (usize, usize), align: Alignment, big: bool) {
@@ -141,6 +151,16 @@ fn line(canvas: &mut Canvas, (x0, y0): (usize, usize), (x1, y1): (usize, usize))
     .draw(canvas);
 }
 
+/// A one-pixel black frame just outside the `w × h` box at `(x, y)`.
+fn outline(canvas: &mut Canvas, (x, y): (usize, usize), (w, h): (usize, usize)) {
+    let _ = Rectangle::new(
+        Point::new(x as i32 - 1, y as i32 - 1),
+        Size::new(w as u32 + 2, h as u32 + 2),
+    )
+    .into_styled(PrimitiveStyle::with_stroke(Rgb888::BLACK, 1))
+    .draw(canvas);
+}
+
 /// Draws `picture` (`w × h` RGB pixels) inside a figure and returns the figure's pixels.
 /// `colour(t)` colours a bar, `t` from 0 (bottom) to 1 (top).
 pub fn frame(
@@ -154,12 +174,7 @@ pub fn frame(
         let start = ((TOP + row) * canvas.width + LEFT) * 3;
         canvas.rgb[start..start + w * 3].copy_from_slice(&picture[row * w * 3..][..w * 3]);
     }
-    let _ = Rectangle::new(
-        Point::new(LEFT as i32 - 1, TOP as i32 - 1),
-        Size::new(w as u32 + 2, h as u32 + 2),
-    )
-    .into_styled(PrimitiveStyle::with_stroke(Rgb888::BLACK, 1))
-    .draw(&mut canvas);
+    outline(&mut canvas, (LEFT, TOP), (w, h));
     let mid = LEFT + w / 2;
     text(
         &mut canvas,
@@ -177,13 +192,9 @@ pub fn frame(
     );
 
     // Across: ticks below the picture, label under them.
-    let Axis { first, last, .. } = figure.across;
-    let across = ticks(first, last);
-    let step = across.get(1).map_or(1.0, |b| b - across[0]);
-    for &v in &across {
-        let x = LEFT + (((v - first) / (last - first)) * (w - 1) as f64).round() as usize;
+    for (at, s) in tick_marks(figure.across.first, figure.across.last) {
+        let x = LEFT + (at * (w - 1) as f64).round() as usize;
         line(&mut canvas, (x, TOP + h), (x, TOP + h + 4));
-        let s = label_of(v, step);
         text(&mut canvas, &s, (x, TOP + h + 6), Alignment::Center, false);
     }
     let s = &figure.across.label;
@@ -196,20 +207,11 @@ pub fn frame(
     );
 
     // Down: ticks left of the picture.
-    let Axis { first, last, .. } = figure.down;
-    let down = ticks(first, last);
-    let step = down.get(1).map_or(1.0, |b| b - down[0]);
-    for &v in &down {
-        let y = TOP + (((v - first) / (last - first)) * (h - 1) as f64).round() as usize;
+    for (at, s) in tick_marks(figure.down.first, figure.down.last) {
+        let y = TOP + (at * (h - 1) as f64).round() as usize;
         line(&mut canvas, (LEFT - 5, y), (LEFT - 1, y));
-        let s = label_of(v, step);
-        text(
-            &mut canvas,
-            &s,
-            (LEFT - 7, y.saturating_sub(4)),
-            Alignment::Right,
-            false,
-        );
+        let at = (LEFT - 7, y.saturating_sub(4));
+        text(&mut canvas, &s, at, Alignment::Right, false);
     }
 
     match &figure.side {
@@ -244,19 +246,13 @@ fn bar(
             canvas.put(bar_x + col, TOP + row, c);
         }
     }
-    let _ = Rectangle::new(
-        Point::new(bar_x as i32 - 1, TOP as i32 - 1),
-        Size::new(BAR_WIDTH as u32 + 2, h as u32 + 2),
-    )
-    .into_styled(PrimitiveStyle::with_stroke(Rgb888::BLACK, 1))
-    .draw(canvas);
-    let values = ticks(bottom, top);
-    let step = values.get(1).map_or(1.0, |b| b - values[0]);
-    for &v in &values {
-        let y = TOP + (((top - v) / (top - bottom)) * (h - 1) as f64).round() as usize;
+    outline(canvas, (bar_x, TOP), (BAR_WIDTH, h));
+    // Bottom to top: `at` runs from the bottom of the bar.
+    for (at, s) in tick_marks(bottom, top) {
+        let y = TOP + ((1.0 - at) * (h - 1) as f64).round() as usize;
         line(canvas, (bar_x + BAR_WIDTH, y), (bar_x + BAR_WIDTH + 4, y));
         let at = (bar_x + BAR_WIDTH + 6, y.saturating_sub(4));
-        text(canvas, &label_of(v, step), at, Alignment::Left, false);
+        text(canvas, &s, at, Alignment::Left, false);
     }
     let at = (LEFT + w + RIGHT - 4, TOP - 14);
     text(canvas, label, at, Alignment::Right, false);

@@ -11,6 +11,8 @@
 //! cargo run --release --example acoustic_adjoint -- --nx 60 --ny 40 --nz 40 --tmax 0.6
 //! ```
 
+#[path = "../common/boundary.rs"]
+mod boundary;
 #[path = "../common/cli.rs"]
 mod cli;
 mod figure;
@@ -72,23 +74,6 @@ enum ModelKind {
     Constant,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum BoundaryArg {
-    /// Convolutional PML: −40 dB of echo at 20 cells; memory fields in the layer.
-    Cpml,
-    /// Tapered sponge: no extra memory; −12 dB of echo at 16 cells.
-    Sponge,
-}
-
-impl BoundaryArg {
-    fn kind(self) -> gpurevolve::acoustic::BoundaryKind {
-        match self {
-            Self::Cpml => gpurevolve::acoustic::BoundaryKind::Cpml,
-            Self::Sponge => gpurevolve::acoustic::BoundaryKind::Sponge,
-        }
-    }
-}
-
 /// FWI gradient with Revolve checkpointing on the GPU (gpurevolve's main job).
 #[derive(Parser, Debug)]
 #[command(version, about, allow_negative_numbers = true)]
@@ -110,7 +95,7 @@ struct Args {
     nbl: usize,
     /// The absorbing layer: a convolutional PML, or the (cheaper in memory, echoing) sponge.
     #[arg(long, value_enum, default_value = "cpml")]
-    boundary: BoundaryArg,
+    boundary: boundary::BoundaryArg,
     /// Velocity (m/s) the absorbing layer is tuned for, the same for the true and the starting
     /// model [default: the larger of their largest velocities].
     #[arg(long)]
