@@ -149,15 +149,14 @@ impl Boundary {
             });
         }
         // No layer at all (`nbl = 0`) is a choice: a reflecting box, as in a benchmark.
-        if self.kind == BoundaryKind::Cpml && model.nbl() > 0 && model.nbl() < radius.max(2) {
+        let thinnest = radius.max(2);
+        if self.kind == BoundaryKind::Cpml && model.nbl() > 0 && model.nbl() < thinnest {
             return Err(Error::InvalidArgument {
                 name: "nbl",
                 reason: format!(
-                    "a CPML of {} cells is thinner than the stencil's reach of {} cells; use at \
-                     least {} absorbing cells (20 absorb to −40 dB), or the sponge",
+                    "a CPML of {} cells is thinner than the stencil's reach of {thinnest} cells; \
+                     use at least {thinnest} absorbing cells (20 absorb to −40 dB), or the sponge",
                     model.nbl(),
-                    radius.max(2),
-                    radius.max(2)
                 ),
             });
         }

@@ -201,8 +201,18 @@ impl Cpml {
         Some(base + (s[0] * dims[1] + s[1]) * dims[2] + s[2])
     }
 
-    fn memory(&self, level: &[f64], which: Memory, d: usize, c: [isize; 3]) -> f64 {
-        self.memory_index(which, d, c).map_or(0.0, |j| level[j])
+    /// Memory field `which` of axis `d` in `level`, `k` cells from cell `c` along `d`; zero
+    /// outside the slab.
+    fn memory(&self, level: &[f64], which: Memory, d: usize, c: [isize; 3], k: isize) -> f64 {
+        let mut p = c;
+        p[d] += k;
+        self.memory_index(which, d, p).map_or(0.0, |j| level[j])
+    }
+
+    /// Where cell `c`'s `Ψ_d` and `Z_d` live, inside axis `d`'s slab.
+    fn slab_cell(&self, d: usize, c: [isize; 3]) -> Option<(usize, usize)> {
+        let psi = self.memory_index(Memory::Psi, d, c)?;
+        Some((psi, psi + self.slab_len[d]))
     }
 
     /// Whether cell coordinate `c` along axis `d` is within a stencil radius of the layer:
@@ -229,22 +239,14 @@ impl Cpml {
             if !self.near_layer(d, c[d]) {
                 continue;
             }
-            let at = |k: isize| {
-                let mut p = cc;
-                p[d] += k;
-                p
-            };
             let mut dpsi = 0.0;
             for k in 1..=self.layout.radius {
                 let k = k as isize;
                 dpsi += self.first[k as usize]
-                    * (self.memory(cur, Memory::Psi, d, at(k))
-                        - self.memory(cur, Memory::Psi, d, at(-k)));
+                    * (self.memory(cur, Memory::Psi, d, cc, k)
+                        - self.memory(cur, Memory::Psi, d, cc, -k));
             }
-            let (Some(psi), Some(zeta)) = (
-                self.memory_index(Memory::Psi, d, cc),
-                self.memory_index(Memory::Zeta, d, cc),
-            ) else {
+            let Some((psi, zeta)) = self.slab_cell(d, cc) else {
                 sum += dpsi;
                 continue;
             };
@@ -293,19 +295,13 @@ impl Cpml {
                 continue;
             }
             let s = strides[d] as isize;
-            let at = |k: isize| {
-                let mut p = cc;
-                p[d] += k;
-                p
-            };
             // Values at the neighbour k cells away along d: ψ, A, Z̄, Ψ̄ (zero outside).
             let psi_at = |k: isize| near[(i as isize + k * s) as usize];
             let a_at = |k: isize| self.coefficients_at(d, cc[d] + k)[0];
-            let h = |k: isize| a_at(k) * (psi_at(k) + self.memory(near, Memory::Zeta, d, at(k)));
-            let g = |k: isize| a_at(k) * self.memory(near, Memory::Psi, d, at(k));
-            let w = |k: isize| {
-                (1.0 + a_at(k)) * psi_at(k) + a_at(k) * self.memory(near, Memory::Zeta, d, at(k))
-            };
+            let zeta_at = |k: isize| self.memory(near, Memory::Zeta, d, cc, k);
+            let h = |k: isize| a_at(k) * (psi_at(k) + zeta_at(k));
+            let g = |k: isize| a_at(k) * self.memory(near, Memory::Psi, d, cc, k);
+            let w = |k: isize| (1.0 + a_at(k)) * psi_at(k) + a_at(k) * zeta_at(k);
             let h0 = h(0);
             let (mut d2h, mut d1g, mut d1w) = (0.0, 0.0, 0.0);
             for k in 1..=self.layout.radius {
@@ -315,10 +311,7 @@ impl Cpml {
                 d1w += self.first[k] * (w(kk) - w(-kk));
             }
             sum += d2h - d1g;
-            if let (Some(psi), Some(zeta)) = (
-                self.memory_index(Memory::Psi, d, cc),
-                self.memory_index(Memory::Zeta, d, cc),
-            ) {
+            if let Some((psi, zeta)) = self.slab_cell(d, cc) {
                 let b = self.profile[d][c[d]][1];
                 out[psi] = b * near[psi] - d1w;
                 out[zeta] = b * (near[zeta] + near[i]);
