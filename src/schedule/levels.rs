@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use super::action::{Action, Schedule};
 use super::simulate::{LevelBudget, Planned, planned};
+use super::walk::{Move, Walk};
 use crate::error::{Error, Result};
 
 /// The most cells (`steps × free levels`) a plan may tabulate: 8 M cells, 96 MiB while
@@ -231,11 +232,8 @@ pub struct LevelOptimal {
     per_state: u64,
     initial_free: bool,
     table: Arc<Table>,
-    /// Held checkpoints (step, levels free above it), increasing; index = slot.
-    stack: Vec<(u64, u64)>,
-    live: Option<u64>,
-    end: u64,
-    finished: bool,
+    /// Held checkpoints with the levels free above each.
+    walk: Walk<u64>,
 }
 
 impl LevelOptimal {
@@ -322,10 +320,7 @@ impl LevelOptimal {
             per_state,
             initial_free,
             table: Arc::new(table),
-            stack: Vec::new(),
-            live: Some(0),
-            end: steps,
-            finished: false,
+            walk: Walk::new(steps, 0),
         })
     }
 
@@ -360,63 +355,27 @@ impl Iterator for LevelOptimal {
     type Item = Action;
 
     fn next(&mut self) -> Option<Action> {
-        if self.finished {
-            return None;
-        }
-        if self.end == 0 {
-            self.finished = true;
-            return Some(Action::End);
-        }
-        let top = self.stack.last().copied();
-        let Some(live) = self.live else {
-            // After a reverse the newest checkpoint is the closest state below the next step.
-            let (step, _) = top?;
-            self.live = Some(step);
-            return Some(Action::Restore {
-                step,
-                slot: self.stack.len() - 1,
-            });
-        };
-        if live + 1 == self.end {
-            if top.map(|(s, _)| s) == Some(live) {
-                // Its last use: freed first, so the store may hand its levels to the live state.
-                self.stack.pop();
-                return Some(Action::Free {
-                    step: live,
-                    slot: self.stack.len(),
-                });
-            }
-            self.live = None;
-            self.end -= 1;
-            return Some(Action::Reverse { step: live });
-        }
-        match top {
-            Some((held, free)) if held == live => {
-                let m = self.end - live;
-                let i = match &self.table.from_rest {
-                    Some(row) if held == 0 => row[m as usize],
-                    _ => self.table.choice[free as usize * self.table.rows + m as usize],
-                };
-                let to = live + u64::from(i);
-                self.live = Some(to);
-                Some(Action::Advance { from: live, to })
-            }
-            _ => {
-                // A split point just reached (or state 0): save it, charging the levels it
-                // does not share with the checkpoint below.
-                let free = match top {
+        let (table, per_state) = (&self.table, self.per_state);
+        let (initial_free, free_levels) = (self.initial_free, self.free_levels());
+        self.walk
+            .next(|stack, live, end| match stack.last().copied() {
+                Some((held, free)) if held == live => {
+                    let m = end - live;
+                    let i = match &table.from_rest {
+                        Some(row) if held == 0 => row[m as usize],
+                        _ => table.choice[free as usize * table.rows + m as usize],
+                    };
+                    Move::Advance(live + u64::from(i))
+                }
+                // A split point just reached (or state 0): save it, charging the levels it does
+                // not share with the checkpoint below.
+                top => Move::Save(match top {
                     // Above a state 0 that holds nothing, a save shares no level.
-                    Some((0, free)) if self.initial_free => free - self.per_state,
-                    Some((held, free)) => free - (live - held).min(self.per_state),
-                    None => self.free_levels(),
-                };
-                self.stack.push((live, free));
-                Some(Action::Save {
-                    step: live,
-                    slot: self.stack.len() - 1,
-                })
-            }
-        }
+                    Some((0, free)) if initial_free => free - per_state,
+                    Some((held, free)) => free - (live - held).min(per_state),
+                    None => free_levels,
+                }),
+            })
     }
 }
 

@@ -83,6 +83,7 @@ mod revolve;
 mod simulate;
 mod store_all;
 mod two_level;
+mod walk;
 
 pub use action::{Action, Schedule};
 pub use any::AnySchedule;

@@ -3,6 +3,7 @@
 use super::action::{Action, Schedule};
 use super::plan::{beta_capped, plan, repetitions_unchecked};
 use super::simulate::{Planned, planned};
+use super::walk::{Move, Walk};
 use crate::error::{Error, Result};
 
 /// The optimal offline checkpointing schedule for `steps` steps and `snaps` snapshots.
@@ -26,13 +27,7 @@ use crate::error::{Error, Result};
 pub struct Revolve {
     steps: u64,
     snaps: u64,
-    /// Steps of the held checkpoints, increasing; index = slot.
-    stack: Vec<u64>,
-    /// Step of the live state; `None` right after a `Reverse`.
-    live: Option<u64>,
-    /// Steps `end..steps` are reversed; the next to reverse is `end − 1`.
-    end: u64,
-    finished: bool,
+    walk: Walk<()>,
 }
 
 impl Revolve {
@@ -65,10 +60,7 @@ impl Revolve {
         Ok(Self {
             steps,
             snaps,
-            stack: Vec::with_capacity(capacity.min(4096)),
-            live: Some(0),
-            end: steps,
-            finished: false,
+            walk: Walk::new(steps, capacity.min(4096)),
         })
     }
 
@@ -107,50 +99,15 @@ impl Iterator for Revolve {
     type Item = Action;
 
     fn next(&mut self) -> Option<Action> {
-        if self.finished {
-            return None;
-        }
-        if self.end == 0 {
-            self.finished = true;
-            return Some(Action::End);
-        }
-        let top = self.stack.last().copied();
-        let Some(live) = self.live else {
-            // Nothing live after a reverse: the newest checkpoint is the closest state below
-            // the next step to reverse. Steps ≥ 2 always checkpoint state 0 first, so one exists.
-            let step = top?;
-            self.live = Some(step);
-            return Some(Action::Restore {
-                step,
-                slot: self.stack.len() - 1,
-            });
-        };
-        if live + 1 == self.end {
-            if top == Some(live) {
-                // The checkpoint's last use is this reverse: free its slot first, so a store
-                // may hand the buffers to the live state instead of copying them.
-                self.stack.pop();
-                return Some(Action::Free {
-                    step: live,
-                    slot: self.stack.len(),
-                });
+        let snaps = self.snaps;
+        self.walk.next(|stack, live, end| {
+            if stack.last().map(|&(step, _)| step) != Some(live) {
+                return Move::Save(());
             }
-            self.live = None;
-            self.end -= 1;
-            return Some(Action::Reverse { step: live });
-        }
-        if top != Some(live) {
-            self.stack.push(live);
-            return Some(Action::Save {
-                step: live,
-                slot: self.stack.len() - 1,
-            });
-        }
-        // `live` is checkpointed at depth len − 1, so this range may use the snapshots above.
-        let avail = self.snaps - (self.stack.len() as u64 - 1);
-        let to = live + split(self.end - live, avail);
-        self.live = Some(to);
-        Some(Action::Advance { from: live, to })
+            // `live` is checkpointed at depth len − 1, so this range may use the snapshots above.
+            let avail = snaps - (stack.len() as u64 - 1);
+            Move::Advance(live + split(end - live, avail))
+        })
     }
 }
 
