@@ -84,6 +84,14 @@ pub enum Error {
         why: String,
     },
 
+    /// A progress callback stopped the run ([`ProgressReply`](crate::engine::ProgressReply)).
+    /// Nothing that outlives the run is lost; the same call can be made again.
+    #[error("interrupted after {done} step evaluations; nothing was kept, run it again to finish")]
+    Interrupted {
+        /// Step evaluations done before the stop.
+        done: u64,
+    },
+
     /// The checkpoints of a schedule fit in neither memory tier (can never fit with these
     /// budgets).
     #[error(
@@ -211,3 +219,54 @@ pub enum Error {
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The group an [`Error`] belongs to: what the caller can do about it. Bindings map it to
+/// their own exception types (the Python package: `ValueError`, `MemoryError`,
+/// `KeyboardInterrupt`, `gpurevolve.GpuError`, `OSError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Fix the call: an argument, a schedule, a plan too large to make.
+    BadInput,
+    /// Can never fit with these budgets or on this device: shrink the problem.
+    NeverFits,
+    /// Does not fit now: free memory, or let checkpoints spill.
+    DoesNotFitNow,
+    /// The caller's progress callback stopped the run.
+    Interrupted,
+    /// The GPU or its driver failed, or an operator broke its contract.
+    Device,
+    /// A file could not be read or written.
+    File,
+}
+
+impl Error {
+    /// The group this error belongs to.
+    ///
+    /// ```
+    /// use gpurevolve::{Error, ErrorKind};
+    /// assert_eq!(Error::ZeroSteps.kind(), ErrorKind::BadInput);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ZeroSteps
+            | Error::ZeroSnapshots
+            | Error::CountOverflow { .. }
+            | Error::InvalidArgument { .. }
+            | Error::PlanTooLarge { .. }
+            | Error::InvalidSchedule { .. } => ErrorKind::BadInput,
+            Error::SnapshotBudget { .. }
+            | Error::LevelBudget { .. }
+            | Error::CheckpointsDoNotFit { .. }
+            | Error::BufferTooLarge { .. } => ErrorKind::NeverFits,
+            Error::OutOfMemory { .. } => ErrorKind::DoesNotFitNow,
+            Error::Interrupted { .. } => ErrorKind::Interrupted,
+            Error::NoAdapter { .. }
+            | Error::RequestDevice { .. }
+            | Error::StateContract { .. }
+            | Error::Gpu { .. }
+            | Error::Map { .. } => ErrorKind::Device,
+            Error::File { .. } => ErrorKind::File,
+        }
+    }
+}

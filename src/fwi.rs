@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::acoustic::{AcousticOperator, Problem};
-use crate::engine::{Progress, Revolver, RevolverOptions, RunStats};
+use crate::engine::{Progress, ProgressReply, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
@@ -90,8 +90,8 @@ impl Checkpointing {
 pub struct FwiGradient {
     /// `Σ_shots ½ Σ (d − d_obs)²`.
     pub misfit: f64,
-    /// `∂J/∂m` on the padded grid, summed over shots in shot order (crop with
-    /// [`Problem::crop`]).
+    /// `∂J/∂m` on the padded grid, summed over shots in shot order
+    /// ([`Problem::model_gradient`] gives that of the physical model).
     pub gradient: Vec<f64>,
     /// Each shot's run.
     pub shots: Vec<RunStats>,
@@ -107,17 +107,18 @@ pub struct FwiGradient {
 
 /// Misfit and gradient `∂J/∂m` of `shots` (problems on the same grid) against `observed`
 /// traces (one `[nt][receivers]` vector per shot). `progress(shot, p)` is called after every
-/// step.
+/// step; it returns `()`, or a [`ControlFlow`](std::ops::ControlFlow) whose `Break` stops the
+/// run with [`Error::Interrupted`] ([`ProgressReply`]).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for no shots, a count mismatch or shots on different grids; as
 /// [`Revolver`] and [`AcousticOperator`] otherwise.
-pub fn gradient(
+pub fn gradient<R: ProgressReply>(
     gpu: &Gpu,
     shots: &[Problem],
     observed: &[Vec<f64>],
     checkpointing: Checkpointing,
-    progress: impl FnMut(usize, Progress),
+    progress: impl FnMut(usize, Progress) -> R,
 ) -> Result<FwiGradient> {
     gradient_with(
         gpu,
@@ -133,13 +134,13 @@ pub fn gradient(
 ///
 /// # Errors
 /// As [`gradient`]; [`Error::CheckpointsDoNotFit`] when the budgets cannot hold the schedule.
-pub fn gradient_with(
+pub fn gradient_with<R: ProgressReply>(
     gpu: &Gpu,
     shots: &[Problem],
     observed: &[Vec<f64>],
     checkpointing: Checkpointing,
     options: RevolverOptions,
-    mut progress: impl FnMut(usize, Progress),
+    mut progress: impl FnMut(usize, Progress) -> R,
 ) -> Result<FwiGradient> {
     let first = check_shots(shots, observed)?;
     let mut total = empty_total(first, shots.len());
@@ -174,13 +175,13 @@ pub fn gradient_with(
 /// # Errors
 /// As [`gradient_with`], for the first failing shot in shot order (the other workers stop
 /// taking shots); [`Error::InvalidArgument`] for no devices.
-pub fn gradient_on_devices(
+pub fn gradient_on_devices<R: ProgressReply>(
     gpus: &[Gpu],
     shots: &[Problem],
     observed: &[Vec<f64>],
     checkpointing: Checkpointing,
     options: RevolverOptions,
-    progress: impl Fn(usize, Progress) + Sync,
+    progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
     if gpus.is_empty() {
         return Err(Error::InvalidArgument {
@@ -300,14 +301,14 @@ fn add_shot(total: &mut FwiGradient, done: ShotDone) {
 
 /// Shot `i`'s misfit and gradient on `gpu`.
 #[allow(clippy::too_many_arguments)]
-fn run_shot(
+fn run_shot<R: ProgressReply>(
     gpu: &Gpu,
     i: usize,
     shot: &Problem,
     observed: &[f64],
     checkpointing: Checkpointing,
     options: RevolverOptions,
-    progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress) -> R,
 ) -> Result<ShotDone> {
     let operator = AcousticOperator::new(gpu, shot, observed)?;
     let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;

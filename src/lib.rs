@@ -85,7 +85,7 @@ pub mod gpu;
 pub mod npy;
 pub mod schedule;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

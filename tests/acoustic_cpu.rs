@@ -429,6 +429,46 @@ fn model_generators_are_what_they_say() {
     assert!(slo > lo && shi < hi, "{lo}..{hi} vs {slo}..{shi}");
 }
 
+/// `model_gradient` is the transpose of the extension of a physical field into the absorbing
+/// layer: `<E dm, g> = <dm, Eᵀ g>` for random `dm` and `g`, in 2D and 3D.
+#[test]
+fn model_gradient_is_the_extension_transposed() {
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    for (shape, nbl) in [(vec![9, 7], 4), (vec![5, 6, 4], 3)] {
+        let problem = random_problem(&shape, nbl, 4, 5, rng.random());
+        let layout = problem.layout();
+        // A model's extended m = 1/c² is E applied to its physical 1/c².
+        let velocity: Vec<f64> = (0..shape.iter().product::<usize>())
+            .map(|_| rng.random_range(1500.0..4500.0))
+            .collect();
+        let dm: Vec<f64> = velocity.iter().map(|c| 1.0 / (c * c)).collect();
+        let model = Model::new(&shape, 10.0, nbl, velocity).unwrap();
+        let e_dm = layout.pad(&model.extended_slowness_squared()).unwrap();
+        let g = layout
+            .pad(&random(&mut rng, layout.extended_len()))
+            .unwrap();
+        let folded = problem.model_gradient(&g).unwrap();
+        assert_eq!(folded.len(), dm.len());
+        let lhs: f64 = e_dm.iter().zip(&g).map(|(a, b)| a * b).sum();
+        let rhs: f64 = dm.iter().zip(&folded).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-12 * lhs.abs().max(rhs.abs()),
+            "{shape:?}: <E dm, g> = {lhs:e}, <dm, Eᵀg> = {rhs:e}"
+        );
+        // A cell off every edge (1, 1) or (1, 1, 1) is the padded gradient's own value.
+        let cropped = problem.crop(&g).unwrap();
+        let nz = shape[shape.len() - 1];
+        let inner = if shape.len() == 3 {
+            (shape[1] + 1) * nz + 1
+        } else {
+            nz + 1
+        };
+        assert_eq!(folded[inner].to_bits(), cropped[inner].to_bits());
+    }
+    let problem = random_problem(&[9, 7], 4, 4, 5, 1);
+    assert!(problem.model_gradient(&[0.0; 3]).is_err());
+}
+
 #[test]
 fn crop_and_velocity_gradient() {
     let problem = random_problem(&[9, 7], 3, 4, 5, 1);

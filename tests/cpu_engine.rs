@@ -251,6 +251,52 @@ fn progress_knows_its_total_only_from_a_plan() {
     assert_eq!((unplanned.done, unplanned.total), (total, 0));
 }
 
+/// A progress callback that breaks stops the run at that step with `Error::Interrupted`, in
+/// the forward sweep and in the reverse; a new run of the same problem then gives the bits of
+/// a run never stopped.
+#[test]
+fn a_progress_callback_can_stop_the_run() {
+    let n = 40;
+    let problem = Lorenz96::synthetic(6, n as usize, 8.0, 8.2, 9);
+    let (whole, _) = engine_gradient(
+        &problem,
+        Revolve::new(n, 4).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    // Step evaluations 10 (forward sweep) and 70 (reverse sweep, after n + p forward steps).
+    for stop_at in [10u64, 70] {
+        let operator = Lorenz96Operator::new(problem.clone());
+        let store = MemoryStore::new(4, 8 * problem.x0.len() as u64);
+        let schedule = Revolve::new(n, 4).unwrap();
+        let mut revolver = Revolver::on_cpu(operator, store, schedule, RevolverOptions::default())
+            .unwrap()
+            .on_progress(|p: Progress| {
+                if p.done >= stop_at {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            });
+        let err = revolver
+            .apply_forward()
+            .and_then(|()| revolver.apply_reverse().map(|_| ()))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Interrupted { done } if done == stop_at),
+            "{err}"
+        );
+        assert_eq!(err.kind(), gpurevolve::ErrorKind::Interrupted);
+    }
+    let (again, _) = engine_gradient(
+        &problem,
+        Revolve::new(n, 4).unwrap(),
+        RevolverOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(bits(&whole), bits(&again));
+}
+
 #[test]
 fn slots_carry_their_tier_in_the_accounting() {
     // Three tiers of a memory store, placed by use: the busiest slots in tier 0.

@@ -355,7 +355,9 @@ fn write_outputs(
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let (truth, start) = (&setup.truth, &setup.start);
     let shape = truth.shape().to_vec();
-    let gradient = setup.start_shots[0].crop(&result.gradient).map_err(err)?;
+    let gradient = setup.start_shots[0]
+        .model_gradient(&result.gradient)
+        .map_err(err)?;
     write_npy(&out.join("gradient.npy"), &shape, &gradient)?;
     write_npy(&out.join("true_model.npy"), &shape, truth.velocity())?;
     write_npy(&out.join("initial_model.npy"), &shape, start.velocity())?;

@@ -282,6 +282,39 @@ impl Problem {
         Ok(out)
     }
 
+    /// `∂J/∂m` of the physical model from `∂J/∂m` on the padded grid: each absorbing-layer
+    /// cell repeats its nearest physical cell ([`Model::extended_slowness_squared`]), so its
+    /// share is added to that cell (the transpose of the extension). This is the gradient an
+    /// optimiser of the physical model needs; [`crop`](Self::crop) drops the layer's share
+    /// instead. Cells are summed in memory order, so the result is deterministic.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `padded` is not one field of this problem's layout.
+    pub fn model_gradient(&self, padded: &[f64]) -> Result<Vec<f64>> {
+        check_len("padded", padded.len(), self.layout.len())?;
+        let shape = self.model.shape();
+        let [nx, ny, nz] = match *shape {
+            [nx, nz] => [nx, 1, nz],
+            [nx, ny, nz] => [nx, ny, nz],
+            _ => [0, 0, 0],
+        };
+        let [ex, ey, ez] = self.model.extended_shape();
+        let nbl = self.model.nbl();
+        let nearest = |i: usize, n: usize| i.saturating_sub(nbl).min(n - 1);
+        let mut out = vec![0.0; nx * ny * nz];
+        for x in 0..ex {
+            for y in 0..ey {
+                let py = if ey == 1 { 0 } else { nearest(y, ny) };
+                let row = (nearest(x, nx) * ny + py) * nz;
+                let from = self.layout.index(x, y, 0);
+                for (z, g) in padded[from..from + ez].iter().enumerate() {
+                    out[row + nearest(z, nz)] += g;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The Ricker source series `[nt][sources]`.
     pub fn source_series(&self) -> Vec<f64> {
         self.geometry.source_series(&self.time)

@@ -28,5 +28,7 @@ pub use cpu::{CpuBackend, CpuOperator, MemoryStore};
 pub use gpu_backend::{GpuBackend, GpuState};
 #[cfg(feature = "gpu")]
 pub use operator::Operator;
-pub use revolver::{DEFAULT_STEPS_PER_SUBMIT, Progress, Revolver, RevolverOptions, RunStats};
+pub use revolver::{
+    DEFAULT_STEPS_PER_SUBMIT, Progress, ProgressReply, Revolver, RevolverOptions, RunStats,
+};
 pub use store::{Backend, Store};

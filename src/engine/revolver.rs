@@ -3,6 +3,7 @@
 //! against a [`Backend`] (where states live and how they step). Written once for every
 //! backend: GPU buffers with host spill, or any CPU state.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use super::store::Backend;
@@ -146,6 +147,27 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// What a progress callback answers: `()` goes on; [`ControlFlow::Break`] stops the run at
+/// once with [`Error::Interrupted`] (a Ctrl-C, a time limit). A stopped run loses nothing
+/// that outlives it: the checkpoints are dropped with the revolver, and the same call can be
+/// made again.
+pub trait ProgressReply {
+    /// Whether the run goes on.
+    fn go_on(self) -> bool;
+}
+
+impl ProgressReply for () {
+    fn go_on(self) -> bool {
+        true
+    }
+}
+
+impl ProgressReply for ControlFlow<()> {
+    fn go_on(self) -> bool {
+        self.is_continue()
+    }
+}
+
 /// Runs the adjoint of a time loop under a checkpointing [`Schedule`], pyrevolve style:
 /// [`apply_forward`](Self::apply_forward), then [`apply_reverse`](Self::apply_reverse).
 ///
@@ -169,7 +191,8 @@ pub struct Revolver<'a, B: Backend, S: Schedule> {
     /// Steps below this have run with `record = true`.
     recorded: u64,
     stats: RunStats,
-    progress: Option<Box<dyn FnMut(Progress) + 'a>>,
+    /// The progress callback; `false` stops the run.
+    progress: Option<Box<dyn FnMut(Progress) -> bool + 'a>>,
     forward_done: bool,
 }
 
@@ -216,9 +239,10 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     }
 
     /// Calls `f` with the progress after every step (for a progress bar; the library itself
-    /// never prints).
-    pub fn on_progress(mut self, f: impl FnMut(Progress) + 'a) -> Self {
-        self.progress = Some(Box::new(f));
+    /// never prints). `f` may return `()`, or a [`ControlFlow`] whose `Break` stops the run
+    /// with [`Error::Interrupted`] ([`ProgressReply`]).
+    pub fn on_progress<R: ProgressReply>(mut self, mut f: impl FnMut(Progress) -> R + 'a) -> Self {
+        self.progress = Some(Box::new(move |p| f(p).go_on()));
         self
     }
 
@@ -405,10 +429,13 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     fn after_step(&mut self) -> Result<()> {
         self.backend.step_done()?;
         if let Some(report) = self.progress.as_mut() {
-            report(Progress {
-                done: self.stats.forward_steps + self.stats.reverse_steps,
+            let done = self.stats.forward_steps + self.stats.reverse_steps;
+            if !report(Progress {
+                done,
                 total: self.progress_total,
-            });
+            }) {
+                return Err(Error::Interrupted { done });
+            }
         }
         Ok(())
     }
