@@ -2,6 +2,7 @@
 # Everything a fresh Debian/Ubuntu machine needs to build gpurevolve and run its GPU code:
 #   - a Vulkan loader and, when no Vulkan driver is installed, Mesa's software driver (lavapipe),
 #     so the WGSL kernels really execute, on the CPU, without a GPU;
+#   - Python 3 with venv, for the Python package (python/) and its tests;
 #   - a Rust toolchain (rustup) when cargo is missing.
 # Idempotent: it installs nothing that is already there.
 set -euo pipefail
@@ -28,6 +29,19 @@ if ! have_vulkan_loader || ! have_vulkan_driver; then
         sudo_if_needed apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
     else
         echo "setup: no Vulkan driver found and no apt-get; install a Vulkan driver and loader" >&2
+        exit 1
+    fi
+fi
+
+# Python 3 with venv and pip: the binding is built by maturin inside a virtual environment.
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if command -v apt-get >/dev/null; then
+        echo "setup: installing Python 3 with venv" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        sudo_if_needed apt-get update -qq
+        sudo_if_needed apt-get install -y -qq python3 python3-venv >/dev/null
+    else
+        echo "setup: Python 3 with the venv module is needed for the Python package" >&2
         exit 1
     fi
 fi

@@ -1,0 +1,76 @@
+"""Checkpointed FWI gradients on the GPU, from numpy.
+
+gpurevolve runs the forward and adjoint acoustic wave equations in WGSL kernels on any
+Vulkan, Metal or DX12 GPU (or Mesa's software adapter), and reverses each shot with
+checkpoints kept in GPU memory, spilling to host memory when the GPU is full. The gradient
+is the same to the bit whatever the schedule, the memory budgets or the spilling.
+
+Units are SI: velocities in m/s, positions and spacing in metres, times in seconds, the peak
+frequency in Hz. Models are shaped ``(nx, nz)`` or ``(nx, ny, nz)`` (depth last); positions
+``(count, dims)``, x first and depth last, measured from the first grid point. Inputs may be
+float32 or float64 in any memory layout; outputs are new arrays of the dtype of ``vp``.
+
+Example::
+
+    import numpy as np
+    import gpurevolve as gr
+
+    dev = gr.Device()                                   # opens the GPU once
+    true = gr.marmousi_like((120, 60), 10.0)
+    start = gr.smoothed(true, 8)
+    sources = np.array([[300.0, 20.0], [900.0, 20.0]])  # one shot per row
+    receivers = np.stack([np.arange(120) * 10.0, np.full(120, 20.0)], axis=1)
+    common = dict(spacing=10.0, sources=sources, receivers=receivers,
+                  dt=gr.default_dt(true, 10.0), boundary_velocity=true.max())
+    observed = dev.forward(true, tmax=1.0, **common)    # (shots, nt, receivers)
+    misfit, grad, info = dev.gradient(start, observed, **common)
+    print(misfit, info["forward_steps"], info["recompute_factor"])
+
+Errors are exceptions: ``ValueError`` (``TypeError`` for an array of the wrong type) for bad
+input, with a message that says what to change; ``MemoryError`` when the checkpoints or a
+buffer cannot fit; ``KeyboardInterrupt`` when Ctrl-C (or a progress callback's exception)
+stops a run; ``gpurevolve.GpuError`` when the GPU or its driver fails.
+"""
+
+import numpy as _np
+
+from ._native import (
+    Action,
+    Device,
+    GpuError,
+    Revolve,
+    __version__,
+    default_dt,
+    marmousi_like,
+    plan,
+    smoothed,
+)
+
+__all__ = [
+    "Action",
+    "Device",
+    "GpuError",
+    "Revolve",
+    "__version__",
+    "default_dt",
+    "marmousi_like",
+    "plan",
+    "smoothed",
+    "velocity_gradient",
+]
+
+
+def velocity_gradient(gradient_m, vp):
+    """``∂J/∂v`` from ``∂J/∂m`` (``m = 1/v²``): ``−2 ∂J/∂m / v³``, cell by cell.
+
+    ``Device.gradient`` returns ``∂J/∂m``, the gradient in squared slowness; an optimiser of
+    velocities needs this one.
+    """
+    vp = _np.asarray(vp)
+    gradient_m = _np.asarray(gradient_m)
+    if vp.shape != gradient_m.shape:
+        raise ValueError(
+            f"the gradient has shape {gradient_m.shape} and the model {vp.shape}; give both "
+            "on the same grid"
+        )
+    return -2.0 * gradient_m / vp**3

@@ -1,0 +1,509 @@
+//! `gpurevolve.Device`: one GPU opened once, shot records and checkpointed gradients from
+//! numpy arrays; and the model helpers the main job uses.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use gpurevolve::acoustic::{
+    Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+};
+use gpurevolve::engine::{RevolverOptions, RunStats};
+use gpurevolve::fwi::{self, Checkpointing};
+use gpurevolve::gpu::{Gpu, GpuOptions};
+use gpurevolve::schedule;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::arrays::{Dtype, Floats, array, floats, points};
+use crate::{bad, to_py};
+
+/// How often, at most, a long call takes the GIL back to check for Ctrl-C and to call the
+/// progress callback.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// A GPU opened once, with its compiled pipelines kept for every later call (an inversion
+/// loop pays the start-up once). `adapter` picks one of the machine's adapters by index;
+/// `software=True` asks for a software adapter (lavapipe), the one used when there is no
+/// GPU.
+#[pyclass(module = "gpurevolve", frozen)]
+pub struct Device {
+    gpu: Gpu,
+}
+
+/// The arguments every call shares, checked, as one problem per shot.
+struct Survey {
+    shots: Vec<Problem>,
+    shape: Vec<usize>,
+    dtype: Dtype,
+    receivers: usize,
+    time: TimeAxis,
+    boundary: Boundary,
+}
+
+/// Time axis wanted: a sample count, or a duration.
+enum Length {
+    Samples(usize),
+    Seconds(f64),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn survey(
+    vp: &Bound<'_, PyAny>,
+    spacing: f64,
+    sources: &Bound<'_, PyAny>,
+    receivers: &Bound<'_, PyAny>,
+    f0: f64,
+    length: Length,
+    dt: Option<f64>,
+    space_order: usize,
+    nbl: usize,
+    boundary: &str,
+    boundary_velocity: Option<f64>,
+) -> PyResult<Survey> {
+    let Floats { data, shape, dtype } = floats(vp, "vp")?;
+    if !(shape.len() == 2 || shape.len() == 3) {
+        return Err(bad(
+            "vp",
+            format!("the model must have shape (nx, nz) or (nx, ny, nz), got {shape:?}"),
+        ));
+    }
+    let model = Model::new(&shape, spacing, nbl, data).map_err(to_py)?;
+    let sources = points(sources, "sources", shape.len())?;
+    let receivers = points(receivers, "receivers", shape.len())?;
+    let nt = match length {
+        Length::Samples(nt) => nt,
+        Length::Seconds(tmax) => {
+            if !(tmax.is_finite() && tmax > 0.0) {
+                return Err(bad("tmax", format!("must be positive seconds, got {tmax}")));
+            }
+            let probe = TimeAxis::new(&model, space_order, 2, dt).map_err(to_py)?;
+            (tmax / probe.dt).round() as usize + 1
+        }
+    };
+    let time = TimeAxis::new(&model, space_order, nt, dt).map_err(to_py)?;
+    let kind: BoundaryKind = boundary.parse().map_err(|e| bad("boundary", e))?;
+    let boundary =
+        Boundary::new(kind, boundary_velocity.unwrap_or(model.max_velocity())).map_err(to_py)?;
+    let count = receivers.len();
+    let shots = sources
+        .into_iter()
+        .map(|source| {
+            let geometry =
+                Geometry::new(&model, vec![source], receivers.clone(), f0).map_err(to_py)?;
+            Problem::with_boundary(model.clone(), geometry, time, space_order, boundary)
+                .map_err(to_py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Survey {
+        shots,
+        shape,
+        dtype,
+        receivers: count,
+        time,
+        boundary,
+    })
+}
+
+/// The checkpointing of `snaps` (`None`, an int or `"all"`) under `schedule`, as the main
+/// job reads `--snaps` and `--schedule`; and whether every reverse recomputes its step.
+fn checkpointing(
+    snaps: Option<&Bound<'_, PyAny>>,
+    schedule_name: &str,
+    steps: u64,
+) -> PyResult<(Checkpointing, bool)> {
+    let classic = match schedule_name {
+        "levels" | "revolve" => false,
+        "classic" => true,
+        other => {
+            return Err(bad(
+                "schedule",
+                format!("unknown schedule {other:?}; use \"levels\", \"revolve\" or \"classic\""),
+            ));
+        }
+    };
+    let snaps = match snaps {
+        None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(to_py)?,
+        Some(s) if s.is_instance_of::<PyString>() => {
+            let text: String = s.extract()?;
+            if text == "all" {
+                return Ok((Checkpointing::StoreAll, false));
+            }
+            return Err(bad(
+                "snaps",
+                format!("{text:?} is not a count; give an int, None or \"all\""),
+            ));
+        }
+        Some(s) => {
+            let count: i64 = s.extract().map_err(|_| {
+                bad(
+                    "snaps",
+                    "give an int, None (Revolve within 3× the forward cost) or \"all\"",
+                )
+            })?;
+            let count = u64::try_from(count)
+                .map_err(|_| bad("snaps", format!("must be at least 1, got {count}")))?;
+            // Checked now, with Revolve's message, whichever schedule runs.
+            schedule::Revolve::new(steps, count).map_err(to_py)?;
+            count
+        }
+    };
+    Ok(match schedule_name {
+        "levels" => (Checkpointing::Levels(2 * snaps), false),
+        // A shot starts at rest: state 0 holds no memory, so Revolve gets one snapshot more
+        // in the same memory; classic Revolve keeps pyrevolve's count, as the reference.
+        "revolve" => (Checkpointing::Snapshots((snaps + 1).min(steps)), false),
+        _ => (Checkpointing::Snapshots(snaps), classic),
+    })
+}
+
+#[pymethods]
+impl Device {
+    #[new]
+    #[pyo3(signature = (adapter = None, software = false))]
+    fn new(py: Python<'_>, adapter: Option<usize>, software: bool) -> PyResult<Self> {
+        let options = GpuOptions {
+            force_fallback_adapter: software,
+            ..GpuOptions::default()
+        };
+        let gpu = py
+            .detach(|| match adapter {
+                Some(index) => Gpu::on_adapter(index, &options),
+                None => Gpu::with_options(&options),
+            })
+            .map_err(to_py)?;
+        log::info!("opened {}", gpu.adapter_info().name);
+        Ok(Device { gpu })
+    }
+
+    /// The adapter's name.
+    #[getter]
+    fn adapter(&self) -> String {
+        self.gpu.adapter_info().name.clone()
+    }
+
+    /// Whether the adapter is a software one (correct, not fast).
+    #[getter]
+    fn is_software(&self) -> bool {
+        self.gpu.is_software()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Device(adapter={:?}, is_software={})",
+            self.adapter(),
+            if self.is_software() { "True" } else { "False" }
+        )
+    }
+
+    /// Shot records `(shots, nt, receivers)`: one shot per row of `sources`.
+    #[pyo3(signature = (
+        vp, spacing, sources, receivers, f0 = 10.0, nt = None, tmax = None, dt = None,
+        space_order = 8, nbl = 20, boundary = "cpml", boundary_velocity = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn forward<'py>(
+        &self,
+        py: Python<'py>,
+        vp: &Bound<'py, PyAny>,
+        spacing: f64,
+        sources: &Bound<'py, PyAny>,
+        receivers: &Bound<'py, PyAny>,
+        f0: f64,
+        nt: Option<usize>,
+        tmax: Option<f64>,
+        dt: Option<f64>,
+        space_order: usize,
+        nbl: usize,
+        boundary: &str,
+        boundary_velocity: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let length = match (nt, tmax) {
+            (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
+            (Some(nt), None) => Length::Samples(nt),
+            (None, tmax) => Length::Seconds(tmax.unwrap_or(1.2)),
+        };
+        let survey = survey(
+            vp,
+            spacing,
+            sources,
+            receivers,
+            f0,
+            length,
+            dt,
+            space_order,
+            nbl,
+            boundary,
+            boundary_velocity,
+        )?;
+        let mut records =
+            Vec::with_capacity(survey.shots.len() * survey.time.nt * survey.receivers);
+        for shot in &survey.shots {
+            // Ctrl-C between shots: one shot's forward run is a single pass.
+            py.check_signals()?;
+            let traces = py
+                .detach(|| GpuAcoustic::new(&self.gpu, shot)?.forward(false))
+                .map_err(to_py)?
+                .traces;
+            records.extend(traces);
+        }
+        let shape = [survey.shots.len(), survey.time.nt, survey.receivers];
+        array(py, records, &shape, survey.dtype)
+    }
+
+    /// `(misfit, gradient, info)` of the shots of `sources` against `observed`
+    /// `(shots, nt, receivers)`: misfit `½ Σ (d − d_obs)²` summed over shots, `∂J/∂m` of the
+    /// physical model (shape and dtype of `vp`), and what the runs did.
+    #[pyo3(signature = (
+        vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = 8,
+        nbl = 20, boundary = "cpml", boundary_velocity = None, snaps = None,
+        schedule = "levels", device_memory = None, host_memory = None, progress = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn gradient<'py>(
+        &self,
+        py: Python<'py>,
+        vp: &Bound<'py, PyAny>,
+        observed: &Bound<'py, PyAny>,
+        spacing: f64,
+        sources: &Bound<'py, PyAny>,
+        receivers: &Bound<'py, PyAny>,
+        f0: f64,
+        dt: Option<f64>,
+        space_order: usize,
+        nbl: usize,
+        boundary: &str,
+        boundary_velocity: Option<f64>,
+        snaps: Option<&Bound<'py, PyAny>>,
+        schedule: &str,
+        device_memory: Option<u64>,
+        host_memory: Option<u64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let clock = Instant::now();
+        let records = floats(observed, "observed")?;
+        if records.shape.len() != 3 {
+            return Err(bad(
+                "observed",
+                format!(
+                    "must have shape (shots, nt, receivers), got {:?}",
+                    records.shape
+                ),
+            ));
+        }
+        let [shots, nt, nrec] = [records.shape[0], records.shape[1], records.shape[2]];
+        let survey = survey(
+            vp,
+            spacing,
+            sources,
+            receivers,
+            f0,
+            Length::Samples(nt),
+            dt,
+            space_order,
+            nbl,
+            boundary,
+            boundary_velocity,
+        )?;
+        if shots != survey.shots.len() || nrec != survey.receivers {
+            return Err(bad(
+                "observed",
+                format!(
+                    "shape {:?} does not match {} sources and {} receivers; give (shots, nt, \
+                     receivers) = ({}, nt, {})",
+                    records.shape,
+                    survey.shots.len(),
+                    survey.receivers,
+                    survey.shots.len(),
+                    survey.receivers
+                ),
+            ));
+        }
+        if let Some(i) = records.data.iter().position(|x| !x.is_finite()) {
+            return Err(bad(
+                "observed",
+                format!("value {i} (flat index) is not finite"),
+            ));
+        }
+        let observed: Vec<Vec<f64>> = records
+            .data
+            .chunks(nt * nrec)
+            .map(<[f64]>::to_vec)
+            .collect();
+        let steps = (nt - 1) as u64;
+        let (plan, classic) = checkpointing(snaps, schedule, steps)?;
+        let options = RevolverOptions {
+            device_budget: device_memory,
+            host_budget: host_memory,
+            recompute_in_reverse: classic,
+            ..RevolverOptions::default()
+        };
+        let described = describe(&plan.schedule(steps).map_err(to_py)?, classic);
+
+        // The GPU works without the GIL; every CHECK_EVERY the callback takes it back to look
+        // for Ctrl-C and to report progress over all shots. An exception stops the run.
+        let mut stopped: Option<PyErr> = None;
+        let mut last = Instant::now();
+        let count = survey.shots.len() as u64;
+        let result = py.detach(|| {
+            fwi::gradient_with(
+                &self.gpu,
+                &survey.shots,
+                &observed,
+                plan,
+                options,
+                |shot, p| {
+                    if last.elapsed() < CHECK_EVERY && p.done < p.total {
+                        return ControlFlow::Continue(());
+                    }
+                    last = Instant::now();
+                    Python::attach(|py| {
+                        let outcome = py.check_signals().and_then(|()| match &progress {
+                            Some(f) => f
+                                .call1(py, (shot as u64 * p.total + p.done, count * p.total))
+                                .map(drop),
+                            None => Ok(()),
+                        });
+                        match outcome {
+                            Ok(()) => ControlFlow::Continue(()),
+                            Err(e) => {
+                                stopped = Some(e);
+                                ControlFlow::Break(())
+                            }
+                        }
+                    })
+                },
+            )
+        });
+        let result = match (result, stopped) {
+            (Err(_), Some(e)) => return Err(e),
+            (result, _) => result.map_err(to_py)?,
+        };
+        let gradient = survey.shots[0]
+            .model_gradient(&result.gradient)
+            .map_err(to_py)?;
+        let gradient = array(py, gradient, &survey.shape, survey.dtype)?;
+
+        // The keys of the main job's summary.json: per-shot lists where it has them.
+        let info = PyDict::new(py);
+        info.set_item("adapter", self.adapter())?;
+        info.set_item("dimensions", survey.shape.len())?;
+        info.set_item("shape", survey.shape.clone())?;
+        info.set_item("spacing", spacing)?;
+        info.set_item("nbl", nbl)?;
+        info.set_item("boundary", survey.boundary.kind().name())?;
+        info.set_item("boundary_velocity", survey.boundary.reference_velocity())?;
+        info.set_item("space_order", space_order)?;
+        info.set_item("shots", count)?;
+        info.set_item("receivers", nrec)?;
+        info.set_item("nt", nt)?;
+        info.set_item("dt", survey.time.dt)?;
+        info.set_item("steps", steps)?;
+        info.set_item("schedule", described.0)?;
+        info.set_item("snaps", described.1)?;
+        let stats = &result.shots;
+        let each = |f: fn(&RunStats) -> u64| stats.iter().map(f).collect::<Vec<u64>>();
+        let forward_steps: u64 = stats.iter().map(|s| s.forward_steps).sum();
+        info.set_item("forward_steps", each(|s| s.forward_steps))?;
+        info.set_item("reverse_steps", each(|s| s.reverse_steps))?;
+        info.set_item("saves", each(|s| s.saves))?;
+        info.set_item("restores", each(|s| s.restores))?;
+        info.set_item(
+            "recompute_factor",
+            forward_steps as f64 / (count * steps) as f64,
+        )?;
+        let peak = stats.iter().map(|s| s.peak_checkpoint_bytes).max();
+        info.set_item("peak_checkpoint_bytes", peak.unwrap_or(0))?;
+        info.set_item(
+            "bytes_copied",
+            stats.iter().map(|s| s.bytes_copied).sum::<u64>(),
+        )?;
+        info.set_item(
+            "spilled_bytes",
+            stats.iter().map(|s| s.spilled_bytes).sum::<u64>(),
+        )?;
+        let tiers = PyDict::new(py);
+        tiers.set_item("host_saves", each(|s| s.host_saves))?;
+        tiers.set_item("host_restores", each(|s| s.host_restores))?;
+        tiers.set_item("bytes_to_host", each(|s| s.spilled_bytes))?;
+        tiers.set_item("bytes_to_device", each(|s| s.restored_bytes))?;
+        tiers.set_item("out_of_memory_demotions", each(|s| s.demotions))?;
+        tiers.set_item("peak_host_bytes", each(|s| s.peak_host_bytes))?;
+        info.set_item("tiers", tiers)?;
+        info.set_item("misfit", result.misfit)?;
+        let timings = PyDict::new(py);
+        let seconds = |f: fn(&RunStats) -> f64| stats.iter().map(f).sum::<f64>();
+        timings.set_item("forward sweeps", seconds(|s| s.forward_seconds))?;
+        timings.set_item("reverse sweeps", seconds(|s| s.reverse_seconds))?;
+        timings.set_item("total", clock.elapsed().as_secs_f64())?;
+        info.set_item("timings", timings)?;
+        info.set_item(
+            "gradient_units",
+            "dJ/dm, m = 1/c^2 in s^2/m^2; J = 1/2 sum (d - d_obs)^2, no dt weighting",
+        )?;
+        Ok((result.misfit, gradient, info))
+    }
+}
+
+/// The schedule's name and its memory in two-level snapshots, as `summary.json` gives them.
+fn describe(schedule: &schedule::AnySchedule, classic: bool) -> (&'static str, u64) {
+    use gpurevolve::schedule::{AnySchedule, Schedule};
+    let slots = schedule.slot_capacity() as u64;
+    match schedule {
+        AnySchedule::Levels(s) => ("levels", s.levels() / 2),
+        AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps()),
+        AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1),
+        AnySchedule::StoreAll(_) => ("store-all", slots),
+        _ => ("two-level", slots),
+    }
+}
+
+/// The model helpers read the velocity array with no absorbing layer.
+fn model(vp: &Bound<'_, PyAny>, spacing: f64) -> PyResult<(Model, Dtype)> {
+    let Floats { data, shape, dtype } = floats(vp, "vp")?;
+    Ok((Model::new(&shape, spacing, 0, data).map_err(to_py)?, dtype))
+}
+
+/// The time step `forward` and `gradient` take when `dt` is None: 0.8 × the CFL limit of
+/// `vp` for this spacing and space order. For an inversion, compute it once from the fastest
+/// model and pass it to every call, so observed and predicted data share one time axis.
+#[pyfunction]
+#[pyo3(signature = (vp, spacing, space_order = 8))]
+pub fn default_dt(vp: &Bound<'_, PyAny>, spacing: f64, space_order: usize) -> PyResult<f64> {
+    let (model, _) = model(vp, spacing)?;
+    Ok(TimeAxis::new(&model, space_order, 2, None)
+        .map_err(to_py)?
+        .dt)
+}
+
+/// The main job's Marmousi-like model (m/s, float64): a water layer over faulted, folded
+/// layers, of `shape` `(nx, nz)` or `(nx, ny, nz)`; `seed` varies its structure.
+#[pyfunction]
+#[pyo3(signature = (shape, spacing, seed = 0))]
+pub fn marmousi_like<'py>(
+    py: Python<'py>,
+    shape: Vec<usize>,
+    spacing: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let m = Model::marmousi_like(&shape, spacing, 0, seed).map_err(to_py)?;
+    array(py, m.velocity().to_vec(), &shape, Dtype::F64)
+}
+
+/// The main job's starting model: `vp` smoothed by three box filters of half-width `radius`
+/// cells over slowness (about a Gaussian), in the dtype of `vp`.
+#[pyfunction]
+#[pyo3(signature = (vp, radius))]
+pub fn smoothed<'py>(
+    py: Python<'py>,
+    vp: &Bound<'py, PyAny>,
+    radius: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (model, dtype) = model(vp, 1.0)?;
+    let shape = model.shape().to_vec();
+    array(
+        py,
+        model.smoothed(radius).velocity().to_vec(),
+        &shape,
+        dtype,
+    )
+}

@@ -1,0 +1,35 @@
+"""Shared fixtures. A missing GPU adapter skips the GPU tests loudly on a workstation and
+fails them under CI (CI set and not 0/false), as the Rust tests do."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import gpurevolve as gr
+
+
+def under_ci():
+    return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def device():
+    try:
+        return gr.Device()
+    except gr.GpuError as e:
+        if under_ci():
+            pytest.fail(f"CI is set and no GPU adapter is usable: {e}")
+        sys.stderr.write(f"\n!!!!! SKIPPING GPU TEST: {e}\n")
+        pytest.skip(f"no GPU adapter: {e}")
+
+
+def surface_survey(shape, spacing, shots, depth_cells=2):
+    """Sources spread along x at the surface, a receiver at every column: the main job's."""
+    ex = (shape[0] - 1) * spacing
+    depth = depth_cells * spacing
+    xs = [ex / 2] if shots == 1 else [ex * (i + 0.5) / shots for i in range(shots)]
+    sources = np.array([[x, depth] for x in xs])
+    receivers = np.stack([np.arange(shape[0]) * spacing, np.full(shape[0], depth)], axis=1)
+    return sources, receivers

@@ -1,0 +1,197 @@
+"""Gradients through the Python API: the Rust API's bits, Taylor slopes, checkpointing that
+changes nothing, progress and Ctrl-C, and dtypes and layouts."""
+
+import _thread
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import gpurevolve as gr
+from conftest import surface_survey, under_ci
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def small(shape=(40, 24), spacing=10.0, shots=2, nt=150, order=4, seed=3):
+    """A small survey on the Marmousi-like model and its smoothed start, with the time step and
+    boundary fixed for both models, as an inversion must."""
+    true = gr.marmousi_like(shape, spacing, seed=seed)
+    start = gr.smoothed(true, 3)
+    sources, receivers = surface_survey(shape, spacing, shots)
+    common = dict(
+        spacing=spacing,
+        sources=sources,
+        receivers=receivers,
+        f0=15.0,
+        dt=gr.default_dt(true, spacing, order),
+        space_order=order,
+        nbl=10,
+        boundary_velocity=float(max(true.max(), start.max())),
+    )
+    return true, start, nt, common
+
+
+def test_the_python_gradient_is_the_main_jobs_bit_for_bit(device, tmp_path):
+    """The main job (the Rust API) and the Python API, given the same inputs, write the same
+    gradient bits (the main job writes float32) and the same misfit."""
+    cargo = shutil.which("cargo") or os.path.expanduser("~/.cargo/bin/cargo")
+    if not (REPO / "Cargo.toml").exists() or not os.path.exists(cargo):
+        if under_ci():
+            pytest.fail("CI is set but the repository or cargo is missing")
+        pytest.skip("needs the repository and cargo to run the main job")
+    nx, nz, h, shots = 48, 24, 15.0, 2
+    subprocess.run(
+        [cargo, "run", "-q", "--release", "--example", "acoustic_adjoint", "--",
+         "--nx", str(nx), "--nz", str(nz), "--tmax", "0.3", "--shots", str(shots),
+         "--out", str(tmp_path)],
+        cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rust_gradient = np.load(tmp_path / "gradient.npy")
+    # The main job's defaults: seed 1, f0 10 Hz, order 8, a 20-cell CPML at the larger top
+    # velocity of the two models, dt from the true model.
+    true = gr.marmousi_like((nx, nz), h, seed=1)
+    start = gr.smoothed(true, 3)
+    sources, receivers = surface_survey((nx, nz), h, shots)
+    common = dict(spacing=h, sources=sources, receivers=receivers,
+                  dt=gr.default_dt(true, h), boundary_velocity=float(max(true.max(), start.max())))
+    assert common["dt"] == summary["dt"]
+    observed = device.forward(true, nt=summary["nt"], **common)
+    misfit, gradient, info = device.gradient(start, observed, **common)
+    assert misfit == summary["misfit"]
+    for key in ["forward_steps", "reverse_steps", "recompute_factor", "snaps", "schedule",
+                "peak_checkpoint_bytes", "boundary_velocity", "nt", "steps"]:
+        assert info[key] == summary[key], key
+    assert gradient.dtype == np.float64 and gradient.shape == (nx, nz)
+    assert gradient.astype(np.float32).tobytes() == rust_gradient.tobytes()
+
+
+def test_taylor_slopes_one_and_two(device):
+    """|J(m + h dm) − J(m)| falls like h, |J(m + h dm) − J(m) − h <g, dm>| like h², for a
+    smooth perturbation over every cell (edges too: the gradient counts the absorbing
+    layer's share)."""
+    rng = np.random.default_rng()
+    true, start, nt, common = small(shape=(40, 40), nt=160)
+    common["boundary_velocity"] *= 1.1  # room for the perturbed models
+    observed = device.forward(true, nt=nt, **common)
+    misfit, g, _ = device.gradient(start, observed, **common)
+    m0 = 1.0 / start**2
+    x, z = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    phase = rng.uniform(0, np.pi, 2)
+    dm = 0.03 * m0 * (np.sin(0.21 * x + phase[0]) * np.cos(0.17 * z + phase[1]))
+
+    def misfit_at(m):
+        d = device.forward(1.0 / np.sqrt(m), nt=nt, **common)
+        return 0.5 * np.sum((d - observed) ** 2)
+
+    hs = 0.5 ** np.arange(6)
+    g_dm = np.sum(g * dm)
+    first, second = [], []
+    for h in hs:
+        j = misfit_at(m0 + h * dm)
+        first.append(abs(j - misfit))
+        second.append(abs(j - misfit - h * g_dm))
+    s1 = np.polyfit(np.log(hs), np.log(first), 1)[0]
+    s2 = np.polyfit(np.log(hs), np.log(second), 1)[0]
+    assert abs(s1 - 1) <= 0.1, (s1, first)
+    assert abs(s2 - 2) <= 0.1, (s2, second)
+
+
+def test_checkpointing_spilling_and_schedules_give_the_store_all_bits(device):
+    true, start, nt, common = small()
+    observed = device.forward(true, nt=nt, **common)
+    j_all, g_all, info_all = device.gradient(start, observed, snaps="all", **common)
+    assert info_all["schedule"] == "store-all"
+    level_bytes = info_all["peak_checkpoint_bytes"] // (nt - 1)
+    runs = [
+        dict(),
+        dict(snaps=3),
+        dict(snaps=4, schedule="revolve"),
+        dict(snaps=4, schedule="classic"),
+        # One level's room on the GPU: the other checkpoints spill to host memory.
+        dict(snaps=6, device_memory=2 * level_bytes),
+    ]
+    for kwargs in runs:
+        j, g, info = device.gradient(start, observed, **kwargs, **common)
+        assert j == j_all, kwargs
+        assert g.tobytes() == g_all.tobytes(), kwargs
+        assert info["reverse_steps"] == info_all["reverse_steps"]
+    assert min(info["tiers"]["host_saves"]) > 0 and info["spilled_bytes"] > 0
+    assert sum(info["forward_steps"]) > sum(info_all["forward_steps"])
+
+
+def test_float32_in_float32_out_and_any_layout(device):
+    true, start, nt, common = small(shots=1)
+    observed = device.forward(true, nt=nt, **common)
+    j64, g64, _ = device.gradient(start, observed, **common)
+    # float32 inputs are read as the float32 values they hold: the same as float64 inputs of
+    # those values.
+    start32 = start.astype(np.float32)
+    j32, g32, _ = device.gradient(start32, observed.astype(np.float32), **common)
+    assert g32.dtype == np.float32 and g32.shape == start.shape
+    obs32 = observed.astype(np.float32).astype(np.float64)
+    j_ref, g_ref, _ = device.gradient(start32.astype(np.float64), obs32, **common)
+    assert j32 == j_ref and g32.tobytes() == g_ref.astype(np.float32).tobytes()
+    # A transposed (Fortran-ordered) copy holds the same values: the same result.
+    fortran = np.asfortranarray(start)
+    assert not fortran.flags.c_contiguous or start.ndim == 1
+    j_f, g_f, _ = device.gradient(fortran, observed, **common)
+    assert j_f == j64 and g_f.tobytes() == g64.tobytes()
+    # So does a strided view.
+    wide = np.zeros((start.shape[0], 2 * start.shape[1]))
+    wide[:, ::2] = start
+    j_s, g_s, _ = device.gradient(wide[:, ::2], observed, **common)
+    assert j_s == j64 and g_s.tobytes() == g64.tobytes()
+
+
+def test_velocity_gradient_is_the_chain_rule(device):
+    true, start, nt, common = small(shots=1)
+    observed = device.forward(true, nt=nt, **common)
+    _, g, _ = device.gradient(start, observed, **common)
+    gv = gr.velocity_gradient(g, start)
+    np.testing.assert_array_equal(gv, -2.0 * g / start**3)
+    with pytest.raises(ValueError, match="same grid"):
+        gr.velocity_gradient(g, start[:-1])
+
+
+def test_progress_reaches_the_total_and_can_stop_the_run(device):
+    true, start, nt, common = small()
+    observed = device.forward(true, nt=nt, **common)
+    seen = []
+    _, g, info = device.gradient(start, observed, progress=lambda d, t: seen.append((d, t)),
+                                 **common)
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert seen[-1][1] == sum(info["forward_steps"]) + sum(info["reverse_steps"])
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        raise Stop(f"{done}/{total}")
+
+    with pytest.raises(Stop):
+        device.gradient(start, observed, progress=stop, **common)
+    # The next call works and gives the same bits.
+    _, again, _ = device.gradient(start, observed, **common)
+    assert again.tobytes() == g.tobytes()
+
+
+def test_ctrl_c_interrupts_a_gradient_cleanly(device):
+    true, start, nt, common = small(nt=400)
+    observed = device.forward(true, nt=nt, **common)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            device.gradient(start, observed, **common)
+    finally:
+        timer.cancel()
+    misfit, _, _ = device.gradient(start, observed, **common)
+    assert np.isfinite(misfit) and misfit > 0

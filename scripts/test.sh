@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The tests, after scripts/setup.sh: the Rust crate's, then the Python package built into a
+# virtual environment (target/python-venv) and its pytest suite. Under CI=true a missing GPU
+# adapter fails the GPU tests of both instead of skipping them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --release
+
+venv=target/python-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+# pip builds the binding crate with maturin (release), sharing target/ with cargo above.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "./python[test]"
+# From the repository root, so `import gpurevolve` finds the installed package and not the
+# Python sources under python/.
+"$venv/bin/python" -m pytest -q python/tests
