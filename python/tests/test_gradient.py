@@ -74,8 +74,10 @@ def test_the_python_gradient_is_the_main_jobs_bit_for_bit(device, tmp_path):
 
 def test_taylor_slopes_one_and_two(device):
     """|J(m + h dm) − J(m)| falls like h, |J(m + h dm) − J(m) − h <g, dm>| like h², for a
-    smooth perturbation over every cell (edges too: the gradient counts the absorbing
-    layer's share)."""
+    random perturbation over every cell (edges too: the gradient counts the absorbing layer's
+    share). Half of dm is a smooth field of random phase, half points down the gradient, so
+    the first-order term cannot vanish; h runs from 1 to 1/16, where the second-order
+    remainder stays well above the float32 kernels' rounding of J."""
     rng = np.random.default_rng()
     true, start, nt, common = small(shape=(40, 40), nt=160)
     common["boundary_velocity"] *= 1.1  # room for the perturbed models
@@ -84,13 +86,14 @@ def test_taylor_slopes_one_and_two(device):
     m0 = 1.0 / start**2
     x, z = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
     phase = rng.uniform(0, np.pi, 2)
-    dm = 0.03 * m0 * (np.sin(0.21 * x + phase[0]) * np.cos(0.17 * z + phase[1]))
+    smooth = np.sin(0.21 * x + phase[0]) * np.cos(0.17 * z + phase[1])
+    dm = 0.03 * m0 * (0.5 * smooth - 0.5 * g / np.abs(g).max())
 
     def misfit_at(m):
         d = device.forward(1.0 / np.sqrt(m), nt=nt, **common)
         return 0.5 * np.sum((d - observed) ** 2)
 
-    hs = 0.5 ** np.arange(6)
+    hs = 0.5 ** np.arange(5)
     g_dm = np.sum(g * dm)
     first, second = [], []
     for h in hs:
@@ -99,8 +102,8 @@ def test_taylor_slopes_one_and_two(device):
         second.append(abs(j - misfit - h * g_dm))
     s1 = np.polyfit(np.log(hs), np.log(first), 1)[0]
     s2 = np.polyfit(np.log(hs), np.log(second), 1)[0]
-    assert abs(s1 - 1) <= 0.1, (s1, first)
-    assert abs(s2 - 2) <= 0.1, (s2, second)
+    assert abs(s1 - 1) <= 0.1, (phase, s1, first)
+    assert abs(s2 - 2) <= 0.1, (phase, s2, second)
 
 
 def test_checkpointing_spilling_and_schedules_give_the_store_all_bits(device):
