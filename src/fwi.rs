@@ -85,6 +85,78 @@ impl Checkpointing {
     }
 }
 
+/// Which schedule keeps a shot's states within a memory of two-level snapshots: what the
+/// main job's `--schedule` and the Python package's `schedule=` choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScheduleChoice {
+    /// The fewest forward steps: the memory counted in time levels that consecutive states
+    /// share, for an adjoint that needs only its state ([`Checkpointing::Levels`]).
+    Levels,
+    /// Revolve's binomial schedule; state 0 is rebuilt, so it gets one snapshot more in the
+    /// same memory.
+    Revolve,
+    /// Revolve as Revolve counts it: every reverse also recomputes its step (`n + p` forward
+    /// steps), with pyrevolve's snapshot count. The same gradient bits.
+    Classic,
+}
+
+impl ScheduleChoice {
+    /// Every choice, in the order documented.
+    pub const ALL: [ScheduleChoice; 3] = [Self::Levels, Self::Revolve, Self::Classic];
+
+    /// Its name: `levels`, `revolve` or `classic`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Levels => "levels",
+            Self::Revolve => "revolve",
+            Self::Classic => "classic",
+        }
+    }
+
+    /// Whether every reverse recomputes its step
+    /// ([`RevolverOptions::recompute_in_reverse`]).
+    pub fn recomputes(self) -> bool {
+        self == Self::Classic
+    }
+
+    /// The checkpointing of `snaps` two-level snapshots of memory for `steps` steps.
+    ///
+    /// ```
+    /// use gpurevolve::fwi::{Checkpointing, ScheduleChoice};
+    /// assert_eq!(ScheduleChoice::Levels.checkpointing(20, 500), Checkpointing::Levels(40));
+    /// assert_eq!(ScheduleChoice::Revolve.checkpointing(20, 500), Checkpointing::Snapshots(21));
+    /// for choice in ScheduleChoice::ALL {
+    ///     assert_eq!(choice.name().parse::<ScheduleChoice>()?, choice);
+    /// }
+    /// assert!("best".parse::<ScheduleChoice>().is_err());
+    /// # Ok::<(), gpurevolve::Error>(())
+    /// ```
+    pub fn checkpointing(self, snaps: u64, steps: u64) -> Checkpointing {
+        match self {
+            Self::Levels => Checkpointing::Levels(2 * snaps),
+            Self::Revolve => Checkpointing::Snapshots((snaps + 1).min(steps)),
+            Self::Classic => Checkpointing::Snapshots(snaps),
+        }
+    }
+}
+
+impl std::str::FromStr for ScheduleChoice {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "schedule",
+                reason: format!(
+                    "unknown schedule {name:?}; use \"levels\", \"revolve\" or \"classic\""
+                ),
+            })
+    }
+}
+
 /// Misfit and gradient summed over shots.
 #[derive(Clone, Debug)]
 pub struct FwiGradient {

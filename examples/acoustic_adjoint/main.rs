@@ -33,7 +33,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
 use gpurevolve::engine::{Operator, RevolverOptions, calibrate};
-use gpurevolve::fwi::{self, FwiGradient};
+use gpurevolve::fwi::{self, FwiGradient, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Schedule, Tier};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,6 +60,17 @@ enum ScheduleKind {
     /// Revolve as Revolve counts it: every reverse also recomputes its step (`n + p` forward
     /// steps), what an adjoint that needs the next state costs. Same gradient bits.
     Classic,
+}
+
+impl ScheduleKind {
+    /// The library's name for this choice.
+    fn choice(self) -> ScheduleChoice {
+        match self {
+            ScheduleKind::Levels => ScheduleChoice::Levels,
+            ScheduleKind::Revolve => ScheduleChoice::Revolve,
+            ScheduleKind::Classic => ScheduleChoice::Classic,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -269,7 +280,7 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(err)?
         .ok_or("the schedule does not plan itself")?;
     // The acoustic adjoint needs only its state: a reverse recomputes no step, unless asked to.
-    let classic = args.schedule == ScheduleKind::Classic;
+    let classic = args.schedule.choice().recomputes();
     let forward = if classic {
         planned.stats.total_forward
     } else {
@@ -325,7 +336,7 @@ fn run(args: &Args) -> Result<(), String> {
         args,
         setup: &setup,
         adapter,
-        schedule: plan::describe(&schedule, classic),
+        schedule: schedule.memory(classic),
         level_bytes: state_bytes / 2,
         devices: gpus.iter().map(|g| g.adapter_info().name.clone()).collect(),
         planned: planned.stats,

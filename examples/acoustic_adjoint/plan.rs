@@ -2,10 +2,10 @@
 //! the two-tier plan of `--placement optimal`, and the modelled costs reported for it.
 
 use gpurevolve::fwi::Checkpointing;
-use gpurevolve::schedule::{self, AnySchedule, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
+use gpurevolve::schedule::{self, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
 
 use super::report::Json;
-use super::{Args, Placement, ScheduleKind, err};
+use super::{Args, Placement, err};
 
 /// The checkpointing for `steps` steps with states of `state_bytes`; `measure` calibrates
 /// the step and transfer costs when `--placement optimal` needs them and `--costs` is absent.
@@ -26,15 +26,9 @@ pub fn checkpointing(
         }
         None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(err)?,
     };
-    match (args.placement, args.schedule) {
-        (Placement::Multistage, ScheduleKind::Levels) => Ok(Checkpointing::Levels(2 * snaps)),
-        // State 0 holds no memory (a shot starts at rest), so Revolve gets one snapshot more
-        // in the same memory; classic Revolve keeps pyrevolve's count, as the reference.
-        (Placement::Multistage, ScheduleKind::Revolve) => {
-            Ok(Checkpointing::Snapshots((snaps + 1).min(steps)))
-        }
-        (Placement::Multistage, ScheduleKind::Classic) => Ok(Checkpointing::Snapshots(snaps)),
-        (Placement::Optimal, _) => two_tier(args, snaps, state_bytes, measure),
+    match args.placement {
+        Placement::Multistage => Ok(args.schedule.choice().checkpointing(snaps, steps)),
+        Placement::Optimal => two_tier(args, snaps, state_bytes, measure),
     }
 }
 
@@ -83,36 +77,6 @@ fn two_tier(
         host,
         costs,
     })
-}
-
-/// A schedule as the reports name it.
-#[derive(Clone, Copy)]
-pub struct Described {
-    /// `levels`, `revolve`, `store-all` or `two-level`.
-    pub name: &'static str,
-    /// Its memory in two-level snapshots.
-    pub snaps: u64,
-    /// Its memory in time levels: what it may hold at once.
-    pub levels: u64,
-}
-
-/// The schedule that runs (a level plan too large to tabulate falls back to Revolve: the
-/// name says which ran); `classic` when every reverse recomputes its step.
-pub fn describe(schedule: &AnySchedule, classic: bool) -> Described {
-    let slots = schedule.slot_capacity() as u64;
-    let (name, snaps, levels) = match schedule {
-        AnySchedule::Levels(s) => ("levels", s.levels() / 2, s.levels()),
-        AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps(), 2 * s.snaps()),
-        // State 0's snapshot holds nothing: the memory is one snapshot fewer.
-        AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
-        AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
-        AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
-    };
-    Described {
-        name,
-        snaps,
-        levels,
-    }
 }
 
 /// Slots in `tier`.

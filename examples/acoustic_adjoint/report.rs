@@ -2,10 +2,10 @@
 
 use gpurevolve::engine::RunStats;
 use gpurevolve::fwi::FwiGradient;
-use gpurevolve::schedule::{ScheduleStats, Tier};
+use gpurevolve::schedule::{ScheduleMemory, ScheduleStats, Tier};
 
 pub use super::json::Json;
-use super::plan::{Described, Modelled, count};
+use super::plan::{Modelled, count};
 use super::setup::Setup;
 use super::{Args, ScheduleKind};
 
@@ -15,7 +15,7 @@ pub struct Report<'a> {
     pub setup: &'a Setup,
     pub adapter: String,
     /// The schedule that ran and its memory.
-    pub schedule: Described,
+    pub schedule: ScheduleMemory,
     /// Bytes of one time level.
     pub level_bytes: u64,
     /// The devices the shots ran on, by name.
@@ -75,7 +75,7 @@ impl Report<'_> {
     pub fn json(&self) -> Json {
         let (args, setup) = (self.args, self.setup);
         let truth = &setup.truth;
-        let Described {
+        let ScheduleMemory {
             name,
             snaps,
             levels,
@@ -186,7 +186,7 @@ impl Report<'_> {
     pub fn print_table(&self) {
         let (args, setup) = (self.args, self.setup);
         let truth = &setup.truth;
-        let Described {
+        let ScheduleMemory {
             name,
             snaps,
             levels,

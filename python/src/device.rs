@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{
     Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
 };
 use gpurevolve::engine::{RevolverOptions, RunStats};
-use gpurevolve::fwi::{self, Checkpointing};
+use gpurevolve::fwi::{self, Checkpointing, ScheduleChoice};
 use gpurevolve::gpu::{Gpu, GpuOptions};
 use gpurevolve::schedule;
 use pyo3::prelude::*;
@@ -104,29 +104,19 @@ fn survey(
     })
 }
 
-/// The checkpointing of `snaps` (`None`, an int or `"all"`) under `schedule`, as the main
-/// job reads `--snaps` and `--schedule`; and whether every reverse recomputes its step.
+/// The checkpointing of `snaps` (`None`, an int or `"all"`) under `choice`, as the main job
+/// reads `--snaps` and `--schedule`.
 fn checkpointing(
     snaps: Option<&Bound<'_, PyAny>>,
-    schedule_name: &str,
+    choice: ScheduleChoice,
     steps: u64,
-) -> PyResult<(Checkpointing, bool)> {
-    let classic = match schedule_name {
-        "levels" | "revolve" => false,
-        "classic" => true,
-        other => {
-            return Err(bad(
-                "schedule",
-                format!("unknown schedule {other:?}; use \"levels\", \"revolve\" or \"classic\""),
-            ));
-        }
-    };
+) -> PyResult<Checkpointing> {
     let snaps = match snaps {
         None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(to_py)?,
         Some(s) if s.is_instance_of::<PyString>() => {
             let text: String = s.extract()?;
             if text == "all" {
-                return Ok((Checkpointing::StoreAll, false));
+                return Ok(Checkpointing::StoreAll);
             }
             return Err(bad(
                 "snaps",
@@ -147,13 +137,7 @@ fn checkpointing(
             count
         }
     };
-    Ok(match schedule_name {
-        "levels" => (Checkpointing::Levels(2 * snaps), false),
-        // A shot starts at rest: state 0 holds no memory, so Revolve gets one snapshot more
-        // in the same memory; classic Revolve keeps pyrevolve's count, as the reference.
-        "revolve" => (Checkpointing::Snapshots((snaps + 1).min(steps)), false),
-        _ => (Checkpointing::Snapshots(snaps), classic),
-    })
+    Ok(choice.checkpointing(snaps, steps))
 }
 
 #[pymethods]
@@ -330,14 +314,18 @@ impl Device {
             .map(<[f64]>::to_vec)
             .collect();
         let steps = (nt - 1) as u64;
-        let (plan, classic) = checkpointing(snaps, schedule, steps)?;
+        let choice: ScheduleChoice = schedule.parse().map_err(to_py)?;
+        let plan = checkpointing(snaps, choice, steps)?;
         let options = RevolverOptions {
             device_budget: device_memory,
             host_budget: host_memory,
-            recompute_in_reverse: classic,
+            recompute_in_reverse: choice.recomputes(),
             ..RevolverOptions::default()
         };
-        let described = describe(&plan.schedule(steps).map_err(to_py)?, classic);
+        let memory = plan
+            .schedule(steps)
+            .map_err(to_py)?
+            .memory(choice.recomputes());
 
         // The GPU works without the GIL; every CHECK_EVERY the callback takes it back to look
         // for Ctrl-C and to report progress over all shots. An exception stops the run.
@@ -398,8 +386,13 @@ impl Device {
         info.set_item("nt", nt)?;
         info.set_item("dt", survey.time.dt)?;
         info.set_item("steps", steps)?;
-        info.set_item("schedule", described.0)?;
-        info.set_item("snaps", described.1)?;
+        info.set_item("schedule", memory.name)?;
+        info.set_item("snaps", memory.snaps)?;
+        info.set_item("checkpoint_levels", memory.levels)?;
+        info.set_item(
+            "checkpoint_bytes",
+            memory.levels * survey.shots[0].level_bytes(),
+        )?;
         let stats = &result.shots;
         let each = |f: fn(&RunStats) -> u64| stats.iter().map(f).collect::<Vec<u64>>();
         let forward_steps: u64 = stats.iter().map(|s| s.forward_steps).sum();
@@ -441,19 +434,6 @@ impl Device {
             "dJ/dm, m = 1/c^2 in s^2/m^2; J = 1/2 sum (d - d_obs)^2, no dt weighting",
         )?;
         Ok((result.misfit, gradient, info))
-    }
-}
-
-/// The schedule's name and its memory in two-level snapshots, as `summary.json` gives them.
-fn describe(schedule: &schedule::AnySchedule, classic: bool) -> (&'static str, u64) {
-    use gpurevolve::schedule::{AnySchedule, Schedule};
-    let slots = schedule.slot_capacity() as u64;
-    match schedule {
-        AnySchedule::Levels(s) => ("levels", s.levels() / 2),
-        AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps()),
-        AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1),
-        AnySchedule::StoreAll(_) => ("store-all", slots),
-        _ => ("two-level", slots),
     }
 }
 

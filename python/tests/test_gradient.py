@@ -66,7 +66,8 @@ def test_the_python_gradient_is_the_main_jobs_bit_for_bit(device, tmp_path):
     misfit, gradient, info = device.gradient(start, observed, **common)
     assert misfit == summary["misfit"]
     for key in ["forward_steps", "reverse_steps", "recompute_factor", "snaps", "schedule",
-                "peak_checkpoint_bytes", "boundary_velocity", "nt", "steps"]:
+                "peak_checkpoint_bytes", "checkpoint_levels", "checkpoint_bytes",
+                "boundary_velocity", "nt", "steps", "saves", "restores", "spilled_bytes"]:
         assert info[key] == summary[key], key
     assert gradient.dtype == np.float64 and gradient.shape == (nx, nz)
     assert gradient.astype(np.float32).tobytes() == rust_gradient.tobytes()

@@ -23,7 +23,39 @@ pub enum AnySchedule {
     Levels(LevelOptimal),
 }
 
+/// What a schedule holds, as reports name it (the main job's `summary.json`, the Python
+/// package's `info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleMemory {
+    /// `levels`, `revolve`, `revolve-classic`, `store-all` or `two-level`.
+    pub name: &'static str,
+    /// Its memory in two-level snapshots.
+    pub snaps: u64,
+    /// Its memory in time levels: what it may hold at once.
+    pub levels: u64,
+}
+
 impl AnySchedule {
+    /// Its name and memory, for a two-level state; `classic` when every reverse recomputes
+    /// its step. A Revolve schedule's state-0 snapshot holds nothing when the state is
+    /// rebuilt (a shot at rest), so its memory is a snapshot fewer, unless `classic`, which
+    /// counts as pyrevolve does.
+    pub fn memory(&self, classic: bool) -> ScheduleMemory {
+        let slots = self.slot_capacity() as u64;
+        let (name, snaps, levels) = match self {
+            AnySchedule::Levels(s) => ("levels", s.levels() / 2, s.levels()),
+            AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps(), 2 * s.snaps()),
+            AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
+            AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
+            AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
+        };
+        ScheduleMemory {
+            name,
+            snaps,
+            levels,
+        }
+    }
+
     fn inner(&self) -> &dyn Schedule {
         match self {
             AnySchedule::Revolve(s) => s,

@@ -86,7 +86,7 @@ mod two_level;
 mod walk;
 
 pub use action::{Action, Schedule};
-pub use any::AnySchedule;
+pub use any::{AnySchedule, ScheduleMemory};
 pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
 pub use levels::{LevelOptimal, MAX_PLAN_CELLS, MAX_PLAN_EVALUATIONS};
 pub use multistage::{Multistage, Tier, TierTraffic};
