@@ -405,3 +405,38 @@ fn the_step_workgroup_shape_changes_nothing_but_speed() {
         }
     }
 }
+
+/// The forward run with progress reports what the GPU finished, in order, ending at the
+/// total, and records the bits of the plain run; a `Break` stops it with `Error::Interrupted`.
+#[test]
+fn a_forward_run_reports_progress_and_can_be_stopped() {
+    let Some(gpu) = common::gpu() else { return };
+    let problem = random_problem_with(&[30, 20], 8, 4, 150, rand::random(), Cpml);
+    let acoustic = GpuAcoustic::new(&gpu, &problem).unwrap();
+    let plain = acoustic.forward(false).unwrap().traces;
+    let mut seen = Vec::new();
+    let reported = acoustic
+        .forward_with_progress(false, |p| seen.push(p))
+        .unwrap()
+        .traces;
+    assert_eq!(bits(&plain), bits(&reported));
+    let total = 149;
+    assert!(seen.len() >= 2 && seen.iter().all(|p| p.total == total));
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done));
+    assert_eq!(seen.last().map(|p| p.done), Some(total));
+    let stopped = acoustic.forward_with_progress(false, |p| {
+        if p.done >= 64 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    assert!(
+        matches!(stopped, Err(Error::Interrupted { done: 64 })),
+        "{stopped:?}"
+    );
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}

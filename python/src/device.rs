@@ -21,6 +21,56 @@ use crate::{bad, to_py};
 /// progress callback.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
+/// Ctrl-C and the progress callback while the GPU works without the GIL: at most every
+/// [`CHECK_EVERY`] (and at the end) it takes the GIL back, checks for signals and calls
+/// `progress(done, total)`. An exception from either stops the run and is kept, to be raised
+/// in place of the run's [`Interrupted`](gpurevolve::Error::Interrupted).
+struct Watch<'p> {
+    progress: Option<&'p Py<PyAny>>,
+    last: Instant,
+    stopped: Option<PyErr>,
+}
+
+impl<'p> Watch<'p> {
+    fn new(progress: Option<&'p Py<PyAny>>) -> Self {
+        Watch {
+            progress,
+            last: Instant::now(),
+            stopped: None,
+        }
+    }
+
+    fn tick(&mut self, done: u64, total: u64) -> ControlFlow<()> {
+        if self.last.elapsed() < CHECK_EVERY && done < total {
+            return ControlFlow::Continue(());
+        }
+        self.last = Instant::now();
+        let progress = self.progress;
+        let outcome = Python::attach(|py| {
+            py.check_signals()?;
+            match progress {
+                Some(f) => f.call1(py, (done, total)).map(drop),
+                None => Ok(()),
+            }
+        });
+        match outcome {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.stopped = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// The run's result, with the exception that stopped it raised in its place.
+    fn finish<T>(&mut self, result: gpurevolve::Result<T>) -> PyResult<T> {
+        match (result, self.stopped.take()) {
+            (Err(_), Some(e)) => Err(e),
+            (result, _) => result.map_err(to_py),
+        }
+    }
+}
+
 /// A GPU opened once, with its compiled pipelines kept for every later call (an inversion
 /// loop pays the start-up once). `adapter` picks one of the machine's adapters by index;
 /// `software=True` asks for a software adapter (lavapipe), the one used when there is no
@@ -179,10 +229,15 @@ impl Device {
         )
     }
 
-    /// Shot records `(shots, nt, receivers)`: one shot per row of `sources`.
+    /// Shot records `(shots, nt, receivers)`: one shot per row of `sources`, every shot with
+    /// all `receivers`. `nt` samples, or `tmax` seconds (default 1.2); `dt` defaults to
+    /// `default_dt` of `vp`, `boundary_velocity` to the largest velocity of `vp`.
+    /// `progress(done, total)` counts steps over all shots, at most every 0.1 s; Ctrl-C stops
+    /// the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, spacing, sources, receivers, f0 = 10.0, nt = None, tmax = None, dt = None,
-        space_order = 8, nbl = 20, boundary = "cpml", boundary_velocity = None
+        space_order = 8, nbl = 20, boundary = "cpml", boundary_velocity = None,
+        progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn forward<'py>(
@@ -200,6 +255,7 @@ impl Device {
         nbl: usize,
         boundary: &str,
         boundary_velocity: Option<f64>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let length = match (nt, tmax) {
             (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
@@ -221,14 +277,15 @@ impl Device {
         )?;
         let mut records =
             Vec::with_capacity(survey.shots.len() * survey.time.nt * survey.receivers);
-        for shot in &survey.shots {
-            // Ctrl-C between shots: one shot's forward run is a single pass.
-            py.check_signals()?;
-            let traces = py
-                .detach(|| GpuAcoustic::new(&self.gpu, shot)?.forward(false))
-                .map_err(to_py)?
-                .traces;
-            records.extend(traces);
+        let mut watch = Watch::new(progress.as_ref());
+        let steps = survey.time.steps() as u64;
+        let total = steps * survey.shots.len() as u64;
+        for (i, shot) in survey.shots.iter().enumerate() {
+            let run = py.detach(|| {
+                GpuAcoustic::new(&self.gpu, shot)?
+                    .forward_with_progress(false, |p| watch.tick(i as u64 * steps + p.done, total))
+            });
+            records.extend(watch.finish(run)?.traces);
         }
         let shape = [survey.shots.len(), survey.time.nt, survey.receivers];
         array(py, records, &shape, survey.dtype)
@@ -236,7 +293,13 @@ impl Device {
 
     /// `(misfit, gradient, info)` of the shots of `sources` against `observed`
     /// `(shots, nt, receivers)`: misfit `½ Σ (d − d_obs)²` summed over shots, `∂J/∂m` of the
-    /// physical model (shape and dtype of `vp`), and what the runs did.
+    /// physical model (shape and dtype of `vp`), and what the runs did (the keys of the main
+    /// job's `summary.json`). `snaps`: checkpoint memory in two-level snapshots (default: the
+    /// fewest for which Revolve takes at most 3 forward steps per step), or `"all"`;
+    /// `schedule` within it: `"levels"`, `"revolve"` or `"classic"`. `device_memory` and
+    /// `host_memory` bound the checkpoint bytes on the GPU (the rest spill to host memory) and
+    /// in host memory. `progress(done, total)` counts step evaluations over all shots, at most
+    /// every 0.1 s; Ctrl-C stops the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = 8,
         nbl = 20, boundary = "cpml", boundary_velocity = None, snaps = None,
@@ -327,11 +390,9 @@ impl Device {
             .map_err(to_py)?
             .memory(choice.recomputes());
 
-        // The GPU works without the GIL; every CHECK_EVERY the callback takes it back to look
-        // for Ctrl-C and to report progress over all shots. An exception stops the run.
-        let mut stopped: Option<PyErr> = None;
-        let mut last = Instant::now();
+        // Progress over all shots: each makes the same number of step evaluations.
         let count = survey.shots.len() as u64;
+        let mut watch = Watch::new(progress.as_ref());
         let result = py.detach(|| {
             fwi::gradient_with(
                 &self.gpu,
@@ -339,33 +400,10 @@ impl Device {
                 &observed,
                 plan,
                 options,
-                |shot, p| {
-                    if last.elapsed() < CHECK_EVERY && p.done < p.total {
-                        return ControlFlow::Continue(());
-                    }
-                    last = Instant::now();
-                    Python::attach(|py| {
-                        let outcome = py.check_signals().and_then(|()| match &progress {
-                            Some(f) => f
-                                .call1(py, (shot as u64 * p.total + p.done, count * p.total))
-                                .map(drop),
-                            None => Ok(()),
-                        });
-                        match outcome {
-                            Ok(()) => ControlFlow::Continue(()),
-                            Err(e) => {
-                                stopped = Some(e);
-                                ControlFlow::Break(())
-                            }
-                        }
-                    })
-                },
+                |shot, p| watch.tick(shot as u64 * p.total + p.done, count * p.total),
             )
         });
-        let result = match (result, stopped) {
-            (Err(_), Some(e)) => return Err(e),
-            (result, _) => result.map_err(to_py)?,
-        };
+        let result = watch.finish(result)?;
         let gradient = survey.shots[0]
             .model_gradient(&result.gradient)
             .map_err(to_py)?;

@@ -105,7 +105,7 @@ impl Action {
 }
 
 /// Revolve's optimal schedule for `steps` steps and `snaps` snapshots, as an iterable of
-/// [`Action`]s ending with `"end"`. It is read once, like a generator: make a new one to
+/// `Action`s ending with `"end"`. It is read once, like a generator: make a new one to
 /// read it again.
 #[pyclass(module = "gpurevolve")]
 pub struct Revolve {

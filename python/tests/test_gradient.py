@@ -199,3 +199,21 @@ def test_ctrl_c_interrupts_a_gradient_cleanly(device):
         timer.cancel()
     misfit, _, _ = device.gradient(start, observed, **common)
     assert np.isfinite(misfit) and misfit > 0
+
+
+def test_forward_reports_progress_and_ctrl_c_stops_it(device):
+    true, _, _, common = small(shots=3)
+    plain = device.forward(true, nt=300, **common)
+    seen = []
+    again = device.forward(true, nt=300, progress=lambda d, t: seen.append((d, t)), **common)
+    assert again.tobytes() == plain.tobytes()
+    assert seen[-1] == (3 * 299, 3 * 299)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            device.forward(true, nt=3000, **common)
+    finally:
+        timer.cancel()
+    assert device.forward(true, nt=300, **common).tobytes() == plain.tobytes()

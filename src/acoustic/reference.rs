@@ -6,6 +6,7 @@ use super::gpu::{
     AdjointInput, FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo, STEPS_PER_SUBMIT,
     to_f32,
 };
+use crate::engine::{Progress, ProgressReply};
 use crate::error::{Error, Result};
 
 impl GpuAcoustic<'_> {
@@ -24,11 +25,29 @@ impl GpuAcoustic<'_> {
     /// # Errors
     /// [`Error::OutOfMemory`] when the fields do not fit now, and as [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn forward(&self, keep: bool) -> Result<GpuForward> {
+        self.forward_with_progress(keep, |_| ())
+    }
+
+    /// As [`forward`](Self::forward), calling `progress` with the steps the GPU has finished
+    /// after each batch of steps it submits. Then at most two batches are in flight, so the
+    /// count is what ran, not what was encoded; a [`ControlFlow::Break`](std::ops::ControlFlow)
+    /// from `progress` stops the run with [`Error::Interrupted`] ([`ProgressReply`]).
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward); [`Error::Interrupted`].
+    pub fn forward_with_progress<R: ProgressReply>(
+        &self,
+        keep: bool,
+        mut progress: impl FnMut(Progress) -> R,
+    ) -> Result<GpuForward> {
+        let total = (self.nt - 1) as u64;
         let (mut prev, mut cur) = (self.level("u_-1")?, self.level("u_0")?);
         // Without `keep`, three buffers rotate: the one two steps old is overwritten next.
         let mut spare = if keep { None } else { Some(self.level("u")?) };
         let mut kept = if keep { vec![cur.clone()] } else { Vec::new() };
         let mut encoder = self.encoder();
+        // The batch before the last one submitted: waited for before reporting it.
+        let mut in_flight: Option<(wgpu::SubmissionIndex, u64)> = None;
         for k in 0..self.nt - 1 {
             let next = match spare.take() {
                 Some(buffer) => buffer,
@@ -43,13 +62,23 @@ impl GpuAcoustic<'_> {
                 spare = Some(two_old);
             }
             if (k + 1) % STEPS_PER_SUBMIT == 0 {
-                self.gpu
-                    .submit([std::mem::replace(&mut encoder, self.encoder()).finish()]);
+                let batch = std::mem::replace(&mut encoder, self.encoder()).finish();
+                let index = self.gpu.submit([batch]);
+                if let Some((earlier, done)) = in_flight.replace((index, k as u64 + 1)) {
+                    self.gpu.wait_for(earlier)?;
+                    if !progress(Progress { done, total }).go_on() {
+                        return Err(Error::Interrupted { done });
+                    }
+                }
             }
         }
         self.gpu.submit([encoder.finish()]);
+        let traces = self.read_traces()?;
+        if !progress(Progress { done: total, total }).go_on() {
+            return Err(Error::Interrupted { done: total });
+        }
         Ok(GpuForward {
-            traces: self.read_traces()?,
+            traces,
             fields: keep.then_some(kept),
         })
     }
