@@ -3,9 +3,18 @@
 #   - a Vulkan loader and, when no Vulkan driver is installed, Mesa's software driver (lavapipe),
 #     so the WGSL kernels really execute, on the CPU, without a GPU;
 #   - Python 3 with venv, for the Python package (python/) and its tests;
-#   - a Rust toolchain (rustup) when cargo is missing.
+#   - a Rust toolchain (rustup) when cargo is missing;
+#   - with --mpi: OpenMPI (mpirun, and its headers) and libclang, for the `mpi` feature.
 # Idempotent: it installs nothing that is already there.
 set -euo pipefail
+
+want_mpi=false
+for arg in "$@"; do
+    case "$arg" in
+        --mpi) want_mpi=true ;;
+        *) echo "setup: unknown option $arg (the one option is --mpi)" >&2; exit 2 ;;
+    esac
+done
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -42,6 +51,21 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         sudo_if_needed apt-get install -y -qq python3 python3-venv >/dev/null
     else
         echo "setup: Python 3 with the venv module is needed for the Python package" >&2
+        exit 1
+    fi
+fi
+
+# MPI for the `mpi` feature: rsmpi builds against the system's MPI (its bindings are
+# generated with libclang at build time).
+if $want_mpi && ! { command -v mpirun >/dev/null && command -v mpicc >/dev/null &&
+    ldconfig -p 2>/dev/null | grep -q 'libclang'; }; then
+    if command -v apt-get >/dev/null; then
+        echo "setup: installing OpenMPI and libclang for the mpi feature" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        sudo_if_needed apt-get update -qq
+        sudo_if_needed apt-get install -y -qq openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+    else
+        echo "setup: --mpi needs an MPI (mpirun, mpicc) and libclang; install them" >&2
         exit 1
     fi
 fi

@@ -198,6 +198,16 @@ pub enum Error {
         detail: String,
     },
 
+    /// Another process of an MPI job failed (feature `mpi`): every rank stops, with the
+    /// message of the first failing rank.
+    #[error("rank {rank} of the MPI job failed: {message}")]
+    RankFailed {
+        /// The first failing rank.
+        rank: usize,
+        /// Its error.
+        message: String,
+    },
+
     /// A file could not be read or written, or is not in the expected format.
     #[error("{}: {detail}", path.display())]
     File {
@@ -234,7 +244,8 @@ pub enum ErrorKind {
     DoesNotFitNow,
     /// The caller's progress callback stopped the run.
     Interrupted,
-    /// The GPU or its driver failed, or an operator broke its contract.
+    /// The GPU or its driver failed, an operator broke its contract, or another process of
+    /// the job failed.
     Device,
     /// A file could not be read or written.
     File,
@@ -265,7 +276,8 @@ impl Error {
             | Error::RequestDevice { .. }
             | Error::StateContract { .. }
             | Error::Gpu { .. }
-            | Error::Map { .. } => ErrorKind::Device,
+            | Error::Map { .. }
+            | Error::RankFailed { .. } => ErrorKind::Device,
             Error::File { .. } => ErrorKind::File,
         }
     }

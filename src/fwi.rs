@@ -16,6 +16,9 @@
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -255,17 +258,47 @@ pub fn gradient_on_devices<R: ProgressReply>(
     options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
+    let first = check_shots(shots, observed)?;
+    let all: Vec<usize> = (0..shots.len()).collect();
+    let done = shots_on_devices(
+        gpus,
+        shots,
+        observed,
+        &all,
+        checkpointing,
+        options,
+        progress,
+    )?;
+    let mut total = empty_total(first, shots.len());
+    for shot in done {
+        add_shot(&mut total, shot);
+    }
+    Ok(total)
+}
+
+/// The shots numbered in `wanted` (each at most once), spread over `gpus`, one worker thread
+/// each taking the next shot from a shared queue; their results in the order of `wanted`,
+/// not summed. After a failure the workers take no new shot, and the error of the first
+/// failing shot in the order of `wanted` is returned.
+fn shots_on_devices<R: ProgressReply>(
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    wanted: &[usize],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<Vec<ShotDone>> {
     if gpus.is_empty() {
         return Err(Error::InvalidArgument {
             name: "gpus",
             reason: "at least one device is needed".into(),
         });
     }
-    let first = check_shots(shots, observed)?;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
-        Mutex::new((0..shots.len()).map(|_| None).collect());
+        Mutex::new((0..wanted.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for (device, gpu) in gpus.iter().enumerate() {
             let (next, failed, results, progress) = (&next, &failed, &results, &progress);
@@ -273,9 +306,12 @@ pub fn gradient_on_devices<R: ProgressReply>(
                 // Each worker builds its operators and revolvers itself: they hold `Rc`s and
                 // stay on this thread.
                 while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(shot) = shots.get(i) else { break };
-                    let done = run_shot(gpu, i, shot, &observed[i], checkpointing, options, |p| {
+                    let slot = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = wanted.get(slot) else { break };
+                    let (Some(shot), Some(obs)) = (shots.get(i), observed.get(i)) else {
+                        break;
+                    };
+                    let done = run_shot(gpu, i, shot, obs, checkpointing, options, |p| {
                         progress(i, p)
                     })
                     .map(|done| ShotDone { device, ..done });
@@ -283,7 +319,7 @@ pub fn gradient_on_devices<R: ProgressReply>(
                         failed.store(true, Ordering::Relaxed);
                     }
                     if let Ok(mut results) = results.lock() {
-                        results[i] = Some(done);
+                        results[slot] = Some(done);
                     }
                 }
             });
@@ -293,9 +329,8 @@ pub fn gradient_on_devices<R: ProgressReply>(
         name: "gpus",
         reason: "a device worker panicked".into(),
     })?;
-    // The first error in shot order (shots after an error may not have run), else every
-    // shot's result, summed in shot order as gradient_with sums them.
-    let mut done = Vec::with_capacity(shots.len());
+    // The first error in order (shots after an error may not have run), else every result.
+    let mut done = Vec::with_capacity(wanted.len());
     let mut skipped = false;
     for result in results {
         match result {
@@ -306,15 +341,13 @@ pub fn gradient_on_devices<R: ProgressReply>(
     }
     if skipped {
         return Err(Error::InvalidArgument {
-            name: "gpus",
-            reason: "a device worker stopped without running its shot".into(),
+            name: "shots",
+            reason: "a shot number is out of range, or a device worker stopped without \
+                     running its shot"
+                .into(),
         });
     }
-    let mut total = empty_total(first, shots.len());
-    for shot in done {
-        add_shot(&mut total, shot);
-    }
-    Ok(total)
+    Ok(done)
 }
 
 /// One shot's results, before they are summed.

@@ -20,6 +20,7 @@ mod images;
 #[path = "../common/json.rs"]
 mod json;
 mod plan;
+mod ranks;
 mod report;
 mod setup;
 
@@ -35,8 +36,8 @@ use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
 use gpurevolve::engine::{Operator, RevolverOptions, calibrate};
 use gpurevolve::fwi::{self, FwiGradient, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Schedule, Tier};
-use indicatif::{ProgressBar, ProgressStyle};
+use gpurevolve::schedule::{AnySchedule, Planned, Schedule, Tier};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use report::Report;
 use setup::Setup;
 
@@ -234,51 +235,24 @@ fn lap(timings: &mut Vec<(&'static str, f64)>, name: &'static str, since: &mut I
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    if args.costs.is_some() && args.placement != Placement::Optimal {
-        return Err("--costs is used by --placement optimal only; add it, or drop --costs".into());
-    }
+    let ranks = ranks::Ranks::join()?;
+    ranks.same_arguments()?;
     let clock = Instant::now();
     let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let mut since = Instant::now();
-    let setup = setup::setup(args)?;
-    lap(&mut timings, "model", &mut since);
-
-    let gpus = open_devices(args.devices.as_deref())?;
-    let gpu = &gpus[0];
-    let adapter = gpus
-        .iter()
-        .map(|g| g.adapter_info().name.clone())
-        .collect::<Vec<_>>()
-        .join(" + ");
-    eprintln!(
-        "GPU: {adapter}{}",
-        if gpu.is_software() {
-            " (software: correct, not fast)"
-        } else {
-            ""
-        }
-    );
-    let mut observed = Vec::with_capacity(args.shots);
-    for p in &setup.true_shots {
-        let acoustic = GpuAcoustic::new(gpu, p).map_err(err)?;
-        observed.push(acoustic.forward(false).map_err(err)?.traces);
-    }
-    lap(&mut timings, "observed data", &mut since);
-
-    // The operator says how large a state is, and serves the calibration if one is needed.
-    let mut probe = AcousticOperator::new(gpu, &setup.start_shots[0], &observed[0]).map_err(err)?;
-    let state_bytes = probe.levels() as u64 * probe.level_bytes();
-    let steps = setup.time.steps() as u64;
-    let checkpointing = plan::checkpointing(args, steps, state_bytes, || {
-        eprintln!("measuring step and transfer costs for --placement optimal");
-        calibrate(gpu, &mut probe, 5).map_err(err)
-    })?;
-    drop(probe);
-    let schedule = checkpointing.schedule(steps).map_err(err)?;
-    let planned = schedule
-        .planned()
-        .map_err(err)?
-        .ok_or("the schedule does not plan itself")?;
+    // Everything that can fail on one rank alone, agreed before any rank goes on.
+    let prepared = ranks.agree(prepare(args, &ranks, &mut timings, &mut since));
+    let Prepared {
+        setup,
+        gpus,
+        adapter,
+        mine,
+        observed,
+        state_bytes,
+        checkpointing,
+        schedule,
+        planned,
+    } = prepared?;
     // The acoustic adjoint needs only its state: a reverse recomputes no step, unless asked to.
     let classic = args.schedule.choice().recomputes();
     let forward = if classic {
@@ -287,13 +261,16 @@ fn run(args: &Args) -> Result<(), String> {
         planned.stats.state_adjoint_total_forward()
     };
     let per_shot = forward + planned.stats.reverse_steps;
-    let bar = ProgressBar::new(per_shot * args.shots as u64).with_style(
+    let bar = ProgressBar::new(per_shot * mine.len() as u64).with_style(
         ProgressStyle::with_template(
             "{msg:>9} [{bar:40}] {percent:>3}% {pos}/{len} step evaluations, eta {eta}",
         )
         .map_err(|e| e.to_string())?
         .progress_chars("=> "),
     );
+    if !ranks.is_root() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
     bar.set_message("gradient");
     let options = RevolverOptions {
         device_budget: args.device_memory,
@@ -304,7 +281,7 @@ fn run(args: &Args) -> Result<(), String> {
     // Each shot's evaluations so far; the bar shows their sum (shots run side by side on
     // several devices).
     let done = std::sync::Mutex::new(vec![0u64; args.shots]);
-    let result = fwi::gradient_on_devices(
+    let result = ranks.gradient(
         &gpus,
         &setup.start_shots,
         &observed,
@@ -316,9 +293,19 @@ fn run(args: &Args) -> Result<(), String> {
                 bar.set_position(done.iter().sum());
             }
         },
-    )
-    .map_err(err)?;
+    )?;
     bar.finish_and_clear();
+    // Rank 0 writes everything: it gathers the observed records.
+    let own = mine.iter().map(|&i| (i, observed[i].clone())).collect();
+    let observed = ranks.gather(args.shots, own)?;
+    let (Some(result), Some(observed)) = (result, observed) else {
+        return Ok(()); // not rank 0
+    };
+    // Each rank's seconds in its shots' sweeps.
+    let mut rank_seconds = vec![0.0; ranks.size()];
+    for (i, s) in result.shots.iter().enumerate() {
+        rank_seconds[i % ranks.size()] += s.forward_seconds + s.reverse_seconds;
+    }
     let (fwd_s, rev_s) = result.shots.iter().fold((0.0, 0.0), |(f, r), s| {
         (f + s.forward_seconds, r + s.reverse_seconds)
     });
@@ -343,6 +330,7 @@ fn run(args: &Args) -> Result<(), String> {
         modelled: plan::model_costs(checkpointing, schedule, &tiers, state_bytes, args)?,
         result: &result,
         timings,
+        rank_seconds,
     };
     let mut text = String::new();
     report.json().write(&mut text, 0);
@@ -351,6 +339,104 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("summary.json: {e}"))?;
     report.print_table();
     Ok(())
+}
+
+/// What every rank prepares before the gradient.
+struct Prepared {
+    setup: Setup,
+    gpus: Vec<Gpu>,
+    /// The adapters' names, joined.
+    adapter: String,
+    /// The shots this rank runs.
+    mine: Vec<usize>,
+    /// Observed records, for this rank's shots (empty for the others).
+    observed: Vec<Vec<f64>>,
+    state_bytes: u64,
+    checkpointing: fwi::Checkpointing,
+    schedule: AnySchedule,
+    planned: Planned,
+}
+
+/// The problems, the devices, this rank's observed data and the checkpointing.
+fn prepare(
+    args: &Args,
+    ranks: &ranks::Ranks,
+    timings: &mut Vec<(&'static str, f64)>,
+    since: &mut Instant,
+) -> Result<Prepared, String> {
+    if args.costs.is_some() && args.placement != Placement::Optimal {
+        return Err("--costs is used by --placement optimal only; add it, or drop --costs".into());
+    }
+    let setup = setup::setup(args)?;
+    lap(timings, "model", since);
+
+    let gpus = open_devices(args.devices.as_deref())?;
+    let gpu = &gpus[0];
+    let adapter = gpus
+        .iter()
+        .map(|g| g.adapter_info().name.clone())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    if ranks.is_root() {
+        let many = if ranks.size() > 1 {
+            format!(", one of {} ranks", ranks.size())
+        } else {
+            String::new()
+        };
+        let software = if gpu.is_software() {
+            " (software: correct, not fast)"
+        } else {
+            ""
+        };
+        eprintln!("GPU: {adapter}{software}{many}");
+    }
+    let mine = ranks.shots(args.shots);
+    let mut observed = vec![Vec::new(); args.shots];
+    for &i in &mine {
+        let acoustic = GpuAcoustic::new(gpu, &setup.true_shots[i]).map_err(err)?;
+        observed[i] = acoustic.forward(false).map_err(err)?.traces;
+    }
+    fail_if_asked(ranks, &mut observed);
+    lap(timings, "observed data", since);
+
+    // The operator says how large a state is, and serves the calibration if one is needed
+    // (its records are never used: zeros, so a rank without shots can probe too).
+    let zeros = vec![0.0; setup.time.nt * setup.receivers];
+    let mut probe = AcousticOperator::new(gpu, &setup.start_shots[0], &zeros).map_err(err)?;
+    let state_bytes = probe.levels() as u64 * probe.level_bytes();
+    let steps = setup.time.steps() as u64;
+    let checkpointing = plan::checkpointing(args, steps, state_bytes, || {
+        eprintln!("measuring step and transfer costs for --placement optimal");
+        calibrate(gpu, &mut probe, 5).map_err(err)
+    })?;
+    drop(probe);
+    let schedule = checkpointing.schedule(steps).map_err(err)?;
+    let planned = schedule
+        .planned()
+        .map_err(err)?
+        .ok_or("the schedule does not plan itself")?;
+    Ok(Prepared {
+        setup,
+        gpus,
+        adapter,
+        mine,
+        observed,
+        state_bytes,
+        checkpointing,
+        schedule,
+        planned,
+    })
+}
+
+/// A test hook for the failure of one rank: with `GPUREVOLVE_FAIL_RANK=r`, rank `r`'s
+/// observed records are cut short, bad input that only that rank sees.
+fn fail_if_asked(ranks: &ranks::Ranks, observed: &mut [Vec<f64>]) {
+    let asked = std::env::var("GPUREVOLVE_FAIL_RANK").ok();
+    if asked.and_then(|r| r.parse::<usize>().ok()) == Some(ranks.rank()) {
+        for record in observed.iter_mut().filter(|r| !r.is_empty()) {
+            record.pop();
+        }
+    }
 }
 
 /// The arrays and pictures: gradient, models, data, and the schedule's sweep.

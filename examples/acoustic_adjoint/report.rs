@@ -25,6 +25,8 @@ pub struct Report<'a> {
     pub result: &'a FwiGradient,
     /// Seconds per phase, in order.
     pub timings: Vec<(&'static str, f64)>,
+    /// Each rank's seconds in its shots' forward and reverse sweeps (one entry without MPI).
+    pub rank_seconds: Vec<f64>,
 }
 
 impl Report<'_> {
@@ -115,6 +117,11 @@ impl Report<'_> {
             ("device_slots", self.slots_in(Tier::DEVICE)),
             ("host_slots", self.slots_in(Tier::HOST)),
             ("modelled_cost", self.modelled.json()),
+            ("ranks", Json::Int(self.rank_seconds.len() as u64)),
+            (
+                "rank_seconds",
+                Json::Arr(self.rank_seconds.iter().map(|&s| Json::Num(s)).collect()),
+            ),
             (
                 "devices",
                 Json::Arr(
