@@ -36,7 +36,21 @@ impl Ranks {
             })
         }
         #[cfg(not(feature = "mpi"))]
-        Ok(Ranks {})
+        {
+            // Started by mpirun without the feature, every process would run every shot and
+            // write the same files: refuse. (OpenMPI, MPICH and PMIx launchers set these.)
+            let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+                .max();
+            if let Some(size) = launched.filter(|&n| n > 1) {
+                return Err(format!(
+                    "started as one of {size} MPI processes, but built without the mpi feature; \
+                     rebuild with `cargo build --release --features mpi --example acoustic_adjoint`"
+                ));
+            }
+            Ok(Ranks {})
+        }
     }
 
     /// This process's rank.
