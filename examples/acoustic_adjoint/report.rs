@@ -141,6 +141,15 @@ impl Report<'_> {
                         .collect(),
                 ),
             ),
+            // The rank each shot ran on; its device is `shot_devices`' index on that rank.
+            (
+                "shot_ranks",
+                Json::Arr(
+                    (0..self.result.devices.len())
+                        .map(|i| Json::Int((i % self.rank_seconds.len().max(1)) as u64))
+                        .collect(),
+                ),
+            ),
             ("forward_steps", self.per_shot(|s| s.forward_steps)),
             ("reverse_steps", self.per_shot(|s| s.reverse_steps)),
             ("saves", self.per_shot(|s| s.saves)),
