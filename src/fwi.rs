@@ -160,6 +160,35 @@ impl std::str::FromStr for ScheduleChoice {
     }
 }
 
+/// The schedule of every shot, planned once: shots of one survey share their step count, and
+/// a level plan can take about a second to make. A shot of another length is planned anew.
+struct Plans {
+    checkpointing: Checkpointing,
+    steps: u64,
+    first: AnySchedule,
+}
+
+impl Plans {
+    fn new(checkpointing: Checkpointing, first: &Problem) -> Result<Self> {
+        let steps = first.time().steps() as u64;
+        Ok(Plans {
+            checkpointing,
+            steps,
+            first: checkpointing.schedule(steps)?,
+        })
+    }
+
+    /// A fresh copy of the schedule for `shot` (a schedule is read once).
+    fn for_shot(&self, shot: &Problem) -> Result<AnySchedule> {
+        let steps = shot.time().steps() as u64;
+        if steps == self.steps {
+            Ok(self.first.clone())
+        } else {
+            self.checkpointing.schedule(steps)
+        }
+    }
+}
+
 /// Misfit and gradient summed over shots.
 #[derive(Clone, Debug)]
 pub struct FwiGradient {
@@ -218,11 +247,10 @@ pub fn gradient_with<R: ProgressReply>(
     mut progress: impl FnMut(usize, Progress) -> R,
 ) -> Result<FwiGradient> {
     let first = check_shots(shots, observed)?;
+    let plans = Plans::new(checkpointing, first)?;
     let mut total = empty_total(first, shots.len());
     for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
-        let done = run_shot(gpu, i, shot, obs, checkpointing, options, |p| {
-            progress(i, p)
-        })?;
+        let done = run_shot(gpu, i, shot, obs, &plans, options, |p| progress(i, p))?;
         add_shot(&mut total, done);
     }
     Ok(total)
@@ -295,13 +323,18 @@ fn shots_on_devices<R: ProgressReply>(
             reason: "at least one device is needed".into(),
         });
     }
+    let Some(first) = wanted.first().and_then(|&i| shots.get(i)) else {
+        return Ok(Vec::new());
+    };
+    let plans = Plans::new(checkpointing, first)?;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
         Mutex::new((0..wanted.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for (device, gpu) in gpus.iter().enumerate() {
-            let (next, failed, results, progress) = (&next, &failed, &results, &progress);
+            let (next, failed, results, progress, plans) =
+                (&next, &failed, &results, &progress, &plans);
             scope.spawn(move || {
                 // Each worker builds its operators and revolvers itself: they hold `Rc`s and
                 // stay on this thread.
@@ -311,10 +344,8 @@ fn shots_on_devices<R: ProgressReply>(
                     let (Some(shot), Some(obs)) = (shots.get(i), observed.get(i)) else {
                         break;
                     };
-                    let done = run_shot(gpu, i, shot, obs, checkpointing, options, |p| {
-                        progress(i, p)
-                    })
-                    .map(|done| ShotDone { device, ..done });
+                    let done = run_shot(gpu, i, shot, obs, plans, options, |p| progress(i, p))
+                        .map(|done| ShotDone { device, ..done });
                     if done.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -411,12 +442,12 @@ fn run_shot<R: ProgressReply>(
     i: usize,
     shot: &Problem,
     observed: &[f64],
-    checkpointing: Checkpointing,
+    plans: &Plans,
     options: RevolverOptions,
     progress: impl FnMut(Progress) -> R,
 ) -> Result<ShotDone> {
     let operator = AcousticOperator::new(gpu, shot, observed)?;
-    let schedule = checkpointing.schedule((shot.time().nt - 1) as u64)?;
+    let schedule = plans.for_shot(shot)?;
     let mut revolver = Revolver::new(gpu, operator, schedule, options)?.on_progress(progress);
     revolver.apply_forward()?;
     let stats = revolver.apply_reverse()?;

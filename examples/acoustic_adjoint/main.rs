@@ -247,7 +247,7 @@ fn run(args: &Args) -> Result<(), String> {
         gpus,
         adapter,
         mine,
-        observed,
+        mut observed,
         state_bytes,
         checkpointing,
         schedule,
@@ -296,7 +296,10 @@ fn run(args: &Args) -> Result<(), String> {
     )?;
     bar.finish_and_clear();
     // Rank 0 writes everything: it gathers the observed records.
-    let own = mine.iter().map(|&i| (i, observed[i].clone())).collect();
+    let own = mine
+        .iter()
+        .map(|&i| (i, std::mem::take(&mut observed[i])))
+        .collect();
     let observed = ranks.gather(args.shots, own)?;
     let (Some(result), Some(observed)) = (result, observed) else {
         return Ok(()); // not rank 0
