@@ -175,6 +175,7 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
     let field = || acoustic.level("u");
     let u = [field()?, field()?, field()?];
     let copy = copy_bandwidth(gpu, &u[0], &u[1], reps)?;
+    let kernel_copy = super::transfers::kernel_copy_bandwidth(gpu, u[0].size(), reps)?;
     let forward = forward_step_seconds(gpu, &acoustic, reps)?;
     let mut psi = [field()?, field()?, field()?];
     let grad = field()?;
@@ -208,6 +209,27 @@ fn kernels_at(gpu: &Gpu, shape: &[usize], order: usize, reps: usize) -> Result<V
     let (fwd_bw, adj_bw) = (20.0 * points / forward, 48.0 * points / adjoint);
     Ok(vec![
         Row::new("kernels", &case, "copy bandwidth", copy / 1e9, "GB/s"),
+        Row::new(
+            "kernels",
+            &case,
+            "copy kernel bandwidth (vec4 compute copy)",
+            kernel_copy / 1e9,
+            "GB/s",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "forward step / copy kernel",
+            fwd_bw / kernel_copy,
+            "ratio",
+        ),
+        Row::new(
+            "kernels",
+            &case,
+            "adjoint step / copy kernel",
+            adj_bw / kernel_copy,
+            "ratio",
+        ),
         Row::new(
             "kernels",
             &case,
@@ -356,25 +378,31 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
     const SNAPS: u64 = 20;
     let (problem, observed) = shot(gpu, edge, n as usize + 1)?;
     let state = 2 * problem.level_bytes();
-    let half = |overlap_transfers| RevolverOptions {
+    let half = |host_buffers, overlap_transfers| RevolverOptions {
         device_budget: Some(SNAPS / 2 * state),
+        host_buffers,
         overlap_transfers,
         ..RevolverOptions::default()
     };
-    let configs = [RevolverOptions::default(), half(true), half(false)];
+    let configs = [
+        RevolverOptions::default(),
+        half(true, true),
+        half(false, true),
+        half(false, false),
+    ];
     // Interleaved, medians of 3, so drift hits every configuration alike.
-    let mut times = [vec![], vec![], vec![]];
+    let mut times = [vec![], vec![], vec![], vec![]];
     let mut spilled = RunStats::default();
     for _ in 0..3 {
-        for (t, options) in times.iter_mut().zip(configs) {
+        for (i, (t, options)) in times.iter_mut().zip(configs).enumerate() {
             let (seconds, stats) = run(gpu, &problem, &observed, Revolve::new(n, SNAPS)?, options)?;
             t.push(seconds);
-            if options.overlap_transfers && options.device_budget.is_some() {
+            if i == 2 {
                 spilled = stats;
             }
         }
     }
-    let [all, overlapped, blocking] = times.map(|mut t| {
+    let [all, host_buffers, overlapped, blocking] = times.map(|mut t| {
         t.sort_by(f64::total_cmp);
         t[1]
     });
@@ -384,14 +412,25 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
         Row::new(
             "spilling",
             &case,
-            "half spilled, overlapped / all on GPU",
+            if gpu.has_host_buffers() {
+                "half spilled, host buffers / all on GPU"
+            } else {
+                "half spilled, host buffers (none: staging) / all on GPU"
+            },
+            host_buffers / all,
+            "ratio",
+        ),
+        Row::new(
+            "spilling",
+            &case,
+            "half spilled, staging overlapped / all on GPU",
             overlapped / all,
             "ratio",
         ),
         Row::new(
             "spilling",
             &case,
-            "half spilled, blocking / all on GPU",
+            "half spilled, staging blocking / all on GPU",
             blocking / all,
             "ratio",
         ),
@@ -405,7 +444,14 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
         Row::new(
             "spilling",
             &case,
-            "restores prefetched",
+            "host bytes moved (one run)",
+            (spilled.spilled_bytes + spilled.restored_bytes) as f64,
+            "B",
+        ),
+        Row::new(
+            "spilling",
+            &case,
+            "restores prefetched (staging)",
             spilled.prefetched_restores as f64,
             "count",
         ),
@@ -415,7 +461,7 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
         rows.push(Row::new(
             "spilling",
             &case,
-            "hidden fraction",
+            "hidden fraction (staging)",
             (blocking - overlapped) / (blocking - all),
             "ratio",
         ));
