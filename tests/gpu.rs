@@ -74,6 +74,49 @@ fn upload_and_read_back_round_trip_exactly() {
     assert_eq!(gpu.read_back::<u32>(&b).unwrap(), words2);
 }
 
+/// Host buffers (the host tier's home): on Vulkan the device is opened with them, and a
+/// state copied GPU → host buffer → GPU comes back bit for bit.
+#[test]
+fn host_buffers_round_trip_through_gpu_copies() {
+    let Some(gpu) = common::gpu() else { return };
+    if gpu.adapter_info().backend == wgpu::Backend::Vulkan {
+        assert!(
+            gpu.has_host_buffers(),
+            "Vulkan has MAPPABLE_PRIMARY_BUFFERS"
+        );
+    }
+    if !gpu.has_host_buffers() {
+        let err = gpu.host_buffer("host", 64).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument { name: "device", .. }),
+            "{err}"
+        );
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(11);
+    let words: Vec<u32> = (0..50_001).map(|_| rng.random()).collect();
+    let level = gpu
+        .upload("level", &words, wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    let host = gpu.host_buffer("host", level.size()).unwrap();
+    let back = gpu
+        .create_buffer("back", level.size(), gpurevolve::gpu::STATE_USAGE)
+        .unwrap();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(&level, 0, &host, 0, level.size());
+    // The source changes after its copy is encoded: the host buffer holds what came first.
+    encoder.clear_buffer(&level, 0, None);
+    encoder.copy_buffer_to_buffer(&host, 0, &back, 0, level.size());
+    gpu.submit([encoder.finish()]);
+    assert_eq!(gpu.read_back::<u32>(&back).unwrap(), words);
+    assert!(
+        gpu.read_back::<u32>(&level)
+            .unwrap()
+            .iter()
+            .all(|w| *w == 0)
+    );
+}
+
 #[test]
 fn buffers_that_can_never_fit_are_typed_errors() {
     let Some(gpu) = common::gpu() else { return };

@@ -336,9 +336,19 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
     let state = 2 * problem.level_bytes();
     for device_slots in [0, 2, 4] {
         let mut traffic = None;
-        for (overlap, in_flight) in [(false, 4), (true, 1), (true, 2), (true, 8)] {
+        // Through staging (blocking, and overlapped with 1 to 8 spills in flight), then in
+        // host buffers.
+        let configs = [
+            (false, false, 4),
+            (false, true, 1),
+            (false, true, 2),
+            (false, true, 8),
+            (true, true, 4),
+        ];
+        for (host_buffers, overlap, in_flight) in configs {
             let options = RevolverOptions {
                 device_budget: Some(device_slots * state),
+                host_buffers,
                 overlap_transfers: overlap,
                 spills_in_flight: in_flight,
                 // Small batches: spills and prefetches land in many different submissions.
@@ -346,8 +356,9 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
                 ..RevolverOptions::default()
             };
             let (gradient, misfit, stats, _) = run(&gpu, &problem, &observed, options).unwrap();
-            let label =
-                format!("{device_slots} device slots, overlap {overlap}, {in_flight} in flight");
+            let label = format!(
+                "{device_slots} device slots, host buffers {host_buffers}, overlap {overlap}, {in_flight} in flight"
+            );
             assert_eq!(bits(&gradient), bits(&reference.gradient), "{label}");
             assert_eq!(misfit.to_bits(), reference.misfit.to_bits(), "{label}");
             // The same traffic either way: overlapping changes when copies run, not which.
@@ -359,7 +370,10 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
             );
             assert_eq!(*traffic.get_or_insert(moved), moved, "{label}");
             assert!(stats.host_restores > 0, "{label}: {stats:?}");
-            if overlap {
+            if host_buffers && gpu.has_host_buffers() {
+                // Copies in command order: nothing to bring back early.
+                assert_eq!(stats.prefetched_restores, 0, "{label}");
+            } else if overlap {
                 // Revolve restores a host slot again right after reversing from it: the
                 // lookahead has the next one uploaded by then.
                 assert!(
@@ -415,10 +429,13 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
         Free { step: 0, slot: 0 },
         End,
     ];
-    for overlap in [true, false] {
+    // Through staging, overlapped and blocking; then in host buffers, where slot 1's
+    // buffers are taken again by state 4 while state 2's copy into them is still encoded.
+    for (host_buffers, overlap) in [(false, true), (false, false), (true, true)] {
         let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
         let schedule = Scripted(actions.clone().into_iter(), 6, 2);
         let options = RevolverOptions {
+            host_buffers,
             overlap_transfers: overlap,
             ..RevolverOptions::default()
         };
@@ -432,7 +449,7 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
         assert_eq!(
             bits(&info.gradient),
             bits(&reference.gradient),
-            "overlap {overlap}"
+            "host buffers {host_buffers}, overlap {overlap}"
         );
     }
 }

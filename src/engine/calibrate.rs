@@ -8,7 +8,8 @@ use crate::gpu::{Gpu, STATE_USAGE};
 use crate::schedule::TwoLevelCosts;
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
-/// to host memory and back, as [`Revolver`](super::Revolver) makes them: the costs that
+/// to host memory and back, as [`Revolver`](super::Revolver) makes them with its default
+/// options (into host buffers where the device has them, else through staging): the costs that
 /// [`TwoLevel`](crate::schedule::TwoLevel) plans with. Uses its own buffers; the operator's
 /// adjoint state is untouched. The steps timed are `0..samples`, so `samples` is clamped to
 /// the operator's number of steps (and to at least 1): no step outside the time loop runs.
@@ -27,16 +28,12 @@ pub fn calibrate<O: Operator>(
     let mut ring: Vec<wgpu::Buffer> = (0..levels + 1)
         .map(|_| gpu.create_buffer("calibration level", bytes, STATE_USAGE))
         .collect::<Result<_>>()?;
-    let encoder = |label| {
-        gpu.device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
-    };
 
     // Forward steps on rotating levels.
     gpu.wait()?;
     let start = Instant::now();
     let scope = gpu.device().push_error_scope(wgpu::ErrorFilter::Validation);
-    let mut enc = encoder("calibrate forward");
+    let mut enc = encoder(gpu, "calibrate forward");
     for k in 0..samples {
         // ring[0] is the oldest level, overwritten next; the others are the state, newest last.
         let state: Vec<&wgpu::Buffer> = ring[1..].iter().rev().collect();
@@ -53,7 +50,55 @@ pub fn calibrate<O: Operator>(
     gpu.wait()?;
     let forward = start.elapsed().as_secs_f64() / samples as f64;
 
-    // A state to the host through staging, and back with a queue write.
+    let (write, read) = if gpu.has_host_buffers() {
+        host_buffer_copies(gpu, &ring[..levels], samples)?
+    } else {
+        staged_copies(gpu, &ring[..levels], samples)?
+    };
+    Ok(TwoLevelCosts {
+        forward,
+        host_write: write / samples as f64,
+        host_read: read / samples as f64,
+    })
+}
+
+fn encoder(gpu: &Gpu, label: &str) -> wgpu::CommandEncoder {
+    gpu.device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+}
+
+/// Seconds for `samples` copies of `state` into host buffers, and back: the path a
+/// [`Revolver`](super::Revolver) takes where the device has them (`RevolverOptions::host_buffers`).
+fn host_buffer_copies(gpu: &Gpu, state: &[wgpu::Buffer], samples: usize) -> Result<(f64, f64)> {
+    let host = state
+        .iter()
+        .map(|level| gpu.host_buffer("calibration host buffer", level.size()))
+        .collect::<Result<Vec<_>>>()?;
+    let (mut write, mut read) = (0.0, 0.0);
+    for _ in 0..samples {
+        for (time, to_host) in [(&mut write, true), (&mut read, false)] {
+            let start = Instant::now();
+            let mut enc = encoder(gpu, "calibrate host copies");
+            for (level, buffer) in state.iter().zip(&host) {
+                let (from, to) = if to_host {
+                    (level, buffer)
+                } else {
+                    (buffer, level)
+                };
+                enc.copy_buffer_to_buffer(from, 0, to, 0, level.size());
+            }
+            gpu.submit([enc.finish()]);
+            gpu.wait()?;
+            *time += start.elapsed().as_secs_f64();
+        }
+    }
+    Ok((write, read))
+}
+
+/// Seconds for `samples` copies of `state` to host memory through staging, and back with a
+/// queue write: the path without host buffers.
+fn staged_copies(gpu: &Gpu, state: &[wgpu::Buffer], samples: usize) -> Result<(f64, f64)> {
+    let bytes = state.first().map_or(0, wgpu::Buffer::size);
     let staging = gpu.create_buffer(
         "calibration staging",
         bytes,
@@ -62,25 +107,21 @@ pub fn calibrate<O: Operator>(
     let (mut write, mut read) = (0.0, 0.0);
     for _ in 0..samples {
         let start = Instant::now();
-        let mut host = Vec::with_capacity(levels);
-        for level in ring.iter().take(levels) {
-            let mut enc = encoder("calibrate spill");
+        let mut host = Vec::with_capacity(state.len());
+        for level in state {
+            let mut enc = encoder(gpu, "calibrate spill");
             enc.copy_buffer_to_buffer(level, 0, &staging, 0, level.size());
             gpu.submit([enc.finish()]);
             host.push(gpu.read_mapped(&staging)?);
         }
         write += start.elapsed().as_secs_f64();
         let start = Instant::now();
-        for (level, bytes) in ring.iter().zip(&host) {
+        for (level, bytes) in state.iter().zip(&host) {
             gpu.write(level, bytes)?;
         }
         gpu.submit([]);
         gpu.wait()?;
         read += start.elapsed().as_secs_f64();
     }
-    Ok(TwoLevelCosts {
-        forward,
-        host_write: write / samples as f64,
-        host_read: read / samples as f64,
-    })
+    Ok((write, read))
 }

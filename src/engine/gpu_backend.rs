@@ -42,15 +42,18 @@ enum Held {
     Host { step: u64, bytes: HostBytes },
 }
 
-/// A host checkpoint's bytes: still being copied, or here (shared with an upload).
+/// A host checkpoint: in host buffers the GPU copies to and from, or as bytes copied out
+/// through staging, still on their way or here (shared with an upload).
 enum HostBytes {
+    Buffers(Vec<Rc<wgpu::Buffer>>),
     Pending(SpillId),
     Ready(Rc<[Vec<u8>]>),
 }
 
 /// The GPU side of a [`Revolver`]: an [`Operator`]'s states in level buffers, its checkpoints
 /// in two tiers, [`Tier::DEVICE`] (the buffers a step wrote, nothing copied) and
-/// [`Tier::HOST`] (bytes copied out through staging buffers without draining the queue, and
+/// [`Tier::HOST`] (host-memory buffers the GPU copies into and back out of in command order;
+/// without them, bytes copied out through staging buffers without draining the queue, and
 /// uploaded again ahead of their restore).
 ///
 /// A level buffer is reused once neither the live state nor any checkpoint holds it, so the
@@ -61,6 +64,10 @@ pub struct GpuBackend<'g, O: Operator> {
     operator: O,
     options: RevolverOptions,
     pool: Vec<Rc<wgpu::Buffer>>,
+    /// Whether host checkpoints live in host buffers (the option, and the device has them).
+    host_buffers: bool,
+    /// Host buffers of host checkpoints, reused once no slot holds them.
+    host_pool: Vec<Rc<wgpu::Buffer>>,
     /// Copies to host memory in flight, and their staging buffers.
     spills: Spills,
     prefetched: Option<host::Prefetched>,
@@ -166,6 +173,8 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             operator,
             options,
             pool: Vec::new(),
+            host_buffers: options.host_buffers && gpu.has_host_buffers(),
+            host_pool: Vec::new(),
             spills: Spills::new(options.spills_in_flight),
             prefetched: None,
             transfer_started: None,

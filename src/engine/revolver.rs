@@ -45,6 +45,17 @@ pub struct RevolverOptions {
     /// uploaded as soon as its bytes are in host memory. `false` waits for every spill and
     /// uploads at the restore: the baseline that shows what overlapping hides. Default `true`.
     pub overlap_transfers: bool,
+    /// Keep host checkpoints in host-memory GPU buffers ([`Gpu::host_buffer`]) that the GPU
+    /// copies to and from in command order, like any other work: no staging buffer, no map,
+    /// no host-side copy and no wait, so a spill costs the copy engine's time alone. Used
+    /// where the device has them ([`Gpu::has_host_buffers`]); `false`, or a device without
+    /// them, copies through staging buffers into host `Vec`s (and
+    /// [`overlap_transfers`](Self::overlap_transfers) applies). Same bits either way.
+    /// Default `true`.
+    ///
+    /// [`Gpu::host_buffer`]: crate::gpu::Gpu::host_buffer
+    /// [`Gpu::has_host_buffers`]: crate::gpu::Gpu::has_host_buffers
+    pub host_buffers: bool,
     /// Spills in flight at once, each holding `levels` staging buffers of host-visible memory;
     /// at the bound the host waits for the oldest. Default 4 (0 counts as 1).
     pub spills_in_flight: usize,
@@ -73,6 +84,7 @@ impl Default for RevolverOptions {
             device_budget: None,
             host_budget: None,
             overlap_transfers: true,
+            host_buffers: true,
             spills_in_flight: 4,
             lookahead: 1024,
             recompute_in_reverse: false,

@@ -191,7 +191,10 @@ impl Gpu {
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpurevolve"),
-            required_features: wgpu::Features::empty(),
+            // Where the adapter has it: buffers that live in host memory and that the GPU
+            // copies from as well as into, so host checkpoints need no staging and no host
+            // copy (see `Gpu::host_buffer`).
+            required_features: adapter.features() & wgpu::Features::MAPPABLE_PRIMARY_BUFFERS,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -348,6 +351,43 @@ impl Gpu {
         }
         self.counters.buffer();
         Ok(buffer)
+    }
+
+    /// Whether [`host_buffer`](Self::host_buffer) works on this device: it was opened with
+    /// `MAPPABLE_PRIMARY_BUFFERS` (the crate asks for it wherever the adapter has it; a device
+    /// given to [`Gpu::from_device`] has it if the application asked).
+    pub fn has_host_buffers(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
+    }
+
+    /// A buffer of `bytes` in host memory that GPU copies read and write: checkpoints in the
+    /// host tier live in these, moved by the GPU's copy engine in command order, with no
+    /// staging buffer, no map and no host-side copy.
+    ///
+    /// `MAP_READ` is what places it in host memory (wgpu gives mappable-for-read buffers
+    /// host-visible, host-cached memory); `COPY_DST` takes a level in, `COPY_SRC` gives it
+    /// back. `MAP_READ` with `COPY_SRC` needs `MAPPABLE_PRIMARY_BUFFERS`. It is never mapped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the device lacks the feature
+    /// ([`has_host_buffers`](Self::has_host_buffers)); as [`create_buffer`](Self::create_buffer)
+    /// otherwise ([`Error::OutOfMemory`] when host-visible memory runs out).
+    pub fn host_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        if !self.has_host_buffers() {
+            return Err(Error::InvalidArgument {
+                name: "device",
+                reason: "host buffers need the MAPPABLE_PRIMARY_BUFFERS feature, which this device was not opened with".into(),
+            });
+        }
+        self.create_buffer(
+            label,
+            bytes,
+            wgpu::BufferUsages::MAP_READ
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+        )
     }
 
     /// Uploads `data` into a new buffer with `usage | COPY_DST | COPY_SRC` (`COPY_SRC` so it

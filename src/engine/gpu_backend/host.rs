@@ -1,8 +1,16 @@
-//! The host tier of [`GpuBackend`]: spilling checkpoints to host memory, bringing them back,
-//! and, from the actions the interpreter reads ahead, bringing the next one back before it is
-//! needed.
+//! The host tier of [`GpuBackend`]: checkpoints in host memory, and how they get there and
+//! back.
 //!
-//! Ordering is the whole difficulty, so here it is in one place:
+//! Where the device has host buffers ([`Gpu::has_host_buffers`](crate::gpu::Gpu::has_host_buffers)),
+//! a host checkpoint is a set of GPU buffers in host memory: saving and restoring are copies
+//! encoded in command order like the steps, so nothing waits and the host copies nothing.
+//! Measured on an H100 (BENCHMARKS.md), the host's own copies through staging ran at the
+//! host's memcpy speed (12 GB/s there) and cost a spilled run three times the all-on-GPU time.
+//!
+//! Otherwise (or with `RevolverOptions::host_buffers` off) the bytes go through staging
+//! buffers into host `Vec`s, and, from the actions the interpreter reads ahead, the next one
+//! is uploaded before it is needed. Ordering is the whole difficulty there, so here it is in
+//! one place:
 //! - a spill's copies go into the open encoder, after the step that wrote the state and before
 //!   any later step that reuses its buffers;
 //! - an upload is a queue write, which wgpu runs before the *next* submission: whatever is
@@ -26,21 +34,93 @@ pub(super) struct Prefetched {
 }
 
 impl<O: Operator> GpuBackend<'_, O> {
-    /// Saves `state` into host slot `slot`. The copies are encoded now and the bytes arrive
-    /// when the GPU has run them, unless transfers do not overlap: then the host waits here.
+    /// Saves `state` into host slot `slot`: copies into host buffers, encoded in command
+    /// order; or, without them, a spill whose bytes arrive when the GPU has run its copies
+    /// (unless transfers do not overlap: then the host waits here).
     pub(super) fn save_to_host(&mut self, slot: usize, state: &GpuState) -> Result<()> {
         self.in_transfer(|r| {
-            let id = r.spill(state)?;
+            let bytes = r.copy_to_host(state)?;
+            let pending = match bytes {
+                HostBytes::Pending(id) => Some(id),
+                _ => None,
+            };
             r.slots[slot] = Some(Held::Host {
                 step: state.step,
-                bytes: HostBytes::Pending(id),
+                bytes,
             });
             r.stats.host_saves += 1;
-            if !r.options.overlap_transfers {
+            if let Some(id) = pending
+                && !r.options.overlap_transfers
+            {
                 r.await_spill(id)?;
             }
             Ok(())
         })
+    }
+
+    /// Encodes the copies of `state` to host memory: into host buffers where the device has
+    /// them, else through staging buffers. Host buffers that cannot be had (host-visible
+    /// memory is short) fall back to staging for this checkpoint: it is never lost.
+    fn copy_to_host(&mut self, state: &GpuState) -> Result<HostBytes> {
+        if self.host_buffers {
+            match self.copy_to_host_buffers(state) {
+                Ok(buffers) => return Ok(HostBytes::Buffers(buffers)),
+                Err(Error::OutOfMemory { requested, .. }) => log::warn!(
+                    "no host buffer of {requested} bytes for state {}: copying it out through staging instead",
+                    state.step
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(HostBytes::Pending(self.spill(state)?))
+    }
+
+    /// Copies of `state`'s levels into host buffers, encoded after the work that wrote them.
+    fn copy_to_host_buffers(&mut self, state: &GpuState) -> Result<Vec<Rc<wgpu::Buffer>>> {
+        let buffers = state
+            .levels
+            .iter()
+            .map(|_| self.free_or_new_host_buffer())
+            .collect::<Result<Vec<_>>>()?;
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| super::new_encoder(gpu));
+        for (level, buffer) in state.levels.iter().zip(&buffers) {
+            encoder.copy_buffer_to_buffer(level, 0, buffer, 0, level.size());
+            self.stats.spilled_bytes += level.size();
+        }
+        Ok(buffers)
+    }
+
+    /// A host buffer no checkpoint holds, or a new one. A freed one may still be read by
+    /// encoded copies: later copies into it come after them in command order.
+    fn free_or_new_host_buffer(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        if let Some(free) = self.host_pool.iter().find(|b| Rc::strong_count(b) == 1) {
+            return Ok(Rc::clone(free));
+        }
+        let bytes = self.operator.level_bytes();
+        let buffer = Rc::new(self.gpu.host_buffer("host checkpoint level", bytes)?);
+        self.host_pool.push(Rc::clone(&buffer));
+        Ok(buffer)
+    }
+
+    /// A host-buffer checkpoint back in level buffers: copies encoded now, in order after
+    /// whatever last used those level buffers.
+    fn copy_from_host_buffers(
+        &mut self,
+        step: u64,
+        buffers: &[Rc<wgpu::Buffer>],
+    ) -> Result<GpuState> {
+        let levels = buffers
+            .iter()
+            .map(|_| self.take_level())
+            .collect::<Result<Vec<_>>>()?;
+        let gpu = self.gpu;
+        let encoder = self.encoder.get_or_insert_with(|| super::new_encoder(gpu));
+        for (buffer, level) in buffers.iter().zip(&levels) {
+            encoder.copy_buffer_to_buffer(buffer, 0, level, 0, level.size());
+            self.stats.restored_bytes += level.size();
+        }
+        Ok(GpuState { step, levels })
     }
 
     /// The state in host slot `slot`, back in level buffers: the prefetched copy when the
@@ -53,6 +133,14 @@ impl<O: Operator> GpuBackend<'_, O> {
         {
             self.stats.prefetched_restores += 1;
             return Ok(early.state);
+        }
+        if let Some(Some(Held::Host {
+            bytes: HostBytes::Buffers(buffers),
+            ..
+        })) = self.slots.get(slot)
+        {
+            let buffers = buffers.clone();
+            return self.in_transfer(|r| r.copy_from_host_buffers(step, &buffers));
         }
         self.in_transfer(|r| {
             let bytes = r.host_bytes(slot)?;
@@ -78,10 +166,10 @@ impl<O: Operator> GpuBackend<'_, O> {
             state.step
         );
         self.in_transfer(|r| {
-            let id = r.spill(&state)?;
+            let bytes = r.copy_to_host(&state)?;
             r.slots[slot] = Some(Held::Host {
                 step: state.step,
-                bytes: HostBytes::Pending(id),
+                bytes,
             });
             Ok(())
         })?;
