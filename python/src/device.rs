@@ -62,11 +62,13 @@ impl<'p> Watch<'p> {
         }
     }
 
-    /// The run's result, with the exception that stopped it raised in its place.
+    /// The run's result, with the exception that stopped it raised in its place. An
+    /// exception caught at the last check (Ctrl-C as the run ended) is raised too: the signal
+    /// was consumed by that check, and dropping it would lose the user's Ctrl-C.
     fn finish<T>(&mut self, result: gpurevolve::Result<T>) -> PyResult<T> {
         match (result, self.stopped.take()) {
-            (Err(_), Some(e)) => Err(e),
-            (result, _) => result.map_err(to_py),
+            (_, Some(e)) => Err(e),
+            (result, None) => result.map_err(to_py),
         }
     }
 }
