@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
-use gpurevolve::schedule::{LevelOptimal, Revolve, StoreAll, simulate};
+use gpurevolve::schedule::{LevelOptimal, Online, Revolve, StoreAll, simulate};
 
 /// A time stepper that costs nothing: what is left is the interpreter (reading the schedule,
 /// checking each action, the lookahead window, the store's bookkeeping).
@@ -84,6 +84,22 @@ fn bench_schedules(c: &mut Criterion) {
     group.bench_function(format!("level-optimal n={steps_l} levels={levels}"), |b| {
         b.iter(|| count(black_box(&plan).clone()))
     });
+    // Online checkpointing: the decision an engine asks for before each forward step, over a
+    // run of 10⁴ steps (throughput in steps).
+    for snaps in [10u64, 50] {
+        let steps_o = 10_000u64;
+        group.throughput(Throughput::Elements(steps_o));
+        group.bench_function(format!("online step n={steps_o} s={snaps}"), |b| {
+            b.iter(|| {
+                let mut online = Online::new(black_box(snaps)).unwrap();
+                let mut actions = 0usize;
+                for _ in 0..steps_o {
+                    actions += online.step().count();
+                }
+                actions
+            })
+        });
+    }
     group.finish();
 }
 

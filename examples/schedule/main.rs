@@ -20,8 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Revolve, Schedule, ScheduleStats, StoreAll, min_snapshots_for_factor,
-    repetition_number, simulate,
+    Action, LevelOptimal, OnlineRun, Revolve, Schedule, ScheduleStats, StoreAll,
+    min_snapshots_for_factor, repetition_number, simulate,
 };
 
 /// Plan a checkpointed adjoint run: Revolve's optimal schedule for N steps and S snapshots.
@@ -137,6 +137,13 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(why) = fallback {
         eprintln!("{why}: the level figures are Revolve's schedule with a state-only adjoint");
     }
+    // The same slots when n is not known until the run ends (online checkpointing).
+    let online = if args.store_all {
+        classic
+    } else {
+        simulate(OnlineRun::new(args.steps, snaps).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?
+    };
 
     let shown = schedule(args, snaps).map_err(|e| e.to_string())?;
     let (shown_name, shown_stats, state_only) =
@@ -194,6 +201,7 @@ fn run(args: &Args) -> Result<(), String> {
                 reps,
                 &classic,
                 &level_stats,
+                &online,
                 fallback.is_some()
             )
         );
@@ -204,6 +212,7 @@ fn run(args: &Args) -> Result<(), String> {
             reps,
             &classic,
             &level_stats,
+            &online,
             fallback.is_some(),
         );
     }
@@ -216,6 +225,7 @@ fn json(
     reps: u64,
     s: &ScheduleStats,
     levels: &ScheduleStats,
+    online: &ScheduleStats,
     fallback: bool,
 ) -> String {
     format!(
@@ -223,7 +233,8 @@ fn json(
          \"advances\":{},\"total_forward\":{},\"reverse_steps\":{},\"saves\":{},\"restores\":{},\
          \"frees\":{},\"peak_slots\":{},\"actions\":{},\"recompute_factor\":{},\
          \"state_adjoint_total_forward\":{},\"levels\":{},\"level_total_forward\":{},\
-         \"level_peak_levels\":{},\"level_fallback\":{fallback}}}",
+         \"level_peak_levels\":{},\"level_fallback\":{fallback},\
+         \"online_total_forward\":{},\"online_state_adjoint_total_forward\":{}}}",
         s.steps,
         s.advances,
         s.total_forward,
@@ -238,6 +249,8 @@ fn json(
         2 * snaps,
         levels.state_adjoint_total_forward(),
         levels.peak_levels,
+        online.total_forward,
+        online.state_adjoint_total_forward(),
     )
 }
 
@@ -247,6 +260,7 @@ fn print_table(
     reps: u64,
     s: &ScheduleStats,
     levels: &ScheduleStats,
+    online: &ScheduleStats,
     fallback: bool,
 ) {
     let level_row = if fallback {
@@ -254,7 +268,7 @@ fn print_table(
     } else {
         levels.state_adjoint_total_forward().to_string()
     };
-    let rows: [(&str, String); 15] = [
+    let rows: [(&str, String); 17] = [
         ("schedule", name.to_owned()),
         ("steps (n)", s.steps.to_string()),
         ("snapshots (s)", snaps.to_string()),
@@ -267,6 +281,14 @@ fn print_table(
         ),
         ("levels (2s): forward steps", level_row),
         ("levels: peak levels held", levels.peak_levels.to_string()),
+        (
+            "online (n unknown): n + p",
+            online.total_forward.to_string(),
+        ),
+        (
+            "online: p + 1",
+            online.state_adjoint_total_forward().to_string(),
+        ),
         ("reverse steps", s.reverse_steps.to_string()),
         ("saves", s.saves.to_string()),
         ("restores", s.restores.to_string()),
