@@ -30,3 +30,49 @@ fn axpy(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     y[i] = params.a * x[i] + y[i];
 }
+
+// Sum of squares, reduced per workgroup: each invocation adds its elements in a fixed order,
+// then a fixed tree adds the invocations; the host adds the workgroups' partial sums in order.
+// No atomics: the same bits on every run.
+const REDUCE_SIZE: u32 = 256u;
+
+struct ReduceParams {
+    // Elements to reduce.
+    len: u32,
+    // Elements per workgroup (a multiple of REDUCE_SIZE).
+    chunk: u32,
+    // Workgroups per row of the dispatch (long vectors spill into workgroup_id.y).
+    row: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(3) var<uniform> reduce_params: ReduceParams;
+@group(0) @binding(4) var<storage, read> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+
+var<workgroup> acc: array<f32, REDUCE_SIZE>;
+
+@compute @workgroup_size(REDUCE_SIZE)
+fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let group = wid.x + wid.y * reduce_params.row;
+    let start = group * reduce_params.chunk;
+    var s = 0.0;
+    for (var i = lid; i < reduce_params.chunk; i = i + REDUCE_SIZE) {
+        let j = start + i;
+        if (j < reduce_params.len) {
+            let x = v[j];
+            s = s + x * x;
+        }
+    }
+    acc[lid] = s;
+    workgroupBarrier();
+    for (var stride = REDUCE_SIZE / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            acc[lid] = acc[lid] + acc[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        partial[group] = acc[0];
+    }
+}

@@ -3,7 +3,7 @@
 mod common;
 
 use gpurevolve::Error;
-use gpurevolve::gpu::{Axpy, Gpu, GpuOptions, dispatch_1d};
+use gpurevolve::gpu::{Axpy, Gpu, GpuOptions, SumSquares, dispatch_1d};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -72,6 +72,52 @@ fn upload_and_read_back_round_trip_exactly() {
         .unwrap();
     gpu.write(&b, &words2).unwrap();
     assert_eq!(gpu.read_back::<u32>(&b).unwrap(), words2);
+}
+
+/// The sum of squares on the GPU: the float64 sum of the same floats within float32
+/// rounding, whatever the length and the dispatch's shape, the same bits twice, and typed
+/// errors for lengths the buffer does not hold.
+#[test]
+fn sum_of_squares_matches_float64_and_repeats_exactly() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(5);
+    for (len, max_groups) in [
+        (1, 65535),
+        (255, 65535),
+        (4096, 65535),
+        (4097, 2),
+        (100_003, 3),
+    ] {
+        let x = random_f32(&mut rng, len);
+        let buffer = gpu.upload("x", &x, wgpu::BufferUsages::STORAGE).unwrap();
+        let sums = SumSquares::new(&gpu)
+            .unwrap()
+            .with_max_groups_per_dim(max_groups);
+        let got = sums.sum(&gpu, &buffer, len as u64).unwrap();
+        let want: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "len {len}: {got} against {want}"
+        );
+        let again = sums.sum(&gpu, &buffer, len as u64).unwrap();
+        assert_eq!(got.to_bits(), again.to_bits(), "len {len}");
+        // Fewer elements than the buffer holds: only those count.
+        if len > 1 {
+            let head = sums.sum(&gpu, &buffer, 1).unwrap();
+            assert_eq!(head, f64::from(x[0] * x[0]), "len {len}");
+        }
+    }
+    let buffer = gpu
+        .upload("x", &[1.0f32; 8], wgpu::BufferUsages::STORAGE)
+        .unwrap();
+    let sums = SumSquares::new(&gpu).unwrap();
+    for bad in [0, 9] {
+        let err = sums.sum(&gpu, &buffer, bad).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument { name: "len", .. }),
+            "{err}"
+        );
+    }
 }
 
 /// Host buffers (the host tier's home): on Vulkan the device is opened with them, and a

@@ -16,6 +16,7 @@ mod model;
 mod operator;
 mod points;
 mod problem;
+mod quiet;
 mod reference;
 
 pub use boundary::{Boundary, BoundaryKind};
@@ -26,3 +27,4 @@ pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
 pub use model::Model;
 pub use operator::AcousticOperator;
 pub use problem::Problem;
+pub use quiet::Quiet;

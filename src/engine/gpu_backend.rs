@@ -214,6 +214,18 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
     }
 }
 
+impl<'g, O: Operator> GpuBackend<'g, O> {
+    /// The operator (for a stop condition that reads the state through it, say).
+    pub fn operator(&self) -> &O {
+        &self.operator
+    }
+
+    /// The GPU it runs on.
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+}
+
 impl<O: Operator> GpuBackend<'_, O> {
     fn state_bytes(&self) -> u64 {
         self.operator.levels() as u64 * self.operator.level_bytes()

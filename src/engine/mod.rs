@@ -29,6 +29,7 @@ pub use gpu_backend::{GpuBackend, GpuState};
 #[cfg(feature = "gpu")]
 pub use operator::Operator;
 pub use revolver::{
-    DEFAULT_STEPS_PER_SUBMIT, Progress, ProgressReply, Revolver, RevolverOptions, RunStats,
+    DEFAULT_STEPS_PER_SUBMIT, ForwardEnd, Progress, ProgressReply, Revolver, RevolverOptions,
+    RunStats,
 };
 pub use store::{Backend, Store};

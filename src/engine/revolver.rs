@@ -149,6 +149,15 @@ pub struct RunStats {
     pub prefetched_restores: u64,
 }
 
+/// How an online forward sweep ended ([`Revolver::apply_forward_until`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardEnd {
+    /// The run's steps: its last step's input was live when it ended.
+    pub steps: u64,
+    /// Whether the stop condition ended it; `false` when the schedule's most steps did.
+    pub stopped: bool,
+}
+
 /// Progress of a run, in step evaluations (forward and adjoint alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
@@ -329,6 +338,80 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         self.forward_done = true;
         self.stats.forward_seconds = start.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// Runs the forward sweep of an online schedule ([`OnlineSchedule`]) to an end found on
+    /// the way: before step `k` (every `every` steps, `k ≥ 1`), the work encoded so far runs
+    /// and `stop(backend, state k, k)` says whether step `k` is the last. Without a stop, the
+    /// schedule's most steps end the run, and [`ForwardEnd::stopped`] says so. The schedule
+    /// decides before each step whether state `k` is kept ([`Online`]). Then
+    /// [`apply_reverse`](Self::apply_reverse) reverses the steps that ran.
+    ///
+    /// Each check drains the queue once (the stop condition reads the state), so `every`
+    /// trades the overshoot past the moment the condition holds against that wait.
+    ///
+    /// [`OnlineSchedule`]: crate::schedule::OnlineSchedule
+    /// [`Online`]: crate::schedule::Online
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the schedule is not online or the forward sweep has
+    /// run; whatever `stop` returns; as [`apply_forward`](Self::apply_forward).
+    pub fn apply_forward_until(
+        &mut self,
+        every: u64,
+        mut stop: impl FnMut(&B, &B::State, u64) -> Result<bool>,
+    ) -> Result<ForwardEnd> {
+        if self.forward_done {
+            return Err(Error::InvalidArgument {
+                name: "revolver",
+                reason: "its forward sweep has run already".into(),
+            });
+        }
+        if self.schedule.online().is_none() {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: "apply_forward_until needs an online schedule (schedule::OnlineSchedule); \
+                         a schedule that knows its steps runs with apply_forward"
+                    .into(),
+            });
+        }
+        let start = Instant::now();
+        let max = self.schedule.steps();
+        let every = every.max(1);
+        self.live = Some(self.backend.initial()?);
+        let mut k = 0u64;
+        let stopped = loop {
+            if k + 1 >= max {
+                break false;
+            }
+            if k > 0 && k.is_multiple_of(every) {
+                self.backend.sync()?;
+                let state = self.live(Action::Advance { from: k, to: k + 1 }, k)?;
+                if stop(&self.backend, &state, k)? {
+                    break true;
+                }
+            }
+            if let Some(control) = self.schedule.online() {
+                control.grant_step();
+            }
+            loop {
+                self.fill_window();
+                let Some(action) = self.window.pop_front() else {
+                    break;
+                };
+                self.execute(action)?;
+            }
+            k += 1;
+        };
+        let steps = self.schedule.online().map_or(max, |c| c.end());
+        self.checker.end_at(steps)?;
+        if !stopped {
+            log::warn!("the stop condition never held: the run ends at its most steps, {steps}");
+        }
+        self.backend.sync()?;
+        self.forward_done = true;
+        self.stats.forward_seconds = start.elapsed().as_secs_f64();
+        Ok(ForwardEnd { steps, stopped })
     }
 
     /// Runs the reverse sweep (after [`apply_forward`](Self::apply_forward), which it runs

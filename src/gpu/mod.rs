@@ -10,7 +10,7 @@ mod external;
 mod pipelines;
 
 pub use bind_cache::BindGroupCache;
-pub use blas::Axpy;
+pub use blas::{Axpy, SumSquares};
 pub use context::{Gpu, GpuOptions};
 pub use counters::GpuCounters;
 pub use dispatch::{Dispatch1d, dispatch_1d};

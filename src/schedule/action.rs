@@ -1,6 +1,7 @@
 //! The action vocabulary every schedule speaks and every engine executes.
 
 use super::multistage::Tier;
+use super::online::OnlineControl;
 use super::simulate::{LevelBudget, Planned};
 use crate::error::Result;
 use std::fmt;
@@ -103,6 +104,13 @@ pub trait Schedule: Iterator<Item = Action> {
     fn planned(&self) -> Result<Option<Planned>> {
         Ok(None)
     }
+
+    /// For an online schedule ([`OnlineSchedule`](super::OnlineSchedule)), which does not know
+    /// its number of steps: the control an engine uses to run it to an end found on the way.
+    /// `None` (the default) for a schedule that knows its steps.
+    fn online(&mut self) -> Option<&mut dyn OnlineControl> {
+        None
+    }
 }
 
 /// A boxed schedule is a schedule, so either kind can be chosen at run time.
@@ -125,5 +133,9 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 
     fn planned(&self) -> Result<Option<Planned>> {
         (**self).planned()
+    }
+
+    fn online(&mut self) -> Option<&mut dyn OnlineControl> {
+        (**self).online()
     }
 }

@@ -91,7 +91,7 @@ pub use any::{AnySchedule, ScheduleMemory};
 pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
 pub use levels::{LevelOptimal, MAX_PLAN_CELLS, MAX_PLAN_EVALUATIONS};
 pub use multistage::{Multistage, Tier, TierTraffic};
-pub use online::{Online, OnlineReversal, OnlineRun};
+pub use online::{Online, OnlineControl, OnlineReversal, OnlineRun, OnlineSchedule};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
     repetition_number,

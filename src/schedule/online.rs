@@ -531,3 +531,95 @@ mod tests {
         }
     }
 }
+
+/// What an engine needs of an online schedule to run to an end it does not know
+/// ([`Schedule::online`]): permission for the actions of one more step, and the end.
+pub trait OnlineControl {
+    /// Lets the schedule hand out the actions of one more step (a save, perhaps, then the
+    /// advance); until then it hands out nothing.
+    fn grant_step(&mut self);
+
+    /// Ends the forward run at the live state, the last step's input; from now on the
+    /// schedule hands out the reversal. Returns the run's steps.
+    fn end(&mut self) -> u64;
+}
+
+/// [`Online`] as a [`Schedule`] for an engine that runs until a stop condition fires, at most
+/// `max_steps` steps ([`Revolver::apply_forward_until`](crate::engine::Revolver::apply_forward_until)):
+/// it hands out one step's actions at a time as the engine grants them, then, once ended, the
+/// reversal.
+#[derive(Clone, Debug)]
+pub struct OnlineSchedule {
+    max_steps: u64,
+    snaps: u64,
+    online: Option<Online>,
+    pending: VecDeque<Action>,
+    reversal: Option<OnlineReversal>,
+}
+
+impl OnlineSchedule {
+    /// Online checkpointing with `snaps` slots for a run of at most `max_steps` steps.
+    ///
+    /// # Errors
+    /// [`Error::ZeroSteps`], [`Error::ZeroSnapshots`].
+    pub fn new(max_steps: u64, snaps: u64) -> Result<Self> {
+        if max_steps == 0 {
+            return Err(Error::ZeroSteps);
+        }
+        Ok(Self {
+            max_steps,
+            snaps,
+            online: Some(Online::new(snaps)?),
+            pending: VecDeque::with_capacity(3),
+            reversal: None,
+        })
+    }
+}
+
+impl Iterator for OnlineSchedule {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        if let Some(action) = self.pending.pop_front() {
+            return Some(action);
+        }
+        self.reversal.as_mut()?.next()
+    }
+}
+
+impl OnlineControl for OnlineSchedule {
+    fn grant_step(&mut self) {
+        if let Some(online) = self.online.as_mut()
+            && online.live() + 1 < self.max_steps
+        {
+            self.pending.extend(online.step());
+        }
+    }
+
+    fn end(&mut self) -> u64 {
+        match self.online.take() {
+            Some(online) => {
+                let steps = online.live() + 1;
+                self.max_steps = steps;
+                self.reversal = Some(online.finish());
+                steps
+            }
+            None => self.max_steps,
+        }
+    }
+}
+
+impl Schedule for OnlineSchedule {
+    /// At most `max_steps` before the end; the run's steps after.
+    fn steps(&self) -> u64 {
+        self.max_steps
+    }
+
+    fn slot_capacity(&self) -> usize {
+        usize::try_from(self.snaps.min(self.max_steps)).unwrap_or(usize::MAX)
+    }
+
+    fn online(&mut self) -> Option<&mut dyn OnlineControl> {
+        Some(self)
+    }
+}

@@ -343,6 +343,27 @@ impl Simulator {
         Ok(())
     }
 
+    /// Ends an online run at `steps` steps: before any reverse, with no state past
+    /// `steps − 1` reached.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] otherwise.
+    pub(crate) fn end_at(&mut self, steps: u64) -> Result<()> {
+        let reached = self.live.unwrap_or(0);
+        if steps == 0 || steps > self.end || self.stats.reverse_steps > 0 || reached >= steps {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: format!(
+                    "an online run cannot end at {steps} steps: state {reached} is live, {} reversed, at most {} steps",
+                    self.stats.reverse_steps, self.end
+                ),
+            });
+        }
+        self.end = steps;
+        self.stats.steps = steps;
+        Ok(())
+    }
+
     /// What the actions so far did.
     pub(crate) fn stats(&self) -> &ScheduleStats {
         &self.stats
