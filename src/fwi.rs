@@ -22,12 +22,12 @@ pub mod mpi;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::acoustic::{AcousticOperator, Problem};
+use crate::acoustic::{AcousticOperator, Problem, Quiet};
 use crate::engine::{Progress, ProgressReply, Revolver, RevolverOptions, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
-    AnySchedule, LevelOptimal, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts,
+    AnySchedule, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts,
 };
 
 /// How each shot's forward states are kept.
@@ -59,7 +59,23 @@ pub enum Checkpointing {
         /// Step and transfer costs.
         costs: TwoLevelCosts,
     },
+    /// Each shot runs until its wavefield is quiet ([`Quiet`]: energy below `fraction` of
+    /// its peak once the source has ended, checked every [`QUIET_EVERY`] steps) or for its
+    /// `nt − 1` steps, whichever comes first, with online checkpointing in `snaps` slots
+    /// ([`OnlineSchedule`]; state 0's holds nothing). Its misfit and gradient are those of the
+    /// steps it ran: the samples after them count for nothing, and its traces are zero there.
+    UntilQuiet {
+        /// Slots, state 0's included.
+        snaps: u64,
+        /// Energy fraction of the peak at which a shot stops, in `(0, 1)`.
+        fraction: f64,
+    },
 }
+
+/// Steps between two checks of [`Checkpointing::UntilQuiet`]: each check waits for the GPU
+/// once and reduces the wavefield, and a shot runs at most this many steps past the moment
+/// it is quiet.
+pub const QUIET_EVERY: u64 = 16;
 
 impl Checkpointing {
     /// The schedule for `steps` steps.
@@ -79,6 +95,9 @@ impl Checkpointing {
                 Err(e) => return Err(e),
             },
             Checkpointing::StoreAll => AnySchedule::StoreAll(StoreAll::new(steps)?),
+            Checkpointing::UntilQuiet { snaps, .. } => {
+                AnySchedule::Online(Box::new(OnlineSchedule::new(steps, snaps)?))
+            }
             Checkpointing::TwoTier {
                 device,
                 host,
@@ -449,7 +468,24 @@ fn run_shot<R: ProgressReply>(
     let operator = AcousticOperator::new(gpu, shot, observed)?;
     let schedule = plans.for_shot(shot)?;
     let mut revolver = Revolver::new(gpu, operator, schedule, options)?.on_progress(progress);
-    revolver.apply_forward()?;
+    if let Checkpointing::UntilQuiet { fraction, .. } = plans.checkpointing {
+        let mut quiet = Quiet::new(shot, fraction)?;
+        let end = revolver.apply_forward_until(QUIET_EVERY, |backend, state, k| {
+            let Some(level) = state.levels().next() else {
+                return Ok(false);
+            };
+            Ok(quiet.is_quiet(k, backend.operator().energy(level)?))
+        })?;
+        if !end.stopped {
+            log::warn!(
+                "shot {i}: the wavefield was not quiet after its {} steps (peak energy {:.3e})",
+                end.steps,
+                quiet.peak()
+            );
+        }
+    } else {
+        revolver.apply_forward()?;
+    }
     let stats = revolver.apply_reverse()?;
     let info = revolver.operator().finish()?;
     log::info!(

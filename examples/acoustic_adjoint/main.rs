@@ -36,7 +36,7 @@ use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
 use gpurevolve::engine::{Operator, RevolverOptions, calibrate};
 use gpurevolve::fwi::{self, FwiGradient, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{AnySchedule, Planned, Schedule, Tier};
+use gpurevolve::schedule::{AnySchedule, OnlineRun, Planned, Schedule, Tier};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use report::Report;
 use setup::Setup;
@@ -161,6 +161,12 @@ struct Args {
     /// Keep every forward state (the reference; no recomputation).
     #[arg(long)]
     store_all: bool,
+    /// Stop each shot once its wavefield is quiet: energy below FRACTION of its peak after
+    /// the source has ended (1e-4, say), checked every 16 steps; --tmax or --nt is then the
+    /// longest a shot runs. The checkpoints follow an online schedule in the memory of --snaps
+    /// (--schedule does not apply); a shot's traces are zero after its last step.
+    #[arg(long, value_name = "FRACTION", conflicts_with = "store_all")]
+    until_quiet: Option<f64>,
     /// GPU bytes for checkpoints, on each device; the checkpoints beyond it spill to host
     /// memory, the most used stay on the GPU [default: all on the GPU, spilling only if it
     /// runs out].
@@ -318,7 +324,15 @@ fn run(args: &Args) -> Result<(), String> {
 
     // Shot 0's placement as its run ended: the plan's, with any slot the GPU could not hold.
     let tiers = result.tiers.first().cloned().unwrap_or_default();
-    write_outputs(args, &setup, &observed, &result, schedule.clone(), &tiers)?;
+    // The sweep drawn is shot 0's: an online run, replayed for the length it turned out to have.
+    let shown: Box<dyn Schedule> = match checkpointing {
+        fwi::Checkpointing::UntilQuiet { snaps, .. } => {
+            let steps = result.shots.first().map_or(1, |s| s.reverse_steps);
+            Box::new(OnlineRun::new(steps, snaps).map_err(err)?)
+        }
+        _ => Box::new(schedule.clone()),
+    };
+    write_outputs(args, &setup, &observed, &result, shown, &tiers)?;
     lap(&mut timings, "output", &mut since);
     timings.push(("total", clock.elapsed().as_secs_f64()));
 
@@ -414,10 +428,7 @@ fn prepare(
     })?;
     drop(probe);
     let schedule = checkpointing.schedule(steps).map_err(err)?;
-    let planned = schedule
-        .planned()
-        .map_err(err)?
-        .ok_or("the schedule does not plan itself")?;
+    let planned = plan::planned(checkpointing, &schedule)?;
     Ok(Prepared {
         setup,
         gpus,

@@ -2,7 +2,9 @@
 //! the two-tier plan of `--placement optimal`, and the modelled costs reported for it.
 
 use gpurevolve::fwi::Checkpointing;
-use gpurevolve::schedule::{self, Multistage, Revolve, Schedule, Tier, TwoLevelCosts};
+use gpurevolve::schedule::{
+    self, AnySchedule, Multistage, Planned, Revolve, Schedule, Tier, TwoLevelCosts,
+};
 
 use super::report::Json;
 use super::{Args, Placement, err};
@@ -26,10 +28,36 @@ pub fn checkpointing(
         }
         None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(err)?,
     };
+    if let Some(fraction) = args.until_quiet {
+        // The fraction is checked with the rest of the command line (setup).
+        if args.placement == Placement::Optimal {
+            return Err("--until-quiet plans online, without the costs --placement optimal needs: use --placement multistage".into());
+        }
+        // As Revolve's choice: state 0 is rebuilt, so its slot holds nothing.
+        return Ok(Checkpointing::UntilQuiet {
+            snaps: (snaps + 1).min(steps),
+            fraction,
+        });
+    }
     match args.placement {
         Placement::Multistage => Ok(args.schedule.choice().checkpointing(snaps, steps)),
         Placement::Optimal => two_tier(args, snaps, state_bytes, measure),
     }
+}
+
+/// What the schedule will do, for the progress bar and the report: its own plan, or for an
+/// online run the plan of a run that lasts its most steps.
+pub fn planned(checkpointing: Checkpointing, schedule: &AnySchedule) -> Result<Planned, String> {
+    let own = match checkpointing {
+        Checkpointing::UntilQuiet { snaps, .. } => {
+            schedule::OnlineRun::new(schedule.steps(), snaps)
+                .map_err(err)?
+                .planned()
+        }
+        _ => schedule.planned(),
+    };
+    own.map_err(err)?
+        .ok_or_else(|| "the schedule does not plan itself".to_owned())
 }
 
 /// `--placement optimal`: as many of the `snaps` snapshots on the GPU as `--device-memory`

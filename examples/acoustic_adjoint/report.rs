@@ -69,7 +69,12 @@ impl Report<'_> {
         }
     }
 
+    /// Forward steps per step: as planned, or, for runs that stopped when quiet, as run.
     fn recompute_factor(&self) -> f64 {
+        if self.args.until_quiet.is_some() {
+            let run = |f: fn(&RunStats) -> u64| self.sum(f) as f64;
+            return run(|s| s.forward_steps) / run(|s| s.reverse_steps).max(1.0);
+        }
         self.planned_forward() as f64 / self.planned.steps.max(1) as f64
     }
 
@@ -149,6 +154,10 @@ impl Report<'_> {
                         .map(|i| Json::Int((i % self.rank_seconds.len().max(1)) as u64))
                         .collect(),
                 ),
+            ),
+            (
+                "until_quiet",
+                self.args.until_quiet.map_or(Json::Null, Json::Num),
             ),
             ("forward_steps", self.per_shot(|s| s.forward_steps)),
             ("reverse_steps", self.per_shot(|s| s.reverse_steps)),
@@ -249,14 +258,26 @@ impl Report<'_> {
                     count(tiers, Tier::HOST)
                 ),
             ),
-            (
-                "forward steps / shot",
-                format!(
-                    "{} ({} as Revolve counts its schedule)",
-                    self.planned_forward(),
-                    self.planned.total_forward
-                ),
-            ),
+            if args.until_quiet.is_some() {
+                (
+                    "steps run, forward steps",
+                    self.result
+                        .shots
+                        .iter()
+                        .map(|s| format!("{}, {}", s.reverse_steps, s.forward_steps))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            } else {
+                (
+                    "forward steps / shot",
+                    format!(
+                        "{} ({} as Revolve counts its schedule)",
+                        self.planned_forward(),
+                        self.planned.total_forward
+                    ),
+                )
+            },
             (
                 "recompute factor",
                 format!("{:.3}", self.recompute_factor()),

@@ -22,6 +22,13 @@ pub struct Setup {
 
 /// Builds everything from the command line, checking it all before any GPU work.
 pub fn setup(args: &Args) -> Result<Setup, String> {
+    if let Some(fraction) = args.until_quiet
+        && !(fraction > 0.0 && fraction < 1.0)
+    {
+        return Err(format!(
+            "--until-quiet {fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
+        ));
+    }
     let truth = truth_model(args)?;
     let start = starting_model(args, &truth)?;
     let order = args.space_order;

@@ -3,6 +3,7 @@
 use super::action::{Action, Schedule};
 use super::levels::LevelOptimal;
 use super::multistage::Tier;
+use super::online::{OnlineControl, OnlineSchedule};
 use super::revolve::Revolve;
 use super::simulate::{LevelBudget, Planned};
 use super::store_all::StoreAll;
@@ -21,13 +22,16 @@ pub enum AnySchedule {
     TwoLevel(TwoLevel),
     /// [`LevelOptimal`].
     Levels(LevelOptimal),
+    /// [`OnlineSchedule`], for a run that ends when a condition holds (boxed: it is the
+    /// largest).
+    Online(Box<OnlineSchedule>),
 }
 
 /// What a schedule holds, as reports name it (the main job's `summary.json`, the Python
 /// package's `info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleMemory {
-    /// `levels`, `revolve`, `revolve-classic`, `store-all` or `two-level`.
+    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level` or `online`.
     pub name: &'static str,
     /// Its memory in two-level snapshots.
     pub snaps: u64,
@@ -48,6 +52,9 @@ impl AnySchedule {
             AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
             AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
             AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
+            // As Revolve: the slot of state 0 holds nothing for a rebuilt state.
+            AnySchedule::Online(s) if classic => ("online", s.snaps(), 2 * s.snaps()),
+            AnySchedule::Online(s) => ("online", s.snaps() - 1, 2 * (s.snaps() - 1)),
         };
         ScheduleMemory {
             name,
@@ -62,6 +69,7 @@ impl AnySchedule {
             AnySchedule::StoreAll(s) => s,
             AnySchedule::TwoLevel(s) => s,
             AnySchedule::Levels(s) => s,
+            AnySchedule::Online(s) => s,
         }
     }
 }
@@ -75,6 +83,7 @@ impl Iterator for AnySchedule {
             AnySchedule::StoreAll(s) => s.next(),
             AnySchedule::TwoLevel(s) => s.next(),
             AnySchedule::Levels(s) => s.next(),
+            AnySchedule::Online(s) => s.next(),
         }
     }
 }
@@ -98,5 +107,12 @@ impl Schedule for AnySchedule {
 
     fn planned(&self) -> Result<Option<Planned>> {
         self.inner().planned()
+    }
+
+    fn online(&mut self) -> Option<&mut dyn OnlineControl> {
+        match self {
+            AnySchedule::Online(s) => Some(s.as_mut()),
+            _ => None,
+        }
     }
 }

@@ -576,6 +576,13 @@ impl OnlineSchedule {
     }
 }
 
+impl OnlineSchedule {
+    /// The slots it addresses.
+    pub fn snaps(&self) -> u64 {
+        self.snaps
+    }
+}
+
 impl Iterator for OnlineSchedule {
     type Item = Action;
 
