@@ -51,6 +51,7 @@ class Device:
         schedule: Literal["levels", "revolve", "classic"] = "levels",
         device_memory: Optional[int] = None,
         host_memory: Optional[int] = None,
+        until_quiet: Optional[float] = None,
         progress: Optional[Progress] = None,
     ) -> Tuple[float, FloatArray, dict]: ...
 

@@ -192,6 +192,36 @@ fn checkpointing(
     Ok(choice.checkpointing(snaps, steps))
 }
 
+/// Online checkpointing until quiet, in the memory of `snaps` two-level snapshots (as the
+/// main job's `--until-quiet`: state 0's slot comes free).
+fn until_quiet_checkpointing(
+    snaps: Option<&Bound<'_, PyAny>>,
+    fraction: f64,
+    steps: u64,
+) -> PyResult<Checkpointing> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(bad(
+            "until_quiet",
+            format!(
+                "{fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
+            ),
+        ));
+    }
+    let snaps = match checkpointing(snaps, ScheduleChoice::Classic, steps)? {
+        Checkpointing::Snapshots(s) => s,
+        _ => {
+            return Err(bad(
+                "snaps",
+                "until_quiet keeps a number of snapshots, not \"all\"",
+            ));
+        }
+    };
+    Ok(Checkpointing::UntilQuiet {
+        snaps: (snaps + 1).min(steps),
+        fraction,
+    })
+}
+
 #[pymethods]
 impl Device {
     #[new]
@@ -300,12 +330,19 @@ impl Device {
     /// fewest for which Revolve takes at most 3 forward steps per step), or `"all"`;
     /// `schedule` within it: `"levels"`, `"revolve"` or `"classic"`. `device_memory` and
     /// `host_memory` bound the checkpoint bytes on the GPU (the rest spill to host memory) and
-    /// in host memory. `progress(done, total)` counts step evaluations over all shots, at most
-    /// every 0.1 s; Ctrl-C stops the run (`KeyboardInterrupt`).
+    /// in host memory. `until_quiet` (a fraction such as `1e-4`) stops each shot once its
+    /// wavefield's energy is below that fraction of its peak after the source has ended, with
+    /// online checkpointing in the memory of `snaps` (`schedule` does not apply); the misfit
+    /// and gradient are then those of the steps run (`info["reverse_steps"]` per shot), the
+    /// store-all ones of a record that long, bit for bit. `progress(done, total)` counts
+    /// step evaluations over all shots, at most every 0.1 s (with `until_quiet`, `total` is
+    /// that of shots that run to the end of `observed`); Ctrl-C stops the run
+    /// (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = 8,
         nbl = 20, boundary = "cpml", boundary_velocity = None, snaps = None,
-        schedule = "levels", device_memory = None, host_memory = None, progress = None
+        schedule = "levels", device_memory = None, host_memory = None, until_quiet = None,
+        progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn gradient<'py>(
@@ -326,6 +363,7 @@ impl Device {
         schedule: &str,
         device_memory: Option<u64>,
         host_memory: Option<u64>,
+        until_quiet: Option<f64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let clock = Instant::now();
@@ -380,7 +418,10 @@ impl Device {
             .collect();
         let steps = (nt - 1) as u64;
         let choice: ScheduleChoice = schedule.parse().map_err(to_py)?;
-        let plan = checkpointing(snaps, choice, steps)?;
+        let plan = match until_quiet {
+            None => checkpointing(snaps, choice, steps)?,
+            Some(fraction) => until_quiet_checkpointing(snaps, fraction, steps)?,
+        };
         let options = RevolverOptions {
             device_budget: device_memory,
             host_budget: host_memory,
@@ -392,8 +433,17 @@ impl Device {
             .map_err(to_py)?
             .memory(choice.recomputes());
 
-        // Progress over all shots: each makes the same number of step evaluations.
+        // Progress over all shots: each makes the same number of step evaluations (an online
+        // run knows no total: that of a shot that runs its most steps stands in).
         let count = survey.shots.len() as u64;
+        let online_total = match plan {
+            Checkpointing::UntilQuiet { snaps, .. } => {
+                let run = schedule::OnlineRun::new(steps, snaps).map_err(to_py)?;
+                let stats = schedule::simulate(run).map_err(to_py)?;
+                stats.state_adjoint_total_forward() + stats.reverse_steps
+            }
+            _ => 0,
+        };
         let mut watch = Watch::new(progress.as_ref());
         let result = py.detach(|| {
             fwi::gradient_with(
@@ -402,7 +452,10 @@ impl Device {
                 &observed,
                 plan,
                 options,
-                |shot, p| watch.tick(shot as u64 * p.total + p.done, count * p.total),
+                |shot, p| {
+                    let total = p.total.max(online_total);
+                    watch.tick(shot as u64 * total + p.done, count * total)
+                },
             )
         });
         let result = watch.finish(result)?;
@@ -440,9 +493,11 @@ impl Device {
         info.set_item("reverse_steps", each(|s| s.reverse_steps))?;
         info.set_item("saves", each(|s| s.saves))?;
         info.set_item("restores", each(|s| s.restores))?;
+        // Per step run: a run until quiet may stop short of `steps`.
+        let run_steps: u64 = stats.iter().map(|s| s.reverse_steps).sum();
         info.set_item(
             "recompute_factor",
-            forward_steps as f64 / (count * steps) as f64,
+            forward_steps as f64 / run_steps.max(1) as f64,
         )?;
         let peak = stats.iter().map(|s| s.peak_checkpoint_bytes).max();
         info.set_item("peak_checkpoint_bytes", peak.unwrap_or(0))?;
@@ -462,6 +517,7 @@ impl Device {
         tiers.set_item("out_of_memory_demotions", each(|s| s.demotions))?;
         tiers.set_item("peak_host_bytes", each(|s| s.peak_host_bytes))?;
         info.set_item("tiers", tiers)?;
+        info.set_item("until_quiet", until_quiet)?;
         info.set_item("misfit", result.misfit)?;
         let timings = PyDict::new(py);
         let seconds = |f: fn(&RunStats) -> f64| stats.iter().map(f).sum::<f64>();

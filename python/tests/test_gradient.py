@@ -225,3 +225,22 @@ def test_forward_reports_progress_and_ctrl_c_stops_it(device):
     finally:
         timer.cancel()
     assert device.forward(true, nt=300, **common).tobytes() == plain.tobytes()
+
+
+def test_until_quiet_is_the_store_all_gradient_of_its_length(device):
+    """A shot stopped once its wavefield is quiet: the misfit and gradient of a record cut at
+    the steps it ran, kept in full (store-all), to the bit; a fraction outside (0, 1) is a
+    ValueError naming it."""
+    true, start, nt, common = small(shots=1, nt=1200)
+    observed = device.forward(true, nt=nt, **common)
+    misfit, g, info = device.gradient(start, observed, until_quiet=1e-3, snaps=8, **common)
+    n = info["reverse_steps"][0]
+    assert 0 < n < nt - 1, n
+    assert info["until_quiet"] == 1e-3 and info["schedule"] == "online"
+    cut = np.ascontiguousarray(observed[:, : n + 1, :])
+    misfit_ref, g_ref, _ = device.gradient(start, cut, snaps="all", **common)
+    assert misfit == misfit_ref
+    assert g.tobytes() == g_ref.tobytes()
+    for bad in (0.0, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="until_quiet"):
+            device.gradient(start, observed, until_quiet=bad, **common)
