@@ -86,7 +86,8 @@ fn bench_checkpointing(c: &mut Criterion) {
             let mut runs: Vec<(f64, f64, u64)> = (0..3)
                 .map(|_| {
                     let start = Instant::now();
-                    let g = gradient_with(&gpu, &shots, &obs, how, options, |_, _| {}).unwrap();
+                    let g =
+                        gradient_with(&gpu, &shots, &obs, how, options.clone(), |_, _| {}).unwrap();
                     let shot = g.shots[0];
                     (
                         start.elapsed().as_secs_f64(),

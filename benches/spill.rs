@@ -1,7 +1,8 @@
 //! What spilling checkpoints to host memory costs: wall time with half the checkpoints in host
-//! memory against all on the GPU, with transfers overlapped (spills read when the GPU has run
-//! them, restores uploaded ahead) and blocking (the queue drained at every spill), and how
-//! long the host waited on the GPU for copies.
+//! memory against all on the GPU: in host buffers (the default where the device has them),
+//! and through staging with transfers overlapped (spills read when the GPU has run them,
+//! restores uploaded ahead) and blocking (the queue drained at every spill), and how long
+//! the host waited on the GPU for copies.
 //!
 //! `cargo bench --bench spill`. `GPUREVOLVE_BENCH_QUICK=1` uses n = 300.
 
@@ -17,10 +18,11 @@ use gpurevolve::schedule::Revolve;
 
 const SNAPS: u64 = 20;
 
-fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], options: RevolverOptions) -> RunStats {
+fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], options: &RevolverOptions) -> RunStats {
     let n = (problem.time().nt - 1) as u64;
     let op = AcousticOperator::new(gpu, problem, observed).unwrap();
-    let mut revolver = Revolver::new(gpu, op, Revolve::new(n, SNAPS).unwrap(), options).unwrap();
+    let schedule = Revolve::new(n, SNAPS).unwrap();
+    let mut revolver = Revolver::new(gpu, op, schedule, options.clone()).unwrap();
     revolver.apply_reverse().unwrap()
 }
 
@@ -34,33 +36,37 @@ fn bench_spill(c: &mut Criterion) {
     println!("adapter: {}", gpu.adapter_info().name);
     let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
     let state = 2 * problem.level_bytes();
-    let half = |overlap_transfers| RevolverOptions {
+    let half = |host_buffers, overlap_transfers| RevolverOptions {
         device_budget: Some(SNAPS / 2 * state),
+        host_buffers,
         overlap_transfers,
         ..RevolverOptions::default()
     };
     let configs = [
         ("all on GPU", RevolverOptions::default()),
-        ("half spilled, overlapped", half(true)),
-        ("half spilled, blocking", half(false)),
+        ("half spilled, host buffers", half(true, true)),
+        ("half spilled, overlapped", half(false, true)),
+        ("half spilled, blocking", half(false, false)),
     ];
     let mut group = c.benchmark_group(format!("revolve n={n} s={SNAPS}"));
     group.sample_size(10);
-    for (name, options) in configs {
-        group.bench_function(name, |b| b.iter(|| run(&gpu, &problem, &observed, options)));
+    for (name, options) in &configs {
+        group.bench_function(*name, |b| {
+            b.iter(|| run(&gpu, &problem, &observed, options))
+        });
     }
     group.finish();
 
     // One process, interleaved so drift hits every configuration alike: medians of 5.
-    let mut times: [Vec<(f64, RunStats)>; 3] = Default::default();
+    let mut times: [Vec<(f64, RunStats)>; 4] = Default::default();
     for _ in 0..5 {
-        for (t, (_, options)) in times.iter_mut().zip(configs) {
+        for (t, (_, options)) in times.iter_mut().zip(&configs) {
             let start = Instant::now();
             let stats = run(&gpu, &problem, &observed, options);
             t.push((start.elapsed().as_secs_f64(), stats));
         }
     }
-    let [all, overlapped, blocking] = times.map(|mut t| {
+    let [all, host_buffers, overlapped, blocking] = times.map(|mut t| {
         t.sort_by(|a, b| a.0.total_cmp(&b.0));
         t[2]
     });
@@ -75,6 +81,7 @@ fn bench_spill(c: &mut Criterion) {
     );
     for (name, (seconds, stats)) in [
         ("all on GPU", all),
+        ("half spilled, host buffers", host_buffers),
         ("half spilled, overlapped", overlapped),
         ("half spilled, blocking", blocking),
     ] {
@@ -102,5 +109,87 @@ fn bench_spill(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_spill);
+/// The disk tier against host memory alone, in one process: a quarter of the checkpoints on
+/// the GPU, a quarter in host memory and the rest in files (or all the rest in host memory);
+/// the disk thread's write and read bandwidth against a sequential write (synced) and read
+/// of one file of the same bytes in the same directory. `GPUREVOLVE_BENCH_DISK` names the
+/// directory (default: the system's temporary directory).
+fn bench_disk(_c: &mut Criterion) {
+    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
+        300
+    } else {
+        1000
+    };
+    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
+    let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
+    let state = 2 * problem.level_bytes();
+    let dir = std::env::var_os("GPUREVOLVE_BENCH_DISK")
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let host_only = RevolverOptions {
+        device_budget: Some(SNAPS / 4 * state),
+        ..RevolverOptions::default()
+    };
+    let with_disk = RevolverOptions {
+        host_budget: Some(SNAPS / 4 * state),
+        disk: Some(dir.clone()),
+        ..host_only.clone()
+    };
+    let mut times = [Vec::new(), Vec::new()];
+    let mut disk_stats = RunStats::default();
+    for _ in 0..3 {
+        for (t, options) in times.iter_mut().zip([&host_only, &with_disk]) {
+            let start = Instant::now();
+            let stats = run(&gpu, &problem, &observed, options);
+            t.push(start.elapsed().as_secs_f64());
+            if options.disk.is_some() {
+                disk_stats = stats;
+            }
+        }
+    }
+    let [host, disk] = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[1]
+    });
+    let s = disk_stats;
+    let gbs = |bytes: u64, seconds: f64| bytes as f64 / seconds.max(1e-12) / 1e9;
+    // The directory's own sequential bandwidth, for scale: one file of the same bytes.
+    let bytes = s.disk_bytes_written.max(1 << 20);
+    let file = dir.join(format!("gpurevolve-bench-{}", std::process::id()));
+    let data = vec![0x5au8; bytes as usize];
+    let write = |sync: bool| {
+        use std::io::Write;
+        let start = Instant::now();
+        let mut f = std::fs::File::create(&file).unwrap();
+        f.write_all(&data).unwrap();
+        if sync {
+            f.sync_data().unwrap();
+        }
+        gbs(bytes, start.elapsed().as_secs_f64())
+    };
+    let (seq_write_synced, seq_write) = (write(true), write(false));
+    let start = Instant::now();
+    let back = std::fs::read(&file).unwrap();
+    let seq_read = gbs(back.len() as u64, start.elapsed().as_secs_f64());
+    let _ = std::fs::remove_file(&file);
+    println!(
+        "\ndisk tier in {}: {} saves, {} restores ({} read ahead), {:.1} MB written, {:.1} MB read",
+        dir.display(),
+        s.disk_saves,
+        s.disk_restores,
+        s.disk_reads_ahead,
+        s.disk_bytes_written as f64 / 1e6,
+        s.disk_bytes_read as f64 / 1e6
+    );
+    println!(
+        "disk thread: write {:.2} GB/s, read {:.2} GB/s; the same directory, one file: write {seq_write:.2} GB/s ({seq_write_synced:.2} synced), read {seq_read:.2} GB/s",
+        gbs(s.disk_bytes_written, s.disk_write_seconds),
+        gbs(s.disk_bytes_read, s.disk_read_seconds)
+    );
+    println!(
+        "wall, median of 3: host only {host:.3} s, with the disk tier {disk:.3} s: ratio {:.3}",
+        disk / host
+    );
+}
+
+criterion_group!(benches, bench_spill, bench_disk);
 criterion_main!(benches);

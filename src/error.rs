@@ -217,6 +217,30 @@ pub enum Error {
         detail: String,
     },
 
+    /// The disk tier's directory ran out of space: free some, or give the disk tier
+    /// another directory.
+    #[error("the disk tier in {} is full: {needed} more bytes were needed for a checkpoint ({detail})", dir.display())]
+    DiskFull {
+        /// The directory the checkpoints were written to.
+        dir: std::path::PathBuf,
+        /// Bytes of the checkpoint that did not fit.
+        needed: u64,
+        /// What the operating system said.
+        detail: String,
+    },
+
+    /// A checkpoint read back from the disk tier is not what was written (its checksum or its
+    /// header differs): the file was changed or damaged between save and restore.
+    #[error("the checkpoint of state {step} in {} is corrupted: {detail}", path.display())]
+    CheckpointCorrupted {
+        /// The state it holds.
+        step: u64,
+        /// Its file.
+        path: std::path::PathBuf,
+        /// What differs.
+        detail: String,
+    },
+
     /// Mapping a buffer for reading or writing failed.
     #[error("mapping GPU buffer `{label}` failed: {detail}")]
     Map {
@@ -278,7 +302,8 @@ impl Error {
             | Error::Gpu { .. }
             | Error::Map { .. }
             | Error::RankFailed { .. } => ErrorKind::Device,
-            Error::File { .. } => ErrorKind::File,
+            Error::File { .. } | Error::CheckpointCorrupted { .. } => ErrorKind::File,
+            Error::DiskFull { .. } => ErrorKind::DoesNotFitNow,
         }
     }
 }

@@ -269,7 +269,7 @@ pub fn gradient_with<R: ProgressReply>(
     let plans = Plans::new(checkpointing, first)?;
     let mut total = empty_total(first, shots.len());
     for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
-        let done = run_shot(gpu, i, shot, obs, &plans, options, |p| progress(i, p))?;
+        let done = run_shot(gpu, i, shot, obs, &plans, &options, |p| progress(i, p))?;
         add_shot(&mut total, done);
     }
     Ok(total)
@@ -352,8 +352,8 @@ fn shots_on_devices<R: ProgressReply>(
         Mutex::new((0..wanted.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for (device, gpu) in gpus.iter().enumerate() {
-            let (next, failed, results, progress, plans) =
-                (&next, &failed, &results, &progress, &plans);
+            let (next, failed, results, progress, plans, options) =
+                (&next, &failed, &results, &progress, &plans, &options);
             scope.spawn(move || {
                 // Each worker builds its operators and revolvers itself: they hold `Rc`s and
                 // stay on this thread.
@@ -462,12 +462,13 @@ fn run_shot<R: ProgressReply>(
     shot: &Problem,
     observed: &[f64],
     plans: &Plans,
-    options: RevolverOptions,
+    options: &RevolverOptions,
     progress: impl FnMut(Progress) -> R,
 ) -> Result<ShotDone> {
     let operator = AcousticOperator::new(gpu, shot, observed)?;
     let schedule = plans.for_shot(shot)?;
-    let mut revolver = Revolver::new(gpu, operator, schedule, options)?.on_progress(progress);
+    let mut revolver =
+        Revolver::new(gpu, operator, schedule, options.clone())?.on_progress(progress);
     if let Checkpointing::UntilQuiet { fraction, .. } = plans.checkpointing {
         let mut quiet = Quiet::new(shot, fraction)?;
         let end = revolver.apply_forward_until(QUIET_EVERY, |backend, state, k| {

@@ -381,7 +381,7 @@ fn bad_input_is_a_typed_error() {
         op(),
         MemoryStore::new(schedule.slot_capacity(), 48),
         schedule,
-        opts,
+        opts.clone(),
     )
     .err()
     .unwrap();
@@ -397,15 +397,17 @@ fn bad_input_is_a_typed_error() {
     );
     // The same budget with state 0 held plans and runs; the level schedule is valid for any
     // operator (one level a state here), and gives the store-all bits.
-    let (reference, _) = engine_gradient(&problem, StoreAll::new(20).unwrap(), opts).unwrap();
-    let (g, _) = engine_gradient(&problem, LevelOptimal::new(20, 6, 1).unwrap(), opts).unwrap();
+    let (reference, _) =
+        engine_gradient(&problem, StoreAll::new(20).unwrap(), opts.clone()).unwrap();
+    let (g, _) =
+        engine_gradient(&problem, LevelOptimal::new(20, 6, 1).unwrap(), opts.clone()).unwrap();
     assert_eq!(bits(&g), bits(&reference));
     // Steps that disagree.
     let err = Revolver::on_cpu(
         op(),
         MemoryStore::new(4, 48),
         Revolve::new(21, 4).unwrap(),
-        opts,
+        opts.clone(),
     )
     .err()
     .unwrap();
@@ -424,7 +426,7 @@ fn bad_input_is_a_typed_error() {
         op(),
         MemoryStore::new(3, 48),
         Revolve::new(20, 4).unwrap(),
-        opts,
+        opts.clone(),
     )
     .err()
     .unwrap();
@@ -439,7 +441,7 @@ fn bad_input_is_a_typed_error() {
         op(),
         MemoryStore::new(4, 48),
         Scripted(actions.into_iter(), 20, 4),
-        opts,
+        opts.clone(),
     )
     .unwrap();
     let err = revolver.apply_reverse().unwrap_err();
@@ -456,7 +458,7 @@ fn bad_input_is_a_typed_error() {
         op(),
         MemoryStore::new(4, 48),
         Scripted(actions.into_iter(), 20, 4),
-        opts,
+        opts.clone(),
     )
     .unwrap();
     let err = revolver.apply_forward().unwrap_err();

@@ -610,7 +610,7 @@ fn an_operator_that_writes_its_state_is_caught_naming_the_step_and_level() {
         revolver.apply_forward()?;
         revolver.apply_reverse()
     };
-    match run(false, checked) {
+    match run(false, checked.clone()) {
         Err(Error::StateContract {
             phase: "forward",
             step: 25,
@@ -618,7 +618,7 @@ fn an_operator_that_writes_its_state_is_caught_naming_the_step_and_level() {
         }) => {}
         other => panic!("{other:?}"),
     }
-    match run(true, checked) {
+    match run(true, checked.clone()) {
         Err(
             e @ Error::StateContract {
                 phase: "adjoint",

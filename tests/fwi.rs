@@ -99,7 +99,11 @@ fn every_checkpointing_gives_the_store_all_gradient() {
             Checkpointing::Snapshots(5),
             RevolverOptions::default(),
         ),
-        ("revolve, 2 on the GPU", Checkpointing::Snapshots(5), spill),
+        (
+            "revolve, 2 on the GPU",
+            Checkpointing::Snapshots(5),
+            spill.clone(),
+        ),
         (
             "two-tier",
             Checkpointing::TwoTier {
@@ -110,7 +114,7 @@ fn every_checkpointing_gives_the_store_all_gradient() {
             spill,
         ),
     ] {
-        let g = run(&gpu, checkpointing, options);
+        let g = run(&gpu, checkpointing, options.clone());
         assert_eq!(bits(&g.gradient), bits(&reference.gradient), "{label}");
         assert_eq!(g.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
         assert_eq!(g.traces.len(), 2, "{label}");
@@ -268,11 +272,11 @@ fn several_devices_give_the_one_device_bits() {
     }
     let how = Checkpointing::Levels(12);
     let options = RevolverOptions::default();
-    let one = gradient_with(&gpu, &shots, &observed, how, options, |_, _| {}).unwrap();
+    let one = gradient_with(&gpu, &shots, &observed, how, options.clone(), |_, _| {}).unwrap();
     for devices in [1, 2, 3, 7] {
         let gpus: Vec<Gpu> = (0..devices).map(|_| common::gpu().unwrap()).collect();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let many = gradient_on_devices(&gpus, &shots, &observed, how, options, |_, _| {
+        let many = gradient_on_devices(&gpus, &shots, &observed, how, options.clone(), |_, _| {
             calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         })
         .unwrap();
@@ -306,10 +310,11 @@ fn several_devices_give_the_one_device_bits() {
     let mut bad = observed.clone();
     bad[3].pop();
     let gpus: Vec<Gpu> = (0..2).map(|_| common::gpu().unwrap()).collect();
-    let err = gradient_on_devices(&gpus, &shots, &bad, how, options, |_, _| {}).unwrap_err();
+    let err =
+        gradient_on_devices(&gpus, &shots, &bad, how, options.clone(), |_, _| {}).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
     assert!(matches!(
-        gradient_on_devices(&[], &shots, &observed, how, options, |_, _| {}),
+        gradient_on_devices(&[], &shots, &observed, how, options.clone(), |_, _| {}),
         Err(Error::InvalidArgument { name: "gpus", .. })
     ));
 }

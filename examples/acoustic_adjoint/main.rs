@@ -27,8 +27,10 @@ mod setup;
 #[path = "../common/quiet.rs"]
 mod quiet;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -167,6 +169,14 @@ struct Args {
     /// (--schedule does not apply); a shot's traces are zero after its last step.
     #[arg(long, value_name = "FRACTION", conflicts_with = "store_all")]
     until_quiet: Option<f64>,
+    /// A directory for a third tier below host memory: the checkpoints beyond --host-memory
+    /// go to files in a fresh subdirectory of it (removed at the end, on error and on
+    /// Ctrl-C), each with a checksum verified when read back.
+    #[arg(long, value_name = "DIR")]
+    disk: Option<PathBuf>,
+    /// Bytes of checkpoints on the disk tier [default: unlimited].
+    #[arg(long, value_name = "BYTES", requires = "disk")]
+    disk_memory: Option<u64>,
     /// GPU bytes for checkpoints, on each device; the checkpoints beyond it spill to host
     /// memory, the most used stay on the GPU [default: all on the GPU, spilling only if it
     /// runs out].
@@ -202,12 +212,34 @@ struct Args {
     seed: u64,
 }
 
+/// Set by the first Ctrl-C: every running sweep stops at its next step, and the run unwinds,
+/// removing the disk tier's files (a second Ctrl-C quits at once).
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Whether a sweep goes on after Ctrl-C.
+fn go_on() -> ControlFlow<()> {
+    if STOP.load(Ordering::Relaxed) {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
+    }
+}
+
 fn main() -> ExitCode {
     quiet::quiet_window_system();
     let args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code,
     };
+    let handler = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping at the next step (Ctrl-C again quits at once)");
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not clean up the disk tier ({e})");
+    }
     cli::exit(run(&args))
 }
 
@@ -281,6 +313,8 @@ fn run(args: &Args) -> Result<(), String> {
     let options = RevolverOptions {
         device_budget: args.device_memory,
         host_budget: args.host_memory,
+        disk: args.disk.clone(),
+        disk_budget: args.disk_memory,
         recompute_in_reverse: classic,
         ..RevolverOptions::default()
     };
@@ -298,6 +332,7 @@ fn run(args: &Args) -> Result<(), String> {
                 done[shot] = p.done;
                 bar.set_position(done.iter().sum());
             }
+            go_on()
         },
     )?;
     bar.finish_and_clear();
@@ -411,7 +446,10 @@ fn prepare(
     let mut observed = vec![Vec::new(); args.shots];
     for &i in &mine {
         let acoustic = GpuAcoustic::new(gpu, &setup.true_shots[i]).map_err(err)?;
-        observed[i] = acoustic.forward(false).map_err(err)?.traces;
+        observed[i] = acoustic
+            .forward_with_progress(false, |_| go_on())
+            .map_err(err)?
+            .traces;
     }
     fail_if_asked(ranks, &mut observed);
     lap(timings, "observed data", since);

@@ -8,7 +8,7 @@
 //! rank's message, and never hangs the job.
 
 use gpurevolve::acoustic::Problem;
-use gpurevolve::engine::{Progress, RevolverOptions};
+use gpurevolve::engine::{Progress, ProgressReply, RevolverOptions};
 #[cfg(feature = "mpi")]
 use gpurevolve::fwi::mpi as fwi_mpi;
 use gpurevolve::fwi::{Checkpointing, FwiGradient};
@@ -137,14 +137,14 @@ impl Ranks {
     }
 
     /// The gradient over this job's ranks and this rank's devices: `Some` total on rank 0.
-    pub fn gradient(
+    pub fn gradient<R: ProgressReply>(
         &self,
         gpus: &[Gpu],
         shots: &[Problem],
         observed: &[Vec<f64>],
         checkpointing: Checkpointing,
         options: RevolverOptions,
-        progress: impl Fn(usize, Progress) + Sync,
+        progress: impl Fn(usize, Progress) -> R + Sync,
     ) -> Result<Option<FwiGradient>, String> {
         #[cfg(feature = "mpi")]
         {

@@ -121,6 +121,7 @@ impl Report<'_> {
             ),
             ("device_slots", self.slots_in(Tier::DEVICE)),
             ("host_slots", self.slots_in(Tier::HOST)),
+            ("disk_slots", self.slots_in(Tier::DISK)),
             ("modelled_cost", self.modelled.json()),
             ("ranks", Json::Int(self.rank_seconds.len() as u64)),
             (
@@ -184,6 +185,31 @@ impl Report<'_> {
                     ("bytes_to_device", self.per_shot(|s| s.restored_bytes)),
                     ("out_of_memory_demotions", self.per_shot(|s| s.demotions)),
                     ("peak_host_bytes", self.per_shot(|s| s.peak_host_bytes)),
+                    ("disk_saves", self.per_shot(|s| s.disk_saves)),
+                    ("disk_restores", self.per_shot(|s| s.disk_restores)),
+                    ("disk_reads_ahead", self.per_shot(|s| s.disk_reads_ahead)),
+                    ("bytes_to_disk", self.per_shot(|s| s.disk_bytes_written)),
+                    ("bytes_from_disk", self.per_shot(|s| s.disk_bytes_read)),
+                    (
+                        "disk_write_seconds",
+                        Json::Arr(
+                            self.result
+                                .shots
+                                .iter()
+                                .map(|s| Json::Num(s.disk_write_seconds))
+                                .collect(),
+                        ),
+                    ),
+                    (
+                        "disk_read_seconds",
+                        Json::Arr(
+                            self.result
+                                .shots
+                                .iter()
+                                .map(|s| Json::Num(s.disk_read_seconds))
+                                .collect(),
+                        ),
+                    ),
                 ]),
             ),
             ("misfit", Json::Num(self.result.misfit)),
@@ -253,9 +279,14 @@ impl Report<'_> {
             (
                 "schedule",
                 format!(
-                    "{name}, {snaps} snapshots' memory = {levels} levels ({} slots on the GPU, {} in host memory)",
+                    "{name}, {snaps} snapshots' memory = {levels} levels ({} slots on the GPU, {} in host memory{})",
                     count(tiers, Tier::DEVICE),
-                    count(tiers, Tier::HOST)
+                    count(tiers, Tier::HOST),
+                    if args.disk.is_some() {
+                        format!(", {} on disk", count(tiers, Tier::DISK))
+                    } else {
+                        String::new()
+                    }
                 ),
             ),
             if args.until_quiet.is_some() {
@@ -289,6 +320,19 @@ impl Report<'_> {
             (
                 "spilled to host",
                 format!("{:.1} MB", self.sum(|s| s.spilled_bytes) as f64 / 1e6),
+            ),
+            (
+                "to disk / read back",
+                if args.disk.is_some() {
+                    format!(
+                        "{:.1} MB / {:.1} MB ({} slots)",
+                        self.sum(|s| s.disk_bytes_written) as f64 / 1e6,
+                        self.sum(|s| s.disk_bytes_read) as f64 / 1e6,
+                        count(tiers, Tier::DISK)
+                    )
+                } else {
+                    "no disk tier".into()
+                },
             ),
             ("misfit", format!("{:.6e}", self.result.misfit)),
             (

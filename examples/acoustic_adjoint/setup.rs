@@ -29,6 +29,12 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
             "--until-quiet {fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
         ));
     }
+    if let Some(dir) = &args.disk {
+        check_disk(dir)?;
+    }
+    if args.disk_memory == Some(0) {
+        return Err("--disk-memory 0 holds no checkpoint: give a positive number of bytes, or leave out --disk".into());
+    }
     let truth = truth_model(args)?;
     let start = starting_model(args, &truth)?;
     let order = args.space_order;
@@ -168,4 +174,24 @@ fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, Strin
             (vec![point(x, mid_y, src_z)], receivers.clone())
         })
         .collect())
+}
+
+/// `--disk DIR` must be a directory this process can write: checked by making and removing a
+/// file there, before any GPU work.
+fn check_disk(dir: &std::path::Path) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "--disk {}: no such directory; give an existing directory for the disk tier",
+            dir.display()
+        ));
+    }
+    let probe = dir.join(format!(".gpurevolve-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").map_err(|e| {
+        format!(
+            "--disk {}: cannot write there ({e}); give a writable directory",
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }

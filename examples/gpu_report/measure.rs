@@ -310,10 +310,10 @@ fn run(
     problem: &Problem,
     observed: &[f64],
     schedule: impl Schedule,
-    options: RevolverOptions,
+    options: &RevolverOptions,
 ) -> Result<(f64, RunStats), Error> {
     let operator = AcousticOperator::new(gpu, problem, observed)?;
-    let mut revolver = Revolver::new(gpu, operator, schedule, options)?;
+    let mut revolver = Revolver::new(gpu, operator, schedule, options.clone())?;
     let start = Instant::now();
     let stats = revolver.apply_reverse()?;
     Ok((start.elapsed().as_secs_f64(), stats))
@@ -329,9 +329,9 @@ pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> 
     let options = RevolverOptions::default();
     let classic = RevolverOptions {
         recompute_in_reverse: true,
-        ..options
+        ..options.clone()
     };
-    let (store_all, base) = run(gpu, &problem, &observed, StoreAll::new(n)?, options)?;
+    let (store_all, base) = run(gpu, &problem, &observed, StoreAll::new(n)?, &options)?;
     let case = format!("{edge}² order 4, n = {n}");
     let mut rows = vec![Row::new(
         "checkpointing",
@@ -342,11 +342,11 @@ pub fn checkpointing(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> 
     )];
     let evaluations = |r: &RunStats| (r.forward_steps + r.reverse_steps) as f64;
     for s in [5u64, 10, 20, 50] {
-        let (t, stats) = run(gpu, &problem, &observed, Revolve::new(n, s)?, options)?;
+        let (t, stats) = run(gpu, &problem, &observed, Revolve::new(n, s)?, &options)?;
         let (t_classic, classic_stats) =
-            run(gpu, &problem, &observed, Revolve::new(n, s)?, classic)?;
+            run(gpu, &problem, &observed, Revolve::new(n, s)?, &classic)?;
         let levels = LevelOptimal::from_rest(n, 2 * s, 2)?;
-        let (t_levels, level_stats) = run(gpu, &problem, &observed, levels, options)?;
+        let (t_levels, level_stats) = run(gpu, &problem, &observed, levels, &options)?;
         let ratio = |what: &str, value: f64| {
             Row::new(
                 "checkpointing",
@@ -394,7 +394,7 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
     let mut times = [vec![], vec![], vec![], vec![]];
     let mut spilled = RunStats::default();
     for _ in 0..3 {
-        for (i, (t, options)) in times.iter_mut().zip(configs).enumerate() {
+        for (i, (t, options)) in times.iter_mut().zip(&configs).enumerate() {
             let (seconds, stats) = run(gpu, &problem, &observed, Revolve::new(n, SNAPS)?, options)?;
             t.push(seconds);
             if i == 2 {
@@ -650,7 +650,7 @@ pub fn submit_sweep(
         };
         let mut t = Vec::new();
         for _ in 0..3 {
-            t.push(run(gpu, &problem, &observed, Revolve::new(n, 20)?, options)?.0);
+            t.push(run(gpu, &problem, &observed, Revolve::new(n, 20)?, &options)?.0);
         }
         t.sort_by(f64::total_cmp);
         rows.push(Row::new(

@@ -1,5 +1,6 @@
 # Type stubs of the native module, for editors and type checkers. The docstrings live in the
 # Rust sources (python/src/) and show in help().
+import os
 from typing import Any, Callable, Iterator, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -52,6 +53,8 @@ class Device:
         device_memory: Optional[int] = None,
         host_memory: Optional[int] = None,
         until_quiet: Optional[float] = None,
+        disk: Union[None, str, "os.PathLike[str]"] = None,
+        disk_memory: Optional[int] = None,
         progress: Optional[Progress] = None,
     ) -> Tuple[float, FloatArray, dict]: ...
 

@@ -334,7 +334,9 @@ impl Device {
     /// wavefield's energy is below that fraction of its peak after the source has ended, with
     /// online checkpointing in the memory of `snaps` (`schedule` does not apply); the misfit
     /// and gradient are then those of the steps run (`info["reverse_steps"]` per shot), the
-    /// store-all ones of a record that long, bit for bit. `progress(done, total)` counts
+    /// store-all ones of a record that long, bit for bit. `disk` (a directory) adds a tier
+    /// below host memory for the checkpoints beyond `host_memory` (files in a fresh
+    /// subdirectory, removed at the end; `disk_memory` bounds it). `progress(done, total)` counts
     /// step evaluations over all shots, at most every 0.1 s (with `until_quiet`, `total` is
     /// that of shots that run to the end of `observed`); Ctrl-C stops the run
     /// (`KeyboardInterrupt`).
@@ -342,7 +344,7 @@ impl Device {
         vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = 8,
         nbl = 20, boundary = "cpml", boundary_velocity = None, snaps = None,
         schedule = "levels", device_memory = None, host_memory = None, until_quiet = None,
-        progress = None
+        disk = None, disk_memory = None, progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn gradient<'py>(
@@ -364,6 +366,8 @@ impl Device {
         device_memory: Option<u64>,
         host_memory: Option<u64>,
         until_quiet: Option<f64>,
+        disk: Option<std::path::PathBuf>,
+        disk_memory: Option<u64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let clock = Instant::now();
@@ -425,6 +429,8 @@ impl Device {
         let options = RevolverOptions {
             device_budget: device_memory,
             host_budget: host_memory,
+            disk,
+            disk_budget: disk_memory,
             recompute_in_reverse: choice.recomputes(),
             ..RevolverOptions::default()
         };
@@ -516,6 +522,10 @@ impl Device {
         tiers.set_item("bytes_to_device", each(|s| s.restored_bytes))?;
         tiers.set_item("out_of_memory_demotions", each(|s| s.demotions))?;
         tiers.set_item("peak_host_bytes", each(|s| s.peak_host_bytes))?;
+        tiers.set_item("disk_saves", each(|s| s.disk_saves))?;
+        tiers.set_item("disk_restores", each(|s| s.disk_restores))?;
+        tiers.set_item("bytes_to_disk", each(|s| s.disk_bytes_written))?;
+        tiers.set_item("bytes_from_disk", each(|s| s.disk_bytes_read))?;
         info.set_item("tiers", tiers)?;
         info.set_item("until_quiet", until_quiet)?;
         info.set_item("misfit", result.misfit)?;

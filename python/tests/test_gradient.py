@@ -244,3 +244,20 @@ def test_until_quiet_is_the_store_all_gradient_of_its_length(device):
     for bad in (0.0, 1.0, float("nan")):
         with pytest.raises(ValueError, match="until_quiet"):
             device.gradient(start, observed, until_quiet=bad, **common)
+
+
+def test_a_disk_tier_gives_the_same_gradient_and_leaves_nothing(device, tmp_path):
+    """Checkpoints beyond the host memory in files under a given directory: the all-on-GPU
+    bits, files written and read, and nothing left in the directory; a directory that does
+    not exist is a ValueError naming it."""
+    true, start, nt, common = small(shots=1, nt=120)
+    observed = device.forward(true, nt=nt, **common)
+    _, g_ref, _ = device.gradient(start, observed, snaps=10, **common)
+    _, g, info = device.gradient(start, observed, snaps=10, device_memory=1, host_memory=1,
+                                 disk=tmp_path, **common)
+    assert g.tobytes() == g_ref.tobytes()
+    assert info["tiers"]["disk_saves"][0] > 0 and info["tiers"]["bytes_from_disk"][0] > 0
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="not there"):
+        device.gradient(start, observed, snaps=10, device_memory=1, host_memory=1,
+                        disk=tmp_path / "not there", **common)

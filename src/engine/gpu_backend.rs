@@ -1,12 +1,14 @@
 //! [`GpuBackend`]: states as GPU level buffers, checkpoints kept by holding those buffers, and
 //! beyond the device budget (or when the GPU runs out) in host memory (see [`host`]).
 
+mod disk;
 mod host;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::disk::{DiskTier, Done, JobId};
 use super::operator::Operator;
 use super::revolver::{Revolver, RevolverOptions, RunStats, check_steps};
 use super::spills::{SpillId, Spills};
@@ -40,6 +42,7 @@ enum Held {
     Device(GpuState),
     Rest,
     Host { step: u64, bytes: HostBytes },
+    Disk { step: u64, file: disk::DiskHeld },
 }
 
 /// A host checkpoint: in host buffers the GPU copies to and from, or as bytes copied out
@@ -70,6 +73,14 @@ pub struct GpuBackend<'g, O: Operator> {
     host_pool: Vec<Rc<wgpu::Buffer>>,
     /// Copies to host memory in flight, and their staging buffers.
     spills: Spills,
+    /// The disk tier, made when a slot is placed there.
+    disk: Option<DiskTier>,
+    /// The disk read asked for ahead of its restore.
+    read_ahead: Option<disk::ReadAhead>,
+    /// Disk reads finished before their restore.
+    disk_reads: HashMap<JobId, Done>,
+    /// Reads whose slot was freed: their results are dropped.
+    discarded_reads: Vec<JobId>,
     prefetched: Option<host::Prefetched>,
     /// Set while a transfer is being timed (transfers nest: an upload may demote).
     transfer_started: Option<Instant>,
@@ -99,11 +110,16 @@ fn check_own_tiers(
             reason: format!("it places {} of its {capacity} slots", tiers.len()),
         });
     }
-    if let Some(&tier) = tiers.iter().find(|t| **t > Tier::HOST) {
+    let slowest = if options.disk.is_some() {
+        Tier::DISK
+    } else {
+        Tier::HOST
+    };
+    if let Some(&tier) = tiers.iter().find(|t| **t > slowest) {
         return Err(Error::InvalidArgument {
             name: "tiers",
             reason: format!(
-                "the GPU backend has two tiers (0: device, 1: host), the placement names tier {}",
+                "the GPU backend has tiers 0 (device), 1 (host) and, with RevolverOptions::disk, 2 (disk); the placement names tier {}",
                 tier.0
             ),
         });
@@ -111,6 +127,7 @@ fn check_own_tiers(
     for (tier, budget, name) in [
         (Tier::DEVICE, options.device_budget, "device_budget"),
         (Tier::HOST, options.host_budget, "host_budget"),
+        (Tier::DISK, options.disk_budget, "disk_budget"),
     ] {
         let slots = tiers.iter().filter(|t| **t == tier).count() as u64;
         if let Some(budget) = budget
@@ -162,20 +179,29 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             Some(p) => (p.slot_uses.clone(), p.stats.peak_slots),
             None => ((0..capacity as u64).collect(), capacity),
         };
-        let budgets = [options.device_budget, options.host_budget];
+        let mut budgets = vec![options.device_budget, options.host_budget];
+        if options.disk.is_some() {
+            budgets.push(options.disk_budget);
+        }
         let placement = Multistage::over_tiers(&uses, needed, state_bytes, &budgets)?;
         let tiers = match schedule.tiers() {
             Some(own) => check_own_tiers(own, capacity, state_bytes, &options)?,
             None => placement.tiers().to_vec(),
         };
+        let spills = Spills::new(options.spills_in_flight);
+        let host_buffers = options.host_buffers && gpu.has_host_buffers();
         let backend = GpuBackend {
             gpu,
             operator,
             options,
             pool: Vec::new(),
-            host_buffers: options.host_buffers && gpu.has_host_buffers(),
+            host_buffers,
             host_pool: Vec::new(),
-            spills: Spills::new(options.spills_in_flight),
+            spills,
+            disk: None,
+            read_ahead: None,
+            disk_reads: HashMap::new(),
+            discarded_reads: Vec::new(),
             prefetched: None,
             transfer_started: None,
             slots: (0..capacity).map(|_| None).collect(),
@@ -186,8 +212,11 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             batch: None,
             stats: RunStats::default(),
         };
+        let mut backend = backend;
+        backend.open_disk_if_placed()?;
         let plan = planned.map(|p| p.stats);
-        Revolver::with_backend(backend, schedule, plan, options.lookahead)
+        let lookahead = backend.options.lookahead;
+        Revolver::with_backend(backend, schedule, plan, lookahead)
     }
 
     /// Replaces the placement (a schedule planned for two tiers brings its own, which this
@@ -200,6 +229,7 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
         let backend = self.backend_mut();
         let state_bytes = backend.state_bytes();
         backend.tiers = check_own_tiers(tiers, backend.slots.len(), state_bytes, &backend.options)?;
+        backend.open_disk_if_placed()?;
         Ok(self)
     }
 
@@ -430,6 +460,8 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         } else if tier == Tier::DEVICE {
             self.slots[slot] = Some(Held::Device(state.clone()));
             Ok(())
+        } else if tier == Tier::DISK {
+            self.save_to_disk(slot, state)
         } else {
             self.save_to_host(slot, state)
         }
@@ -439,6 +471,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         match self.slots.get(slot) {
             Some(Some(Held::Device(state))) => Ok(state.clone()),
             Some(Some(Held::Host { .. })) => self.restore_from_host(slot, step),
+            Some(Some(Held::Disk { .. })) => self.restore_from_disk(slot, step),
             Some(Some(Held::Rest)) => self.rest_state(),
             _ => Err(slot_error(slot)),
         }
@@ -447,11 +480,13 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
     fn free(&mut self, slot: usize, _step: u64) -> Result<()> {
         *self.slots.get_mut(slot).ok_or_else(|| slot_error(slot))? = None;
         self.forget_prefetch(slot);
+        self.forget_read_ahead(slot);
         Ok(())
     }
 
     fn prefetch(&mut self, upcoming: &[Action]) -> Result<()> {
-        self.prefetch_next(upcoming)
+        self.prefetch_next(upcoming)?;
+        self.read_ahead_next(upcoming)
     }
 
     fn held_bytes(&self) -> Vec<u64> {
@@ -460,17 +495,19 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             .iter()
             .filter_map(|h| match h {
                 Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
-                Held::Host { .. } | Held::Rest => None,
+                Held::Host { .. } | Held::Disk { .. } | Held::Rest => None,
             })
             .flatten()
             .collect();
         let device = distinct.len() as u64 * self.operator.level_bytes();
-        let host = held
-            .iter()
-            .filter(|h| matches!(h, Held::Host { .. }))
-            .count() as u64
-            * self.state_bytes();
-        vec![device, host]
+        let count = |f: fn(&Held) -> bool| held.iter().filter(|h| f(h)).count() as u64;
+        let host = count(|h| matches!(h, Held::Host { .. })) * self.state_bytes();
+        let disk = count(|h| matches!(h, Held::Disk { .. })) * self.state_bytes();
+        if self.tiers.contains(&Tier::DISK) {
+            vec![device, host, disk]
+        } else {
+            vec![device, host]
+        }
     }
 
     fn bytes_copied(&self) -> u64 {
@@ -548,5 +585,12 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         stats.transfer_seconds = s.transfer_seconds;
         stats.transfer_wait_seconds = s.transfer_wait_seconds;
         stats.prefetched_restores = s.prefetched_restores;
+        stats.disk_saves = s.disk_saves;
+        stats.disk_restores = s.disk_restores;
+        stats.disk_reads_ahead = s.disk_reads_ahead;
+        stats.disk_bytes_written = s.disk_bytes_written;
+        stats.disk_bytes_read = s.disk_bytes_read;
+        stats.disk_write_seconds = s.disk_write_seconds;
+        stats.disk_read_seconds = s.disk_read_seconds;
     }
 }

@@ -13,6 +13,8 @@
 mod calibrate;
 mod cpu;
 #[cfg(feature = "gpu")]
+mod disk;
+#[cfg(feature = "gpu")]
 mod gpu_backend;
 #[cfg(feature = "gpu")]
 mod operator;

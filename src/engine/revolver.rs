@@ -28,7 +28,7 @@ pub(crate) fn check_steps(schedule: u64, operator: u64) -> Result<()> {
 
 /// Options of a run (faer-style, with defaults). The GPU backend reads all of them; a CPU
 /// backend only [`lookahead`](Self::lookahead).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RevolverOptions {
     /// Steps encoded per command buffer before it is submitted. Default
     /// [`DEFAULT_STEPS_PER_SUBMIT`] (32).
@@ -40,6 +40,18 @@ pub struct RevolverOptions {
     pub device_budget: Option<u64>,
     /// Host bytes for spilled checkpoints. Default `None`: unlimited.
     pub host_budget: Option<u64>,
+    /// A directory for a third tier below host memory: each run writes its checkpoints
+    /// beyond the host budget into a fresh subdirectory of it (removed when the run ends,
+    /// fails or is interrupted), from the staging buffers by a background writer, each file
+    /// with a checksum verified when it is read back (ahead of its restore). GPU backend
+    /// only. Default `None`: no disk tier.
+    pub disk: Option<std::path::PathBuf>,
+    /// Bytes of checkpoints on the disk tier. Default `None`: unlimited.
+    pub disk_budget: Option<u64>,
+    /// Test hook: the disk writer fails as a full disk would once it has written this many
+    /// bytes.
+    #[doc(hidden)]
+    pub disk_write_limit: Option<u64>,
     /// Overlap transfers with computation: spills are read when the GPU has run their copies
     /// (the host does not drain the queue), and the next host checkpoint to be restored is
     /// uploaded as soon as its bytes are in host memory. `false` waits for every spill and
@@ -83,6 +95,9 @@ impl Default for RevolverOptions {
             steps_per_submit: DEFAULT_STEPS_PER_SUBMIT,
             device_budget: None,
             host_budget: None,
+            disk: None,
+            disk_budget: None,
+            disk_write_limit: None,
             overlap_transfers: true,
             host_buffers: true,
             spills_in_flight: 4,
@@ -147,6 +162,20 @@ pub struct RunStats {
     pub transfer_wait_seconds: f64,
     /// Restores from host memory whose upload the lookahead had issued already.
     pub prefetched_restores: u64,
+    /// Checkpoints written to the disk tier.
+    pub disk_saves: u64,
+    /// Checkpoints read back from the disk tier.
+    pub disk_restores: u64,
+    /// Of which read while the lookahead saw their restore coming.
+    pub disk_reads_ahead: u64,
+    /// Bytes written to checkpoint files (headers included).
+    pub disk_bytes_written: u64,
+    /// Bytes read back from checkpoint files.
+    pub disk_bytes_read: u64,
+    /// Seconds the disk thread spent writing (in the background).
+    pub disk_write_seconds: f64,
+    /// Seconds the disk thread spent reading.
+    pub disk_read_seconds: f64,
 }
 
 /// How an online forward sweep ended ([`Revolver::apply_forward_until`]).

@@ -246,8 +246,11 @@ fn words_to_bytes(words: &[u64]) -> Vec<u8> {
     bytes
 }
 
+/// Words in [`stats_words`].
+const STATS_WORDS: usize = 28;
+
 /// The statistics of a run as words, every field exactly (floats by their bits).
-fn stats_words(s: &RunStats) -> [u64; 21] {
+fn stats_words(s: &RunStats) -> [u64; STATS_WORDS] {
     [
         s.forward_steps,
         s.advances,
@@ -270,10 +273,17 @@ fn stats_words(s: &RunStats) -> [u64; 21] {
         s.transfer_seconds.to_bits(),
         s.transfer_wait_seconds.to_bits(),
         s.prefetched_restores,
+        s.disk_saves,
+        s.disk_restores,
+        s.disk_reads_ahead,
+        s.disk_bytes_written,
+        s.disk_bytes_read,
+        s.disk_write_seconds.to_bits(),
+        s.disk_read_seconds.to_bits(),
     ]
 }
 
-fn stats_from(w: &[u64; 21]) -> RunStats {
+fn stats_from(w: &[u64; STATS_WORDS]) -> RunStats {
     RunStats {
         forward_steps: w[0],
         advances: w[1],
@@ -296,10 +306,17 @@ fn stats_from(w: &[u64; 21]) -> RunStats {
         transfer_seconds: f64::from_bits(w[18]),
         transfer_wait_seconds: f64::from_bits(w[19]),
         prefetched_restores: w[20],
+        disk_saves: w[21],
+        disk_restores: w[22],
+        disk_reads_ahead: w[23],
+        disk_bytes_written: w[24],
+        disk_bytes_read: w[25],
+        disk_write_seconds: f64::from_bits(w[26]),
+        disk_read_seconds: f64::from_bits(w[27]),
     }
 }
 
-/// One shot's result as words: `[device, misfit, stats (21), tiers, traces, gradient]`, the
+/// One shot's result as words: `[device, misfit, stats (28), tiers, traces, gradient]`, the
 /// three vectors each led by its length. Floats travel as their bits: nothing is rounded.
 fn encode(shot: &ShotDone) -> Vec<u64> {
     let mut w = vec![shot.device as u64, shot.misfit.to_bits()];
@@ -316,7 +333,7 @@ fn encode(shot: &ShotDone) -> Vec<u64> {
 /// The inverse of [`encode`]; shot `i`'s words.
 fn decode(words: &[u64], i: usize) -> Result<ShotDone> {
     let lost = || lost(i);
-    let (head, mut rest) = words.split_at_checked(23).ok_or_else(lost)?;
+    let (head, mut rest) = words.split_at_checked(2 + STATS_WORDS).ok_or_else(lost)?;
     let mut take = |what: &mut Vec<u64>| -> Result<()> {
         let (&n, tail) = rest.split_first().ok_or_else(lost)?;
         let (body, tail) = tail.split_at_checked(n as usize).ok_or_else(lost)?;
@@ -328,7 +345,7 @@ fn decode(words: &[u64], i: usize) -> Result<ShotDone> {
     take(&mut tiers)?;
     take(&mut traces)?;
     take(&mut gradient)?;
-    let stats: [u64; 21] = head[2..23].try_into().map_err(|_| lost())?;
+    let stats: [u64; STATS_WORDS] = head[2..].try_into().map_err(|_| lost())?;
     Ok(ShotDone {
         device: head[0] as usize,
         misfit: f64::from_bits(head[1]),

@@ -23,6 +23,9 @@ impl Tier {
     pub const DEVICE: Tier = Tier(0);
     /// Slow memory: the host, reached through staging copies.
     pub const HOST: Tier = Tier(1);
+    /// Slower still: files in a directory (the GPU backend's disk tier,
+    /// `RevolverOptions::disk`).
+    pub const DISK: Tier = Tier(2);
 }
 
 /// Saves and restores per tier, as [`Multistage::traffic`] counts them.

@@ -224,6 +224,10 @@ impl<O: Operator> GpuBackend<'_, O> {
     /// meanwhile is dropped.
     pub(super) fn collect_spills(&mut self) -> Result<()> {
         for (id, levels) in self.spills.take_finished()? {
+            // A spill for a disk slot goes on to its file.
+            let Some(levels) = self.spill_to_file(id, levels)? else {
+                continue;
+            };
             let ready: Rc<[Vec<u8>]> = levels.into();
             for held in self.slots.iter_mut().flatten() {
                 if let Held::Host { bytes, .. } = held
@@ -234,7 +238,28 @@ impl<O: Operator> GpuBackend<'_, O> {
                 }
             }
         }
-        Ok(())
+        self.collect_disk()
+    }
+
+    /// Encodes the copies of `state` to staging for the disk tier.
+    pub(super) fn spill_for_disk(&mut self, state: &GpuState) -> Result<SpillId> {
+        self.in_transfer(|r| r.spill(state))
+    }
+
+    /// Waits until spill `id` has reached host memory (and, for a disk slot, its file's
+    /// thread).
+    pub(super) fn await_spill_public(&mut self, id: SpillId) -> Result<()> {
+        self.in_transfer(|r| r.await_spill(id))
+    }
+
+    /// Uploads levels read back from the disk into level buffers.
+    pub(super) fn upload_levels(&mut self, step: u64, levels: &[Vec<u8>]) -> Result<GpuState> {
+        self.in_transfer(|r| {
+            r.upload(step, levels, true)?.ok_or_else(|| Error::Gpu {
+                context: "restoring a checkpoint from the disk tier".into(),
+                detail: "no level buffer for it".into(),
+            })
+        })
     }
 
     /// Encodes the copies of a state to host memory, first waiting for the oldest spill when
