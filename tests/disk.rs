@@ -11,7 +11,7 @@ use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, GradientInfo};
 use gpurevolve::engine::{Revolver, RevolverOptions};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Action, Revolve, Tier};
+use gpurevolve::schedule::{Action, CostOptimal, Revolve, Schedule, Tier, TierCost, TieredCosts};
 
 const STEPS: u64 = 60;
 
@@ -244,5 +244,60 @@ fn a_full_disk_and_a_missing_directory_are_typed_errors() {
         "{err}"
     );
     assert!(err.to_string().contains("not there"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The cost-optimal schedule over three tiers (disk-revolve's model, `schedule::CostOptimal`),
+/// which places its own slots on the GPU, in host memory and on disk: the store-all bits,
+/// and the disk used as planned.
+#[test]
+fn the_cost_optimal_three_tier_schedule_runs_and_keeps_the_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let dir = parent("cost-optimal");
+    let (problem, observed) = setup(BoundaryKind::Cpml);
+    let reference = reference(&gpu, &problem, &observed);
+    let costs = TieredCosts {
+        forward: 1.0,
+        tiers: vec![
+            TierCost {
+                write: 0.0,
+                read: 0.0,
+            },
+            TierCost {
+                write: 1.0,
+                read: 1.0,
+            },
+            TierCost {
+                write: 4.0,
+                read: 3.0,
+            },
+        ],
+    };
+    let plan = CostOptimal::new(STEPS, &[1, 2, 4], &costs).unwrap();
+    let tiers = plan.tiers();
+    assert_eq!(tiers.iter().filter(|t| **t == Tier::DISK).count(), 4);
+    let options = RevolverOptions {
+        disk: Some(dir.clone()),
+        ..RevolverOptions::default()
+    };
+    let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let mut revolver = Revolver::new(&gpu, operator, plan.clone(), options).unwrap();
+    assert_eq!(revolver.tiers(), &tiers[..]);
+    let stats = revolver.apply_reverse().unwrap();
+    let info = revolver.operator().finish().unwrap();
+    assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{stats:?}");
+    assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits());
+    // Every save into a disk slot of a state other than 0 (which a shot at rest rebuilds)
+    // went to a file.
+    let disk_saves = plan
+        .clone()
+        .filter(
+            |a| matches!(a, Action::Save { slot, step } if *step > 0 && tiers[*slot] == Tier::DISK),
+        )
+        .count() as u64;
+    assert_eq!(stats.disk_saves, disk_saves, "{stats:?}");
+    assert!(plan.slot_capacity() >= 7);
+    drop(revolver);
+    assert!(leftovers(&dir).is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
