@@ -6,11 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Scripted, random_problem_with};
+use common::{Scripted, bits, random_problem_with, store_all as reference};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, GradientInfo};
+use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin};
 use gpurevolve::engine::{Revolver, RevolverOptions};
-use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Action, CostOptimal, Revolve, Schedule, Tier, TierCost, TieredCosts};
 
 const STEPS: u64 = 60;
@@ -23,17 +22,6 @@ fn setup(kind: BoundaryKind) -> (gpurevolve::acoustic::Problem, Vec<f64>) {
         .unwrap()
         .traces;
     (problem, observed)
-}
-
-fn reference(gpu: &Gpu, problem: &gpurevolve::acoustic::Problem, observed: &[f64]) -> GradientInfo {
-    GpuAcoustic::new(gpu, problem)
-        .unwrap()
-        .gradient_store_all(observed)
-        .unwrap()
-}
-
-fn bits(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// A fresh parent directory for one test.

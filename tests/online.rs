@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::bits;
 use gpurevolve::Error;
 use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, Quiet};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
@@ -115,7 +116,6 @@ fn online_runs_give_the_store_all_bits() {
                 let mut revolver = Revolver::new(&gpu, operator, schedule, options).unwrap();
                 let stats = revolver.apply_reverse().unwrap();
                 let info = revolver.operator().finish().unwrap();
-                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
                 assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
                 assert_eq!(stats.forward_steps, advances + 1, "{label}");
@@ -238,7 +238,6 @@ fn a_run_to_an_unknown_end_equals_store_all_of_its_length() {
             reference.gradient.to_bits(),
             "{label}"
         );
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&online.recorded[..n as usize]),
             bits(&reference.recorded),
@@ -348,7 +347,6 @@ fn an_acoustic_shot_run_until_quiet_equals_store_all_of_its_length() {
                 .unwrap()
                 .gradient_store_all(&observed[..(n + 1) * nr])
                 .unwrap();
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
             assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
             assert_eq!(

@@ -4,11 +4,9 @@
 
 mod common;
 
-use common::{Scripted, random_problem, random_problem_with};
+use common::{Scripted, bits, random_problem, random_problem_with, store_all as reference};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{
-    AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, GradientInfo, Problem,
-};
+use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
@@ -31,18 +29,6 @@ fn setup_with(kind: BoundaryKind) -> (Problem, Vec<f64>) {
         .unwrap()
         .traces;
     (problem, observed)
-}
-
-/// The store-all gradient every run is compared with.
-fn reference(gpu: &Gpu, problem: &Problem, observed: &[f64]) -> GradientInfo {
-    GpuAcoustic::new(gpu, problem)
-        .unwrap()
-        .gradient_store_all(observed)
-        .unwrap()
-}
-
-fn bits(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 fn run(

@@ -41,7 +41,7 @@ fn too_large(e: &Error) -> bool {
 }
 
 /// Median wall seconds of `reps` runs of `f`, after one run to warm up.
-fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+pub fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
     f()?;
     let mut t = Vec::with_capacity(reps);
     for _ in 0..reps {

@@ -10,19 +10,7 @@ use gpurevolve::Error;
 use gpurevolve::gpu::Gpu;
 
 use super::Row;
-
-/// Median seconds of `reps` runs of `f`, after one run to warm up.
-fn median(reps: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
-    f()?;
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let start = Instant::now();
-        f()?;
-        t.push(start.elapsed().as_secs_f64());
-    }
-    t.sort_by(f64::total_cmp);
-    Ok(t[reps / 2])
-}
+use super::measure::median;
 
 /// Maps `buffer` in `mode` and waits until it is mapped.
 fn map(gpu: &Gpu, buffer: &wgpu::Buffer, mode: wgpu::MapMode) -> Result<(), Error> {

@@ -92,3 +92,22 @@ pub fn random_problem_with(
 mod scripted;
 #[allow(unused_imports)]
 pub use scripted::Scripted;
+
+/// Each float's bits, for comparisons that must be exact.
+#[allow(dead_code)]
+pub fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The store-all gradient every checkpointed run is compared with.
+#[allow(dead_code)]
+pub fn store_all(
+    gpu: &Gpu,
+    problem: &Problem,
+    observed: &[f64],
+) -> gpurevolve::acoustic::GradientInfo {
+    gpurevolve::acoustic::GpuAcoustic::new(gpu, problem)
+        .unwrap()
+        .gradient_store_all(observed)
+        .unwrap()
+}
