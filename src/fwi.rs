@@ -27,7 +27,8 @@ use crate::engine::{Progress, ProgressReply, Revolver, RevolverOptions, RunStats
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
-    AnySchedule, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TwoLevel, TwoLevelCosts,
+    AnySchedule, CostOptimal, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TierCost,
+    TieredCosts, TwoLevel, TwoLevelCosts,
 };
 
 /// How each shot's forward states are kept.
@@ -59,6 +60,21 @@ pub enum Checkpointing {
         /// Step and transfer costs.
         costs: TwoLevelCosts,
     },
+    /// The least-cost schedule for `device` GPU, `host` host-memory and `disk` disk-tier
+    /// snapshots under `costs` ([`CostOptimal`] over three tiers; the disk tier needs
+    /// [`RevolverOptions::disk`]); measure the costs with
+    /// [`calibrate`](crate::engine::calibrate) and
+    /// [`calibrate_disk`](crate::engine::calibrate_disk).
+    ThreeTier {
+        /// Snapshots on the GPU.
+        device: usize,
+        /// Snapshots in host memory.
+        host: usize,
+        /// Snapshots on disk.
+        disk: usize,
+        /// Step and transfer costs.
+        costs: ThreeTierCosts,
+    },
     /// Each shot runs until its wavefield is quiet ([`Quiet`]: energy below `fraction` of
     /// its peak once the source has ended, checked every [`QUIET_EVERY`] steps) or for its
     /// `nt − 1` steps, whichever comes first, with online checkpointing in `snaps` slots
@@ -70,6 +86,29 @@ pub enum Checkpointing {
         /// Energy fraction of the peak at which a shot stops, in `(0, 1)`.
         fraction: f64,
     },
+}
+
+/// The costs of [`Checkpointing::ThreeTier`], in seconds (or multiples of a step): a
+/// recomputed step, and a checkpoint's copies to and from host memory and the disk tier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThreeTierCosts {
+    /// One recomputed forward step.
+    pub forward: f64,
+    /// A checkpoint to host memory and back.
+    pub host: TierCost,
+    /// A checkpoint to the disk tier and back.
+    pub disk: TierCost,
+}
+
+impl ThreeTierCosts {
+    /// The tiered costs, fastest first (the GPU's copies cost nothing: a checkpoint there
+    /// keeps the buffers a step wrote).
+    pub fn tiered(&self) -> TieredCosts {
+        TieredCosts {
+            forward: self.forward,
+            tiers: vec![TierCost::default(), self.host, self.disk],
+        }
+    }
 }
 
 /// Steps between two checks of [`Checkpointing::UntilQuiet`]: each check waits for the GPU
@@ -95,6 +134,16 @@ impl Checkpointing {
                 Err(e) => return Err(e),
             },
             Checkpointing::StoreAll => AnySchedule::StoreAll(StoreAll::new(steps)?),
+            Checkpointing::ThreeTier {
+                device,
+                host,
+                disk,
+                costs,
+            } => AnySchedule::CostOptimal(Box::new(CostOptimal::new(
+                steps,
+                &[device, host, disk],
+                &costs.tiered(),
+            )?)),
             Checkpointing::UntilQuiet { snaps, .. } => {
                 AnySchedule::Online(Box::new(OnlineSchedule::new(steps, snaps)?))
             }

@@ -289,3 +289,24 @@ fn the_cost_optimal_three_tier_schedule_runs_and_keeps_the_bits() {
     assert!(leftovers(&dir).is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The disk tier's cost, measured as the engine pays it: positive and finite, its files gone
+/// after; a missing directory is refused naming `disk`.
+#[test]
+fn the_disk_tiers_cost_is_measured_and_leaves_nothing() {
+    let Some(gpu) = common::gpu() else { return };
+    let dir = parent("calibrate");
+    let (problem, observed) = setup(BoundaryKind::Cpml);
+    let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+    let cost = gpurevolve::engine::calibrate_disk(&gpu, &operator, &dir, 2).unwrap();
+    assert!(cost.write.is_finite() && cost.write > 0.0, "{cost:?}");
+    assert!(cost.read.is_finite() && cost.read > 0.0, "{cost:?}");
+    assert!(leftovers(&dir).is_empty());
+    let err =
+        gpurevolve::engine::calibrate_disk(&gpu, &operator, &dir.join("absent"), 1).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "disk", .. }),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
-use gpurevolve::engine::{Operator, RevolverOptions, calibrate};
+use gpurevolve::engine::{Operator, RevolverOptions, calibrate, calibrate_disk};
 use gpurevolve::fwi::{self, FwiGradient, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{AnySchedule, OnlineRun, Planned, Schedule, Tier};
@@ -195,8 +195,13 @@ struct Args {
     )]
     placement: Placement,
     /// Costs for --placement optimal, in seconds: a forward step, a state's copy to host memory,
-    /// and its copy back, as `STEP,TO_HOST,TO_GPU` [default: measured].
-    #[arg(long, value_delimiter = ',', value_name = "STEP,TO_HOST,TO_GPU")]
+    /// and its copy back, as `STEP,TO_HOST,TO_GPU`; with --disk also to and from the disk tier,
+    /// `STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK` [default: measured].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "STEP,TO_HOST,TO_GPU[,TO_DISK,FROM_DISK]"
+    )]
     costs: Option<Vec<f64>>,
     /// Devices to spread the shots over: `all` (every hardware adapter, or the software one
     /// where there is none) or indices into that list, such as `0,2` (an index twice opens two
@@ -457,13 +462,25 @@ fn prepare(
     // The operator says how large a state is, and serves the calibration if one is needed
     // (its records are never used: zeros, so a rank without shots can probe too).
     let zeros = vec![0.0; setup.time.nt * setup.receivers];
-    let mut probe = AcousticOperator::new(gpu, &setup.start_shots[0], &zeros).map_err(err)?;
+    let probe = AcousticOperator::new(gpu, &setup.start_shots[0], &zeros).map_err(err)?;
     let state_bytes = probe.levels() as u64 * probe.level_bytes();
     let steps = setup.time.steps() as u64;
-    let checkpointing = plan::checkpointing(args, steps, state_bytes, || {
-        eprintln!("measuring step and transfer costs for --placement optimal");
-        calibrate(gpu, &mut probe, 5).map_err(err)
-    })?;
+    let disk_dir = args.disk.clone();
+    let probe = std::cell::RefCell::new(probe);
+    let checkpointing = plan::checkpointing(
+        args,
+        steps,
+        state_bytes,
+        || {
+            eprintln!("measuring step and transfer costs for --placement optimal");
+            calibrate(gpu, &mut *probe.borrow_mut(), 5).map_err(err)
+        },
+        || {
+            eprintln!("measuring the disk tier's costs for --placement optimal");
+            let dir = disk_dir.as_deref().ok_or("no --disk directory")?;
+            calibrate_disk(gpu, &*probe.borrow(), dir, 3).map_err(err)
+        },
+    )?;
     drop(probe);
     let schedule = checkpointing.schedule(steps).map_err(err)?;
     let planned = plan::planned(checkpointing, &schedule)?;

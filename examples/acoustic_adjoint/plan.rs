@@ -1,9 +1,9 @@
 //! How each shot keeps its states: the schedule from `--snaps`/`--schedule`/`--store-all`,
 //! the two-tier plan of `--placement optimal`, and the modelled costs reported for it.
 
-use gpurevolve::fwi::Checkpointing;
+use gpurevolve::fwi::{Checkpointing, ThreeTierCosts};
 use gpurevolve::schedule::{
-    self, AnySchedule, Multistage, Planned, Revolve, Schedule, Tier, TwoLevelCosts,
+    self, AnySchedule, Multistage, Planned, Revolve, Schedule, Tier, TierCost, TwoLevelCosts,
 };
 
 use super::report::Json;
@@ -16,6 +16,7 @@ pub fn checkpointing(
     steps: u64,
     state_bytes: u64,
     measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure_disk: impl FnOnce() -> Result<TierCost, String>,
 ) -> Result<Checkpointing, String> {
     if args.store_all {
         return Ok(Checkpointing::StoreAll);
@@ -41,8 +42,79 @@ pub fn checkpointing(
     }
     match args.placement {
         Placement::Multistage => Ok(args.schedule.choice().checkpointing(snaps, steps)),
+        Placement::Optimal if args.disk.is_some() => {
+            three_tier(args, snaps, state_bytes, measure, measure_disk)
+        }
         Placement::Optimal => two_tier(args, snaps, state_bytes, measure),
     }
+}
+
+/// `--placement optimal` with `--disk`: as many snapshots on the GPU as `--device-memory`
+/// holds, then in host memory as `--host-memory` holds, the rest on disk, and the least-cost
+/// schedule over the three tiers.
+fn three_tier(
+    args: &Args,
+    snaps: u64,
+    state_bytes: u64,
+    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure_disk: impl FnOnce() -> Result<TierCost, String>,
+) -> Result<Checkpointing, String> {
+    let snaps = usize::try_from(snaps).map_err(|e| e.to_string())?;
+    let fits = |bytes: u64| usize::try_from(bytes / state_bytes).unwrap_or(usize::MAX);
+    let device = args.device_memory.map_or(snaps, |b| fits(b).min(snaps));
+    let host = args
+        .host_memory
+        .map_or(snaps - device, |b| fits(b).min(snaps - device));
+    let disk = snaps - device - host;
+    if let Some(d) = args.disk_memory
+        && fits(d) < disk
+    {
+        return Err(format!(
+            "--disk-memory {d} holds {} states of {state_bytes} bytes; the {snaps} snapshots need {disk} there besides {device} on the GPU and {host} in host memory: raise it or lower --snaps",
+            fits(d)
+        ));
+    }
+    let costs = match args.costs.as_deref() {
+        Some(&[forward, to_host, to_gpu, to_disk, from_disk]) => ThreeTierCosts {
+            forward,
+            host: TierCost {
+                write: to_host,
+                read: to_gpu,
+            },
+            disk: TierCost {
+                write: to_disk,
+                read: from_disk,
+            },
+        },
+        Some(other) => {
+            return Err(format!(
+                "--costs with --disk takes five numbers, STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK in seconds; got {}",
+                other.len()
+            ));
+        }
+        None => {
+            let two = measure()?;
+            let disk = if disk == 0 {
+                TierCost::default()
+            } else {
+                measure_disk()?
+            };
+            ThreeTierCosts {
+                forward: two.forward,
+                host: TierCost {
+                    write: two.host_write,
+                    read: two.host_read,
+                },
+                disk,
+            }
+        }
+    };
+    Ok(Checkpointing::ThreeTier {
+        device,
+        host,
+        disk,
+        costs,
+    })
 }
 
 /// What the schedule will do, for the progress bar and the report: its own plan, or for an
@@ -116,6 +188,8 @@ pub fn count(tiers: &[Tier], tier: Tier) -> u64 {
 /// snapshots placed by use (multistage), in the units of its costs.
 pub struct Modelled {
     costs: Option<TwoLevelCosts>,
+    /// The disk tier's costs, for a three-tier plan.
+    disk: Option<TierCost>,
     optimal: f64,
     multistage: f64,
 }
@@ -125,13 +199,21 @@ impl Modelled {
         let Some(c) = self.costs else {
             return Json::Null;
         };
-        Json::Obj(vec![
+        let mut fields = vec![
             ("step", Json::Num(c.forward)),
             ("to_host", Json::Num(c.host_write)),
             ("to_gpu", Json::Num(c.host_read)),
-            ("two_level", Json::Num(self.optimal)),
-            ("multistage", Json::Num(self.multistage)),
-        ])
+        ];
+        match self.disk {
+            Some(d) => fields.extend([
+                ("to_disk", Json::Num(d.write)),
+                ("from_disk", Json::Num(d.read)),
+                ("cost_optimal", Json::Num(self.optimal)),
+            ]),
+            None => fields.push(("two_level", Json::Num(self.optimal))),
+        }
+        fields.push(("multistage", Json::Num(self.multistage)));
+        Json::Obj(fields)
     }
 }
 
@@ -143,6 +225,41 @@ pub fn model_costs(
     state_bytes: u64,
     args: &Args,
 ) -> Result<Modelled, String> {
+    if let Checkpointing::ThreeTier {
+        device,
+        host,
+        disk,
+        costs,
+    } = plan
+    {
+        let tiered = costs.tiered();
+        let steps = schedule.steps();
+        let optimal = tiered.evaluate(schedule, tiers);
+        let revolve = Revolve::new(steps, (device + host + disk) as u64).map_err(err)?;
+        let plan = schedule::planned(revolve.clone()).map_err(err)?;
+        let budgets = [
+            Some(device as u64 * state_bytes),
+            Some(host as u64 * state_bytes),
+            None,
+        ];
+        let placed = Multistage::over_tiers(
+            &plan.slot_uses,
+            plan.stats.peak_slots,
+            state_bytes,
+            &budgets,
+        )
+        .map_err(err)?;
+        return Ok(Modelled {
+            costs: Some(TwoLevelCosts {
+                forward: costs.forward,
+                host_write: costs.host.write,
+                host_read: costs.host.read,
+            }),
+            disk: Some(costs.disk),
+            optimal,
+            multistage: tiered.evaluate(revolve, placed.tiers()),
+        });
+    }
     let Checkpointing::TwoTier {
         device,
         host,
@@ -151,6 +268,7 @@ pub fn model_costs(
     else {
         return Ok(Modelled {
             costs: None,
+            disk: None,
             optimal: 0.0,
             multistage: 0.0,
         });
@@ -168,6 +286,7 @@ pub fn model_costs(
     let multistage = costs.evaluate(revolve, placed.tiers());
     Ok(Modelled {
         costs: Some(costs),
+        disk: None,
         optimal,
         multistage,
     })

@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
+use std::path::Path;
+
+use super::disk::DiskTier;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
-use crate::schedule::TwoLevelCosts;
+use crate::schedule::{TierCost, TwoLevelCosts};
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
 /// to host memory and back, as [`Revolver`](super::Revolver) makes them with its default
@@ -124,4 +127,73 @@ fn staged_copies(gpu: &Gpu, state: &[wgpu::Buffer], samples: usize) -> Result<(f
         read += start.elapsed().as_secs_f64();
     }
     Ok((write, read))
+}
+
+/// Times, in seconds, `samples` round trips of one state of `operator`'s size through a disk
+/// tier in `dir`, as the GPU backend makes them: to host memory through staging and into a
+/// file by the disk thread; back from the file and uploaded. The disk tier's cost for
+/// [`CostOptimal`](crate::schedule::CostOptimal) (with [`calibrate`]'s for the host).
+/// Its files go with it.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `disk` for a directory that is not there or not
+/// writable; a file's write or read ([`Error::DiskFull`], [`Error::File`]);
+/// [`Error::OutOfMemory`].
+pub fn calibrate_disk<O: Operator>(
+    gpu: &Gpu,
+    operator: &O,
+    dir: &Path,
+    samples: usize,
+) -> Result<TierCost> {
+    let samples = samples.max(1);
+    let (levels, bytes) = (operator.levels(), operator.level_bytes());
+    // Random contents: a file system may treat zeros specially.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let words = usize::try_from(bytes / 4).unwrap_or(0);
+    let state: Vec<wgpu::Buffer> = (0..levels)
+        .map(|_| {
+            let data: Vec<u32> = (0..words)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u32
+                })
+                .collect();
+            gpu.upload("calibration level", &data, STATE_USAGE)
+        })
+        .collect::<Result<_>>()?;
+    let staging = gpu.create_buffer(
+        "calibration staging",
+        bytes,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    )?;
+    let mut disk = DiskTier::new(dir, None)?;
+    let (mut write, mut read) = (0.0, 0.0);
+    for step in 0..samples as u64 {
+        let start = Instant::now();
+        let mut host = Vec::with_capacity(levels);
+        for level in &state {
+            let mut enc = encoder(gpu, "calibrate disk");
+            enc.copy_buffer_to_buffer(level, 0, &staging, 0, level.size());
+            gpu.submit([enc.finish()]);
+            host.push(gpu.read_mapped(&staging)?);
+        }
+        let job = disk.write(0, step, host)?;
+        disk.wait(job)?.result?;
+        write += start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let job = disk.read(0, step, levels, staging.size())?;
+        let back = disk.wait(job)?.result?.unwrap_or_default();
+        for (level, bytes) in state.iter().zip(&back) {
+            gpu.write(level, bytes)?;
+        }
+        gpu.submit([]);
+        gpu.wait()?;
+        read += start.elapsed().as_secs_f64();
+    }
+    Ok(TierCost {
+        write: write / samples as f64,
+        read: read / samples as f64,
+    })
 }

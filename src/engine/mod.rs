@@ -24,7 +24,7 @@ mod spills;
 mod store;
 
 #[cfg(feature = "gpu")]
-pub use calibrate::calibrate;
+pub use calibrate::{calibrate, calibrate_disk};
 pub use cpu::{CpuBackend, CpuOperator, MemoryStore};
 #[cfg(feature = "gpu")]
 pub use gpu_backend::{GpuBackend, GpuState};

@@ -1,6 +1,7 @@
 //! A schedule chosen at run time.
 
 use super::action::{Action, Schedule};
+use super::cost_optimal::CostOptimal;
 use super::levels::LevelOptimal;
 use super::multistage::Tier;
 use super::online::{OnlineControl, OnlineSchedule};
@@ -25,13 +26,16 @@ pub enum AnySchedule {
     /// [`OnlineSchedule`], for a run that ends when a condition holds (boxed: it is the
     /// largest).
     Online(Box<OnlineSchedule>),
+    /// [`CostOptimal`] over any number of tiers, which places its own slots.
+    CostOptimal(Box<CostOptimal>),
 }
 
 /// What a schedule holds, as reports name it (the main job's `summary.json`, the Python
 /// package's `info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleMemory {
-    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level` or `online`.
+    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level`, `cost-optimal` or
+    /// `online`.
     pub name: &'static str,
     /// Its memory in two-level snapshots.
     pub snaps: u64,
@@ -52,6 +56,7 @@ impl AnySchedule {
             AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
             AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
             AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
+            AnySchedule::CostOptimal(_) => ("cost-optimal", slots, 2 * slots),
             // As Revolve: the slot of state 0 holds nothing for a rebuilt state.
             AnySchedule::Online(s) if classic => ("online", s.snaps(), 2 * s.snaps()),
             AnySchedule::Online(s) => ("online", s.snaps() - 1, 2 * (s.snaps() - 1)),
@@ -70,6 +75,7 @@ impl AnySchedule {
             AnySchedule::TwoLevel(s) => s,
             AnySchedule::Levels(s) => s,
             AnySchedule::Online(s) => s,
+            AnySchedule::CostOptimal(s) => s,
         }
     }
 }
@@ -84,6 +90,7 @@ impl Iterator for AnySchedule {
             AnySchedule::TwoLevel(s) => s.next(),
             AnySchedule::Levels(s) => s.next(),
             AnySchedule::Online(s) => s.next(),
+            AnySchedule::CostOptimal(s) => s.next(),
         }
     }
 }
