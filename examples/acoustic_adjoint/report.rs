@@ -295,7 +295,15 @@ impl Report<'_> {
                     self.result
                         .shots
                         .iter()
-                        .map(|s| format!("{}, {}", s.reverse_steps, s.forward_steps))
+                        .map(|s| {
+                            // A shot that ran its most steps was never quiet: say so.
+                            let never = if s.reverse_steps == self.planned.steps {
+                                " (never quiet)"
+                            } else {
+                                ""
+                            };
+                            format!("{}, {}{never}", s.reverse_steps, s.forward_steps)
+                        })
                         .collect::<Vec<_>>()
                         .join("; "),
                 )
