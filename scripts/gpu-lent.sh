@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (../shared/GPU.md): the GPU report, main jobs checked against
+# store-all (spilled to host memory and to disk, run until quiet), and every test binary.
+#
+#   here:  bash scripts/build-prebuilt.sh .dev      (binaries; .gl holds the loader packages)
+#   there: bash scripts/gpu-lent.sh [--only SECTIONS]
+#
+# Runs from a copy of the repository with .dev (and .gl, unpacked first when present).
+# Writes its logs under $OUT (the device tool's folder) or ./gpu-out, and prints a short
+# summary last. Every step has its own time limit, so one hang costs one step, not the call.
+set -u
+cd "$(dirname "$0")/.."
+out="${OUT:-gpu-out}"
+mkdir -p "$out"
+only=()
+[ "${1:-}" = "--only" ] && only=(--only "${2:?--only needs sections}")
+if compgen -G ".gl/*.deb" >/dev/null; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES="$icd"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+t0=$(date +%s)
+say() { echo "[$(($(date +%s) - t0)) s] $*"; }
+
+say "report"
+timeout 240 .dev/gpu_report "${only[@]}" --json "$out/report.json" >"$out/report.txt" 2>&1
+say "report rc=$?"
+if grep -q -E "llvmpipe|no GPU adapter" "$out/report.txt"; then
+    cat "$out/report.txt"
+    exit 1
+fi
+
+job=.dev/acoustic_adjoint
+run() {
+    local name=$1
+    shift
+    say "job $name: $*"
+    timeout 120 "$job" "$@" --out "/tmp/gpu-lent-$name" >>"$out/jobs.txt" 2>&1
+    echo "rc=$? ($name)" >>"$out/jobs.txt"
+}
+same() {
+    if cmp -s "/tmp/gpu-lent-$1/gradient.npy" "/tmp/gpu-lent-$2/gradient.npy"; then
+        echo "gradient $1 == $2" | tee -a "$out/jobs.txt"
+    else
+        echo "GRADIENT $1 != $2" | tee -a "$out/jobs.txt"
+    fi
+}
+big="--nx 2000 --nz 800 --shots 2 --tmax 2"
+run gpu $big
+run host $big --device-memory 300000000
+mkdir -p /tmp/gpu-lent-disk-tier
+run disk $big --device-memory 300000000 --host-memory 300000000 --disk /tmp/gpu-lent-disk-tier
+same gpu host
+same gpu disk
+run quiet --nx 2000 --nz 800 --shots 1 --tmax 4 --until-quiet 1e-3
+steps=$(grep -o '"reverse_steps": \[[0-9]*\]' /tmp/gpu-lent-quiet/summary.json | grep -o '[0-9][0-9]*')
+run quiet-reference --nx 2000 --nz 800 --shots 1 --nt $((steps + 1)) --store-all
+same quiet quiet-reference
+
+say "tests"
+export CI=true
+for t in .dev/tests/*; do
+    echo "== $(basename "$t")" >>"$out/tests.txt"
+    timeout 120 "$t" >>"$out/tests.txt" 2>&1
+    echo "rc=$?" >>"$out/tests.txt"
+done
+say "done"
+
+grep -E "^test result|^== |^rc=" "$out/tests.txt" | paste -sd' ' | sed 's/== /\n== /g'
+grep -E "^(schedule|steps run|forward / reverse|to disk|rc=|gradient|GRADIENT)" "$out/jobs.txt"
+sed -n '/gpurevolve GPU report/,$p' "$out/report.txt" | grep -v "^$" | head -120
