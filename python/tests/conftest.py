@@ -2,6 +2,7 @@
 fails them under CI (CI set and not 0/false), as the Rust tests do."""
 
 import os
+import signal
 import sys
 
 import numpy as np
@@ -12,6 +13,16 @@ import gpurevolve as gr
 
 def under_ci():
     return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+@pytest.fixture
+def sigint():
+    """Python's own Ctrl-C handler for the test. A process started in the background by a
+    shell without job control starts with SIGINT ignored, and then `_thread.interrupt_main`
+    does nothing: the Ctrl-C tests would fail for the way they were launched."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

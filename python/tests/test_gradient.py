@@ -191,7 +191,7 @@ def test_progress_reaches_the_total_and_can_stop_the_run(device):
     assert again.tobytes() == g.tobytes()
 
 
-def test_ctrl_c_interrupts_a_gradient_cleanly(device):
+def test_ctrl_c_interrupts_a_gradient_cleanly(device, sigint):
     true, start, nt, common = small(nt=400)
     observed = device.forward(true, nt=nt, **common)
     # Ctrl-C from inside the run (its first progress report), so that the test does not race
@@ -209,7 +209,7 @@ def test_ctrl_c_interrupts_a_gradient_cleanly(device):
     assert np.isfinite(misfit) and misfit > 0
 
 
-def test_forward_reports_progress_and_ctrl_c_stops_it(device):
+def test_forward_reports_progress_and_ctrl_c_stops_it(device, sigint):
     true, _, _, common = small(shots=3)
     plain = device.forward(true, nt=300, **common)
     seen = []
