@@ -19,6 +19,9 @@ pub struct AcousticOperator<'g> {
     gradient: wgpu::Buffer,
     /// `[ψ_{k+3}, ψ_{k+2}, out]` before the adjoint of step `k`.
     psi: [wgpu::Buffer; 3],
+    /// The energy reduction, made at the first [`energy`](Self::energy) check and kept for
+    /// the later ones.
+    pub(super) sum_squares: std::cell::OnceCell<crate::gpu::SumSquares>,
 }
 
 impl<'g> AcousticOperator<'g> {
@@ -43,6 +46,7 @@ impl<'g> AcousticOperator<'g> {
             residual,
             gradient,
             psi,
+            sum_squares: std::cell::OnceCell::new(),
         })
     }
 

@@ -73,6 +73,13 @@ impl AcousticOperator<'_> {
     pub fn energy(&self, level: &wgpu::Buffer) -> Result<f64> {
         let gpu = self.acoustic().gpu();
         let len = self.acoustic().layout().len() as u64;
-        SumSquares::new(gpu)?.sum(gpu, level, len)
+        let sums = match self.sum_squares.get() {
+            Some(sums) => sums,
+            None => {
+                let made = SumSquares::new(gpu)?;
+                self.sum_squares.get_or_init(|| made)
+            }
+        };
+        sums.sum(gpu, level, len)
     }
 }

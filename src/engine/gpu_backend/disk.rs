@@ -91,7 +91,7 @@ impl<O: Operator> GpuBackend<'_, O> {
         })) = self.slots.get(slot)
         {
             let id = *id;
-            self.await_spill_public(id)?;
+            self.await_spill_timed(id)?;
         }
         let job = match self.read_ahead.take() {
             Some(ahead) if ahead.slot == slot && ahead.step == step => {

@@ -248,7 +248,7 @@ impl<O: Operator> GpuBackend<'_, O> {
 
     /// Waits until spill `id` has reached host memory (and, for a disk slot, its file's
     /// thread).
-    pub(super) fn await_spill_public(&mut self, id: SpillId) -> Result<()> {
+    pub(super) fn await_spill_timed(&mut self, id: SpillId) -> Result<()> {
         self.in_transfer(|r| r.await_spill(id))
     }
 
