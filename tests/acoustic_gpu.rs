@@ -10,7 +10,7 @@ use gpurevolve::acoustic::BoundaryKind::{self, Cpml, Sponge};
 use gpurevolve::acoustic::{
     Boundary, CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis, misfit,
 };
-use gpurevolve::gpu::{Gpu, GpuOptions};
+use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -97,15 +97,66 @@ fn gpu_matches_the_cpu_twin_3d() {
     }
 }
 
+/// Both ways of covering the grid with the CPML's kernels (`GpuOptions::cpml_dispatch`) match
+/// the twin.
 #[test]
 fn gpu_matches_the_cpu_twin_with_a_cpml() {
-    let Some(gpu) = common::gpu() else { return };
-    for (i, order) in [2, 8, 16].into_iter().enumerate() {
-        let problem = random_problem_with(&[48, 44], 8, order, 200, 20 + i as u64, Cpml);
-        check_against_twin(&gpu, &problem, 70 + i as u64);
+    for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
+        let options = GpuOptions {
+            cpml_dispatch: dispatch,
+            ..GpuOptions::default()
+        };
+        let Some(gpu) = common::gpu_with(&options) else {
+            return;
+        };
+        eprintln!("{dispatch:?}");
+        for (i, order) in [2, 8, 16].into_iter().enumerate() {
+            let problem = random_problem_with(&[48, 44], 8, order, 200, 20 + i as u64, Cpml);
+            check_against_twin(&gpu, &problem, 70 + i as u64);
+        }
+        let problem = random_problem_with(&[20, 18, 22], 6, 4, 100, 30, Cpml);
+        check_against_twin(&gpu, &problem, 80);
     }
-    let problem = random_problem_with(&[20, 18, 22], 6, 4, 100, 30, Cpml);
-    check_against_twin(&gpu, &problem, 80);
+}
+
+/// The CPML's dispatch is a tuning knob: by region or as one kernel, the same arithmetic per
+/// cell. The bits may differ, as each pipeline is compiled for its own constants and the
+/// compiler may fuse multiply-adds differently, but only at float32 rounding.
+#[test]
+fn the_cpml_dispatch_changes_only_rounding() {
+    let problems = [
+        random_problem_with(&[37, 29], 6, 8, 60, 91, Cpml),
+        random_problem_with(&[15, 13, 11], 4, 4, 30, 92, Cpml),
+    ];
+    let mut runs: Vec<Vec<Vec<f64>>> = Vec::new();
+    for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
+        let options = GpuOptions {
+            cpml_dispatch: dispatch,
+            ..GpuOptions::default()
+        };
+        let Some(gpu) = common::gpu_with(&options) else {
+            return;
+        };
+        let mut rng = StdRng::seed_from_u64(93);
+        let mut run = Vec::new();
+        for p in &problems {
+            let acoustic = GpuAcoustic::new(&gpu, p).unwrap();
+            let fwd = acoustic.forward(true).unwrap();
+            let y = random(&mut rng, fwd.traces.len());
+            let adj = acoustic
+                .adjoint(fwd.fields.as_ref().unwrap(), &y, false)
+                .unwrap();
+            run.push(fwd.traces);
+            run.push(adj.gradient);
+        }
+        runs.push(run);
+    }
+    for (i, (a, b)) in runs[0].iter().zip(&runs[1]).enumerate() {
+        assert!(b.iter().any(|x| *x != 0.0));
+        let e = relative_l2(a, b);
+        eprintln!("output {i}: relative L2 between the dispatches {e:e}");
+        assert!(e <= 1e-6, "output {i}: the dispatches differ by {e:e}");
+    }
 }
 
 #[test]

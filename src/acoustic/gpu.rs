@@ -10,6 +10,7 @@ use std::cell::Cell;
 
 use bytemuck::{Pod, Zeroable};
 
+use super::cpml_kernels::CpmlKernels;
 use super::grid::Layout;
 use super::points::{PointBuffers, PointKernels};
 use super::problem::Problem;
@@ -18,7 +19,7 @@ use crate::gpu::{BindGroupCache, Gpu, STATE_USAGE};
 
 const STEP_WGSL: &str = include_str!("../../shaders/acoustic_step.wgsl");
 /// The CPML's kernels use the step family's bindings and helpers: one module of both files.
-const CPML_WGSL: &str = concat!(
+pub(super) const CPML_WGSL: &str = concat!(
     include_str!("../../shaders/acoustic_step.wgsl"),
     include_str!("../../shaders/acoustic_cpml.wgsl")
 );
@@ -63,9 +64,9 @@ pub enum AdjointInput<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum BindKey {
     Step([wgpu::Buffer; 3]),
-    CpmlStep(usize, [wgpu::Buffer; 2]),
-    CpmlAdjoint(usize, [wgpu::Buffer; 2]),
-    CpmlGradient(usize, [wgpu::Buffer; 3]),
+    /// A region's step (`false`) or adjoint step (`true`) under a CPML, by its axes.
+    LayerStep(bool, u32, [wgpu::Buffer; 3]),
+    LayerGradient(u32, [wgpu::Buffer; 4]),
     Inject([wgpu::Buffer; 3]),
     Sample([wgpu::Buffer; 3]),
     Residual([wgpu::Buffer; 3]),
@@ -99,9 +100,8 @@ pub struct GpuAcoustic<'g> {
     dt: f64,
     level_len: usize,
     step: wgpu::ComputePipeline,
-    /// The CPML's kernels per axis (none without a CPML), run after the step, the adjoint
-    /// step and the gradient.
-    cpml: Vec<CpmlAxis>,
+    /// Under a CPML, the kernels that replace the step, the adjoint step and the gradient.
+    cpml: Option<CpmlKernels>,
     /// The CPML's `(A, B)` per axis and coordinate; `None` without a CPML.
     pml_profile: Option<wgpu::Buffer>,
     step_groups: [u32; 3],
@@ -117,16 +117,6 @@ pub struct GpuAcoustic<'g> {
     bind_groups: BindGroupCache<BindKey>,
     /// Dispatches encoded so far (see [`GpuAcoustic::dispatches`]).
     pub(super) dispatched: Cell<u64>,
-}
-
-/// The CPML's kernels for one axis (`shaders/acoustic_cpml.wgsl`), each dispatched after its
-/// plain twin over the axis's band: the cells within a stencil radius of its layer.
-#[derive(Debug)]
-struct CpmlAxis {
-    step: wgpu::ComputePipeline,
-    adjoint: wgpu::ComputePipeline,
-    gradient: wgpu::ComputePipeline,
-    groups: [u32; 3],
 }
 
 /// The store-all forward run on the GPU.
@@ -227,40 +217,11 @@ impl<'g> GpuAcoustic<'g> {
             &format!("gradient_{dim}"),
             &step_constants,
         )?;
-        // Under a CPML, three more kernels per axis add the layer's terms after the step, the
-        // adjoint step (the step's own transpose in the interior) and the gradient, each over
-        // that axis's band only: the interior runs the sponge's kernels untouched.
-        let mut cpml_axes = Vec::new();
-        if let Some(cpml) = problem.cpml() {
-            let axes: &[usize] = if layout.dim == 3 { &[0, 1, 2] } else { &[0, 2] };
-            for &axis in axes {
-                let mut constants = step_constants.to_vec();
-                constants.push(("AXIS", axis as f64));
-                let kernel = |name: &str| {
-                    gpu.compute_pipeline(
-                        &format!("cpml {name}, axis {axis}"),
-                        CPML_WGSL,
-                        &format!("cpml_{name}_{dim}"),
-                        &constants,
-                    )
-                };
-                // The step's dispatch with this axis's extent cut to its band.
-                let band = (2 * (cpml.width() + layout.radius)).min(e[axis]);
-                let mut groups = step_groups;
-                let (slot, size) = match (layout.dim, axis) {
-                    (3, 0) => (2, wg[2]),
-                    (3, 1) | (2, 0) => (1, wg[1]),
-                    _ => (0, wg[0]),
-                };
-                groups[slot] = (band as u32).div_ceil(size);
-                cpml_axes.push(CpmlAxis {
-                    step: kernel("step")?,
-                    adjoint: kernel("adjoint")?,
-                    gradient: kernel("gradient")?,
-                    groups,
-                });
-            }
-        }
+        // Under a CPML its own kernels replace these three (src/acoustic/cpml_kernels.rs).
+        let cpml_kernels = match problem.cpml() {
+            Some(cpml) => Some(CpmlKernels::new(gpu, &layout, cpml, wg, &step_constants)?),
+            None => None,
+        };
         let points = PointKernels::new(gpu)?;
 
         // Uniforms: UNIFORM to bind them, COPY_DST (added by `upload`) to fill them.
@@ -309,6 +270,12 @@ impl<'g> GpuAcoustic<'g> {
         };
 
         let (a, b) = problem.step_coefficients();
+        // The CPML's kernels take b as 1 (η = 0 there, so b = a·m/Δt² rounds to 1 in float32)
+        // and never read it; the halo's b is 0.
+        debug_assert!(
+            problem.cpml().is_none() || b.iter().all(|&v| v == 0.0 || v as f32 == 1.0),
+            "a CPML problem with damping"
+        );
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
         let b = gpu.upload("b", &to_f32(&b), wgpu::BufferUsages::STORAGE)?;
         let nt = problem.time().nt;
@@ -331,7 +298,7 @@ impl<'g> GpuAcoustic<'g> {
             nt,
             dt,
             step,
-            cpml: cpml_axes,
+            cpml: cpml_kernels,
             pml_profile,
             step_groups,
             points,
@@ -410,64 +377,109 @@ impl<'g> GpuAcoustic<'g> {
         adjoint: bool,
         [prev, cur, next]: [&wgpu::Buffer; 3],
     ) {
-        let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
-        let bg = self.bind_groups.get_or_create(key, || {
-            self.gpu.bind_group(
-                "step",
-                &self.step.get_bind_group_layout(0),
-                &[
-                    (0, self.grid.as_entire_binding()),
-                    (1, self.a.as_entire_binding()),
-                    (2, self.b.as_entire_binding()),
-                    (3, prev.as_entire_binding()),
-                    (4, cur.as_entire_binding()),
-                    (5, next.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.step);
-        pass.set_bind_group(0, &bg, &[]);
-        let [x, y, z] = self.step_groups;
-        pass.dispatch_workgroups(x, y, z);
-        self.count_dispatch();
-        for (axis, cpml) in self.cpml.iter().enumerate() {
-            let pair = [cur.clone(), next.clone()];
-            let (key, pipeline) = if adjoint {
-                (BindKey::CpmlAdjoint(axis, pair), &cpml.adjoint)
-            } else {
-                (BindKey::CpmlStep(axis, pair), &cpml.step)
-            };
-            let buffers = [(4, cur), (5, next)];
-            self.encode_cpml(pass, (pipeline, cpml.groups), key, &buffers);
+        let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
+            let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
+            let bg = self.bind_groups.get_or_create(key, || {
+                self.gpu.bind_group(
+                    "step",
+                    &self.step.get_bind_group_layout(0),
+                    &[
+                        (0, self.grid.as_entire_binding()),
+                        (1, self.a.as_entire_binding()),
+                        (2, self.b.as_entire_binding()),
+                        (3, prev.as_entire_binding()),
+                        (4, cur.as_entire_binding()),
+                        (5, next.as_entire_binding()),
+                    ],
+                )
+            });
+            pass.set_pipeline(&self.step);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = self.step_groups;
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
+            return;
+        };
+        let regions = if adjoint {
+            &kernels.adjoint
+        } else {
+            &kernels.step
+        };
+        for region in regions {
+            let pipeline = &region.pipeline;
+            let key = BindKey::LayerStep(
+                adjoint,
+                region.axes,
+                [prev.clone(), cur.clone(), next.clone()],
+            );
+            let bg = self.bind_groups.get_or_create(key, || {
+                self.gpu.bind_group(
+                    "cpml step",
+                    &pipeline.get_bind_group_layout(0),
+                    &[
+                        (0, self.grid.as_entire_binding()),
+                        (1, self.a.as_entire_binding()),
+                        (3, prev.as_entire_binding()),
+                        (4, cur.as_entire_binding()),
+                        (5, next.as_entire_binding()),
+                        (8, profile.as_entire_binding()),
+                    ],
+                )
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = region.groups;
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
         }
     }
 
-    /// One CPML kernel over its axis's band: the grid, `a` and the profile bound beside
-    /// `buffers` (binding, buffer).
-    fn encode_cpml(
+    /// `grad −= ψ_{k+1} (u_{k+1} − 2u_k + u_{k−1}) / Δt²` with the difference formed from the
+    /// state (see [`encode_adjoint_step`](Self::encode_adjoint_step)): the plain kernel, or
+    /// under a CPML each region's.
+    fn encode_gradient(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        (pipeline, [x, y, z]): (&wgpu::ComputePipeline, [u32; 3]),
-        key: BindKey,
-        buffers: &[(u32, &wgpu::Buffer)],
+        [u_prev, u, psi_out, grad]: [&wgpu::Buffer; 4],
     ) {
-        let Some(profile) = &self.pml_profile else {
+        let buffers = [u_prev.clone(), u.clone(), psi_out.clone(), grad.clone()];
+        let mut entries = vec![
+            (0, self.grid.as_entire_binding()),
+            (1, self.a.as_entire_binding()),
+            (4, u.as_entire_binding()),
+            (6, psi_out.as_entire_binding()),
+            (7, grad.as_entire_binding()),
+        ];
+        let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
+            let bg = self
+                .bind_groups
+                .get_or_create(BindKey::Gradient(buffers), || {
+                    // The damped form reads b and u_{k−1}; the CPML's (b = 1) reads neither.
+                    entries.push((2, self.b.as_entire_binding()));
+                    entries.push((3, u_prev.as_entire_binding()));
+                    let layout = self.gradient.get_bind_group_layout(0);
+                    self.gpu.bind_group("gradient", &layout, &entries)
+                });
+            pass.set_pipeline(&self.gradient);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = self.step_groups;
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
             return;
         };
-        let bg = self.bind_groups.get_or_create(key, || {
-            let mut entries = vec![
-                (0, self.grid.as_entire_binding()),
-                (1, self.a.as_entire_binding()),
-                (8, profile.as_entire_binding()),
-            ];
-            entries.extend(buffers.iter().map(|&(i, b)| (i, b.as_entire_binding())));
-            self.gpu
-                .bind_group("cpml", &pipeline.get_bind_group_layout(0), &entries)
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(x, y, z);
-        self.count_dispatch();
+        entries.push((8, profile.as_entire_binding()));
+        for region in &kernels.gradient {
+            let key = BindKey::LayerGradient(region.axes, buffers.clone());
+            let bg = self.bind_groups.get_or_create(key, || {
+                let layout = region.pipeline.get_bind_group_layout(0);
+                self.gpu.bind_group("cpml gradient", &layout, &entries)
+            });
+            pass.set_pipeline(&region.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = region.groups;
+            pass.dispatch_workgroups(x, y, z);
+            self.count_dispatch();
+        }
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
@@ -561,32 +573,7 @@ impl<'g> GpuAcoustic<'g> {
             [injected, &self.a, psi_out],
         );
         self.count_dispatch();
-        let key = BindKey::Gradient([psi_out.clone(), u.clone(), u_prev.clone(), grad.clone()]);
-        let bg = cache.get_or_create(key, || {
-            gpu.bind_group(
-                "gradient",
-                &self.gradient.get_bind_group_layout(0),
-                &[
-                    (0, self.grid.as_entire_binding()),
-                    (1, self.a.as_entire_binding()),
-                    (2, self.b.as_entire_binding()),
-                    (3, u_prev.as_entire_binding()),
-                    (4, u.as_entire_binding()),
-                    (6, psi_out.as_entire_binding()),
-                    (7, grad.as_entire_binding()),
-                ],
-            )
-        });
-        pass.set_pipeline(&self.gradient);
-        pass.set_bind_group(0, &bg, &[]);
-        let [x, y, z] = self.step_groups;
-        pass.dispatch_workgroups(x, y, z);
-        self.count_dispatch();
-        for (axis, cpml) in self.cpml.iter().enumerate() {
-            let key = BindKey::CpmlGradient(axis, [psi_out.clone(), u.clone(), grad.clone()]);
-            let buffers = [(4, u), (6, psi_out), (7, grad)];
-            self.encode_cpml(&mut pass, (&cpml.gradient, cpml.groups), key, &buffers);
-        }
+        self.encode_gradient(&mut pass, [u_prev, u, psi_out, grad]);
         self.points.encode_source_gradient(
             gpu,
             cache,

@@ -8,6 +8,7 @@
 
 mod boundary;
 mod cpml;
+mod cpml_kernels;
 mod cpu;
 mod geometry;
 mod gpu;

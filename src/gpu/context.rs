@@ -32,6 +32,26 @@ pub struct GpuOptions {
     pub step_workgroup_2d: [u32; 3],
     /// Workgroup shape of the 3D acoustic step kernel. Default `[32, 4, 2]`.
     pub step_workgroup_3d: [u32; 3],
+    /// How the acoustic CPML's kernels cover the grid. A tuning knob: it changes speed, never
+    /// results. Default [`CpmlDispatch::Auto`].
+    pub cpml_dispatch: CpmlDispatch,
+}
+
+/// How the acoustic CPML's kernels cover the grid ([`GpuOptions::cpml_dispatch`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CpmlDispatch {
+    /// [`ByRegion`](Self::ByRegion) on a software adapter, [`OneKernel`](Self::OneKernel) on a
+    /// GPU.
+    #[default]
+    Auto,
+    /// One dispatch per region of the grid (4 in 2D, 8 in 3D), each compiled for the axes whose
+    /// layer its cells are near: no branch costs anything where its code is not needed, as a
+    /// SIMD software adapter runs both sides of every branch.
+    ByRegion,
+    /// One dispatch over the whole grid, each cell testing which layers it is near: where a
+    /// dispatch costs more than a branch that is coherent across a warp.
+    OneKernel,
 }
 
 impl Default for GpuOptions {
@@ -43,6 +63,7 @@ impl Default for GpuOptions {
             max_buffer_size: None,
             step_workgroup_2d: [64, 4, 1],
             step_workgroup_3d: [32, 4, 2],
+            cpml_dispatch: CpmlDispatch::Auto,
         }
     }
 }
