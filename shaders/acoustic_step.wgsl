@@ -6,9 +6,8 @@
 // with a = 1/(m/Δt² + η/(2Δt)), b = a·m/Δt² per cell (src/acoustic/problem.rs). With the
 // sponge (η > 0, no CPML) the discrete adjoint is the same update run backwards in time
 // (src/acoustic/cpu.rs explains why). With the CPML (η = 0), each time level carries the
-// layer's memory fields Ψ_d, Z_d after the field, in one slab per axis; the kernels of
-// acoustic_cpml.wgsl (appended to this file) add the layer's terms after each kernel here, so
-// the interior runs exactly the sponge's code.
+// layer's memory fields Ψ_d, Z_d after the field, in one slab per axis, and the kernels of
+// acoustic_cpml.wgsl (appended to this file, using its bindings and helpers) replace these.
 //
 // Fields are padded with a halo of RADIUS zeros that is never written, so every stencil read is
 // in bounds and the Laplacian is exactly symmetric. One invocation per extended cell, each

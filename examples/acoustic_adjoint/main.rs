@@ -48,7 +48,9 @@ enum Placement {
     /// Revolve's schedule; its most used slots stay on the GPU.
     Multistage,
     /// The schedule with the least cost for the step and transfer costs (measured by a short
-    /// calibration, or --costs).
+    /// calibration, or --costs). It places whole snapshots in Revolve's split structure
+    /// ("cost-optimal" in the summary): --schedule does not apply, as levels shared between
+    /// consecutive states are not placed by cost yet.
     Optimal,
 }
 

@@ -260,6 +260,10 @@ fn run(args: &Args) -> Result<(), String> {
             measure::workgroup_sweep(sizes.grid_3d, sizes.workgroups_3d, sizes.reps),
         );
         section(
+            "tuning CPML",
+            measure::cpml_sweep(&[sizes.grids_2d, sizes.grid_3d], sizes.reps),
+        );
+        section(
             "tuning submissions",
             measure::submit_sweep(&gpu, edge, n / 2, sizes.submits),
         );

@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{
     Problem, TimeAxis,
 };
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
-use gpurevolve::gpu::Gpu;
+use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions};
 use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll};
 
 use super::Row;
@@ -628,6 +628,67 @@ pub fn workgroup_sweep(
             rate,
             "Gpoints/s",
         ));
+    }
+    Ok(rows)
+}
+
+/// The CPML's forward step against the sponge's, for each way of dispatching the CPML's kernels
+/// (`GpuOptions::cpml_dispatch`, a device opened per way): on the main job's grid (200 × 70
+/// cells of 15 m, a 20-cell layer; the cost target's case) and on `shapes` with an 8-cell layer.
+pub fn cpml_sweep(shapes: &[&[usize]], reps: usize) -> Result<Vec<Row>, Error> {
+    let main_grid = |kind| -> Result<Problem, Error> {
+        let model = Model::constant(&[200, 70], 15.0, 20, 2000.0)?;
+        let e = model.extent();
+        let geometry = Geometry::new(
+            &model,
+            vec![vec![e[0] / 2.0, 30.0]],
+            vec![vec![e[0] / 3.0, 30.0]],
+            10.0,
+        )?;
+        let time = TimeAxis::new(&model, 8, reps + 2, None)?;
+        Problem::with_boundary(model, geometry, time, 8, Boundary::new(kind, 2000.0)?)
+    };
+    let mut cases = vec![(
+        "main job grid [200, 70] order 8".to_owned(),
+        [
+            main_grid(BoundaryKind::Sponge)?,
+            main_grid(BoundaryKind::Cpml)?,
+        ],
+    )];
+    for shape in shapes {
+        cases.push((
+            format!("{shape:?} order 8, 8-cell layer"),
+            [
+                problem_with(shape, 8, reps + 2, BoundaryKind::Sponge)?,
+                problem_with(shape, 8, reps + 2, BoundaryKind::Cpml)?,
+            ],
+        ));
+    }
+    let mut rows = Vec::new();
+    for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
+        let options = GpuOptions {
+            cpml_dispatch: dispatch,
+            ..GpuOptions::default()
+        };
+        let gpu = Gpu::with_options(&options)?;
+        for (case, [sponge, cpml]) in &cases {
+            let time = |p: &Problem| forward_step_seconds(&gpu, &GpuAcoustic::new(&gpu, p)?, reps);
+            let (plain, layered) = match (time(sponge), time(cpml)) {
+                (Ok(plain), Ok(layered)) => (plain, layered),
+                (Err(e), _) | (_, Err(e)) if too_large(&e) => {
+                    eprintln!("{case}: does not fit on this device ({e}); skipped");
+                    continue;
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(e),
+            };
+            rows.push(Row::new(
+                "tuning",
+                case,
+                &format!("forward step, CPML / sponge, {dispatch:?}"),
+                layered / plain,
+                "ratio",
+            ));
+        }
     }
     Ok(rows)
 }

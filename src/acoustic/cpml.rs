@@ -68,7 +68,8 @@ pub(crate) struct CpmlTuning {
 /// reads is a load per layer cell per axis: most of the layer's cost on a software adapter. On
 /// the main job's grid (`cargo run --release --example boundary_echo`, 20 cells, order 8) the
 /// echo is −45.3 dB with `D₁` of order 8, 4 or 2 alike (−49.6, −49.5, −48.9 dB at 20 Hz, five
-/// cells a wavelength), while a step costs 1.36, 1.26 and 1.21 times the sponge's (BENCHMARKS.md).
+/// cells a wavelength), while a step on llvmpipe costs 1.34, 1.20 and 1.17 times the sponge's
+/// (medians of three runs of `cargo bench --bench propagate -- cpml`; BENCHMARKS.md).
 /// The adjoint is the transpose of whichever `D₁` is used.
 pub(crate) const MEMORY_RADIUS: usize = 2;
 
