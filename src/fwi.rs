@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
     AnySchedule, CostOptimal, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TierCost,
-    TieredCosts, TwoLevel, TwoLevelCosts,
+    TieredCosts, TieredLevels, TwoLevel, TwoLevelCosts,
 };
 
 /// How each shot's forward states are kept.
@@ -57,6 +57,18 @@ pub enum Checkpointing {
         device: usize,
         /// Snapshots in host memory.
         host: usize,
+        /// Step and transfer costs.
+        costs: TwoLevelCosts,
+    },
+    /// The least-cost level schedule with `levels` GPU time levels and `host` host-memory
+    /// snapshots under `costs` ([`TieredLevels::from_rest`]: consecutive states share levels on
+    /// the GPU, host copies are whole states). Beyond what plans in a few seconds,
+    /// [`Levels`](Self::Levels) in the same memory, placed by use, with a warning in the log.
+    TieredLevels {
+        /// Time levels on the GPU.
+        levels: u64,
+        /// Snapshots in host memory.
+        host: u64,
         /// Step and transfer costs.
         costs: TwoLevelCosts,
     },
@@ -152,6 +164,18 @@ impl Checkpointing {
                 host,
                 costs,
             } => AnySchedule::TwoLevel(TwoLevel::new(steps, device, host, costs)?),
+            Checkpointing::TieredLevels {
+                levels,
+                host,
+                costs,
+            } => match TieredLevels::from_rest(steps, levels, host, 2, costs) {
+                Ok(plan) => AnySchedule::TieredLevels(Box::new(plan)),
+                Err(e @ Error::PlanTooLarge { .. }) => {
+                    log::warn!("{e}: placing the level schedule by use instead");
+                    return Checkpointing::Levels(levels + 2 * host).schedule(steps);
+                }
+                Err(e) => return Err(e),
+            },
         })
     }
 }

@@ -10,7 +10,8 @@ use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TwoLevel, TwoLevelCosts,
+    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredLevels, TwoLevel,
+    TwoLevelCosts,
 };
 
 const STEPS: u64 = 60;
@@ -87,6 +88,56 @@ fn level_schedule_spilled(gpu: &Gpu, kind: BoundaryKind) {
             device_slots < slots,
             "{label}: {stats:?}"
         );
+    }
+}
+
+/// The least-cost level schedule over both tiers runs within its own budgets (GPU levels,
+/// host slots), makes exactly its host copies, and gives the store-all bits.
+#[test]
+fn tiered_level_schedules_give_the_store_all_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    for kind in [BoundaryKind::Sponge, BoundaryKind::Cpml] {
+        let (problem, observed) = setup_with(kind);
+        let reference = reference(&gpu, &problem, &observed);
+        let level = problem.level_bytes();
+        let costs = TwoLevelCosts {
+            forward: 1.0,
+            host_write: 2.0,
+            host_read: 2.0,
+        };
+        for (levels, host) in [(0, 5), (3, 3), (7, 2)] {
+            let schedule = TieredLevels::from_rest(STEPS, levels, host, 2, costs).unwrap();
+            let tiers = schedule.tiers().to_vec();
+            let host_saves = schedule
+                .clone()
+                .filter(|a| matches!(a, Action::Save { slot, .. } if tiers[*slot] == Tier::HOST))
+                .count() as u64;
+            let options = RevolverOptions {
+                device_budget: Some(levels * level),
+                host_budget: Some(host * 2 * level),
+                ..RevolverOptions::default()
+            };
+            let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+            let mut revolver = Revolver::new(&gpu, operator, schedule.clone(), options).unwrap();
+            let planned = revolver.planned_forward_steps().unwrap();
+            let stats = revolver.apply_reverse().unwrap();
+            let info = revolver.operator().finish().unwrap();
+            let label = format!("{kind:?}: {levels} GPU levels, {host} host slots");
+            assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
+            assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
+            assert_eq!(stats.forward_steps, planned, "{label}");
+            assert_eq!(stats.host_saves, host_saves, "{label}: {stats:?}");
+            assert!(host_saves > 0, "{label}: the plan uses the host");
+            assert!(
+                stats.peak_checkpoint_bytes <= levels * level,
+                "{label}: {} bytes on the GPU",
+                stats.peak_checkpoint_bytes
+            );
+            assert!(
+                stats.peak_host_bytes <= host * 2 * level,
+                "{label}: {stats:?}"
+            );
+        }
     }
 }
 

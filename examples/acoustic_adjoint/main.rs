@@ -48,9 +48,10 @@ enum Placement {
     /// Revolve's schedule; its most used slots stay on the GPU.
     Multistage,
     /// The schedule with the least cost for the step and transfer costs (measured by a short
-    /// calibration, or --costs). It places whole snapshots in Revolve's split structure
-    /// ("cost-optimal" in the summary): --schedule does not apply, as levels shared between
-    /// consecutive states are not placed by cost yet.
+    /// calibration, or --costs). With --schedule levels (the default), the level schedule over
+    /// the GPU's levels and whole snapshots in host memory ("tiered-levels" in the summary);
+    /// with --schedule revolve or classic, or with --disk, whole snapshots in Revolve's split
+    /// structure ("two-level", "cost-optimal").
     Optimal,
 }
 

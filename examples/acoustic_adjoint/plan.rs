@@ -3,11 +3,12 @@
 
 use gpurevolve::fwi::{Checkpointing, ThreeTierCosts};
 use gpurevolve::schedule::{
-    self, AnySchedule, Multistage, Planned, Revolve, Schedule, Tier, TierCost, TwoLevelCosts,
+    self, AnySchedule, LevelOptimal, Multistage, Planned, Revolve, Schedule, Tier, TierCost,
+    TwoLevelCosts,
 };
 
 use super::report::Json;
-use super::{Args, Placement, err};
+use super::{Args, Placement, ScheduleKind, err};
 
 /// The checkpointing for `steps` steps with states of `state_bytes`; `measure` calibrates
 /// the step and transfer costs when `--placement optimal` needs them and `--costs` is absent.
@@ -44,6 +45,9 @@ pub fn checkpointing(
         Placement::Multistage => Ok(args.schedule.choice().checkpointing(snaps, steps)),
         Placement::Optimal if args.disk.is_some() => {
             three_tier(args, snaps, state_bytes, measure, measure_disk)
+        }
+        Placement::Optimal if args.schedule == ScheduleKind::Levels => {
+            tiered_levels(args, snaps, state_bytes, measure)
         }
         Placement::Optimal => two_tier(args, snaps, state_bytes, measure),
     }
@@ -152,7 +156,52 @@ fn two_tier(
             fits(h)
         ));
     }
-    let costs = match args.costs.as_deref() {
+    let costs = two_level_costs(args, host > 0, measure)?;
+    Ok(Checkpointing::TwoTier {
+        device,
+        host,
+        costs,
+    })
+}
+
+/// `--placement optimal` with the level schedule: as many of the `2 · snaps` levels on the GPU
+/// as `--device-memory` holds, the rest as whole snapshots in host memory, and the least-cost
+/// level schedule for them.
+fn tiered_levels(
+    args: &Args,
+    snaps: u64,
+    state_bytes: u64,
+    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+) -> Result<Checkpointing, String> {
+    let level_bytes = (state_bytes / 2).max(1);
+    let total = 2 * snaps;
+    let levels = args
+        .device_memory
+        .map_or(total, |b| (b / level_bytes).min(total));
+    let host = (total - levels) / 2;
+    if let Some(h) = args.host_memory
+        && h / state_bytes < host
+    {
+        return Err(format!(
+            "--host-memory {h} holds {} states of {state_bytes} bytes; the {snaps} snapshots' memory needs {host} there besides {levels} levels on the GPU: raise it or lower --snaps",
+            h / state_bytes
+        ));
+    }
+    let costs = two_level_costs(args, host > 0, measure)?;
+    Ok(Checkpointing::TieredLevels {
+        levels,
+        host,
+        costs,
+    })
+}
+
+/// `--costs` as a step and the two copies, or measured when anything goes to the host.
+fn two_level_costs(
+    args: &Args,
+    host: bool,
+    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+) -> Result<TwoLevelCosts, String> {
+    Ok(match args.costs.as_deref() {
         Some(&[forward, host_write, host_read]) => TwoLevelCosts {
             forward,
             host_write,
@@ -164,18 +213,13 @@ fn two_tier(
                 other.len()
             ));
         }
-        None if host == 0 => TwoLevelCosts {
-            // Nothing goes to the host: the plan is Revolve's whatever the transfers cost.
+        // Nothing goes to the host: the plan is the GPU's alone whatever the copies cost.
+        None if !host => TwoLevelCosts {
             forward: 1.0,
             host_write: 0.0,
             host_read: 0.0,
         },
         None => measure()?,
-    };
-    Ok(Checkpointing::TwoTier {
-        device,
-        host,
-        costs,
     })
 }
 
@@ -190,6 +234,8 @@ pub struct Modelled {
     costs: Option<TwoLevelCosts>,
     /// The disk tier's costs, for a three-tier plan.
     disk: Option<TierCost>,
+    /// The key of `optimal` in the report.
+    name: &'static str,
     optimal: f64,
     multistage: f64,
 }
@@ -210,7 +256,7 @@ impl Modelled {
                 ("from_disk", Json::Num(d.read)),
                 ("cost_optimal", Json::Num(self.optimal)),
             ]),
-            None => fields.push(("two_level", Json::Num(self.optimal))),
+            None => fields.push((self.name, Json::Num(self.optimal))),
         }
         fields.push(("multistage", Json::Num(self.multistage)));
         Json::Obj(fields)
@@ -256,8 +302,34 @@ pub fn model_costs(
                 host_read: costs.host.read,
             }),
             disk: Some(costs.disk),
+            name: "cost_optimal",
             optimal,
             multistage: tiered.evaluate(revolve, placed.tiers()),
+        });
+    }
+    if let Checkpointing::TieredLevels {
+        levels,
+        host,
+        costs,
+    } = plan
+    {
+        // Against the level schedule in the same memory with its slots placed by use.
+        let steps = schedule.steps();
+        let optimal = costs.evaluate(schedule, tiers);
+        let by_use = LevelOptimal::from_rest(steps, levels + 2 * host, 2).map_err(err)?;
+        let placed = Multistage::new(
+            by_use.clone(),
+            state_bytes,
+            Some(levels * state_bytes / 2),
+            args.host_memory,
+        )
+        .map_err(err)?;
+        return Ok(Modelled {
+            costs: Some(costs),
+            disk: None,
+            name: "tiered_levels",
+            optimal,
+            multistage: costs.evaluate(by_use, placed.tiers()),
         });
     }
     let Checkpointing::TwoTier {
@@ -269,6 +341,7 @@ pub fn model_costs(
         return Ok(Modelled {
             costs: None,
             disk: None,
+            name: "",
             optimal: 0.0,
             multistage: 0.0,
         });
@@ -287,6 +360,7 @@ pub fn model_costs(
     Ok(Modelled {
         costs: Some(costs),
         disk: None,
+        name: "two_level",
         optimal,
         multistage,
     })

@@ -97,11 +97,14 @@ pub struct GpuBackend<'g, O: Operator> {
     stats: RunStats,
 }
 
-/// A schedule's own placement, checked against the slots it names and the budgets.
+/// A schedule's own placement, checked against the slots it names and the budgets. The GPU
+/// holds `device_levels` time levels of `level_bytes` at most when the schedule counts its
+/// memory there in levels ([`Schedule::level_budget`]), else a whole state per slot.
 fn check_own_tiers(
     tiers: Vec<Tier>,
     capacity: usize,
-    state_bytes: u64,
+    (state_bytes, level_bytes): (u64, u64),
+    device_levels: Option<u64>,
     options: &RevolverOptions,
 ) -> Result<Vec<Tier>> {
     if tiers.len() != capacity {
@@ -130,6 +133,18 @@ fn check_own_tiers(
         (Tier::DISK, options.disk_budget, "disk_budget"),
     ] {
         let slots = tiers.iter().filter(|t| **t == tier).count() as u64;
+        if let (Some(budget), Some(levels), Tier::DEVICE) = (budget, device_levels, tier) {
+            if levels.saturating_mul(level_bytes) > budget {
+                return Err(Error::InvalidArgument {
+                    name,
+                    reason: format!(
+                        "the schedule holds up to {levels} time levels of {level_bytes} bytes on the GPU, {budget} bytes hold {}; plan it with fewer levels or raise the budget",
+                        budget / level_bytes.max(1)
+                    ),
+                });
+            }
+            continue;
+        }
         if let Some(budget) = budget
             && slots.saturating_mul(state_bytes) > budget
         {
@@ -183,10 +198,13 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
         if options.disk.is_some() {
             budgets.push(options.disk_budget);
         }
-        let placement = Multistage::over_tiers(&uses, needed, state_bytes, &budgets)?;
+        let sizes = (state_bytes, operator.level_bytes());
+        let device_levels = schedule.level_budget().map(|b| b.levels);
         let tiers = match schedule.tiers() {
-            Some(own) => check_own_tiers(own, capacity, state_bytes, &options)?,
-            None => placement.tiers().to_vec(),
+            Some(own) => check_own_tiers(own, capacity, sizes, device_levels, &options)?,
+            None => Multistage::over_tiers(&uses, needed, state_bytes, &budgets)?
+                .tiers()
+                .to_vec(),
         };
         let spills = Spills::new(options.spills_in_flight);
         let host_buffers = options.host_buffers && gpu.has_host_buffers();
@@ -228,7 +246,8 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
     pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Result<Self> {
         let backend = self.backend_mut();
         let state_bytes = backend.state_bytes();
-        backend.tiers = check_own_tiers(tiers, backend.slots.len(), state_bytes, &backend.options)?;
+        let slots = backend.slots.len();
+        backend.tiers = check_own_tiers(tiers, slots, (state_bytes, 0), None, &backend.options)?;
         backend.open_disk_if_placed()?;
         Ok(self)
     }

@@ -88,7 +88,10 @@ pub trait Schedule: Iterator<Item = Action> {
     /// The budget in time levels the schedule promises to respect, for a schedule that counts
     /// memory in levels ([`LevelOptimal`](super::LevelOptimal)): the simulator, and the engine
     /// that checks every action, then also check that the levels held never exceed it. `None`
-    /// (the default) for a schedule that counts slots.
+    /// (the default) for a schedule that counts slots. For a schedule that also places its
+    /// slots ([`tiers`](Self::tiers)), the budget counts the states held in
+    /// [`Tier::DEVICE`](super::Tier::DEVICE) slots only ([`TieredLevels`](super::TieredLevels)):
+    /// slower tiers hold whole copies, counted in slots.
     fn level_budget(&self) -> Option<LevelBudget> {
         None
     }

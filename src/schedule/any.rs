@@ -8,6 +8,7 @@ use super::online::{OnlineControl, OnlineSchedule};
 use super::revolve::Revolve;
 use super::simulate::{LevelBudget, Planned};
 use super::store_all::StoreAll;
+use super::tiered_levels::TieredLevels;
 use super::two_level::TwoLevel;
 use crate::error::Result;
 
@@ -28,14 +29,16 @@ pub enum AnySchedule {
     Online(Box<OnlineSchedule>),
     /// [`CostOptimal`] over any number of tiers, which places its own slots.
     CostOptimal(Box<CostOptimal>),
+    /// [`TieredLevels`], which places its own slots: GPU levels and host slots.
+    TieredLevels(Box<TieredLevels>),
 }
 
 /// What a schedule holds, as reports name it (the main job's `summary.json`, the Python
 /// package's `info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleMemory {
-    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level`, `cost-optimal` or
-    /// `online`.
+    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level`, `cost-optimal`,
+    /// `tiered-levels` or `online`.
     pub name: &'static str,
     /// Its memory in two-level snapshots.
     pub snaps: u64,
@@ -57,6 +60,12 @@ impl AnySchedule {
             AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
             AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
             AnySchedule::CostOptimal(_) => ("cost-optimal", slots, 2 * slots),
+            AnySchedule::TieredLevels(s) => {
+                let tiers = TieredLevels::tiers(s);
+                let host = tiers.iter().filter(|t| **t != Tier::DEVICE).count() as u64;
+                let levels = s.levels() + 2 * host;
+                ("tiered-levels", levels / 2, levels)
+            }
             // As Revolve: the slot of state 0 holds nothing for a rebuilt state.
             AnySchedule::Online(s) if classic => ("online", s.snaps(), 2 * s.snaps()),
             AnySchedule::Online(s) => ("online", s.snaps() - 1, 2 * (s.snaps() - 1)),
@@ -76,6 +85,7 @@ impl AnySchedule {
             AnySchedule::Levels(s) => s,
             AnySchedule::Online(s) => s,
             AnySchedule::CostOptimal(s) => s,
+            AnySchedule::TieredLevels(s) => s,
         }
     }
 }
@@ -91,6 +101,7 @@ impl Iterator for AnySchedule {
             AnySchedule::Levels(s) => s.next(),
             AnySchedule::Online(s) => s.next(),
             AnySchedule::CostOptimal(s) => s.next(),
+            AnySchedule::TieredLevels(s) => s.next(),
         }
     }
 }

@@ -83,6 +83,7 @@ mod plan;
 mod revolve;
 mod simulate;
 mod store_all;
+mod tiered_levels;
 mod two_level;
 mod walk;
 
@@ -102,4 +103,5 @@ pub use simulate::{
     LevelBudget, Planned, ScheduleStats, Violation, planned, simulate, simulate_actions,
 };
 pub use store_all::StoreAll;
+pub use tiered_levels::TieredLevels;
 pub use two_level::{TwoLevel, TwoLevelCosts};

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::action::{Action, Schedule};
+use super::multistage::Tier;
 use crate::error::{Error, Result};
 
 /// What a schedule did, as counted by [`simulate`].
@@ -294,6 +295,9 @@ pub(crate) struct Simulator {
     held: usize,
     /// The level count, for a schedule with a level budget.
     levels: Option<Levels>,
+    /// Which slots the level count covers: all of them, or for a schedule that also places
+    /// its slots ([`Schedule::tiers`]), those on the GPU only.
+    counted: Option<Vec<bool>>,
     live: Option<u64>,
     end: u64,
     ended: bool,
@@ -308,6 +312,7 @@ impl Simulator {
             slots: vec![None; capacity],
             held: 0,
             levels: budget.map(Levels::new),
+            counted: None,
             live: Some(0),
             end: steps,
             ended: false,
@@ -320,11 +325,21 @@ impl Simulator {
 
     /// The simulator for `schedule`: its steps, slots and level budget.
     pub(crate) fn for_schedule(schedule: &impl Schedule) -> Self {
-        Self::new(
-            schedule.steps(),
-            schedule.slot_capacity(),
-            schedule.level_budget(),
-        )
+        let budget = schedule.level_budget();
+        let mut sim = Self::new(schedule.steps(), schedule.slot_capacity(), budget);
+        if budget.is_some() {
+            sim.counted = schedule
+                .tiers()
+                .map(|tiers| tiers.iter().map(|t| *t == Tier::DEVICE).collect());
+        }
+        sim
+    }
+
+    /// Whether `slot`'s state counts against the level budget.
+    fn counts_levels(&self, slot: usize) -> bool {
+        self.counted
+            .as_ref()
+            .is_none_or(|c| c.get(slot).copied().unwrap_or(false))
     }
 
     /// Checks and applies the next action.
@@ -445,7 +460,8 @@ impl Simulator {
                 if let Some(holds) = *entry {
                     return Err(Violation::SlotOccupied { slot, holds });
                 }
-                if let Some(levels) = self.levels.as_mut() {
+                let counted = self.counts_levels(slot);
+                if let Some(levels) = self.levels.as_mut().filter(|_| counted) {
                     levels.save(step)?;
                     self.stats.peak_levels = self.stats.peak_levels.max(levels.distinct);
                 }
@@ -461,7 +477,8 @@ impl Simulator {
             }
             Action::Free { step, slot } => {
                 *self.holding(slot, step)? = None;
-                if let Some(levels) = self.levels.as_mut() {
+                let counted = self.counts_levels(slot);
+                if let Some(levels) = self.levels.as_mut().filter(|_| counted) {
                     levels.free(step);
                 }
                 self.held -= 1;
