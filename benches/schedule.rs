@@ -7,7 +7,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
-use gpurevolve::schedule::{LevelOptimal, Online, Revolve, StoreAll, simulate};
+use gpurevolve::schedule::{
+    LevelOptimal, Multistage, Online, Revolve, StoreAll, TieredLevels, TwoLevel, TwoLevelCosts,
+    simulate,
+};
 
 /// A time stepper that costs nothing: what is left is the interpreter (reading the schedule,
 /// checking each action, the lookahead window, the store's bookkeeping).
@@ -84,6 +87,20 @@ fn bench_schedules(c: &mut Criterion) {
     group.bench_function(format!("level-optimal n={steps_l} levels={levels}"), |b| {
         b.iter(|| count(black_box(&plan).clone()))
     });
+    // The level schedule over GPU levels and host snapshots, planned for the main job's shot
+    // (778 steps, 37 snapshots' memory: 8 levels on the GPU, 33 snapshots in host memory).
+    let costs = TwoLevelCosts {
+        forward: 1.0,
+        host_write: 2.0,
+        host_read: 2.0,
+    };
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.bench_function("plan tiered levels n=778 levels=8 host=33", |b| {
+        b.iter(|| TieredLevels::from_rest(black_box(778), 8, 33, 2, costs).unwrap())
+    });
+    group.sample_size(20);
+    tiered_table();
     // Online checkpointing: the decision an engine asks for before each forward step, over a
     // run of 10⁴ steps (throughput in steps).
     for snaps in [10u64, 50] {
@@ -101,6 +118,40 @@ fn bench_schedules(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Modelled costs (in forward steps) of the level schedule over GPU levels and host snapshots
+/// against the alternatives in the same memory, printed once: `TwoLevel` (Revolve's shape over
+/// whole snapshots, by cost), `LevelOptimal` with its slots placed by use (when that fits: a
+/// host slot holds a whole state), and `LevelOptimal` in the GPU's levels alone. State 0 is
+/// held (`new`), as `TwoLevel` holds it.
+fn tiered_table() {
+    println!(
+        "\nn, GPU levels, host snapshots, copy cost: tiered levels / two-level / levels by use / GPU levels only"
+    );
+    for (n, levels, host) in [(778u64, 8u64, 33u64), (1000, 4, 8), (1500, 10, 6)] {
+        for copy in [0.5, 2.0, 8.0] {
+            let costs = TwoLevelCosts {
+                forward: 1.0,
+                host_write: copy,
+                host_read: copy,
+            };
+            let tiered = TieredLevels::new(n, levels, host, 2, costs).unwrap().cost();
+            let two = TwoLevel::new(n, (levels / 2) as usize, host as usize, costs).unwrap();
+            let two = costs.evaluate(two.clone(), &two.tiers());
+            let by_use = LevelOptimal::new(n, levels + 2 * host, 2).unwrap();
+            let state = 2;
+            let placed = Multistage::new(by_use.clone(), state, Some(levels), Some(host * state));
+            let by_use = placed.map_or("does not fit".to_owned(), |p| {
+                format!("{:.1}", costs.evaluate(by_use, p.tiers()))
+            });
+            let alone = simulate(LevelOptimal::new(n, levels, 2).unwrap()).unwrap();
+            println!(
+                "{n}, {levels}, {host}, {copy}: {tiered:.1} / {two:.1} / {by_use} / {}",
+                alone.advances
+            );
+        }
+    }
 }
 
 criterion_group!(benches, bench_schedules);

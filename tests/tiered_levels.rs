@@ -6,7 +6,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use gpurevolve::Error;
-use gpurevolve::schedule::{Action, LevelOptimal, Tier, TieredLevels, TwoLevelCosts, simulate};
+use gpurevolve::schedule::{
+    Action, LevelOptimal, Tier, TieredLevels, TwoLevel, TwoLevelCosts, simulate,
+};
 
 /// Integer unit costs, so that sums are exact in both searches.
 #[derive(Clone, Copy, Debug)]
@@ -324,4 +326,29 @@ fn bad_input_is_typed() {
         TieredLevels::from_rest(100_000, 200, 100, 2, costs),
         Err(Error::PlanTooLarge { .. })
     ));
+}
+
+/// Revolve's shape over whole snapshots by cost ([`TwoLevel`]) is one of the schedules the
+/// programme searches (whole states, no sharing), so in the same memory it is never cheaper.
+#[test]
+fn never_dearer_than_revolves_shape_in_the_same_memory() {
+    for n in [2u64, 5, 13, 40, 97, 200] {
+        for (snaps, host) in [(1usize, 1usize), (1, 4), (2, 3), (3, 6), (5, 2)] {
+            for copy in [0.5, 2.0, 8.0] {
+                let costs = TwoLevelCosts {
+                    forward: 1.0,
+                    host_write: copy,
+                    host_read: 0.5 * copy,
+                };
+                let two = TwoLevel::new(n, snaps, host, costs).unwrap();
+                let two_cost = costs.evaluate(two.clone(), &two.tiers());
+                let plan = TieredLevels::new(n, 2 * snaps as u64, host as u64, 2, costs).unwrap();
+                assert!(
+                    plan.cost() <= two_cost + 1e-9,
+                    "n = {n}, {snaps} GPU snapshots, {host} host, copies {copy}: {} against {two_cost}",
+                    plan.cost()
+                );
+            }
+        }
+    }
 }

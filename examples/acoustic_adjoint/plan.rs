@@ -4,7 +4,7 @@
 use gpurevolve::fwi::{Checkpointing, ThreeTierCosts};
 use gpurevolve::schedule::{
     self, AnySchedule, LevelOptimal, Multistage, Planned, Revolve, Schedule, Tier, TierCost,
-    TwoLevelCosts,
+    TwoLevel, TwoLevelCosts,
 };
 
 use super::report::Json;
@@ -228,8 +228,10 @@ pub fn count(tiers: &[Tier], tier: Tier) -> u64 {
     tiers.iter().filter(|t| **t == tier).count() as u64
 }
 
-/// For a two-level plan: its modelled cost, and that of Revolve's schedule with the same
-/// snapshots placed by use (multistage), in the units of its costs.
+/// For a plan by cost: its modelled cost, and in the units of its costs those of the
+/// alternatives in the same memory: the same kind of schedule with its slots placed by use
+/// (multistage; `None` when that does not fit the tiers' memory), and for the level schedule
+/// Revolve's shape over whole snapshots.
 pub struct Modelled {
     costs: Option<TwoLevelCosts>,
     /// The disk tier's costs, for a three-tier plan.
@@ -237,7 +239,9 @@ pub struct Modelled {
     /// The key of `optimal` in the report.
     name: &'static str,
     optimal: f64,
-    multistage: f64,
+    multistage: Option<f64>,
+    /// Other plans in the same memory, by name.
+    others: Vec<(&'static str, f64)>,
 }
 
 impl Modelled {
@@ -258,7 +262,8 @@ impl Modelled {
             ]),
             None => fields.push((self.name, Json::Num(self.optimal))),
         }
-        fields.push(("multistage", Json::Num(self.multistage)));
+        fields.push(("multistage", self.multistage.map_or(Json::Null, Json::Num)));
+        fields.extend(self.others.iter().map(|&(k, v)| (k, Json::Num(v))));
         Json::Obj(fields)
     }
 }
@@ -304,7 +309,8 @@ pub fn model_costs(
             disk: Some(costs.disk),
             name: "cost_optimal",
             optimal,
-            multistage: tiered.evaluate(revolve, placed.tiers()),
+            multistage: Some(tiered.evaluate(revolve, placed.tiers())),
+            others: Vec::new(),
         });
     }
     if let Checkpointing::TieredLevels {
@@ -313,7 +319,8 @@ pub fn model_costs(
         costs,
     } = plan
     {
-        // Against the level schedule in the same memory with its slots placed by use.
+        // Against, in the same memory: the level schedule with its slots placed by use (a
+        // host slot holds a whole state there, so it may not fit), and Revolve's shape by cost.
         let steps = schedule.steps();
         let optimal = costs.evaluate(schedule, tiers);
         let by_use = LevelOptimal::from_rest(steps, levels + 2 * host, 2).map_err(err)?;
@@ -321,15 +328,22 @@ pub fn model_costs(
             by_use.clone(),
             state_bytes,
             Some(levels * state_bytes / 2),
-            args.host_memory,
-        )
-        .map_err(err)?;
+            Some(host * state_bytes),
+        );
+        let multistage = placed.ok().map(|p| costs.evaluate(by_use, p.tiers()));
+        // Revolve's shape holds state 0 in one of its GPU snapshots (given one more, it could
+        // put state 0 in host memory and hold more on the GPU than these levels).
+        let device = usize::try_from(levels / 2).map_err(|e| e.to_string())?;
+        let host_slots = usize::try_from(host).map_err(|e| e.to_string())?;
+        let two_level = TwoLevel::new(steps, device.max(1), host_slots, costs).map_err(err)?;
+        let tiers = two_level.tiers();
         return Ok(Modelled {
             costs: Some(costs),
             disk: None,
             name: "tiered_levels",
             optimal,
-            multistage: costs.evaluate(by_use, placed.tiers()),
+            multistage,
+            others: vec![("two_level", costs.evaluate(two_level, &tiers))],
         });
     }
     let Checkpointing::TwoTier {
@@ -343,7 +357,8 @@ pub fn model_costs(
             disk: None,
             name: "",
             optimal: 0.0,
-            multistage: 0.0,
+            multistage: None,
+            others: Vec::new(),
         });
     };
     let steps = schedule.steps();
@@ -362,6 +377,7 @@ pub fn model_costs(
         disk: None,
         name: "two_level",
         optimal,
-        multistage,
+        multistage: Some(multistage),
+        others: Vec::new(),
     })
 }
