@@ -4,7 +4,7 @@
 //!
 //! A second group times a step with the CPML against a step with the sponge on the main job's
 //! grid (200 × 70 cells and a 20-cell layer, order 8), alternating in one process, and prints
-//! the ratio: the CPML's cost per step.
+//! the ratios: the CPML's cost per forward step, and per adjoint step with its gradient.
 //!
 //! `cargo bench --bench propagate`. On a software adapter (lavapipe) the figures are a CPU
 //! baseline; only a real GPU says anything about GPU speed. `GPUREVOLVE_BENCH_QUICK=1` runs the
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::acoustic::{
-    Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
+    AdjointInput, Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
 };
 use gpurevolve::gpu::Gpu;
 
@@ -138,6 +138,35 @@ fn bench_propagate(c: &mut Criterion) {
     }
 }
 
+/// Runs `BATCH` adjoint steps (with the gradient) on rotating buffers and waits for them.
+fn run_adjoint_batch(gpu: &Gpu, acoustic: &GpuAcoustic<'_>, b: &mut AdjointBuffers) {
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    for k in (0..BATCH).rev() {
+        let [far, near, out] = &b.psi;
+        let [u_prev, u, _] = &b.u;
+        acoustic.encode_adjoint_step(
+            &mut encoder,
+            k,
+            [u_prev, u],
+            [far, near, out],
+            AdjointInput::Given(&b.given),
+            &b.grad,
+            None,
+        );
+        b.psi.rotate_left(1);
+    }
+    gpu.submit([encoder.finish()]);
+    gpu.wait().unwrap();
+}
+
+/// The levels a forward and an adjoint batch rotate through.
+struct AdjointBuffers {
+    u: [wgpu::Buffer; 3],
+    psi: [wgpu::Buffer; 3],
+    grad: wgpu::Buffer,
+    given: wgpu::Buffer,
+}
+
 fn bench_cpml(c: &mut Criterion) {
     let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
     let mut group = c.benchmark_group("forward step, main job grid, 20-cell layer");
@@ -146,37 +175,45 @@ fn bench_cpml(c: &mut Criterion) {
     for kind in [BoundaryKind::Sponge, BoundaryKind::Cpml] {
         let p = main_job_problem(kind);
         let acoustic = GpuAcoustic::new(&gpu, &p).unwrap();
-        let mut levels = [
-            acoustic.level("a").unwrap(),
-            acoustic.level("b").unwrap(),
-            acoustic.level("c").unwrap(),
-        ];
+        let level = || acoustic.level("level").unwrap();
+        let mut buffers = AdjointBuffers {
+            u: [level(), level(), level()],
+            psi: [level(), level(), level()],
+            grad: acoustic.field("grad").unwrap(),
+            given: acoustic.receiver_buffer("given").unwrap(),
+        };
         group.bench_function(kind.name(), |b| {
-            b.iter(|| run_batch(&gpu, &acoustic, &mut levels))
+            b.iter(|| run_batch(&gpu, &acoustic, &mut buffers.u))
         });
-        per_step.push((acoustic, levels));
+        per_step.push((acoustic, buffers));
     }
     group.finish();
     // Alternate the two in one loop so drift of the machine hits both alike.
-    let mut times = [Vec::new(), Vec::new()];
+    let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
     for _ in 0..25 {
-        for (j, (acoustic, levels)) in per_step.iter_mut().enumerate() {
+        for (j, (acoustic, buffers)) in per_step.iter_mut().enumerate() {
             let start = Instant::now();
-            run_batch(&gpu, acoustic, levels);
-            times[j].push(start.elapsed().as_secs_f64() / BATCH as f64);
+            run_batch(&gpu, acoustic, &mut buffers.u);
+            times[0][j].push(start.elapsed().as_secs_f64() / BATCH as f64);
+            let start = Instant::now();
+            run_adjoint_batch(&gpu, acoustic, buffers);
+            times[1][j].push(start.elapsed().as_secs_f64() / BATCH as f64);
         }
     }
-    let [sponge, cpml] = times.map(|mut t| {
+    let median = |mut t: Vec<f64>| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]
-    });
-    println!(
-        "\nCPML / sponge per step, main job grid: {:.2} ({:.3} ms / {:.3} ms, {})",
-        cpml / sponge,
-        1e3 * cpml,
-        1e3 * sponge,
-        gpu.adapter_info().name
-    );
+    };
+    let [forward, adjoint] = times.map(|pair| pair.map(median));
+    for (name, [sponge, cpml]) in [("forward", forward), ("adjoint (with gradient)", adjoint)] {
+        println!(
+            "\nCPML / sponge per {name} step, main job grid: {:.2} ({:.3} ms / {:.3} ms, {})",
+            cpml / sponge,
+            1e3 * cpml,
+            1e3 * sponge,
+            gpu.adapter_info().name
+        );
+    }
 }
 
 criterion_group!(benches, bench_propagate, bench_cpml);
