@@ -29,7 +29,9 @@ override LAYER_WORKGROUP: u32;
 // AXES for the single-dispatch form: the whole grid, each cell testing its own bands.
 const PER_CELL: u32 = 8u;
 
-@group(0) @binding(8) var<storage, read> pml_profile: array<vec2<f32>>;
+// (A, B) per axis and extended coordinate, x then y then z, interleaved: scalar loads, as the
+// transpose reads A alone at every neighbour.
+@group(0) @binding(8) var<storage, read> pml_profile: array<f32>;
 
 // Cells from the grid's edge to the inner edge of a band: the layer and the reach of the
 // stencil that carries the layer's terms out of it.
@@ -125,13 +127,18 @@ fn axis_stride(d: u32) -> i32 {
     return i32(select(select(1u, grid.pz, d == 1u), grid.py * grid.pz, d == 0u));
 }
 
-// (A, B) at coordinate c along axis d; zero outside the layer and the grid. Branch-free: on a
-// SIMD adapter both sides of a divergent branch run anyway.
+// (A, B) at coordinate c along axis d, −RADIUS ≤ c < n + RADIUS; zero outside the layer. The
+// table pads each axis with RADIUS zeros on both sides (src/acoustic/cpml.rs: profile_table),
+// so a neighbour's costs one load and no test.
 fn profile(d: u32, c: i32) -> vec2<f32> {
-    let n = axis_len(d);
-    let base = select(select(grid.nx + grid.ny, grid.nx, d == 1u), 0u, d == 0u);
-    let v = pml_profile[base + u32(clamp(c, 0, n - 1))];
-    return select(vec2<f32>(0.0), v, c >= 0 && c < n);
+    return vec2<f32>(profile_at(d, c, 0u), profile_at(d, c, 1u));
+}
+
+// A (`which` 0) or B (1) of `profile`.
+fn profile_at(d: u32, c: i32, which: u32) -> f32 {
+    let pad = 2u * RADIUS;
+    let base = select(select(grid.nx + grid.ny + 2u * pad, grid.nx + pad, d == 1u), 0u, d == 0u);
+    return pml_profile[2u * (base + u32(c + i32(RADIUS))) + which];
 }
 
 // A line of axis d's slab through cell c, along d, on c's side of the grid. The slab holds,
@@ -278,29 +285,30 @@ fn pml_adjoint(i: u32, c: vec3<i32>, d: u32) -> f32 {
     let t = c[d];
     let s = axis_stride(d);
     let line = slab_line(d, c);
-    let h0 = profile(d, t).x * (cur[i] + line_read(line, 1u, 0));
+    // h = A·(ψ + Z̄), so that (1 + A)·ψ + A·Z̄ = ψ + h; each neighbour's A, ψ and Z̄ read once.
+    let h0 = profile_at(d, t, 0u) * (cur[i] + line_read(line, 1u, 0));
     var d2h = 0.0;
     var d1g = 0.0;
     var d1w = 0.0;
     for (var k = 1u; k <= RADIUS; k++) {
         let kk = i32(k);
-        let a_lo = profile(d, t - kk).x;
-        let a_hi = profile(d, t + kk).x;
+        let a_lo = profile_at(d, t - kk, 0u);
+        let a_hi = profile_at(d, t + kk, 0u);
         let psi_lo = cur_at(i, -kk * s);
         let psi_hi = cur_at(i, kk * s);
-        let z_lo = line_read(line, 1u, -kk);
-        let z_hi = line_read(line, 1u, kk);
-        d2h += coeff(k) * ((a_lo * (psi_lo + z_lo) - h0) + (a_hi * (psi_hi + z_hi) - h0));
-        d1w += first(k) * (((1.0 + a_hi) * psi_hi + a_hi * z_hi) - ((1.0 + a_lo) * psi_lo + a_lo * z_lo));
-    }
-    for (var k = 1u; k <= FIRST_RADIUS; k++) {
-        let kk = i32(k);
-        d1g += first(k) * (profile(d, t + kk).x * line_read(line, 0u, kk) - profile(d, t - kk).x * line_read(line, 0u, -kk));
+        let h_lo = a_lo * (psi_lo + line_read(line, 1u, -kk));
+        let h_hi = a_hi * (psi_hi + line_read(line, 1u, kk));
+        d2h += coeff(k) * ((h_lo - h0) + (h_hi - h0));
+        // D₁ is shorter (FIRST_RADIUS, fixed when the pipeline is built: no branch is left).
+        if (k <= FIRST_RADIUS) {
+            d1w += first(k) * ((psi_hi + h_hi) - (psi_lo + h_lo));
+            d1g += first(k) * (a_hi * line_read(line, 0u, kk) - a_lo * line_read(line, 0u, -kk));
+        }
     }
     if (line_inside(line, 0)) {
         let psi = line.here;
         let zeta = line.here + line.zeta;
-        let b = profile(d, t).y;
+        let b = profile_at(d, t, 1u);
         next[psi] = b * cur[psi] - d1w;
         next[zeta] = b * (cur[zeta] + cur[i]);
     }

@@ -163,12 +163,17 @@ impl Cpml {
         self.slab_len
     }
 
-    /// `(A, B)` per axis and extended coordinate, axes `x, y, z` one after another.
+    /// `(A, B)` per axis and extended coordinate, axes `x, y, z` one after another, each axis
+    /// with a stencil radius of zeros on both sides: coordinate `c` of axis `d` at
+    /// `Σ_{d' < d} (e[d'] + 2r) + r + c`, so that a kernel reads any neighbour's without a test.
     pub(crate) fn profile_table(&self) -> Vec<[f64; 2]> {
-        let e = self.layout.extended;
+        let (e, r) = (self.layout.extended, self.layout.radius);
         (0..3)
             .flat_map(|d| {
-                (0..e[d]).map(move |c| self.profile[d].get(c).copied().unwrap_or([0.0, 0.0]))
+                let axis =
+                    (0..e[d]).map(move |c| self.profile[d].get(c).copied().unwrap_or([0.0; 2]));
+                let pad = std::iter::repeat_n([0.0; 2], r);
+                pad.clone().chain(axis).chain(pad)
             })
             .collect()
     }
@@ -398,10 +403,16 @@ mod tests {
             );
             assert_eq!(seen.iter().sum::<usize>(), 2 * slab);
         }
-        // The profile is zero inside and damps (B < 1, A < 0) in the layer.
+        // The profile is zero inside and damps (B < 1, A < 0) in the layer, symmetric; each
+        // axis padded with the radius's zeros: x at 2 + c, y at 9 + 4 + 2 + c.
         let table = cpml.profile_table();
-        assert_eq!(table[4], [0.0, 0.0]);
-        assert!(table[0][1] < 1.0 && table[0][0] < 0.0);
-        assert_eq!(table[0], table[8]);
+        assert_eq!(table.len(), 9 + 8 + 10 + 3 * 4);
+        assert_eq!(table[2 + 4], [0.0, 0.0]);
+        assert!(table[2][1] < 1.0 && table[2][0] < 0.0);
+        assert_eq!(table[2], table[2 + 8]);
+        for pad in [0, 1, 11, 12, 13, 14] {
+            assert_eq!(table[pad], [0.0, 0.0], "{pad}");
+        }
+        assert_eq!(table[15], table[2]); // y's first cell, as deep in its layer as x's
     }
 }
