@@ -97,16 +97,20 @@ fn gpu_matches_the_cpu_twin_3d() {
     }
 }
 
+/// A device whose CPML kernels cover the grid as `dispatch` says.
+fn gpu_with_dispatch(dispatch: CpmlDispatch) -> Option<Gpu> {
+    common::gpu_with(&GpuOptions {
+        cpml_dispatch: dispatch,
+        ..GpuOptions::default()
+    })
+}
+
 /// Both ways of covering the grid with the CPML's kernels (`GpuOptions::cpml_dispatch`) match
 /// the twin.
 #[test]
 fn gpu_matches_the_cpu_twin_with_a_cpml() {
     for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
-        let options = GpuOptions {
-            cpml_dispatch: dispatch,
-            ..GpuOptions::default()
-        };
-        let Some(gpu) = common::gpu_with(&options) else {
+        let Some(gpu) = gpu_with_dispatch(dispatch) else {
             return;
         };
         eprintln!("{dispatch:?}");
@@ -130,11 +134,7 @@ fn the_cpml_dispatch_changes_only_rounding() {
     ];
     let mut runs: Vec<Vec<Vec<f64>>> = Vec::new();
     for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
-        let options = GpuOptions {
-            cpml_dispatch: dispatch,
-            ..GpuOptions::default()
-        };
-        let Some(gpu) = common::gpu_with(&options) else {
+        let Some(gpu) = gpu_with_dispatch(dispatch) else {
             return;
         };
         let mut rng = StdRng::seed_from_u64(93);

@@ -158,36 +158,35 @@ fn check(plan: TieredLevels, costs: Costs) -> (f64, f64, u64, usize) {
     (plan.cost(), priced, stats.peak_levels, peak_host)
 }
 
+/// The programme, the priced actions and the search agree on one case, within both budgets.
+fn agrees_with_the_search(n: u8, levels: usize, slots: usize, q: u8, costs: Costs, rest: bool) {
+    let rest_label = if rest { "from rest: " } else { "" };
+    let label =
+        format!("{rest_label}n = {n}, {levels} levels of {q}, {slots} host slots, {costs:?}");
+    let exhaustive = brute_force(n, levels, slots, q, costs, rest);
+    let plan_with = if rest {
+        TieredLevels::from_rest
+    } else {
+        TieredLevels::new
+    };
+    let (n64, l64, h64, q64) = (n as u64, levels as u64, slots as u64, q as u64);
+    let plan = plan_with(n64, l64, h64, q64, costs.two_level()).unwrap();
+    let (cost, priced, peak_levels, peak_host) = check(plan, costs);
+    assert_eq!(cost, exhaustive as f64, "{label}: the programme");
+    assert_eq!(priced, exhaustive as f64, "{label}: the actions");
+    assert!(peak_levels <= l64, "{label}: {peak_levels} levels");
+    assert!(peak_host <= slots, "{label}: {peak_host} host slots");
+}
+
 #[test]
 fn the_plan_is_optimal_over_every_whole_state_schedule() {
     for q in 1..=2u8 {
         for n in 1..=8u8 {
             for levels in [0, q as usize, q as usize + 1, q as usize + 3] {
-                for slots in 0..=2usize {
-                    if levels < q as usize && slots == 0 {
-                        continue; // nowhere to hold state 0
-                    }
+                // With no levels for it, state 0 needs a host slot.
+                for slots in usize::from(levels < q as usize)..=2 {
                     for costs in COSTS {
-                        let label = format!(
-                            "n = {n}, {levels} levels of {q}, {slots} host slots, {costs:?}"
-                        );
-                        let exhaustive = brute_force(n, levels, slots, q, costs, false);
-                        let plan = TieredLevels::new(
-                            n as u64,
-                            levels as u64,
-                            slots as u64,
-                            q as u64,
-                            costs.two_level(),
-                        )
-                        .unwrap();
-                        let (cost, priced, peak_levels, peak_host) = check(plan, costs);
-                        assert_eq!(cost, exhaustive as f64, "{label}: the programme");
-                        assert_eq!(priced, exhaustive as f64, "{label}: the actions");
-                        assert!(
-                            peak_levels <= levels as u64,
-                            "{label}: {peak_levels} levels"
-                        );
-                        assert!(peak_host <= slots, "{label}: {peak_host} host slots");
+                        agrees_with_the_search(n, levels, slots, q, costs, false);
                     }
                 }
             }
@@ -202,26 +201,7 @@ fn from_rest_the_plan_is_optimal_over_every_whole_state_schedule() {
             for levels in [0, 1, q as usize + 2] {
                 for slots in 0..=2usize {
                     for costs in COSTS {
-                        let label = format!(
-                            "from rest: n = {n}, {levels} levels of {q}, {slots} host slots, {costs:?}"
-                        );
-                        let exhaustive = brute_force(n, levels, slots, q, costs, true);
-                        let plan = TieredLevels::from_rest(
-                            n as u64,
-                            levels as u64,
-                            slots as u64,
-                            q as u64,
-                            costs.two_level(),
-                        )
-                        .unwrap();
-                        let (cost, priced, peak_levels, peak_host) = check(plan, costs);
-                        assert_eq!(cost, exhaustive as f64, "{label}: the programme");
-                        assert_eq!(priced, exhaustive as f64, "{label}: the actions");
-                        assert!(
-                            peak_levels <= levels as u64,
-                            "{label}: {peak_levels} levels"
-                        );
-                        assert!(peak_host <= slots, "{label}: {peak_host} host slots");
+                        agrees_with_the_search(n, levels, slots, q, costs, true);
                     }
                 }
             }
