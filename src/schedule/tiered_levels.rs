@@ -1,41 +1,5 @@
-//! The level schedule over two tiers, with the least cost: GPU memory counted in time levels
-//! that consecutive states share ([`LevelOptimal`](super::LevelOptimal)'s model), host memory
-//! in whole states that cost a copy each way ([`TwoLevel`](super::TwoLevel)'s model), and the
-//! state-only adjoint (a reverse recomputes nothing).
-//!
-//! **The programme.** `G(k, m, l, h)`: the least cost to reverse the `m` steps above a held
-//! state that is live, with `l` GPU levels and `h` host slots free besides what it holds
-//! itself, where its kind `k` says what holding it costs and gives:
-//!
-//! - *rest* (state 0 of an operator that starts at rest): nothing held, restored for free;
-//! - *host*: one host slot, restored for `read`;
-//! - *device* with `o` levels of its own (`1 ≤ o ≤ q`): restored for free, and a state saved
-//!   `i < q` steps above it shares `q − i` of its levels.
-//!
-//! ```text
-//! G(k, 1, l, h) = 0
-//! G(k, m, l, h) = min( f·(m−1) + r(k) + G(k, m−1, l, h),                          advance to the last step
-//!                      f·i + G(device c, m−i, l−c, h) + r(k) + G(k, i, l, h),     save on the GPU, c = min(i, q) above a device state, else q
-//!                      f·i + w + G(host, m−i, l, h−1) + r(k) + G(k, i, l, h),     save to host memory
-//!                      G(device q, m, l−q, h+1),  w + G(host, m, l+o, h−1) )     move the held state to the other tier
-//! ```
-//!
-//! over `1 ≤ i ≤ m − 2`, with `r(host) = read` and 0 otherwise. A move happens where the held
-//! state is live, at the start of a range; one is enough since copies cost nothing negative,
-//! so moves compare against the costs without one. The tests check the programme against an
-//! exhaustive search over every sequence of moves on whole states (advance, save to either
-//! tier, free, restore, reverse) for small `n`, with the simulator's level count.
-//!
-//! **Exactness.** A device state saved above a host state is charged `q` levels. For `q ≤ 2`
-//! that is what it holds: its levels below the host state's step are the host state's, and no
-//! other state held on the GPU reaches that high. For `q > 2` it may share with a device
-//! state further down, so the plan can be dearer than needed there (never over its budget).
-//!
-//! **Planning** is `O(n²·l·h·(q + 2))`, exact: the main job's shot (778 steps, 8 GPU levels,
-//! 33 host snapshots) plans in 1.7 s on a 2-core machine (`cargo bench --bench schedule --
-//! tiered`). Larger cases are refused with [`Error::PlanTooLarge`], and a caller falls back to
-//! [`LevelOptimal`](super::LevelOptimal) with its slots placed by use
-//! ([`Multistage`](super::Multistage)).
+//! The least-cost level schedule over the GPU's time levels and host memory: [`TieredLevels`],
+//! whose documentation derives the programme.
 
 use super::action::{Action, Schedule};
 use super::multistage::Tier;
@@ -87,7 +51,45 @@ impl Table {
     }
 }
 
-/// The least-cost level schedule over the GPU and host memory (see the [module docs](self)).
+/// The level schedule over two tiers, with the least cost: GPU memory counted in time levels
+/// that consecutive states share ([`LevelOptimal`](super::LevelOptimal)'s model), host memory
+/// in whole states that cost a copy each way ([`TwoLevel`](super::TwoLevel)'s model), and the
+/// state-only adjoint (a reverse recomputes nothing).
+///
+/// **The programme.** `G(k, m, l, h)`: the least cost to reverse the `m` steps above a held
+/// state that is live, with `l` GPU levels and `h` host slots free besides what it holds
+/// itself, where its kind `k` says what holding it costs and gives:
+///
+/// - *rest* (state 0 of an operator that starts at rest): nothing held, restored for free;
+/// - *host*: one host slot, restored for `read`;
+/// - *device* with `o` levels of its own (`1 ≤ o ≤ q`): restored for free, and a state saved
+///   `i < q` steps above it shares `q − i` of its levels.
+///
+/// ```text
+/// G(k, 1, l, h) = 0
+/// G(k, m, l, h) = min( f·(m−1) + r(k) + G(k, m−1, l, h),                          advance to the last step
+///                      f·i + G(device c, m−i, l−c, h) + r(k) + G(k, i, l, h),     save on the GPU, c = min(i, q) above a device state, else q
+///                      f·i + w + G(host, m−i, l, h−1) + r(k) + G(k, i, l, h),     save to host memory
+///                      G(device q, m, l−q, h+1),  w + G(host, m, l+o, h−1) )     move the held state to the other tier
+/// ```
+///
+/// over `1 ≤ i ≤ m − 2`, with `f`, `w` and `read` a step's, a host write's and a host read's
+/// costs ([`TwoLevelCosts`]), and `r(host) = read`, 0 otherwise. A move happens where the held
+/// state is live, at the start of a range; one is enough since copies cost nothing negative,
+/// so moves compare against the costs without one. The tests check the programme against an
+/// exhaustive search over every sequence of moves on whole states (advance, save to either
+/// tier, free, restore, reverse) for small `n`, with the simulator's level count.
+///
+/// **Exactness.** A device state saved above a host state is charged `q` levels. For `q ≤ 2`
+/// that is what it holds: its levels below the host state's step are the host state's, and no
+/// other state held on the GPU reaches that high. For `q > 2` it may share with a device
+/// state further down, so the plan can be dearer than needed there (never over its budget).
+///
+/// **Planning** is `O(n²·l·h·(q + 2))`, exact: the main job's shot (778 steps, 8 GPU levels,
+/// 33 host snapshots) plans in 1.7 s on a 2-core machine (`cargo bench --bench schedule --
+/// tiered`). Larger cases are refused with [`Error::PlanTooLarge`], and a caller falls back to
+/// [`LevelOptimal`](super::LevelOptimal) with its slots placed by use
+/// ([`Multistage`](super::Multistage)).
 ///
 /// ```
 /// use gpurevolve::schedule::{LevelOptimal, TieredLevels, TwoLevelCosts, simulate};
