@@ -13,8 +13,9 @@
 // only where a warp straddles a band's edge, and a dispatch costs more). The host's choice and
 // the regions: src/acoustic/cpml_kernels.rs.
 //
-// Under a CPML η = 0, so b = a·m/Δt² is exactly 1 in float32 (src/acoustic/gpu.rs checks):
-// these kernels never read b, one load in twenty fewer than the sponge's step on every cell.
+// Under a CPML η = 0, so b = a·m/Δt² is exactly 1 in float32 (src/acoustic/gpu.rs asserts
+// it in debug builds): these kernels never read b, one load in twenty fewer than the sponge's
+// step on every cell.
 
 // Bit d set: this pipeline's cells lie in axis d's band, and it adds axis d's terms.
 override AXES: u32;
