@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Scripted, bits, random_problem_with, store_all as reference};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin};
+use gpurevolve::acoustic::{AcousticOperator, BoundaryKind};
 use gpurevolve::engine::{Revolver, RevolverOptions};
 use gpurevolve::schedule::{Action, CostOptimal, Revolve, Schedule, Tier, TierCost, TieredCosts};
 
@@ -16,11 +16,7 @@ const STEPS: u64 = 60;
 
 fn setup(kind: BoundaryKind) -> (gpurevolve::acoustic::Problem, Vec<f64>) {
     let problem = random_problem_with(&[34, 30], 4, 4, STEPS as usize + 1, 51, kind);
-    let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
-    let observed = CpuTwin::new(&problem)
-        .forward(&wavelet, false)
-        .unwrap()
-        .traces;
+    let observed = common::observed(&problem, 0.7);
     (problem, observed)
 }
 
@@ -102,10 +98,7 @@ fn a_damaged_checkpoint_file_is_caught_at_its_restore() {
     let dir = parent("damaged");
     let n = 16u64;
     let problem = random_problem_with(&[34, 30], 4, 4, n as usize + 1, 52, BoundaryKind::Sponge);
-    let observed = CpuTwin::new(&problem)
-        .forward(&problem.source_series(), false)
-        .unwrap()
-        .traces;
+    let observed = common::observed(&problem, 1.0);
     use Action::*;
     let mut actions = vec![
         Save { step: 0, slot: 0 },

@@ -5,7 +5,7 @@ mod common;
 
 use common::bits;
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, GpuAcoustic, Quiet};
+use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, GpuAcoustic, Quiet};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
 use gpurevolve::schedule::{
     Online, OnlineRun, OnlineSchedule, Revolve, StoreAll, min_advances, simulate,
@@ -91,11 +91,7 @@ fn online_runs_give_the_store_all_bits() {
     let Some(gpu) = common::gpu() else { return };
     for (seed, kind) in [(3, BoundaryKind::Sponge), (4, BoundaryKind::Cpml)] {
         let problem = common::random_problem_with(&[32, 28], 4, 4, 61, seed, kind);
-        let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
-        let observed = CpuTwin::new(&problem)
-            .forward(&wavelet, false)
-            .unwrap()
-            .traces;
+        let observed = common::observed(&problem, 0.7);
         let reference = GpuAcoustic::new(&gpu, &problem)
             .unwrap()
             .gradient_store_all(&observed)
@@ -314,11 +310,7 @@ fn an_acoustic_shot_run_until_quiet_equals_store_all_of_its_length() {
     for (seed, kind) in [(8, BoundaryKind::Cpml), (9, BoundaryKind::Sponge)] {
         let problem = common::random_problem_with(&[32, 28], 6, 4, max_nt, seed, kind);
         let nr = problem.receivers().points;
-        let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.6 * w).collect();
-        let observed = CpuTwin::new(&problem)
-            .forward(&wavelet, false)
-            .unwrap()
-            .traces;
+        let observed = common::observed(&problem, 0.6);
         let state = 2 * problem.level_bytes();
         for (snaps, device_budget) in [(6, None), (12, Some(4 * state))] {
             let options = RevolverOptions {

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Scripted, bits, random_problem, random_problem_with, store_all as reference};
 use gpurevolve::Error;
-use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, CpuTwin, Problem};
+use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
@@ -23,12 +23,7 @@ fn setup() -> (Problem, Vec<f64>) {
 
 fn setup_with(kind: BoundaryKind) -> (Problem, Vec<f64>) {
     let problem = random_problem_with(&[36, 30], 4, 4, STEPS as usize + 1, 31, kind);
-    // Any data will do as "observed": the twin's traces at another source scale.
-    let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
-    let observed = CpuTwin::new(&problem)
-        .forward(&wavelet, false)
-        .unwrap()
-        .traces;
+    let observed = common::observed(&problem, 0.7);
     (problem, observed)
 }
 
@@ -429,11 +424,7 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
 fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next() {
     let Some(gpu) = common::gpu() else { return };
     let problem = random_problem(&[30, 28], 4, 4, 7, 37);
-    let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 1.3 * w).collect();
-    let observed = CpuTwin::new(&problem)
-        .forward(&wavelet, false)
-        .unwrap()
-        .traces;
+    let observed = common::observed(&problem, 1.3);
     let reference = reference(&gpu, &problem, &observed);
     use Action::*;
     // Slot 1 (host) takes state 2, drops it before its copy can have landed, then takes

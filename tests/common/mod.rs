@@ -99,6 +99,17 @@ pub fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// "Observed" data for `problem`: any will do, so the twin's traces with the source scaled by
+/// `scale` (other than 1: a misfit that is not zero, and a gradient that is not).
+#[allow(dead_code)]
+pub fn observed(problem: &Problem, scale: f64) -> Vec<f64> {
+    let wavelet: Vec<f64> = problem.source_series().iter().map(|w| scale * w).collect();
+    gpurevolve::acoustic::CpuTwin::new(problem)
+        .forward(&wavelet, false)
+        .unwrap()
+        .traces
+}
+
 /// The store-all gradient every checkpointed run is compared with.
 #[allow(dead_code)]
 pub fn store_all(
