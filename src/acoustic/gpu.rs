@@ -377,27 +377,18 @@ impl<'g> GpuAcoustic<'g> {
         adjoint: bool,
         [prev, cur, next]: [&wgpu::Buffer; 3],
     ) {
+        let buffers = [prev.clone(), cur.clone(), next.clone()];
+        let (grid, a) = (self.grid.as_entire_binding(), self.a.as_entire_binding());
+        let levels = [
+            (3, prev.as_entire_binding()),
+            (4, cur.as_entire_binding()),
+            (5, next.as_entire_binding()),
+        ];
         let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
-            let key = BindKey::Step([prev.clone(), cur.clone(), next.clone()]);
-            let bg = self.bind_groups.get_or_create(key, || {
-                self.gpu.bind_group(
-                    "step",
-                    &self.step.get_bind_group_layout(0),
-                    &[
-                        (0, self.grid.as_entire_binding()),
-                        (1, self.a.as_entire_binding()),
-                        (2, self.b.as_entire_binding()),
-                        (3, prev.as_entire_binding()),
-                        (4, cur.as_entire_binding()),
-                        (5, next.as_entire_binding()),
-                    ],
-                )
-            });
-            pass.set_pipeline(&self.step);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = self.step_groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            let [p, c, n] = levels;
+            let entries = [(0, grid), (1, a), (2, self.b.as_entire_binding()), p, c, n];
+            let kernel = ("step", &self.step, self.step_groups);
+            self.dispatch_cached(pass, kernel, BindKey::Step(buffers), &entries);
             return;
         };
         let regions = if adjoint {
@@ -405,32 +396,13 @@ impl<'g> GpuAcoustic<'g> {
         } else {
             &kernels.step
         };
+        // The CPML's kernels never read b (η = 0, so b = 1 there).
+        let [p, c, n] = levels;
+        let entries = [(0, grid), (1, a), p, c, n, (8, profile.as_entire_binding())];
         for region in regions {
-            let pipeline = &region.pipeline;
-            let key = BindKey::LayerStep(
-                adjoint,
-                region.axes,
-                [prev.clone(), cur.clone(), next.clone()],
-            );
-            let bg = self.bind_groups.get_or_create(key, || {
-                self.gpu.bind_group(
-                    "cpml step",
-                    &pipeline.get_bind_group_layout(0),
-                    &[
-                        (0, self.grid.as_entire_binding()),
-                        (1, self.a.as_entire_binding()),
-                        (3, prev.as_entire_binding()),
-                        (4, cur.as_entire_binding()),
-                        (5, next.as_entire_binding()),
-                        (8, profile.as_entire_binding()),
-                    ],
-                )
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = region.groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            let key = BindKey::LayerStep(adjoint, region.axes, buffers.clone());
+            let kernel = ("cpml step", &region.pipeline, region.groups);
+            self.dispatch_cached(pass, kernel, key, &entries);
         }
     }
 
@@ -443,7 +415,7 @@ impl<'g> GpuAcoustic<'g> {
         [u_prev, u, psi_out, grad]: [&wgpu::Buffer; 4],
     ) {
         let buffers = [u_prev.clone(), u.clone(), psi_out.clone(), grad.clone()];
-        let mut entries = vec![
+        let common = [
             (0, self.grid.as_entire_binding()),
             (1, self.a.as_entire_binding()),
             (4, u.as_entire_binding()),
@@ -451,35 +423,41 @@ impl<'g> GpuAcoustic<'g> {
             (7, grad.as_entire_binding()),
         ];
         let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
-            let bg = self
-                .bind_groups
-                .get_or_create(BindKey::Gradient(buffers), || {
-                    // The damped form reads b and u_{k−1}; the CPML's (b = 1) reads neither.
-                    entries.push((2, self.b.as_entire_binding()));
-                    entries.push((3, u_prev.as_entire_binding()));
-                    let layout = self.gradient.get_bind_group_layout(0);
-                    self.gpu.bind_group("gradient", &layout, &entries)
-                });
-            pass.set_pipeline(&self.gradient);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = self.step_groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            // The damped form also reads b and u_{k−1}.
+            let [g, a, u, psi, grad] = common;
+            let (b, u_prev) = (self.b.as_entire_binding(), u_prev.as_entire_binding());
+            let entries = [g, a, (2, b), (3, u_prev), u, psi, grad];
+            let kernel = ("gradient", &self.gradient, self.step_groups);
+            self.dispatch_cached(pass, kernel, BindKey::Gradient(buffers), &entries);
             return;
         };
-        entries.push((8, profile.as_entire_binding()));
+        // The CPML's (b = 1) reads neither b nor u_{k−1}.
+        let [g, a, u, psi, grad] = common;
+        let entries = [g, a, u, psi, grad, (8, profile.as_entire_binding())];
         for region in &kernels.gradient {
             let key = BindKey::LayerGradient(region.axes, buffers.clone());
-            let bg = self.bind_groups.get_or_create(key, || {
-                let layout = region.pipeline.get_bind_group_layout(0);
-                self.gpu.bind_group("cpml gradient", &layout, &entries)
-            });
-            pass.set_pipeline(&region.pipeline);
-            pass.set_bind_group(0, &bg, &[]);
-            let [x, y, z] = region.groups;
-            pass.dispatch_workgroups(x, y, z);
-            self.count_dispatch();
+            let kernel = ("cpml gradient", &region.pipeline, region.groups);
+            self.dispatch_cached(pass, kernel, key, &entries);
         }
+    }
+
+    /// Dispatches `pipeline` over `groups` with the bind group cached under `key`, made from
+    /// `entries` only the first time.
+    fn dispatch_cached(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        (label, pipeline, [x, y, z]): (&str, &wgpu::ComputePipeline, [u32; 3]),
+        key: BindKey,
+        entries: &[(u32, wgpu::BindingResource<'_>)],
+    ) {
+        let bg = self.bind_groups.get_or_create(key, || {
+            let layout = pipeline.get_bind_group_layout(0);
+            self.gpu.bind_group(label, &layout, entries)
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(x, y, z);
+        self.count_dispatch();
     }
 
     /// Encodes forward step `k` (`0 ≤ k < nt − 1`): `next` ← step of (`prev`, `cur`) with the
