@@ -99,14 +99,9 @@ pub struct GpuAcoustic<'g> {
     pub(super) nt: usize,
     dt: f64,
     level_len: usize,
-    step: wgpu::ComputePipeline,
-    /// Under a CPML, the kernels that replace the step, the adjoint step and the gradient.
-    cpml: Option<CpmlKernels>,
-    /// The CPML's `(A, B)` per axis and coordinate; `None` without a CPML.
-    pml_profile: Option<wgpu::Buffer>,
+    stencils: Stencils,
     step_groups: [u32; 3],
     points: PointKernels,
-    gradient: wgpu::ComputePipeline,
     grid: wgpu::Buffer,
     a: wgpu::Buffer,
     b: wgpu::Buffer,
@@ -117,6 +112,21 @@ pub struct GpuAcoustic<'g> {
     bind_groups: BindGroupCache<BindKey>,
     /// Dispatches encoded so far (see [`GpuAcoustic::dispatches`]).
     pub(super) dispatched: Cell<u64>,
+}
+
+/// The kernels of the step (forward and adjoint) and of the gradient.
+#[derive(Debug)]
+enum Stencils {
+    /// The sponge's (or no layer's): `shaders/acoustic_step.wgsl` over the whole grid.
+    Plain {
+        step: wgpu::ComputePipeline,
+        gradient: wgpu::ComputePipeline,
+    },
+    /// A CPML's (src/acoustic/cpml_kernels.rs), with its `(A, B)` table.
+    Cpml {
+        kernels: CpmlKernels,
+        profile: wgpu::Buffer,
+    },
 }
 
 /// The store-all forward run on the GPU.
@@ -204,23 +214,33 @@ impl<'g> GpuAcoustic<'g> {
             ("WORKGROUP_Y", f64::from(wg[1])),
             ("WORKGROUP_Z", f64::from(wg[2])),
         ];
-        // The gradient is the step's derivative: the same stencil, shape and dispatch.
-        let step = gpu.compute_pipeline(
-            "acoustic step",
-            STEP_WGSL,
-            &format!("step_{dim}"),
-            &step_constants,
-        )?;
-        let gradient = gpu.compute_pipeline(
-            "acoustic gradient",
-            STEP_WGSL,
-            &format!("gradient_{dim}"),
-            &step_constants,
-        )?;
-        // Under a CPML its own kernels replace these three (src/acoustic/cpml_kernels.rs).
-        let cpml_kernels = match problem.cpml() {
-            Some(cpml) => Some(CpmlKernels::new(gpu, &layout, cpml, wg, &step_constants)?),
-            None => None,
+        let stencils = match problem.cpml() {
+            // The gradient is the step's derivative: the same stencil, shape and dispatch.
+            None => Stencils::Plain {
+                step: gpu.compute_pipeline(
+                    "acoustic step",
+                    STEP_WGSL,
+                    &format!("step_{dim}"),
+                    &step_constants,
+                )?,
+                gradient: gpu.compute_pipeline(
+                    "acoustic gradient",
+                    STEP_WGSL,
+                    &format!("gradient_{dim}"),
+                    &step_constants,
+                )?,
+            },
+            Some(cpml) => {
+                let table: Vec<f32> = cpml
+                    .profile_table()
+                    .iter()
+                    .flat_map(|ab| ab.map(|v| v as f32))
+                    .collect();
+                Stencils::Cpml {
+                    kernels: CpmlKernels::new(gpu, &layout, cpml, wg, &step_constants)?,
+                    profile: gpu.upload("cpml profile", &table, wgpu::BufferUsages::STORAGE)?,
+                }
+            }
         };
         let points = PointKernels::new(gpu)?;
 
@@ -257,17 +277,6 @@ impl<'g> GpuAcoustic<'g> {
             slab_len,
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
-        let pml_profile = match cpml {
-            Some(cpml) => {
-                let table: Vec<f32> = cpml
-                    .profile_table()
-                    .iter()
-                    .flat_map(|ab| ab.map(|v| v as f32))
-                    .collect();
-                Some(gpu.upload("cpml profile", &table, wgpu::BufferUsages::STORAGE)?)
-            }
-            None => None,
-        };
 
         let (a, b) = problem.step_coefficients();
         // The CPML's kernels take b as 1 (η = 0 there, so b = a·m/Δt² rounds to 1 in float32)
@@ -297,12 +306,9 @@ impl<'g> GpuAcoustic<'g> {
             level_len: problem.level_len(),
             nt,
             dt,
-            step,
-            cpml: cpml_kernels,
-            pml_profile,
+            stencils,
             step_groups,
             points,
-            gradient,
             grid,
             a,
             b,
@@ -384,12 +390,15 @@ impl<'g> GpuAcoustic<'g> {
             (4, cur.as_entire_binding()),
             (5, next.as_entire_binding()),
         ];
-        let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
-            let [p, c, n] = levels;
-            let entries = [(0, grid), (1, a), (2, self.b.as_entire_binding()), p, c, n];
-            let kernel = ("step", &self.step, self.step_groups);
-            self.dispatch_cached(pass, kernel, BindKey::Step(buffers), &entries);
-            return;
+        let (kernels, profile) = match &self.stencils {
+            Stencils::Cpml { kernels, profile } => (kernels, profile),
+            Stencils::Plain { step, .. } => {
+                let [p, c, n] = levels;
+                let entries = [(0, grid), (1, a), (2, self.b.as_entire_binding()), p, c, n];
+                let kernel = ("step", step, self.step_groups);
+                self.dispatch_cached(pass, kernel, BindKey::Step(buffers), &entries);
+                return;
+            }
         };
         let regions = if adjoint {
             &kernels.adjoint
@@ -422,14 +431,17 @@ impl<'g> GpuAcoustic<'g> {
             (6, psi_out.as_entire_binding()),
             (7, grad.as_entire_binding()),
         ];
-        let (Some(kernels), Some(profile)) = (&self.cpml, &self.pml_profile) else {
-            // The damped form also reads b and u_{k−1}.
-            let [g, a, u, psi, grad] = common;
-            let (b, u_prev) = (self.b.as_entire_binding(), u_prev.as_entire_binding());
-            let entries = [g, a, (2, b), (3, u_prev), u, psi, grad];
-            let kernel = ("gradient", &self.gradient, self.step_groups);
-            self.dispatch_cached(pass, kernel, BindKey::Gradient(buffers), &entries);
-            return;
+        let (kernels, profile) = match &self.stencils {
+            Stencils::Cpml { kernels, profile } => (kernels, profile),
+            Stencils::Plain { gradient, .. } => {
+                // The damped form also reads b and u_{k−1}.
+                let [g, a, u, psi, grad] = common;
+                let (b, u_prev) = (self.b.as_entire_binding(), u_prev.as_entire_binding());
+                let entries = [g, a, (2, b), (3, u_prev), u, psi, grad];
+                let kernel = ("gradient", gradient, self.step_groups);
+                self.dispatch_cached(pass, kernel, BindKey::Gradient(buffers), &entries);
+                return;
+            }
         };
         // The CPML's (b = 1) reads neither b nor u_{k−1}.
         let [g, a, u, psi, grad] = common;
