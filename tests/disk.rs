@@ -20,6 +20,24 @@ fn setup(kind: BoundaryKind) -> (gpurevolve::acoustic::Problem, Vec<f64>) {
     (problem, observed)
 }
 
+/// Reverses steps `held..below` from the state `held` kept in `slot` (step `below` already
+/// reversed), each by a restore and an advance, then frees the slot.
+fn reverse_down_to(actions: &mut Vec<Action>, held: u64, slot: usize, below: u64) {
+    use Action::*;
+    for k in (held + 1..below).rev() {
+        actions.extend([
+            Restore { step: held, slot },
+            Advance { from: held, to: k },
+            Reverse { step: k },
+        ]);
+    }
+    actions.extend([
+        Restore { step: held, slot },
+        Free { step: held, slot },
+        Reverse { step: held },
+    ]);
+}
+
 /// A fresh parent directory for one test.
 fn parent(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gpurevolve-test-{name}-{}", std::process::id()));
@@ -107,31 +125,9 @@ fn a_damaged_checkpoint_file_is_caught_at_its_restore() {
         Advance { from: 3, to: 15 },
         Reverse { step: 15 },
     ];
-    for k in (4..15).rev() {
-        actions.extend([
-            Restore { step: 3, slot: 1 },
-            Advance { from: 3, to: k },
-            Reverse { step: k },
-        ]);
-    }
-    actions.extend([
-        Restore { step: 3, slot: 1 },
-        Free { step: 3, slot: 1 },
-        Reverse { step: 3 },
-    ]);
-    for k in (1..3).rev() {
-        actions.extend([
-            Restore { step: 0, slot: 0 },
-            Advance { from: 0, to: k },
-            Reverse { step: k },
-        ]);
-    }
-    actions.extend([
-        Restore { step: 0, slot: 0 },
-        Free { step: 0, slot: 0 },
-        Reverse { step: 0 },
-        End,
-    ]);
+    reverse_down_to(&mut actions, 3, 1, 15);
+    reverse_down_to(&mut actions, 0, 0, 3);
+    actions.push(End);
     let options = RevolverOptions {
         disk: Some(dir.clone()),
         // Each step submitted, so the spill reaches its file during the advance; the restore
