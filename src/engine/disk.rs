@@ -7,21 +7,28 @@
 //! takes the bytes when the restore comes. A failed write (a full disk) is reported at the
 //! engine's next call, as a typed error: the run stops, it never goes on with a checkpoint
 //! missing.
+//!
+//! A file: the magic `GRVCKPT2`, then the state, the number of levels and the bytes of each
+//! (8-byte little-endian words), the levels, and last the [checksum](super::checksum) of every
+//! byte before it, header included.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::checksum::Checksum;
+use super::scratch::ScratchDir;
 use crate::error::{Error, Result};
 
-/// File magic and format version.
-const MAGIC: &[u8; 8] = b"GRVCKPT1";
-/// Magic, step, levels, level bytes, checksum: five 8-byte words.
-const HEADER_BYTES: u64 = 40;
+/// File magic and format version. Version 2: an XXH3 checksum of the whole file, trailing.
+const MAGIC: &[u8; 8] = b"GRVCKPT2";
+/// Magic, step, levels, level bytes: four 8-byte words.
+const HEADER_BYTES: usize = 32;
+/// A file's bytes beyond its levels: the header, and the checksum after the levels.
+const OVERHEAD_BYTES: u64 = HEADER_BYTES as u64 + 8;
 
 /// Names each job; results come back with it.
 pub(crate) type JobId = u64;
@@ -51,32 +58,14 @@ pub(crate) struct Done {
     pub result: Result<Option<Vec<Vec<u8>>>>,
 }
 
-/// FNV-1a over 64-bit words (the tail bytes as one more word): a checksum against damage, not
-/// an adversary, at memory speed.
-fn checksum(levels: &[Vec<u8>]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for level in levels {
-        let mut words = level.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        // Level boundaries count: two levels are not their concatenation.
-        h = (h ^ level.len() as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+/// The longest a checkpoint file's write or read may take before the run gives up on it.
+const FILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The directory, its writer thread and the jobs in flight.
 pub(crate) struct DiskTier {
     dir: PathBuf,
+    /// The locked run directory ([`ScratchDir`]), removed after the thread has stopped.
+    scratch: Option<ScratchDir>,
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
@@ -84,9 +73,6 @@ pub(crate) struct DiskTier {
     /// Results that came back while the engine waited for another.
     finished: HashMap<JobId, Done>,
 }
-
-/// Makes the run directories' names unique within the process.
-static RUNS: AtomicU64 = AtomicU64::new(0);
 
 impl DiskTier {
     /// A fresh subdirectory of `parent` and its I/O thread. `write_limit`: a test hook, the
@@ -105,14 +91,13 @@ impl DiskTier {
                 parent.display()
             )));
         }
-        let run = RUNS.fetch_add(1, Ordering::Relaxed);
-        let dir = parent.join(format!("gpurevolve-{}-{run}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| {
+        let scratch = ScratchDir::create(parent).map_err(|e| {
             bad(format!(
                 "cannot make a directory in {} ({e}): give a writable directory for the disk tier",
                 parent.display()
             ))
         })?;
+        let dir = scratch.path().to_path_buf();
         let (jobs, inbox) = channel::<Job>();
         let (outbox, done) = channel::<Done>();
         let thread = std::thread::Builder::new()
@@ -132,6 +117,7 @@ impl DiskTier {
         log::info!("disk tier in {}", dir.display());
         Ok(Self {
             dir,
+            scratch: Some(scratch),
             jobs: Some(jobs),
             done,
             thread: Some(thread),
@@ -205,18 +191,27 @@ impl DiskTier {
     /// Waits for job `id`'s result.
     ///
     /// # Errors
-    /// [`Error::File`] when the thread stopped without it.
+    /// [`Error::File`] when the thread stopped without it; [`Error::Timeout`] when it has not
+    /// come after ten minutes.
     pub(crate) fn wait(&mut self, id: JobId) -> Result<Done> {
         if let Some(done) = self.finished.remove(&id) {
             return Ok(done);
         }
         loop {
-            match self.done.recv() {
+            // A file that takes this long (a hung network file system) stops the run with a
+            // typed error rather than waiting for ever.
+            match self.done.recv_timeout(FILE_DEADLINE) {
                 Ok(done) if done.id == id => return Ok(done),
                 Ok(other) => {
                     self.finished.insert(other.id, other);
                 }
-                Err(_) => {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(Error::Timeout {
+                        what: format!("a checkpoint file in {}", self.dir.display()),
+                        seconds: FILE_DEADLINE.as_secs_f64(),
+                    });
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(Error::File {
                         path: self.dir.clone(),
                         detail:
@@ -236,12 +231,8 @@ impl Drop for DiskTier {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            log::warn!(
-                "could not remove the disk tier's {}: {e}",
-                self.dir.display()
-            );
-        }
+        // Removes the directory (and logs if it cannot).
+        self.scratch = None;
     }
 }
 
@@ -254,7 +245,7 @@ fn run_job(job: Job, written: &mut u64, limit: Option<u64>) -> Done {
             step,
             levels,
         } => {
-            let bytes: u64 = levels.iter().map(|l| l.len() as u64).sum::<u64>() + HEADER_BYTES;
+            let bytes: u64 = levels.iter().map(|l| l.len() as u64).sum::<u64>() + OVERHEAD_BYTES;
             let result = if limit.is_some_and(|l| *written + bytes > l) {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::StorageFull,
@@ -288,7 +279,7 @@ fn run_job(job: Job, written: &mut u64, limit: Option<u64>) -> Done {
             Done {
                 id,
                 seconds: start.elapsed().as_secs_f64(),
-                bytes: levels as u64 * level_bytes + HEADER_BYTES,
+                bytes: levels as u64 * level_bytes + OVERHEAD_BYTES,
                 result,
             }
         }
@@ -317,66 +308,109 @@ fn write_error(path: &Path, bytes: u64, e: &std::io::Error) -> Error {
 }
 
 fn write_file(path: &Path, step: u64, levels: &[Vec<u8>]) -> std::io::Result<()> {
-    let level_bytes = levels.first().map_or(0, |l| l.len() as u64);
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    file.write_all(MAGIC)?;
-    for word in [step, levels.len() as u64, level_bytes, checksum(levels)] {
-        file.write_all(&word.to_le_bytes())?;
-    }
-    for level in levels {
-        file.write_all(level)?;
-    }
+    write_checkpoint(&mut file, step, levels)?;
     // Flushed, not synced: the files are scratch, removed with the run, and a checkpoint
     // that reached the page cache reads back the same (its checksum says so). Syncing each
     // file cost a factor of four in write bandwidth on the development machine.
     file.flush()
 }
 
+/// Writes a checkpoint's header, levels and checksum to `out`, hashing the bytes as they go
+/// (a level larger than the writer's buffer goes straight to the file: nothing is copied).
+fn write_checkpoint(out: &mut impl Write, step: u64, levels: &[Vec<u8>]) -> std::io::Result<()> {
+    let level_bytes = levels.first().map_or(0, |l| l.len() as u64);
+    let mut sum = Checksum::new();
+    let mut header = [0u8; HEADER_BYTES];
+    header[..8].copy_from_slice(MAGIC);
+    for (i, word) in [step, levels.len() as u64, level_bytes]
+        .into_iter()
+        .enumerate()
+    {
+        header[8 * (i + 1)..8 * (i + 2)].copy_from_slice(&word.to_le_bytes());
+    }
+    sum.update(&header);
+    out.write_all(&header)?;
+    for level in levels {
+        sum.update(level);
+        out.write_all(level)?;
+    }
+    out.write_all(&sum.value().to_le_bytes())
+}
+
 fn read_file(path: &Path, step: u64, levels: usize, level_bytes: u64) -> Result<Vec<Vec<u8>>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        detail: format!("reading a checkpoint: {e}"),
+    })?;
+    read_checkpoint(
+        &mut std::io::BufReader::new(file),
+        path,
+        step,
+        levels,
+        level_bytes,
+    )
+}
+
+/// Reads a checkpoint that must hold state `step` in `levels` levels of `level_bytes`, from
+/// `file` (named `path` in errors). Nothing is returned unless the checksum of every byte
+/// read, header included, is the one written after them, and nothing follows it.
+fn read_checkpoint(
+    file: &mut impl Read,
+    path: &Path,
+    step: u64,
+    levels: usize,
+    level_bytes: u64,
+) -> Result<Vec<Vec<u8>>> {
     let corrupted = |detail: String| Error::CheckpointCorrupted {
         step,
         path: path.to_path_buf(),
         detail,
     };
-    let io = |e: std::io::Error| Error::File {
-        path: path.to_path_buf(),
-        detail: format!("reading a checkpoint: {e}"),
-    };
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let mut header = [0u8; HEADER_BYTES as usize];
+    let mut sum = Checksum::new();
+    let mut header = [0u8; HEADER_BYTES];
     file.read_exact(&mut header)
         .map_err(|e| corrupted(format!("its header cannot be read ({e})")))?;
-    let word = |i: usize| {
+    sum.update(&header);
+    let word = |bytes: &[u8], i: usize| {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&header[8 * i..8 * i + 8]);
+        b.copy_from_slice(&bytes[8 * i..8 * i + 8]);
         u64::from_le_bytes(b)
     };
     if &header[..8] != MAGIC {
-        return Err(corrupted("it is not a gpurevolve checkpoint file".into()));
+        return Err(corrupted(
+            "it is not a gpurevolve checkpoint file of this version".into(),
+        ));
     }
-    let found = (word(1), word(2), word(3));
+    let found = (word(&header, 1), word(&header, 2), word(&header, 3));
     if found != (step, levels as u64, level_bytes) {
         return Err(corrupted(format!(
             "its header says state {}, {} levels of {} bytes; expected state {step}, {levels} of {level_bytes}",
             found.0, found.1, found.2
         )));
     }
+    let short = |e: std::io::Error| corrupted(format!("it is shorter than its header says ({e})"));
     let mut out = Vec::with_capacity(levels);
     for _ in 0..levels {
         let mut level = vec![0u8; level_bytes as usize];
-        file.read_exact(&mut level)
-            .map_err(|e| corrupted(format!("it is shorter than its header says ({e})")))?;
+        file.read_exact(&mut level).map_err(short)?;
+        sum.update(&level);
         out.push(level);
     }
+    let mut written = [0u8; 8];
+    file.read_exact(&mut written).map_err(short)?;
     let mut extra = [0u8; 1];
-    if file.read(&mut extra).map_err(io)? != 0 {
+    let more = file.read(&mut extra).map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        detail: format!("reading a checkpoint: {e}"),
+    })?;
+    if more != 0 {
         return Err(corrupted("it is longer than its header says".into()));
     }
-    let sum = checksum(&out);
-    if sum != word(4) {
+    let (sum, written) = (sum.value(), word(&written, 0));
+    if sum != written {
         return Err(corrupted(format!(
-            "checksum {sum:016x}, written {:016x}",
-            word(4)
+            "checksum {sum:016x}, written {written:016x}"
         )));
     }
     Ok(out)
@@ -403,6 +437,8 @@ mod tests {
     }
 
     fn temp() -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static RUNS: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "gpurevolve-disk-test-{}-{}",
             std::process::id(),
@@ -433,7 +469,7 @@ mod tests {
         );
         let path = disk.path(3);
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[HEADER_BYTES as usize + 1500] ^= 0x10;
+        bytes[HEADER_BYTES + 1500] ^= 0x10;
         std::fs::write(&path, bytes).unwrap();
         let r = disk.read(3, 17, 2, 1001).unwrap();
         let err = disk.wait(r).unwrap().result.unwrap_err();
@@ -445,6 +481,173 @@ mod tests {
         drop(disk);
         assert!(!dir.exists());
         std::fs::remove_dir_all(parent).unwrap();
+    }
+
+    /// `bytes` with bit `bit` (of the whole file, bit 0 the low bit of its first byte) flipped.
+    fn flip(bytes: &mut [u8], bit: usize) {
+        bytes[bit / 8] ^= 1 << (bit % 8);
+    }
+
+    /// A checkpoint file's bytes, as written to a file.
+    fn file_bytes(step: u64, state: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_checkpoint(&mut out, step, state).unwrap();
+        out
+    }
+
+    /// Reads `bytes` as the file of state `step`, `levels` levels of `level_bytes`.
+    fn read_bytes(
+        bytes: &[u8],
+        step: u64,
+        levels: usize,
+        level_bytes: u64,
+    ) -> Result<Vec<Vec<u8>>> {
+        let path = Path::new("in memory");
+        read_checkpoint(
+            &mut std::io::Cursor::new(bytes),
+            path,
+            step,
+            levels,
+            level_bytes,
+        )
+    }
+
+    fn is_corrupted(result: &Result<Vec<Vec<u8>>>) -> bool {
+        matches!(result, Err(Error::CheckpointCorrupted { .. }))
+    }
+
+    /// What FNV-1a over 64-bit words missed: bit 63 flipped in two different words of the
+    /// levels (the flips cancelled exactly), and bit 63 of a header word. Both are caught
+    /// now, in a file on disk.
+    #[test]
+    fn two_high_bit_flips_in_the_levels_are_caught() {
+        let dir = temp();
+        let path = dir.join("slot-0.ckpt");
+        let state = levels(5, 2, 64);
+        write_file(&path, 9, &state).unwrap();
+        let clean = std::fs::read(&path).unwrap();
+        assert_eq!(read_file(&path, 9, 2, 64).unwrap(), state);
+        // Bit 63 of the first and the third payload words (little-endian: bit 7 of byte 7),
+        // and bit 63 of two words in different levels.
+        for (a, b) in [(7, 23), (7, 64 + 15), (0, 8)] {
+            let mut bytes = clean.clone();
+            bytes[HEADER_BYTES + a] ^= 0x80;
+            bytes[HEADER_BYTES + b] ^= 0x80;
+            std::fs::write(&path, &bytes).unwrap();
+            let result = read_file(&path, 9, 2, 64);
+            assert!(
+                is_corrupted(&result),
+                "flips at {a} and {b} were not caught"
+            );
+        }
+        // The header's words are covered too: the level-bytes word's bit 63, and the
+        // checksum's own.
+        for byte in [31, clean.len() - 1] {
+            let mut bytes = clean.clone();
+            bytes[byte] ^= 0x80;
+            std::fs::write(&path, &bytes).unwrap();
+            assert!(is_corrupted(&read_file(&path, 9, 2, 64)), "byte {byte}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Every single bit and every pair of distinct bits of a small checkpoint (two levels of
+    /// twelve bytes: 64 bytes, 512 bits, 130,816 pairs), header and checksum included: no
+    /// damage reads back as data.
+    #[test]
+    fn every_flip_and_pair_of_flips_of_a_small_file_is_caught() {
+        let state = levels(6, 2, 12);
+        let clean = file_bytes(4, &state);
+        assert_eq!(clean.len(), 64);
+        assert_eq!(read_bytes(&clean, 4, 2, 12).unwrap(), state);
+        let bits = 8 * clean.len();
+        let mut bytes = clean.clone();
+        for a in 0..bits {
+            flip(&mut bytes, a);
+            assert!(is_corrupted(&read_bytes(&bytes, 4, 2, 12)), "bit {a}");
+            for b in a + 1..bits {
+                flip(&mut bytes, b);
+                assert!(
+                    is_corrupted(&read_bytes(&bytes, 4, 2, 12)),
+                    "bits {a} and {b}"
+                );
+                flip(&mut bytes, b);
+            }
+            flip(&mut bytes, a);
+        }
+        assert_eq!(bytes, clean);
+        // Cut short or run on by a byte: caught too.
+        assert!(is_corrupted(&read_bytes(&clean[..63], 4, 2, 12)));
+        let mut longer = clean.clone();
+        longer.push(0);
+        assert!(is_corrupted(&read_bytes(&longer, 4, 2, 12)));
+    }
+
+    /// Removes its directory when dropped, so a failing case leaves nothing.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A file of random levels of random size on disk reads back as written; with any one
+        /// bit flipped, or any two distinct bits, anywhere in it (header and checksum
+        /// included), the read fails as corrupted and returns no data. Half the cases flip
+        /// bit 63 of two 8-byte words, the damage the old FNV-1a checksum could not see.
+        #[test]
+        fn any_one_or_two_flipped_bits_are_caught(
+            seed in proptest::prelude::any::<u64>(),
+            count in 1usize..4,
+            level_bytes in 0usize..700,
+            step in proptest::prelude::any::<u64>(),
+            first in proptest::prelude::any::<proptest::sample::Index>(),
+            second in proptest::prelude::any::<proptest::sample::Index>(),
+            top_bits in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = TempDir(temp());
+            let path = dir.0.join("slot-0.ckpt");
+            let state = levels(seed, count, level_bytes);
+            write_file(&path, step, &state).unwrap();
+            let clean = std::fs::read(&path).unwrap();
+            let lb = level_bytes as u64;
+            proptest::prop_assert_eq!(clean.len() as u64, count as u64 * lb + OVERHEAD_BYTES);
+            proptest::prop_assert_eq!(read_file(&path, step, count, lb).unwrap(), state);
+            let bits = 8 * clean.len();
+            let words = clean.len() / 8;
+            let (a, b) = if top_bits && words >= 2 {
+                // Bit 63 of two different 8-byte words: what FNV-1a over words cancelled.
+                let i = first.index(words);
+                let mut j = second.index(words - 1);
+                if j >= i {
+                    j += 1;
+                }
+                (64 * i + 63, 64 * j + 63)
+            } else {
+                let a = first.index(bits);
+                let mut b = second.index(bits - 1);
+                if b >= a {
+                    b += 1;
+                }
+                (a, b)
+            };
+            let mut bytes = clean.clone();
+            flip(&mut bytes, a);
+            std::fs::write(&path, &bytes).unwrap();
+            let one = read_file(&path, step, count, lb);
+            proptest::prop_assert!(is_corrupted(&one), "bit {} of {}: {:?}", a, bits, one.err());
+            flip(&mut bytes, b);
+            std::fs::write(&path, &bytes).unwrap();
+            let two = read_file(&path, step, count, lb);
+            proptest::prop_assert!(
+                is_corrupted(&two),
+                "bits {} and {} of {}: {:?}", a, b, bits, two.err()
+            );
+        }
     }
 
     /// A full disk is a typed error naming the directory and the bytes; a missing directory

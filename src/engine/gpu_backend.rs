@@ -50,7 +50,7 @@ enum Held {
 enum HostBytes {
     Buffers(Vec<Rc<wgpu::Buffer>>),
     Pending(SpillId),
-    Ready(Rc<[Vec<u8>]>),
+    Ready(Rc<super::spills::HostCopy>),
 }
 
 /// The GPU side of a [`Revolver`]: an [`Operator`]'s states in level buffers, its checkpoints

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "gpu")]
 mod calibrate;
+#[cfg(feature = "gpu")]
+pub(crate) mod checksum;
 mod cpu;
 #[cfg(feature = "gpu")]
 mod disk;
@@ -19,6 +21,8 @@ mod gpu_backend;
 #[cfg(feature = "gpu")]
 mod operator;
 mod revolver;
+#[cfg(feature = "gpu")]
+mod scratch;
 #[cfg(feature = "gpu")]
 mod spills;
 mod store;
@@ -34,4 +38,6 @@ pub use revolver::{
     DEFAULT_STEPS_PER_SUBMIT, ForwardEnd, Progress, ProgressReply, Revolver, RevolverOptions,
     RunStats,
 };
+#[cfg(feature = "gpu")]
+pub use scratch::remove_scratch_directories;
 pub use store::{Backend, Store};

@@ -8,14 +8,53 @@
 //! callbacks have run; the GPU never waits for the host. Each spill in flight holds `levels`
 //! staging buffers of host-visible memory, so their number is bounded: at the bound the host
 //! waits for the oldest spill's submission only, while later work keeps the GPU busy.
+//!
+//! A spill's bytes arrive in host memory as a [`HostCopy`] with their
+//! [checksum](super::checksum), taken as each piece is copied out of the staging buffer (the
+//! piece still in cache), and verified before the bytes go back to the GPU.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::checksum::{self, Checksum};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+
+/// A checkpoint's levels in host memory, and their checksum taken when they arrived there.
+pub(crate) struct HostCopy {
+    pub levels: Vec<Vec<u8>>,
+    pub checksum: u64,
+}
+
+impl HostCopy {
+    /// The levels, once their checksum is found unchanged; state `step` in host slot `slot`.
+    ///
+    /// # Errors
+    /// [`Error::CheckpointCorrupted`] (its path: `host memory, slot N`) when the bytes changed
+    /// since they arrived.
+    pub(crate) fn verified(&self, step: u64, slot: usize) -> Result<&[Vec<u8>]> {
+        let sum = checksum::of_levels(&self.levels);
+        if sum != self.checksum {
+            return Err(Error::CheckpointCorrupted {
+                step,
+                path: PathBuf::from(format!("host memory, slot {slot}")),
+                detail: format!(
+                    "checksum {sum:016x}, {:016x} when it arrived from the GPU",
+                    self.checksum
+                ),
+            });
+        }
+        Ok(&self.levels)
+    }
+}
+
+/// Bytes copied out of a mapped staging buffer and hashed at a time: small enough that the
+/// hash reads them from cache, right after the copy wrote them.
+const PIECE: usize = 1 << 16;
 
 /// Names one spill from [`Spills::start`] until its bytes are taken.
 pub(crate) type SpillId = u64;
@@ -35,6 +74,28 @@ struct Spill {
     tally: Arc<Tally>,
 }
 
+/// One level's map callback: counts the level mapped or failed, and failed when wgpu drops
+/// the callback without running it, so that a spill always finishes and no loop waiting for
+/// it can spin for ever.
+struct MapReport(Option<Arc<Tally>>);
+
+impl MapReport {
+    fn report(mut self, mapped: bool) {
+        if let Some(tally) = self.0.take() {
+            let counter = if mapped { &tally.mapped } else { &tally.failed };
+            counter.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for MapReport {
+    fn drop(&mut self) {
+        if let Some(tally) = self.0.take() {
+            tally.failed.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 impl Spill {
     fn is_done(&self) -> bool {
         let t = &self.tally;
@@ -48,6 +109,8 @@ pub(crate) struct Spills {
     in_flight: VecDeque<Spill>,
     next_id: SpillId,
     limit: usize,
+    /// Test hook: host copies to let pass before one is damaged; `u64::MAX` when disarmed.
+    damage_after: Cell<u64>,
 }
 
 impl Spills {
@@ -58,6 +121,27 @@ impl Spills {
             in_flight: VecDeque::new(),
             next_id: 0,
             limit: limit.max(1),
+            damage_after: Cell::new(u64::MAX),
+        }
+    }
+
+    /// Test hook: arms (or with `None` disarms) [`take_damage`](Self::take_damage).
+    pub(crate) fn damage_after(&self, copies: Option<u64>) {
+        self.damage_after.set(copies.unwrap_or(u64::MAX));
+    }
+
+    /// Test hook: whether the host copy now arriving is the one to damage.
+    pub(crate) fn take_damage(&self) -> bool {
+        match self.damage_after.get() {
+            u64::MAX => false,
+            0 => {
+                self.damage_after.set(u64::MAX);
+                true
+            }
+            n => {
+                self.damage_after.set(n - 1);
+                false
+            }
         }
     }
 
@@ -133,26 +217,23 @@ impl Spills {
             }
             spill.submission = Some(index.clone());
             for buffer in &spill.staging {
-                let tally = Arc::clone(&spill.tally);
+                // No wait here: the callback runs in a later poll of the device, which the
+                // engine bounds ([`Gpu::wait_for`] with its deadline).
+                let report = MapReport(Some(Arc::clone(&spill.tally)));
                 buffer.map_async(wgpu::MapMode::Read, .., move |result| {
-                    let counter = if result.is_ok() {
-                        &tally.mapped
-                    } else {
-                        &tally.failed
-                    };
-                    counter.fetch_add(1, Ordering::AcqRel);
+                    report.report(result.is_ok());
                 });
             }
         }
     }
 
-    /// Takes the bytes of every finished spill, oldest first, and frees their staging
-    /// buffers. Runs no callbacks itself: poll the device first.
+    /// Takes the bytes of every finished spill, oldest first, with their checksum, and frees
+    /// their staging buffers. Runs no callbacks itself: poll the device first.
     ///
     /// # Errors
-    /// [`Error::Map`] when a staging buffer could not be mapped (the device was lost): the
-    /// checkpoint's bytes are gone.
-    pub(crate) fn take_finished(&mut self) -> Result<Vec<(SpillId, Vec<Vec<u8>>)>> {
+    /// [`Error::Map`] when a staging buffer could not be mapped (the device was lost, or wgpu
+    /// dropped the map request): the checkpoint's bytes are gone.
+    pub(crate) fn take_finished(&mut self) -> Result<Vec<(SpillId, HostCopy)>> {
         let mut out = Vec::new();
         while self.in_flight.front().is_some_and(Spill::is_done) {
             let Some(spill) = self.in_flight.pop_front() else {
@@ -168,6 +249,7 @@ impl Spills {
                     ),
                 });
             }
+            let mut sum = Checksum::new();
             let levels = spill
                 .staging
                 .iter()
@@ -176,14 +258,22 @@ impl Spills {
                         label: "spill staging".into(),
                         detail: e.to_string(),
                     })?;
-                    let bytes = view.to_vec();
+                    // The checksum of the bytes as held, each piece hashed right after it
+                    // was copied.
+                    let mut bytes = Vec::with_capacity(view.len());
+                    for piece in view.chunks(PIECE) {
+                        let at = bytes.len();
+                        bytes.extend_from_slice(piece);
+                        sum.update(&bytes[at..]);
+                    }
                     drop(view);
                     buffer.unmap();
                     Ok(bytes)
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let checksum = checksum::finish_levels(sum, &levels);
             self.free.extend(spill.staging);
-            out.push((spill.id, levels));
+            out.push((spill.id, HostCopy { levels, checksum }));
         }
         Ok(out)
     }

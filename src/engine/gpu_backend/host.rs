@@ -16,13 +16,19 @@
 //! - an upload is a queue write, which wgpu runs before the *next* submission: whatever is
 //!   encoded must be submitted first, since it may still read the buffers the upload reuses
 //!   (a state just dropped, or a checkpoint whose spill was just encoded).
+//!
+//! Bytes held in host `Vec`s carry the checksum taken when they arrived
+//! ([`HostCopy`]); it is verified before every upload, so damage in host memory between a
+//! save and its restore is [`Error::CheckpointCorrupted`], never a wrong gradient. Host
+//! buffers are GPU allocations the host never touches: the GPU copies into and out of them
+//! in command order, with no host-side copy to checksum.
 
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::{GpuBackend, GpuState, Held, HostBytes};
 use crate::engine::operator::Operator;
-use crate::engine::spills::SpillId;
+use crate::engine::spills::{HostCopy, SpillId};
 use crate::error::{Error, Result};
 use crate::schedule::{Action, Tier};
 
@@ -144,10 +150,11 @@ impl<O: Operator> GpuBackend<'_, O> {
         }
         self.in_transfer(|r| {
             let bytes = r.host_bytes(slot)?;
-            r.upload(step, &bytes, true)?.ok_or_else(|| Error::Gpu {
-                context: "restoring a checkpoint from host memory".into(),
-                detail: "no level buffer for it".into(),
-            })
+            r.upload(step, bytes.verified(step, slot)?, true)?
+                .ok_or_else(|| Error::Gpu {
+                    context: "restoring a checkpoint from host memory".into(),
+                    detail: "no level buffer for it".into(),
+                })
         })
     }
 
@@ -214,21 +221,38 @@ impl<O: Operator> GpuBackend<'_, O> {
             })) if *held == step => Rc::clone(bytes),
             _ => return Ok(()),
         };
-        if let Some(state) = self.in_transfer(|r| r.upload(step, &bytes, false))? {
+        let levels = bytes.verified(step, slot)?;
+        if let Some(state) = self.in_transfer(|r| r.upload(step, levels, false))? {
             self.prefetched = Some(Prefetched { slot, step, state });
         }
         Ok(())
     }
 
+    /// Test hook: the host copy (in a host `Vec`, through staging) that arrives after the
+    /// next `copies` ones has one bit flipped once its checksum is taken, as damage in host
+    /// memory would; its restore then fails with [`Error::CheckpointCorrupted`]. Copies in
+    /// host buffers and on their way to the disk tier do not count. `None` disarms it.
+    #[doc(hidden)]
+    pub fn damage_host_copy_after(&self, copies: Option<u64>) {
+        self.spills.damage_after(copies);
+    }
+
     /// Moves the bytes of finished spills into their slots. A spill whose slot was freed
     /// meanwhile is dropped.
     pub(super) fn collect_spills(&mut self) -> Result<()> {
-        for (id, levels) in self.spills.take_finished()? {
-            // A spill for a disk slot goes on to its file.
-            let Some(levels) = self.spill_to_file(id, levels)? else {
+        for (id, copy) in self.spills.take_finished()? {
+            // A spill for a disk slot goes on to its file (which has its own checksum).
+            let HostCopy { levels, checksum } = copy;
+            let Some(mut levels) = self.spill_to_file(id, levels)? else {
                 continue;
             };
-            let ready: Rc<[Vec<u8>]> = levels.into();
+            if self.spills.take_damage()
+                && let Some(level) = levels.iter_mut().find(|l| !l.is_empty())
+            {
+                let middle = level.len() / 2;
+                level[middle] ^= 0x01;
+            }
+            let ready = Rc::new(HostCopy { levels, checksum });
             for held in self.slots.iter_mut().flatten() {
                 if let Held::Host { bytes, .. } = held
                     && matches!(bytes, HostBytes::Pending(pending) if *pending == id)
@@ -293,7 +317,7 @@ impl<O: Operator> GpuBackend<'_, O> {
     }
 
     /// The bytes of host slot `slot`, waiting for its spill if they are still on the way.
-    fn host_bytes(&mut self, slot: usize) -> Result<Rc<[Vec<u8>]>> {
+    fn host_bytes(&mut self, slot: usize) -> Result<Rc<HostCopy>> {
         if let Some(Some(Held::Host {
             bytes: HostBytes::Pending(id),
             ..
@@ -349,5 +373,97 @@ impl<O: Operator> GpuBackend<'_, O> {
             self.stats.transfer_seconds += start.elapsed().as_secs_f64();
         }
         result
+    }
+}
+
+#[cfg(all(test, feature = "acoustic"))]
+mod tests {
+    use crate::Error;
+    use crate::acoustic::{AcousticOperator, CpuTwin, Geometry, Model, Problem, TimeAxis};
+    use crate::engine::{Revolver, RevolverOptions};
+    use crate::gpu::Gpu;
+    use crate::schedule::{Revolve, Tier};
+
+    /// The GPU, or `None` (the test skipped, loudly) without an adapter; under CI a missing
+    /// adapter fails, as in the integration tests.
+    fn gpu() -> Option<Gpu> {
+        match Gpu::new() {
+            Ok(gpu) => Some(gpu),
+            Err(e)
+                if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") =>
+            {
+                panic!("CI is set and no GPU adapter is usable: {e}")
+            }
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "\n!!!!! SKIPPING GPU TEST: {e}\n");
+                None
+            }
+        }
+    }
+
+    fn problem() -> (Problem, Vec<f64>) {
+        let model =
+            Model::from_fn(&[24, 20], 10.0, 4, |x, _, z| 2000.0 + 0.5 * z + 0.2 * x).unwrap();
+        let geometry = Geometry::new(
+            &model,
+            vec![vec![120.0, 40.0]],
+            vec![vec![40.0, 30.0], vec![200.0, 30.0]],
+            10.0,
+        )
+        .unwrap();
+        let time = TimeAxis::new(&model, 4, 17, None).unwrap();
+        let problem = Problem::new(model, geometry, time, 4).unwrap();
+        let wavelet: Vec<f64> = problem.source_series().iter().map(|w| 0.7 * w).collect();
+        let observed = CpuTwin::new(&problem)
+            .forward(&wavelet, false)
+            .unwrap()
+            .traces;
+        (problem, observed)
+    }
+
+    /// Host copies through staging, overlapped (restored ahead by the lookahead) and not:
+    /// undamaged, the gradient is the all-on-GPU run's, bit for bit; with one bit flipped in
+    /// a host copy (the test hook), its restore fails as corrupted, naming the host slot.
+    #[test]
+    fn a_damaged_host_copy_is_caught_before_it_goes_back_to_the_gpu() {
+        let Some(gpu) = gpu() else { return };
+        let (problem, observed) = problem();
+        let steps = 16;
+        let run = |tier: Tier, overlap: bool, damage: Option<u64>| {
+            let operator = AcousticOperator::new(&gpu, &problem, &observed)?;
+            let options = RevolverOptions {
+                host_buffers: false,
+                overlap_transfers: overlap,
+                ..RevolverOptions::default()
+            };
+            let revolver = Revolver::new(&gpu, operator, Revolve::new(steps, 3)?, options)?;
+            let slots = revolver.tiers().len();
+            let mut revolver = revolver.with_tiers(vec![tier; slots])?;
+            revolver.backend().damage_host_copy_after(damage);
+            let stats = revolver.apply_reverse()?;
+            let gradient = revolver.operator().finish()?.gradient;
+            Ok::<_, Error>((
+                stats,
+                gradient.iter().map(|g| g.to_bits()).collect::<Vec<_>>(),
+            ))
+        };
+        let (_, reference) = run(Tier::DEVICE, true, None).unwrap();
+        for overlap in [true, false] {
+            let (stats, bits) = run(Tier::HOST, overlap, None).unwrap();
+            assert!(stats.host_restores > 0, "{stats:?}");
+            assert_eq!(bits, reference, "overlap {overlap}");
+            for damage in [0, 1] {
+                let err = run(Tier::HOST, overlap, Some(damage)).unwrap_err();
+                let Error::CheckpointCorrupted { path, .. } = &err else {
+                    panic!("overlap {overlap}, copy {damage}: {err}");
+                };
+                assert!(
+                    path.to_string_lossy().starts_with("host memory, slot "),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("in host memory, slot"), "{err}");
+            }
+        }
     }
 }
