@@ -4,12 +4,12 @@
 mod common;
 
 use common::random_problem;
-use gpurevolve::Error;
 use gpurevolve::acoustic::{CpuTwin, Problem};
 use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_on_devices, gradient_with};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{Tier, TwoLevelCosts};
+use gpurevolve::{Error, ErrorKind};
 
 const NT: usize = 41;
 
@@ -184,75 +184,82 @@ fn each_shot_reports_the_placement_its_run_ended_with() {
 fn a_device_the_application_opened_gives_the_same_bits() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    // The crate-opened path first (it also makes a missing adapter fail under CI).
-    let Some(gpu) = common::gpu() else { return };
-    let reference = run(
-        &gpu,
-        Checkpointing::Snapshots(4),
-        RevolverOptions::default(),
-    );
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
-        ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
-    });
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-        apply_limit_buckets: false,
-    }))
-    .unwrap();
-    let open = |limits: wgpu::Limits| {
-        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("the application's device"),
-            required_limits: limits,
-            ..Default::default()
-        }))
-        .unwrap()
-    };
-    // The application's device, with its own handler for errors no scope catches.
-    let (device, queue) = open(adapter.limits());
-    let uncaught = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&uncaught);
-    device.on_uncaptured_error(Arc::new(move |_| {
-        seen.fetch_add(1, Ordering::SeqCst);
-    }));
-    let wrapped = Gpu::from_device(
-        device,
-        queue,
-        Some(adapter.get_info()),
-        &gpurevolve::gpu::GpuOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(wrapped.adapter_info().name, gpu.adapter_info().name);
-    let got = run(
-        &wrapped,
-        Checkpointing::Snapshots(4),
-        RevolverOptions::default(),
-    );
-    assert_eq!(bits(&got.gradient), bits(&reference.gradient));
-    assert_eq!(got.misfit.to_bits(), reference.misfit.to_bits());
-    // The application's handler still hears what no scope caught (here an invalid buffer).
-    let _ = wrapped.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("invalid on purpose"),
-        size: 16,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
-    wrapped.wait().unwrap();
-    assert!(
-        uncaught.load(Ordering::SeqCst) > 0,
-        "the handler was replaced"
-    );
-    // A device opened without the limits the kernels need is refused, naming the limit.
-    let (device, queue) = open(wgpu::Limits::downlevel_webgl2_defaults());
-    let err = Gpu::from_device(device, queue, None, &Default::default()).unwrap_err();
-    assert!(
-        matches!(err, Error::InvalidArgument { name: "device", .. })
-            && err
-                .to_string()
-                .contains("max_storage_buffers_per_shader_stage"),
-        "{err}"
+    common::within(
+        300,
+        "a_device_the_application_opened_gives_the_same_bits",
+        || {
+            // The crate-opened path first (it also makes a missing adapter fail under CI).
+            let Some(gpu) = common::gpu() else { return };
+            let reference = run(
+                &gpu,
+                Checkpointing::Snapshots(4),
+                RevolverOptions::default(),
+            );
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+                ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
+            });
+            let adapter =
+                pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                }))
+                .unwrap();
+            let open = |limits: wgpu::Limits| {
+                pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                    label: Some("the application's device"),
+                    required_limits: limits,
+                    ..Default::default()
+                }))
+                .unwrap()
+            };
+            // The application's device, with its own handler for errors no scope catches.
+            let (device, queue) = open(adapter.limits());
+            let uncaught = Arc::new(AtomicUsize::new(0));
+            let seen = Arc::clone(&uncaught);
+            device.on_uncaptured_error(Arc::new(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }));
+            let wrapped = Gpu::from_device(
+                device,
+                queue,
+                Some(adapter.get_info()),
+                &gpurevolve::gpu::GpuOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(wrapped.adapter_info().name, gpu.adapter_info().name);
+            let got = run(
+                &wrapped,
+                Checkpointing::Snapshots(4),
+                RevolverOptions::default(),
+            );
+            assert_eq!(bits(&got.gradient), bits(&reference.gradient));
+            assert_eq!(got.misfit.to_bits(), reference.misfit.to_bits());
+            // The application's handler still hears what no scope caught (here an invalid buffer).
+            let _ = wrapped.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("invalid on purpose"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            wrapped.wait().unwrap();
+            assert!(
+                uncaught.load(Ordering::SeqCst) > 0,
+                "the handler was replaced"
+            );
+            // A device opened without the limits the kernels need is refused, naming the limit.
+            let (device, queue) = open(wgpu::Limits::downlevel_webgl2_defaults());
+            let err = Gpu::from_device(device, queue, None, &Default::default()).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidArgument { name: "device", .. })
+                    && err
+                        .to_string()
+                        .contains("max_storage_buffers_per_shader_stage"),
+                "{err}"
+            );
+        },
     );
 }
 
@@ -261,60 +268,137 @@ fn a_device_the_application_opened_gives_the_same_bits() {
 /// a hang.
 #[test]
 fn several_devices_give_the_one_device_bits() {
-    let Some(gpu) = common::gpu() else { return };
-    let (mut shots, mut observed) = shots();
-    // Five shots, so two and three devices each get an uneven share.
-    for seed in [43, 44, 45] {
-        let p = random_problem(&[32, 28], 4, 4, NT, seed);
-        let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.8 * w).collect();
-        observed.push(CpuTwin::new(&p).forward(&wavelet, false).unwrap().traces);
-        shots.push(p);
-    }
-    let how = Checkpointing::Levels(12);
-    let options = RevolverOptions::default();
-    let one = gradient_with(&gpu, &shots, &observed, how, options.clone(), |_, _| {}).unwrap();
-    for devices in [1, 2, 3, 7] {
-        let gpus: Vec<Gpu> = (0..devices).map(|_| common::gpu().unwrap()).collect();
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let many = gradient_on_devices(&gpus, &shots, &observed, how, options.clone(), |_, _| {
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })
-        .unwrap();
-        assert_eq!(
-            bits(&many.gradient),
-            bits(&one.gradient),
-            "{devices} devices"
+    common::within(300, "several_devices_give_the_one_device_bits", || {
+        let Some(gpu) = common::gpu() else { return };
+        let (mut shots, mut observed) = shots();
+        // Five shots, so two and three devices each get an uneven share.
+        for seed in [43, 44, 45] {
+            let p = random_problem(&[32, 28], 4, 4, NT, seed);
+            let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.8 * w).collect();
+            observed.push(CpuTwin::new(&p).forward(&wavelet, false).unwrap().traces);
+            shots.push(p);
+        }
+        let how = Checkpointing::Levels(12);
+        let options = RevolverOptions::default();
+        let one = gradient_with(&gpu, &shots, &observed, how, options.clone(), |_, _| {}).unwrap();
+        for devices in [1, 2, 3, 7] {
+            let gpus: Vec<Gpu> = (0..devices).map(|_| common::gpu().unwrap()).collect();
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let many =
+                gradient_on_devices(&gpus, &shots, &observed, how, options.clone(), |_, _| {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                })
+                .unwrap();
+            assert_eq!(
+                bits(&many.gradient),
+                bits(&one.gradient),
+                "{devices} devices"
+            );
+            assert_eq!(
+                many.misfit.to_bits(),
+                one.misfit.to_bits(),
+                "{devices} devices"
+            );
+            let counts = |g: &FwiGradient| -> Vec<(u64, u64, u64, u64)> {
+                g.shots
+                    .iter()
+                    .map(|s| (s.forward_steps, s.reverse_steps, s.saves, s.restores))
+                    .collect()
+            };
+            assert_eq!(counts(&many), counts(&one), "{devices} devices");
+            assert_eq!(many.traces, one.traces, "{devices} devices");
+            assert_eq!(many.devices.len(), shots.len());
+            assert!(
+                many.devices.iter().all(|&d| d < devices),
+                "{:?}",
+                many.devices
+            );
+            assert!(calls.into_inner() > 0);
+        }
+        // A bad record on one shot: the error, from any number of devices, never a hang.
+        let mut bad = observed.clone();
+        bad[3].pop();
+        let gpus: Vec<Gpu> = (0..2).map(|_| common::gpu().unwrap()).collect();
+        let err =
+            gradient_on_devices(&gpus, &shots, &bad, how, options.clone(), |_, _| {}).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+        assert!(matches!(
+            gradient_on_devices(&[], &shots, &observed, how, options.clone(), |_, _| {}),
+            Err(Error::InvalidArgument { name: "gpus", .. })
+        ));
+    });
+}
+
+/// A device lost in the middle of a run (destroyed from the progress callback, with
+/// checkpoints spilling to host memory) ends the run with a device error: no hang, no panic.
+#[test]
+fn a_device_lost_mid_run_ends_it_with_a_device_error() {
+    common::within(
+        300,
+        "a_device_lost_mid_run_ends_it_with_a_device_error",
+        || {
+            let Some(gpu) = common::gpu() else { return };
+            let (shots, observed) = shots();
+            let state = 2 * shots[0].level_bytes();
+            let spill = RevolverOptions {
+                device_budget: Some(2 * state),
+                ..RevolverOptions::default()
+            };
+            let mut destroyed_at = None;
+            let result = gradient_with(
+                &gpu,
+                &shots,
+                &observed,
+                Checkpointing::Snapshots(5),
+                spill,
+                |shot, p| {
+                    if destroyed_at.is_none() && shot == 0 && 2 * p.done >= p.total {
+                        destroyed_at = Some(p.done);
+                        gpu.destroy_for_test();
+                    }
+                },
+            );
+            assert!(destroyed_at.is_some(), "the run never reached half way");
+            let Err(err) = result else {
+                panic!("a run on a lost device succeeded")
+            };
+            eprintln!("the run ended with: {err}");
+            assert_eq!(err.kind(), ErrorKind::Device, "{err}");
+            assert!(matches!(err, Error::DeviceLost { .. }), "{err}");
+            assert!(gpu.lost().is_some());
+        },
+    );
+}
+
+/// Every device of a multi-device run lost mid-run: the run ends with a device error from
+/// its threads, never a hang.
+#[test]
+fn devices_lost_mid_run_on_several_devices_end_it_with_a_device_error() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    common::within(300, "devices_lost_mid_run_on_several_devices", || {
+        let Some(first) = common::gpu() else { return };
+        let gpus = vec![first, common::gpu().unwrap()];
+        let (shots, observed) = shots();
+        let destroyed = AtomicBool::new(false);
+        let result = gradient_on_devices(
+            &gpus,
+            &shots,
+            &observed,
+            Checkpointing::Snapshots(5),
+            RevolverOptions::default(),
+            |_, p| {
+                if 2 * p.done >= p.total && !destroyed.swap(true, Ordering::SeqCst) {
+                    for gpu in &gpus {
+                        gpu.destroy_for_test();
+                    }
+                }
+            },
         );
-        assert_eq!(
-            many.misfit.to_bits(),
-            one.misfit.to_bits(),
-            "{devices} devices"
-        );
-        let counts = |g: &FwiGradient| -> Vec<(u64, u64, u64, u64)> {
-            g.shots
-                .iter()
-                .map(|s| (s.forward_steps, s.reverse_steps, s.saves, s.restores))
-                .collect()
+        assert!(destroyed.into_inner(), "the run never reached half way");
+        let Err(err) = result else {
+            panic!("a run on lost devices succeeded")
         };
-        assert_eq!(counts(&many), counts(&one), "{devices} devices");
-        assert_eq!(many.traces, one.traces, "{devices} devices");
-        assert_eq!(many.devices.len(), shots.len());
-        assert!(
-            many.devices.iter().all(|&d| d < devices),
-            "{:?}",
-            many.devices
-        );
-        assert!(calls.into_inner() > 0);
-    }
-    // A bad record on one shot: the error, from any number of devices, never a hang.
-    let mut bad = observed.clone();
-    bad[3].pop();
-    let gpus: Vec<Gpu> = (0..2).map(|_| common::gpu().unwrap()).collect();
-    let err =
-        gradient_on_devices(&gpus, &shots, &bad, how, options.clone(), |_, _| {}).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
-    assert!(matches!(
-        gradient_on_devices(&[], &shots, &observed, how, options.clone(), |_, _| {}),
-        Err(Error::InvalidArgument { name: "gpus", .. })
-    ));
+        eprintln!("the run ended with: {err}");
+        assert_eq!(err.kind(), ErrorKind::Device, "{err}");
+    });
 }

@@ -2,8 +2,10 @@
 
 mod common;
 
-use gpurevolve::Error;
+use std::time::{Duration, Instant};
+
 use gpurevolve::gpu::{Axpy, Gpu, GpuOptions, SumSquares, dispatch_1d};
+use gpurevolve::{Error, ErrorKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -303,20 +305,193 @@ fn dispatch_geometry_covers_every_element_once() {
 /// typed error naming what there is.
 #[test]
 fn devices_are_listed_and_opened_by_index() {
-    let Some(_gpu) = common::gpu() else { return };
-    let options = GpuOptions::default();
-    let adapters = Gpu::adapters(&options);
-    assert!(!adapters.is_empty());
-    assert_eq!(Gpu::all_devices(&options).unwrap().len(), adapters.len());
-    let again = Gpu::on_adapter(0, &options).unwrap();
-    assert_eq!(again.adapter_info().name, adapters[0].name);
-    match Gpu::on_adapter(adapters.len(), &options) {
-        Err(Error::InvalidArgument {
-            name: "devices",
-            reason,
-        }) => {
-            assert!(reason.contains(&adapters[0].name), "{reason}");
+    common::within(300, "devices_are_listed_and_opened_by_index", || {
+        let Some(_gpu) = common::gpu() else { return };
+        let options = GpuOptions::default();
+        let adapters = Gpu::adapters(&options);
+        assert!(!adapters.is_empty());
+        assert_eq!(Gpu::all_devices(&options).unwrap().len(), adapters.len());
+        let again = Gpu::on_adapter(0, &options).unwrap();
+        assert_eq!(again.adapter_info().name, adapters[0].name);
+        match Gpu::on_adapter(adapters.len(), &options) {
+            Err(Error::InvalidArgument {
+                name: "devices",
+                reason,
+            }) => {
+                assert!(reason.contains(&adapters[0].name), "{reason}");
+            }
+            other => panic!("{:?}", other.map(|g| g.adapter_info().name.clone())),
         }
-        other => panic!("{:?}", other.map(|g| g.adapter_info().name.clone())),
+    });
+}
+
+/// `result` is the loss of the device, reported as [`Error::DeviceLost`] (of kind `Device`).
+fn assert_lost<T>(call: &str, result: gpurevolve::Result<T>) {
+    match result {
+        Err(err @ Error::DeviceLost { .. }) => assert_eq!(err.kind(), ErrorKind::Device),
+        Err(other) => panic!("{call}: expected DeviceLost, got {other}"),
+        Ok(_) => panic!("{call}: succeeded on a lost device"),
     }
+}
+
+/// After the device is destroyed (as a driver reset would lose it) every call that waits,
+/// maps, allocates or submits fails at once with `DeviceLost`: no hang, no panic. wgpu's own
+/// calls on the lost device (encoders, pipelines, a plain submit) do not panic either.
+#[test]
+fn a_lost_device_fails_every_call_at_once() {
+    common::within(300, "a_lost_device_fails_every_call_at_once", || {
+        let Some(gpu) = common::gpu() else { return };
+        let usage = wgpu::BufferUsages::STORAGE;
+        let x = gpu.upload("x", &[1.0f32, 2.0, 3.0, 4.0], usage).unwrap();
+        let staging = gpu
+            .create_buffer(
+                "staging",
+                16,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )
+            .unwrap();
+        let sums = SumSquares::new(&gpu).unwrap();
+        let axpy = Axpy::new(&gpu).unwrap();
+        // Work in flight when the device goes.
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        axpy.encode(&gpu, &mut encoder, 2.0, &x, &x, 4).unwrap();
+        gpu.submit([encoder.finish()]);
+        assert!(gpu.lost().is_none());
+
+        gpu.destroy_for_test();
+        let start = Instant::now();
+        assert!(gpu.lost().is_some());
+        assert_lost("wait", gpu.wait());
+        assert_lost("poll", gpu.poll());
+        assert_lost("read_back", gpu.read_back::<f32>(&x));
+        assert_lost("read_mapped", gpu.read_mapped(&staging));
+        assert_lost("sum of squares", sums.sum(&gpu, &x, 4));
+        assert_lost("create_buffer", gpu.create_buffer("late", 16, usage));
+        assert_lost("upload", gpu.upload("late", &[1u32], usage));
+        assert_lost("write", gpu.write(&x, &[0.0f32; 4]));
+        let encoder = gpu.device().create_command_encoder(&Default::default());
+        assert_lost("try_submit", gpu.try_submit([encoder.finish()]));
+        // wgpu on the lost device: its errors go to the lost callback, none panics.
+        let _ = Axpy::new(&gpu);
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let _ = axpy.encode(&gpu, &mut encoder, 2.0, &x, &x, 4);
+        gpu.submit([encoder.finish()]);
+        let _ = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("raw"),
+            size: 16,
+            usage,
+            mapped_at_creation: false,
+        });
+        gpu.queue().write_buffer(&x, 0, &[0u8; 16]);
+        assert_lost("wait after all that", gpu.wait());
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+    });
+}
+
+/// A device destroyed behind the `Gpu`'s back (the application's own `Device::destroy`):
+/// wgpu's lost callback tells it, at the next wait or read-back, whichever comes first.
+#[test]
+fn a_device_lost_behind_the_gpus_back_is_found_at_the_next_wait() {
+    common::within(300, "a_device_lost_behind_the_gpus_back", || {
+        for first in ["wait", "read_back"] {
+            let Some(gpu) = common::gpu() else { return };
+            let x = gpu
+                .upload("x", &[7u32; 64], wgpu::BufferUsages::STORAGE)
+                .unwrap();
+            gpu.device().destroy();
+            let start = Instant::now();
+            match first {
+                "wait" => assert_lost(first, gpu.wait()),
+                _ => assert_lost(first, gpu.read_back::<u32>(&x)),
+            }
+            let detail = gpu.lost().expect("the loss is recorded");
+            assert!(detail.contains("destroyed"), "{detail}");
+            assert_lost("read_back", gpu.read_back::<u32>(&x));
+            let encoder = gpu.device().create_command_encoder(&Default::default());
+            assert_lost("try_submit", gpu.try_submit([encoder.finish()]));
+            let took = start.elapsed();
+            assert!(took < Duration::from_secs(10), "{first}: took {took:?}");
+        }
+    });
+}
+
+/// Spins each invocation through `data[0]` dependent steps of a linear congruential
+/// generator: work that no compiler folds away. On a GPU the steps are serial, so the time
+/// grows with `data[0]`; llvmpipe stops any loop after 65535 iterations, so there the time
+/// grows with the invocations instead.
+const SPIN: &str = r#"
+@group(0) @binding(0) var<storage, read_write> data: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    var x = id.x;
+    let n = data[0];
+    for (var i = 0u; i < n; i = i + 1u) {
+        x = x * 1664525u + 1013904223u;
+    }
+    data[id.x + 1u] = x;
+}
+"#;
+
+/// A wait past `wait_deadline` ends in `Error::Timeout` naming what it waited for; the device
+/// still works afterwards. Ten submissions of a long kernel against a 1 ms deadline: tens of
+/// milliseconds on lavapipe, about 100 ms on a GPU (2^22 serial steps per invocation each).
+#[test]
+fn a_wait_past_its_deadline_is_a_typed_timeout() {
+    common::within(300, "a_wait_past_its_deadline_is_a_typed_timeout", || {
+        let deadline = Duration::from_millis(1);
+        let Some(gpu) = common::gpu_with(&GpuOptions {
+            wait_deadline: deadline,
+            ..GpuOptions::default()
+        }) else {
+            return;
+        };
+        assert_eq!(gpu.options().wait_deadline, deadline);
+        const INVOCATIONS: u32 = 1024;
+        let mut data = vec![0u32; INVOCATIONS as usize + 1];
+        data[0] = 1 << 22;
+        let buffer = gpu
+            .upload("spin", &data, wgpu::BufferUsages::STORAGE)
+            .unwrap();
+        let pipeline = gpu.compute_pipeline("spin", SPIN, "main", &[]).unwrap();
+        let group = gpu.bind_group(
+            "spin",
+            &pipeline.get_bind_group_layout(0),
+            &[(0, buffer.as_entire_binding())],
+        );
+        // Everything above is done before the clock starts.
+        gpu.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+        for _ in 0..10 {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(INVOCATIONS / 64, 1, 1);
+            }
+            gpu.submit([encoder.finish()]);
+        }
+        let start = Instant::now();
+        let err = gpu.wait().unwrap_err();
+        let took = start.elapsed();
+        match &err {
+            Error::Timeout { what, seconds } => {
+                assert!(what.contains("GPU work"), "{what}");
+                assert!(what.contains(&gpu.adapter_info().name), "{what}");
+                assert_eq!(*seconds, deadline.as_secs_f64());
+            }
+            other => panic!("expected Timeout, got {other}"),
+        }
+        assert_eq!(err.kind(), ErrorKind::Device);
+        assert!(took < Duration::from_secs(5), "the 1 ms wait took {took:?}");
+        // Not a loss: once the work is done, the device answers again.
+        gpu.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+        assert!(gpu.lost().is_none());
+        gpu.wait().unwrap();
+    });
 }

@@ -1,9 +1,10 @@
 //! [`Gpu`]: one adapter, its device and queue, and the allocation and transfer helpers that turn
 //! wgpu's asynchronous errors into typed, synchronous [`Error`]s.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
@@ -35,6 +36,53 @@ pub struct GpuOptions {
     /// How the acoustic CPML's kernels cover the grid. A tuning knob: it changes speed, never
     /// results. Default [`CpmlDispatch::Auto`].
     pub cpml_dispatch: CpmlDispatch,
+    /// The longest any one wait for the device may last: a wait for a submission, for a
+    /// buffer's map. Past it the wait ends in [`Error::Timeout`] naming what it waited for,
+    /// instead of blocking for ever on a device that stopped answering.
+    ///
+    /// Default: 600 s, or the seconds in the environment variable `GPUREVOLVE_WAIT_DEADLINE_S`
+    /// (read once per process; a value that is not a positive number is ignored, with a
+    /// warning). Generous on purpose: the deadline bounds one wait, and one wait can cover a
+    /// whole batch of steps queued before it, which on a software adapter (lavapipe on two
+    /// cores) or for a large 3D grid legitimately takes minutes. A device that has not
+    /// answered in ten minutes has hung; a run cut short by a tight deadline is lost work.
+    pub wait_deadline: Duration,
+}
+
+/// The default [`GpuOptions::wait_deadline`] where the environment does not set one.
+const DEFAULT_WAIT_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The environment variable that overrides [`DEFAULT_WAIT_DEADLINE`], in seconds.
+const WAIT_DEADLINE_VAR: &str = "GPUREVOLVE_WAIT_DEADLINE_S";
+
+/// [`GpuOptions::wait_deadline`]'s default: `GPUREVOLVE_WAIT_DEADLINE_S` when it holds a
+/// positive number of seconds, else [`DEFAULT_WAIT_DEADLINE`]. Read once.
+fn default_wait_deadline() -> Duration {
+    static DEADLINE: OnceLock<Duration> = OnceLock::new();
+    *DEADLINE.get_or_init(|| {
+        let Ok(text) = std::env::var(WAIT_DEADLINE_VAR) else {
+            return DEFAULT_WAIT_DEADLINE;
+        };
+        match parse_deadline(&text) {
+            Some(deadline) => deadline,
+            None => {
+                log::warn!(
+                    "{WAIT_DEADLINE_VAR}={text:?} is not a positive number of seconds; waiting \
+                     at most {} s for the GPU",
+                    DEFAULT_WAIT_DEADLINE.as_secs()
+                );
+                DEFAULT_WAIT_DEADLINE
+            }
+        }
+    })
+}
+
+/// A positive, finite number of seconds as a deadline.
+fn parse_deadline(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds > 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
 }
 
 /// How the acoustic CPML's kernels cover the grid ([`GpuOptions::cpml_dispatch`]).
@@ -64,6 +112,7 @@ impl Default for GpuOptions {
             step_workgroup_2d: [64, 4, 1],
             step_workgroup_3d: [32, 4, 2],
             cpml_dispatch: CpmlDispatch::Auto,
+            wait_deadline: default_wait_deadline(),
         }
     }
 }
@@ -93,6 +142,36 @@ pub struct Gpu {
     /// The last submission made through [`Gpu::submit`]: what [`Gpu::wait`] waits for, so that
     /// gpurevolve never blocks on work another user of the device submitted later.
     pub(super) last_submission: Mutex<Option<wgpu::SubmissionIndex>>,
+    /// Whether (and why) the device was lost: set by wgpu's device-lost callback, by a poll
+    /// that reported the loss, or by [`Gpu::destroy_for_test`].
+    loss: Arc<DeviceLoss>,
+}
+
+/// A device's loss, once it is known: checked before every wait and submission, so that
+/// each call after the loss fails at once with [`Error::DeviceLost`].
+#[derive(Debug, Default)]
+struct DeviceLoss {
+    lost: AtomicBool,
+    /// What wgpu or the driver said (the first report wins).
+    detail: Mutex<Option<String>>,
+}
+
+impl DeviceLoss {
+    fn record(&self, detail: String) {
+        // A poisoned lock still records the loss: only the detail is lost.
+        if let Ok(mut held) = self.detail.lock() {
+            held.get_or_insert(detail);
+        }
+        self.lost.store(true, Ordering::Release);
+    }
+
+    fn detail(&self) -> Option<String> {
+        if !self.lost.load(Ordering::Acquire) {
+            return None;
+        }
+        let held = self.detail.lock().ok().and_then(|d| d.clone());
+        Some(held.unwrap_or_else(|| "lost".into()))
+    }
 }
 
 /// The adapters of `options`' backends that a multi-device run uses: the hardware ones, or
@@ -248,6 +327,22 @@ impl Gpu {
         limits: wgpu::Limits,
         options: GpuOptions,
     ) -> Self {
+        let loss = Arc::new(DeviceLoss::default());
+        let record = Arc::clone(&loss);
+        let name = info.name.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let detail = match reason {
+                wgpu::DeviceLostReason::Destroyed => "the device was destroyed".to_owned(),
+                wgpu::DeviceLostReason::Unknown => "the driver lost the device".to_owned(),
+            };
+            let detail = if message.is_empty() {
+                detail
+            } else {
+                format!("{detail} ({message})")
+            };
+            log::error!("GPU `{name}` lost: {detail}");
+            record.record(detail);
+        });
         Self {
             device,
             queue,
@@ -258,7 +353,35 @@ impl Gpu {
             counters: Counters::default(),
             pipelines: PipelineCache::default(),
             last_submission: Mutex::new(None),
+            loss,
         }
+    }
+
+    /// Why the device was lost, once it is known to be; `None` while it works. Every wait,
+    /// map, allocation and [`try_submit`](Self::try_submit) after a loss fails with
+    /// [`Error::DeviceLost`].
+    pub fn lost(&self) -> Option<String> {
+        self.loss.detail()
+    }
+
+    /// [`Error::DeviceLost`] for `context` once the device is lost.
+    pub(crate) fn check_lost(&self, context: impl FnOnce() -> String) -> Result<()> {
+        match self.loss.detail() {
+            Some(detail) => Err(Error::DeviceLost {
+                context: context(),
+                detail,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Test hook: destroys the device (wgpu's `Device::destroy`), as a driver reset would
+    /// lose it, and records the loss at once.
+    #[doc(hidden)]
+    pub fn destroy_for_test(&self) {
+        self.device.destroy();
+        self.loss
+            .record("the device was destroyed (Gpu::destroy_for_test)".into());
     }
 
     /// The wgpu device.
@@ -340,6 +463,9 @@ impl Gpu {
     ) -> Result<wgpu::Buffer> {
         let size = bytes.next_multiple_of(COPY_ALIGNMENT);
         self.check_buffer_size(label, size, usage)?;
+        // A lost device hands out invalid buffers without a word (wgpu reports its errors
+        // through the lost callback only, not to error scopes).
+        self.check_lost(|| format!("creating buffer `{label}`"))?;
         if self.take_injected_fault() {
             log::warn!("injected out-of-memory for `{label}` ({size} bytes)");
             return Err(Error::OutOfMemory {
@@ -434,8 +560,9 @@ impl Gpu {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `data` is larger than the buffer or the buffer lacks
-    /// `COPY_DST`.
+    /// `COPY_DST`; [`Error::DeviceLost`] once the device is lost.
     pub fn write<T: Pod>(&self, buffer: &wgpu::Buffer, data: &[T]) -> Result<()> {
+        self.check_lost(|| "writing a buffer".into())?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         if !buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
             return Err(Error::InvalidArgument {
@@ -467,8 +594,8 @@ impl Gpu {
     /// staging buffer, a map, and a copy out. Returns every whole `T` in the buffer.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] without `COPY_SRC`; [`Error::Map`] or [`Error::Gpu`] when the
-    /// device fails.
+    /// [`Error::InvalidArgument`] without `COPY_SRC`; as
+    /// [`read_mapped`](Self::read_mapped) when the device fails.
     pub fn read_back<T: Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
         if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
             return Err(Error::InvalidArgument {
@@ -501,6 +628,7 @@ impl Gpu {
     /// and unmaps it, so it can be reused as staging.
     ///
     /// # Errors
+    /// [`Error::DeviceLost`], [`Error::Timeout`] (past [`GpuOptions::wait_deadline`]),
     /// [`Error::Map`] or [`Error::Gpu`] when the device fails.
     pub fn read_mapped(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
         self.map_and_wait("staging", staging, wgpu::MapMode::Read)?;
@@ -514,24 +642,43 @@ impl Gpu {
         Ok(out)
     }
 
-    /// Maps `buffer` and blocks until the mapping (and all work submitted before it) is done.
+    /// Maps `buffer` and blocks until the mapping (and all work submitted before it) is done,
+    /// at most [`GpuOptions::wait_deadline`] for the work and as long again for the map.
     fn map_and_wait(&self, label: &str, buffer: &wgpu::Buffer, mode: wgpu::MapMode) -> Result<()> {
+        let what = || format!("mapping buffer `{label}`");
+        self.check_lost(what)?;
         let (tx, rx) = mpsc::channel();
         buffer.map_async(mode, .., move |result| {
-            // The receiver outlives the poll below; a failed send cannot happen.
+            // The receiver outlives the polls below; a failed send cannot happen.
             let _ = tx.send(result);
         });
         self.wait()?;
-        match rx.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Map {
+        // The wait ran the callback unless the mapping waits on work submitted outside this
+        // `Gpu`: poll for it, up to the deadline.
+        let start = Instant::now();
+        loop {
+            let failed = match rx.try_recv() {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(mpsc::TryRecvError::Disconnected) => "the mapping callback never ran".into(),
+                Err(mpsc::TryRecvError::Empty) => {
+                    if start.elapsed() >= self.options.wait_deadline {
+                        return Err(Error::Timeout {
+                            what: format!("the map of buffer `{label}` on `{}`", self.info.name),
+                            seconds: self.options.wait_deadline.as_secs_f64(),
+                        });
+                    }
+                    self.poll()?;
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            };
+            // A map that fails on a lost device is the loss.
+            self.check_lost(what)?;
+            return Err(Error::Map {
                 label: label.to_owned(),
-                detail: e.to_string(),
-            }),
-            Err(_) => Err(Error::Map {
-                label: label.to_owned(),
-                detail: "the mapping callback never ran".into(),
-            }),
+                detail: failed,
+            });
         }
     }
 
@@ -540,7 +687,9 @@ impl Gpu {
     /// wrapped device ([`Gpu::from_device`]) submits later is not waited for.
     ///
     /// # Errors
-    /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
+    /// [`Error::DeviceLost`] when the device is lost; [`Error::Timeout`] when the work has not
+    /// finished within [`GpuOptions::wait_deadline`]; [`Error::Gpu`] when wgpu refuses the
+    /// wait.
     pub fn wait(&self) -> Result<()> {
         let last = self
             .last_submission
@@ -561,27 +710,74 @@ impl Gpu {
     /// submissions keep the GPU busy meanwhile.
     ///
     /// # Errors
-    /// [`Error::Gpu`] when the device cannot be polled (lost or timed out).
+    /// As [`wait`](Self::wait).
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
-        self.poll_device(wgpu::PollType::Wait {
-            submission_index: Some(index),
-            timeout: None,
-        })
+        let what = format!("GPU work ({index:?}) on `{}`", self.info.name);
+        self.poll_device(
+            wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: Some(self.options.wait_deadline),
+            },
+            &what,
+        )
     }
 
     /// Runs the callbacks of whatever has finished (buffer maps), without blocking.
     ///
     /// # Errors
-    /// [`Error::Gpu`] when the device is lost.
+    /// [`Error::DeviceLost`] when the device is lost.
     pub fn poll(&self) -> Result<()> {
-        self.poll_device(wgpu::PollType::Poll)
+        let what = format!("`{}` to report finished work", self.info.name);
+        self.poll_device(wgpu::PollType::Poll, &what)
     }
 
-    fn poll_device(&self, poll: wgpu::PollType) -> Result<()> {
-        self.device.poll(poll).map(|_| ()).map_err(|e| Error::Gpu {
-            context: "waiting for the GPU".into(),
-            detail: e.to_string(),
-        })
+    /// Polls the device (blocking as `poll` says), checking for a loss before and after.
+    fn poll_device(&self, poll: wgpu::PollType, what: &str) -> Result<()> {
+        let context = || format!("waiting for {what}");
+        self.check_lost(context)?;
+        let deadline = match &poll {
+            wgpu::PollType::Wait { timeout, .. } => *timeout,
+            wgpu::PollType::Poll => None,
+        };
+        let polled = match self.poll_caught(poll) {
+            // wgpu numbers a submission it rejects (as a device lost behind this `Gpu`'s back
+            // rejects every one) and then refuses to wait for that number. Wait instead for
+            // what it accepted: that also runs the lost callback once the queue is empty.
+            Ok(Err(wrong @ wgpu::PollError::WrongSubmissionIndex(..))) => {
+                match self.poll_caught(wgpu::PollType::Wait {
+                    submission_index: None,
+                    timeout: Some(self.options.wait_deadline),
+                }) {
+                    Ok(Ok(_)) => Ok(Err(wrong)),
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(panic) => {
+                self.loss
+                    .record(format!("wgpu panicked while polling: {panic}"));
+                return self.check_lost(context);
+            }
+        };
+        // The callback may have run during the poll (a destroyed device is lost once its
+        // queue is empty).
+        self.check_lost(context)?;
+        poll_result(polled, what, deadline)
+    }
+
+    /// `Device::poll`, its panic caught: wgpu panics (its fatal-error path) when the driver
+    /// reports the device lost during a poll. By then its locks are released and the loss is
+    /// recorded through the callback, so the panic becomes a typed error instead (`Err`: what
+    /// the panic said). The default panic hook still prints it.
+    fn poll_caught(
+        &self,
+        poll: wgpu::PollType,
+    ) -> std::result::Result<std::result::Result<wgpu::PollStatus, wgpu::PollError>, String> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.device.poll(poll)))
+            .map_err(|panic| panic_message(panic.as_ref()))
     }
 
     /// Test hook: the allocation after the next `allocations` ones through
@@ -606,6 +802,37 @@ impl Gpu {
                 false
             }
         }
+    }
+}
+
+/// What a panic carried, as text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
+/// wgpu's answer to a poll for `what` as gpurevolve's: a timeout is [`Error::Timeout`] with
+/// the `deadline` it passed.
+fn poll_result(
+    polled: std::result::Result<wgpu::PollStatus, wgpu::PollError>,
+    what: &str,
+    deadline: Option<Duration>,
+) -> Result<()> {
+    match polled {
+        Ok(_) => Ok(()),
+        Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
+            what: what.to_owned(),
+            seconds: deadline.unwrap_or_default().as_secs_f64(),
+        }),
+        Err(e @ wgpu::PollError::WrongSubmissionIndex(..)) => Err(Error::Gpu {
+            context: format!("waiting for {what}"),
+            detail: e.to_string(),
+        }),
     }
 }
 
@@ -641,4 +868,60 @@ fn check_workgroup(name: &'static str, shape: [u32; 3], limits: &wgpu::Limits) -
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    /// wgpu's timeout becomes [`Error::Timeout`] naming what was waited for and the deadline;
+    /// success in either form is success.
+    #[test]
+    fn a_poll_timeout_is_a_typed_error_naming_the_wait() {
+        let deadline = Some(Duration::from_millis(1500));
+        let err = poll_result(Err(wgpu::PollError::Timeout), "GPU work (7)", deadline).unwrap_err();
+        match &err {
+            Error::Timeout { what, seconds } => {
+                assert_eq!(what, "GPU work (7)");
+                assert_eq!(*seconds, 1.5);
+            }
+            other => panic!("expected Timeout, got {other}"),
+        }
+        assert_eq!(err.kind(), ErrorKind::Device);
+        assert!(err.to_string().contains("GPU work (7)"), "{err}");
+        let wrong = poll_result(
+            Err(wgpu::PollError::WrongSubmissionIndex(9, 3)),
+            "x",
+            deadline,
+        );
+        assert!(matches!(wrong, Err(Error::Gpu { .. })));
+        for status in [
+            wgpu::PollStatus::QueueEmpty,
+            wgpu::PollStatus::WaitSucceeded,
+            wgpu::PollStatus::Poll,
+        ] {
+            assert!(poll_result(Ok(status), "x", deadline).is_ok());
+        }
+    }
+
+    #[test]
+    fn deadlines_from_the_environment_are_positive_seconds() {
+        assert_eq!(parse_deadline(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_deadline("600"), Some(Duration::from_secs(600)));
+        for bad in ["", "0", "-1", "NaN", "inf", "ten", "1e400"] {
+            assert_eq!(parse_deadline(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_loss_fails_every_check() {
+        let loss = DeviceLoss::default();
+        assert_eq!(loss.detail(), None);
+        loss.record("first".into());
+        loss.record("second".into());
+        assert_eq!(loss.detail().as_deref(), Some("first"));
+        assert_eq!(panic_message(&"text"), "text");
+        assert_eq!(panic_message(&String::from("owned")), "owned");
+    }
 }

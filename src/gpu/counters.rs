@@ -74,6 +74,10 @@ impl Gpu {
 
     /// Submits `commands` to the queue, counted in [`GpuCounters::submissions`]; it is what
     /// [`Gpu::wait`] then waits for.
+    ///
+    /// On a lost device the queue drops the commands without a word; the next wait (or
+    /// poll, map or allocation) reports [`Error::DeviceLost`](crate::Error::DeviceLost).
+    /// [`try_submit`](Self::try_submit) reports it at once.
     pub fn submit(
         &self,
         commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
@@ -84,5 +88,18 @@ impl Gpu {
             *last = Some(index.clone());
         }
         index
+    }
+
+    /// As [`submit`](Self::submit), refusing a device already known to be lost.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLost`](crate::Error::DeviceLost) once the device is lost: nothing is
+    /// submitted.
+    pub fn try_submit(
+        &self,
+        commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
+    ) -> crate::Result<wgpu::SubmissionIndex> {
+        self.check_lost(|| "submitting GPU work".into())?;
+        Ok(self.submit(commands))
     }
 }

@@ -38,7 +38,11 @@ impl Gpu {
     ///   through [`Gpu::submit`]; spills wait for theirs), so work the application submits
     ///   afterwards never blocks it;
     /// - it keeps the application's uncaptured-error handler (a device gpurevolve opens gets a
-    ///   handler that logs instead of panicking).
+    ///   handler that logs instead of panicking);
+    /// - it sets the device's lost callback (wgpu keeps one per device, so this replaces one
+    ///   the application set; [`Gpu::lost`] says why the device was lost), and each of its
+    ///   waits ends within `options.wait_deadline` ([`GpuOptions::wait_deadline`]), so a device
+    ///   lost or hung ends gpurevolve's calls with [`Error::DeviceLost`] or [`Error::Timeout`].
     ///
     /// ```no_run
     /// # async fn open() -> (wgpu::Device, wgpu::Queue, wgpu::AdapterInfo) { unimplemented!() }

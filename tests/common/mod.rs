@@ -32,6 +32,46 @@ pub fn gpu_with(options: &GpuOptions) -> Option<Gpu> {
     }
 }
 
+/// Runs test `name`'s body `f` on a thread of its own and returns what it returns; if it has
+/// not finished within `seconds`, prints `TEST HUNG: <name> after N s` (with the thread's name)
+/// straight to stderr and ends the whole test process with status 1, so that a test that
+/// hangs (a device that stopped answering) fails loudly instead of stalling CI. A panic in
+/// `f` is passed on as the test's own.
+#[allow(dead_code)] // each test crate uses its own subset of the helpers
+pub fn within<T: Send>(seconds: u64, name: &str, f: impl FnOnce() -> T + Send) -> T {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let thread_name = format!("watched {name}");
+    std::thread::scope(|scope| {
+        let (done, finished) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name(thread_name.clone())
+            .spawn_scoped(scope, move || {
+                let out = f();
+                let _ = done.send(());
+                out
+            })
+            .expect("spawn the test's thread");
+        match finished.recv_timeout(Duration::from_secs(seconds)) {
+            // Finished, or panicked (the sender dropped): the join says which.
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Straight to the stderr handle: libtest captures `eprintln!`.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nTEST HUNG: {name} after {seconds} s (thread `{thread_name}`); ending the \
+                     test process\n"
+                );
+                std::process::exit(1);
+            }
+        }
+    })
+}
+
 /// A random model with random source and receiver positions: a depth trend, random plane-wave
 /// modes, and independent per-cell noise of up to 200 m/s (grid-scale roughness, the hardest
 /// case for float32).
