@@ -4,12 +4,27 @@
 //! The format: the magic `\x93NUMPY`, a version, a header length, a Python-dict header
 //! `{'descr': '<f4', 'fortran_order': False, 'shape': (nx, nz), }` padded to 64 bytes, then the
 //! raw data.
+//!
+//! Reading trusts nothing in a file: the header is read and parsed first (its length bounded),
+//! the data's length is computed from the shape with checked arithmetic and compared with the
+//! file's, and only then is memory reserved, fallibly. Writing is atomic
+//! ([`write_atomically`]): a file under its final name is never partial.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The longest header read: every version-1 header fits (its length is 16 bits), and a float
+/// array's header is under 200 bytes; NumPy's own reader refuses headers over 10,000 bytes.
+const HEADER_LIMIT: usize = 1 << 16;
+
+/// Data bytes read (and decoded) at a time.
+const CHUNK: usize = 1 << 20;
 
 fn bad(path: &Path, detail: impl Into<String>) -> Error {
     Error::File {
@@ -18,52 +33,53 @@ fn bad(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a float32 or float64 `.npy` file (either byte order, C order) as float64.
-/// Returns the shape and the values in C order.
-///
-/// # Errors
-/// [`Error::File`] when the file cannot be read, is not `.npy`, is Fortran-ordered, holds
-/// another dtype (the message names it), or its header promises more values than it holds.
-pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
-    parse(path, &bytes)
+/// A parsed header: what the data holds.
+struct Header {
+    shape: Vec<usize>,
+    /// Values (the shape's product).
+    count: usize,
+    /// Bytes per value: 4 or 8.
+    size: usize,
+    big_endian: bool,
+    /// `count × size`.
+    data_bytes: u64,
 }
 
-/// As [`read`], from the bytes of a `.npy` file already in memory.
-///
-/// The header is untrusted: the shape's product is computed with checked arithmetic and the
-/// data must hold every value it promises before anything is allocated, so a small input never
-/// causes a large allocation, and no input panics.
-///
-/// ```
-/// let err = gpurevolve::npy::from_bytes(b"\x93NUMPY\x01\x00").unwrap_err();
-/// assert!(err.to_string().contains("magic") || err.to_string().contains("truncated"));
-/// ```
-///
-/// # Errors
-/// As [`read`]; the path in [`Error::File`] is `<bytes>`.
-pub fn from_bytes(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
-    parse(Path::new("<bytes>"), bytes)
-}
-
-fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+/// The bytes before the header (10 for version 1, 12 for versions 2 and 3) from the first
+/// ten bytes of a file.
+fn preamble_len(path: &Path, first: &[u8]) -> Result<usize> {
+    if first.len() < 10 || &first[..6] != MAGIC {
         return Err(bad(path, "not a NumPy .npy file (bad magic)"));
     }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(bad(path, format!("unsupported .npy version {v}"))),
+    match first[6] {
+        1 => Ok(10),
+        2 | 3 => Ok(12),
+        v => Err(bad(path, format!("unsupported .npy version {v}"))),
+    }
+}
+
+/// The header's length, from the preamble (`preamble_len` bytes), bounded by
+/// [`HEADER_LIMIT`].
+fn header_len(path: &Path, preamble: &[u8]) -> Result<usize> {
+    let len = match preamble {
+        [.., a, b] if preamble.len() == 10 => u16::from_le_bytes([*a, *b]) as usize,
+        [.., a, b, c, d] if preamble.len() == 12 => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        _ => return Err(bad(path, "truncated .npy preamble")),
     };
-    let data = start + header_len;
-    let header = bytes
-        .get(start..data)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or_else(|| bad(path, "truncated or non-text header"))?;
+    if len > HEADER_LIMIT {
+        return Err(bad(
+            path,
+            format!(
+                "its header claims {len} bytes, more than the {HEADER_LIMIT} read for a float array: not a .npy file this reader can take"
+            ),
+        ));
+    }
+    Ok(len)
+}
+
+/// Parses the header dict; the data's size is computed with checked arithmetic.
+fn parse_header(path: &Path, header: &[u8]) -> Result<Header> {
+    let header = std::str::from_utf8(header).map_err(|_| bad(path, "non-text header"))?;
     let field = |key: &str| -> Option<&str> {
         let at = header.find(&format!("'{key}'"))? + key.len() + 2;
         Some(header[at..].trim_start().strip_prefix(':')?.trim_start())
@@ -90,47 +106,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
                 .map_err(|_| bad(path, format!("bad shape entry `{s}`")))
         })
         .collect::<Result<_>>()?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| {
-            bad(
-                path,
-                format!("shape {shape:?} holds more values than can be addressed"),
-            )
-        })?;
-    let raw = &bytes[data.min(bytes.len())..];
-    let values: Vec<f64> = match descr {
-        "<f4" | ">f4" | "=f4" => {
-            let big = descr.starts_with('>');
-            need(path, raw, count, 4)?;
-            raw.chunks_exact(4)
-                .take(count)
-                .map(|c| {
-                    let b = [c[0], c[1], c[2], c[3]];
-                    (if big {
-                        f32::from_be_bytes(b)
-                    } else {
-                        f32::from_le_bytes(b)
-                    }) as f64
-                })
-                .collect()
-        }
-        "<f8" | ">f8" | "=f8" => {
-            let big = descr.starts_with('>');
-            need(path, raw, count, 8)?;
-            raw.chunks_exact(8)
-                .take(count)
-                .map(|c| {
-                    let b: [u8; 8] = c.try_into().unwrap_or_default();
-                    if big {
-                        f64::from_be_bytes(b)
-                    } else {
-                        f64::from_le_bytes(b)
-                    }
-                })
-                .collect()
-        }
+    let (size, big_endian) = match descr {
+        "<f4" | "=f4" => (4, false),
+        ">f4" => (4, true),
+        "<f8" | "=f8" => (8, false),
+        ">f8" => (8, true),
         other => {
             return Err(bad(
                 path,
@@ -138,37 +118,311 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
             ));
         }
     };
-    Ok((shape, values))
-}
-
-/// Checks that `raw` holds `count` values of `size` bytes.
-fn need(path: &Path, raw: &[u8], count: usize, size: usize) -> Result<()> {
-    match count.checked_mul(size) {
-        Some(bytes) if raw.len() >= bytes => Ok(()),
-        promised => Err(bad(
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let data_bytes = count.and_then(|c| (c as u64).checked_mul(size as u64));
+    match (count, data_bytes) {
+        (Some(count), Some(data_bytes)) => Ok(Header {
+            shape,
+            count,
+            size,
+            big_endian,
+            data_bytes,
+        }),
+        _ => Err(bad(
             path,
             format!(
-                "{} data bytes, the header promises {} values of {size} bytes{}",
-                raw.len(),
-                count,
-                if promised.is_none() {
-                    " (more than can be addressed)"
-                } else {
-                    ""
-                }
+                "shape {shape:?} is too large: its values ({size} bytes each) cannot be addressed"
             ),
         )),
     }
 }
 
-/// Writes `values` (C order, `shape`) as a little-endian float32 `.npy` file.
+/// Appends the values in `raw` (whole values of `header`'s dtype) to `out` as float64.
+fn decode(header: &Header, raw: &[u8], out: &mut Vec<f64>) {
+    let big = header.big_endian;
+    if header.size == 4 {
+        out.extend(raw.chunks_exact(4).map(|c| {
+            let b = [c[0], c[1], c[2], c[3]];
+            f64::from(if big {
+                f32::from_be_bytes(b)
+            } else {
+                f32::from_le_bytes(b)
+            })
+        }));
+    } else {
+        out.extend(raw.chunks_exact(8).map(|c| {
+            let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+            if big {
+                f64::from_be_bytes(b)
+            } else {
+                f64::from_le_bytes(b)
+            }
+        }));
+    }
+}
+
+/// The error for data bytes that differ from the header's promise.
+fn wrong_length(path: &Path, header: &Header, found: u64, longer: bool) -> Error {
+    bad(
+        path,
+        format!(
+            "{} data bytes, the header promises {} values of {} bytes ({} bytes): {}",
+            found,
+            header.count,
+            header.size,
+            header.data_bytes,
+            if longer {
+                "the file is longer than its header says (damaged, or not a .npy file)"
+            } else {
+                "the file is truncated"
+            }
+        ),
+    )
+}
+
+/// Room for `header`'s values as float64, reserved fallibly after a check against the
+/// machine's memory.
+fn reserve_values(path: &Path, header: &Header) -> Result<Vec<f64>> {
+    let what = format!(
+        "the values of {} (shape {:?})",
+        path.display(),
+        header.shape
+    );
+    let needed = (header.count as u64).checked_mul(8);
+    let hint = "read a smaller array, or free host memory";
+    crate::memory::check_host(&what, needed, hint)?;
+    let mut values = Vec::new();
+    values.try_reserve_exact(header.count).map_err(|_| {
+        let memory = crate::memory::HostMemory::now();
+        Error::HostMemory {
+            what,
+            needed: needed.unwrap_or(u64::MAX),
+            available: memory.map_or(0, |m| m.available),
+            total: memory.map_or(0, |m| m.total),
+            hint: hint.into(),
+        }
+    })?;
+    Ok(values)
+}
+
+/// Reads a float32 or float64 `.npy` file (either byte order, C order) as float64.
+/// Returns the shape and the values in C order.
+///
+/// The header is read first, and the data's length, from the shape with checked arithmetic,
+/// must be the file's, to the byte, before any memory is reserved for it: a damaged or hostile
+/// file is an error, never an allocation without bound. A file that is not a regular file (a
+/// pipe, `/dev/stdin`) is read as a stream: never more than the header promises, plus one byte
+/// to prove the end.
+///
+/// # Errors
+/// [`Error::File`] when the file cannot be read, is a directory, is not `.npy`, is
+/// Fortran-ordered, holds another dtype (the message names it), has a shape too large to
+/// address, or holds fewer or more data bytes than its header promises.
+/// [`Error::HostMemory`] when its values do not fit in host memory.
+pub fn read(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f64>)> {
+    let path = path.as_ref();
+    let io = |e: std::io::Error| bad(path, e.to_string());
+    let mut file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(bad(path, "a directory, not a .npy file"));
+    }
+    // A regular file's length, known before reading; a stream proves its own.
+    let length = meta.is_file().then_some(meta.len());
+    let short = |what: &str, e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            bad(path, format!("truncated: the file ends inside its {what}"))
+        } else {
+            io(e)
+        }
+    };
+    let mut preamble = [0u8; 12];
+    file.read_exact(&mut preamble[..10]).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            bad(path, "not a NumPy .npy file (shorter than its magic)")
+        } else {
+            io(e)
+        }
+    })?;
+    let start = preamble_len(path, &preamble[..10])?;
+    file.read_exact(&mut preamble[10..start])
+        .map_err(|e| short("preamble", e))?;
+    let header_len = header_len(path, &preamble[..start])?;
+    let data_start = (start + header_len) as u64;
+    if length.is_some_and(|l| l < data_start) {
+        return Err(bad(path, "truncated: the file ends inside its header"));
+    }
+    let mut header = vec![0u8; header_len];
+    file.read_exact(&mut header)
+        .map_err(|e| short("header", e))?;
+    let header = parse_header(path, &header)?;
+    if let Some(length) = length {
+        let found = length - data_start;
+        if found != header.data_bytes {
+            return Err(wrong_length(
+                path,
+                &header,
+                found,
+                found > header.data_bytes,
+            ));
+        }
+    }
+    let mut values = reserve_values(path, &header)?;
+    let mut chunk = vec![0u8; usize::try_from(header.data_bytes).map_or(CHUNK, |d| d.min(CHUNK))];
+    let mut left = header.data_bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.read_exact(&mut chunk[..n]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                wrong_length(path, &header, header.data_bytes - left, false)
+            } else {
+                io(e)
+            }
+        })?;
+        decode(&header, &chunk[..n], &mut values);
+        left -= n as u64;
+    }
+    // The end, proven: a stream, or a file that grew since its length was read.
+    let mut one = [0u8; 1];
+    let more = loop {
+        match file.read(&mut one) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => break other.map_err(io)?,
+        }
+    };
+    if more > 0 {
+        return Err(wrong_length(path, &header, header.data_bytes + 1, true));
+    }
+    Ok((header.shape, values))
+}
+
+/// As [`read`], from the bytes of a `.npy` file already in memory.
+///
+/// The header is untrusted: the shape's product is computed with checked arithmetic and the
+/// data must hold exactly the values it promises before anything is allocated, so a small
+/// input never causes a large allocation, and no input panics.
+///
+/// ```
+/// let err = gpurevolve::npy::from_bytes(b"\x93NUMPY\x01\x00").unwrap_err();
+/// assert!(err.to_string().contains("magic") || err.to_string().contains("truncated"));
+/// ```
+///
+/// # Errors
+/// As [`read`]; the path in [`Error::File`] is `<bytes>`.
+pub fn from_bytes(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
+    let path = Path::new("<bytes>");
+    let start = preamble_len(path, bytes)?;
+    let len = header_len(path, bytes.get(..start).unwrap_or(&[]))?;
+    let header = bytes
+        .get(start..start + len)
+        .ok_or_else(|| bad(path, "truncated header"))?;
+    let header = parse_header(path, header)?;
+    let raw = &bytes[start + len..];
+    if raw.len() as u64 != header.data_bytes {
+        return Err(wrong_length(
+            path,
+            &header,
+            raw.len() as u64,
+            raw.len() as u64 > header.data_bytes,
+        ));
+    }
+    let mut values = Vec::with_capacity(header.count);
+    decode(&header, raw, &mut values);
+    Ok((header.shape, values))
+}
+
+/// Names each temporary file uniquely within the process.
+static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+
+/// Removes the temporary file when dropped, unless it was renamed.
+struct Temporary(Option<PathBuf>);
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes the file `path` atomically: `write` fills a temporary file in the same directory
+/// (`.NAME.tmp-PID-N`), which is flushed and synced to disk, then renamed onto `path`. A file
+/// under `path`'s name is never partial: a reader (or a run stopped halfway) sees the old file
+/// or the new one, whole. On any error, a failing `write` included, and on a panic in it, the
+/// temporary file is removed and `path` is left as it was. `write` gets a buffered writer.
+///
+/// For any output file, not only `.npy`: the examples write their PNG and JSON files with it.
+/// (A `path` that is a symbolic link is replaced by the new file, not written through.)
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("gpurevolve-doc-{}.json", std::process::id()));
+/// gpurevolve::npy::write_atomically(&path, |w| w.write_all(b"{\"ok\": true}\n")).unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"{\"ok\": true}\n");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+///
+/// # Errors
+/// [`Error::File`] naming `path` when the temporary file cannot be made (a missing or
+/// read-only directory), written, synced or renamed, or when `write` fails (its error's text
+/// is kept).
+pub fn write_atomically(
+    path: impl AsRef<Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let name = path
+        .file_name()
+        .ok_or_else(|| bad(path, "not a file name to write"))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let temporary = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        TEMPORARIES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .map_err(|e| {
+            bad(
+                path,
+                format!(
+                    "cannot create a temporary file {}: {e}",
+                    temporary.display()
+                ),
+            )
+        })?;
+    let mut guard = Temporary(Some(temporary.clone()));
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out)
+        .and_then(|()| {
+            out.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)
+        })
+        .and_then(|file| file.sync_data());
+    if let Err(e) = written {
+        return Err(bad(path, format!("writing: {e}")));
+    }
+    std::fs::rename(&temporary, path).map_err(|e| {
+        bad(
+            path,
+            format!("renaming {} onto it: {e}", temporary.display()),
+        )
+    })?;
+    guard.0 = None;
+    Ok(())
+}
+
+/// Writes `values` (C order, `shape`) as a little-endian float32 `.npy` file, atomically
+/// ([`write_atomically`]).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `shape` does not match the length; [`Error::File`] when the
 /// file cannot be written.
 pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], values: &[f32]) -> Result<()> {
     let path = path.as_ref();
-    if shape.iter().product::<usize>() != values.len() {
+    if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(values.len()) {
         return Err(Error::InvalidArgument {
             name: "shape",
             reason: format!("shape {shape:?} does not hold {} values", values.len()),
@@ -185,13 +439,21 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], values: &[f32]) -> Res
     let total = (10 + header.len() + 1).next_multiple_of(64);
     header.push_str(&" ".repeat(total - 10 - header.len() - 1));
     header.push('\n');
-    let mut out = Vec::with_capacity(total + 4 * values.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, out).map_err(|e| bad(path, e.to_string()))
+    let header_len = u16::try_from(header.len()).map_err(|_| Error::InvalidArgument {
+        name: "shape",
+        reason: format!("shape {shape:?} has too many axes for a .npy header"),
+    })?;
+    write_atomically(path, |out| {
+        out.write_all(MAGIC)?;
+        out.write_all(&[1, 0])?;
+        out.write_all(&header_len.to_le_bytes())?;
+        out.write_all(header.as_bytes())?;
+        let mut bytes = Vec::with_capacity(4 * values.len().min(CHUNK / 4));
+        for chunk in values.chunks(CHUNK / 4) {
+            bytes.clear();
+            bytes.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+            out.write_all(&bytes)?;
+        }
+        Ok(())
+    })
 }
