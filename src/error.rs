@@ -92,23 +92,22 @@ pub enum Error {
         done: u64,
     },
 
-    /// The checkpoints of a schedule fit in neither memory tier (can never fit with these
-    /// budgets).
+    /// The checkpoints a schedule holds at once fit in no memory tier (can never fit with
+    /// these budgets).
     #[error(
-        "{needed} checkpoints of {state_bytes} bytes do not fit: the device budget holds {device}, \
-         the host budget {host}; use at most {fit} snapshots or raise a budget"
+        "the schedule holds up to {needed} checkpoints of {} at once, but {}; raise a budget, or \
+         ask for less checkpoint memory (fewer snapshots)",
+        bytes(*state_bytes),
+        tier_fits(fits)
     )]
     CheckpointsDoNotFit {
-        /// Slots the schedule uses at once.
+        /// Checkpoints the schedule holds at once.
         needed: usize,
         /// Bytes of one checkpoint.
         state_bytes: u64,
-        /// Slots the device budget holds.
-        device: usize,
-        /// Slots the host budget holds.
-        host: usize,
-        /// Snapshots that would fit in both.
-        fit: usize,
+        /// How many checkpoints each tier's budget holds, fastest first: the GPU, host memory,
+        /// and the disk tier when there is one.
+        fits: Vec<usize>,
     },
 
     /// The simulator rejected a schedule.
@@ -241,6 +240,66 @@ pub enum Error {
         detail: String,
     },
 
+    /// Host memory cannot hold what the arguments ask for. With more than the machine's
+    /// memory (RAM and swap) it can never fit; with more than is free now it does not fit now.
+    #[error(
+        "{what} needs {} of host memory, but {}; {hint}",
+        bytes(*needed),
+        if *needed > *total { format!("this machine has {} in all", bytes(*total)) }
+        else { format!("only {} is free now", bytes(*available)) }
+    )]
+    HostMemory {
+        /// What would be allocated, with the argument that sizes it.
+        what: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes free now (Linux: `MemAvailable` plus free swap).
+        available: u64,
+        /// Bytes the machine has (RAM and swap).
+        total: u64,
+        /// What to change.
+        hint: String,
+    },
+
+    /// A result that must be finite is not (an overflow to infinity, or NaN): it is never
+    /// returned or written.
+    #[error(
+        "{what} is not finite{}: the computation overflowed float32 or went unstable; check the \
+         velocities, the time step and the source frequency",
+        if location.is_empty() { String::new() } else { format!(" ({location})") }
+    )]
+    NonFinite {
+        /// The value (`the misfit`, `the gradient`, ...).
+        what: String,
+        /// Where it first appeared (shot, step), when that is known; else empty.
+        location: String,
+    },
+
+    /// The GPU device was lost (a driver reset, the device destroyed, a hung kernel killed by
+    /// the driver). Nothing it held can be read back; the run stops.
+    #[error("the GPU device was lost while {context}: {detail}")]
+    DeviceLost {
+        /// What gpurevolve was doing.
+        context: String,
+        /// What wgpu or the driver reported.
+        detail: String,
+    },
+
+    /// A wait for the GPU or for a helper thread passed its deadline
+    /// ([`GpuOptions::wait_deadline`](crate::gpu::GpuOptions::wait_deadline), default 600 s,
+    /// or `GPUREVOLVE_WAIT_DEADLINE_S`): the device stopped answering.
+    #[error(
+        "waited {seconds} s for {what} without an answer: the GPU (or its driver) stopped \
+         responding; the run stops (if the work is legitimately that long, raise the deadline: \
+         GPUREVOLVE_WAIT_DEADLINE_S or GpuOptions::wait_deadline)"
+    )]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// The deadline, in seconds.
+        seconds: f64,
+    },
+
     /// Mapping a buffer for reading or writing failed.
     #[error("mapping GPU buffer `{label}` failed: {detail}")]
     Map {
@@ -249,6 +308,62 @@ pub enum Error {
         /// What wgpu reported.
         detail: String,
     },
+}
+
+/// A user's number in a message: as typed for everyday magnitudes, in exponent form
+/// otherwise (`1e-300`, never three hundred digits).
+#[cfg_attr(not(feature = "acoustic"), allow(dead_code))]
+pub(crate) fn num(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-3..1e7).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// A byte count for people: `1.5 GB`, `512 kB`, `12 bytes` (SI units, three figures).
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = u;
+    }
+    let digits = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.digits$} {unit}")
+}
+
+/// "the device budget holds 2, the host budget 1": what each tier's budget holds.
+fn tier_fits(fits: &[usize]) -> String {
+    const TIERS: [&str; 3] = [
+        "the device budget",
+        "host memory's budget",
+        "the disk tier's budget",
+    ];
+    let parts: Vec<String> = fits
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "{} holds {n}",
+                TIERS.get(i).unwrap_or(&"a further tier's budget")
+            )
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -304,6 +419,15 @@ impl Error {
             | Error::RankFailed { .. } => ErrorKind::Device,
             Error::File { .. } | Error::CheckpointCorrupted { .. } => ErrorKind::File,
             Error::DiskFull { .. } => ErrorKind::DoesNotFitNow,
+            Error::HostMemory { needed, total, .. } => {
+                if needed > total {
+                    ErrorKind::NeverFits
+                } else {
+                    ErrorKind::DoesNotFitNow
+                }
+            }
+            Error::NonFinite { .. } => ErrorKind::BadInput,
+            Error::DeviceLost { .. } | Error::Timeout { .. } => ErrorKind::Device,
         }
     }
 }

@@ -82,6 +82,7 @@ mod error;
 pub mod fwi;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod memory;
 pub mod npy;
 pub mod schedule;
 

@@ -186,7 +186,7 @@ fn the_boundary_is_fixed_per_problem_not_per_model() {
         assert!(matches!(
             Boundary::sponge(bad),
             Err(Error::InvalidArgument {
-                name: "reference_velocity",
+                name: "boundary_velocity",
                 ..
             })
         ));

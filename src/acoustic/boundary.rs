@@ -69,14 +69,18 @@ impl Boundary {
     /// A layer of `kind` tuned for waves up to `reference_velocity` m/s.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the velocity is not finite and positive.
+    /// [`Error::InvalidArgument`] naming `boundary_velocity` when the velocity lies outside
+    /// [`Model::MIN_VELOCITY`]..=[`Model::MAX_VELOCITY`].
     pub fn new(kind: BoundaryKind, reference_velocity: f64) -> Result<Self> {
-        if !(reference_velocity.is_finite() && reference_velocity > 0.0) {
+        let range = Model::MIN_VELOCITY..=Model::MAX_VELOCITY;
+        if !range.contains(&reference_velocity) {
             return Err(Error::InvalidArgument {
-                name: "reference_velocity",
+                name: "boundary_velocity",
                 reason: format!(
-                    "the absorbing layer's reference velocity must be finite and positive (m/s), \
-                     got {reference_velocity}"
+                    "the absorbing layer is tuned for a velocity in m/s (the model's fastest, \
+                     say), within [{:.0e}, {:.0e}]; got {reference_velocity:.4e}",
+                    range.start(),
+                    range.end()
                 ),
             });
         }
@@ -139,12 +143,13 @@ impl Boundary {
         let fastest = model.max_velocity();
         if fastest > self.reference_velocity {
             return Err(Error::InvalidArgument {
-                name: "reference_velocity",
+                name: "boundary_velocity",
                 reason: format!(
                     "the absorbing layer is tuned for waves up to {} m/s, but the model reaches \
-                     {fastest} m/s; use a reference velocity of at least {fastest} \
-                     (Boundary::for_models, or --boundary-velocity)",
-                    self.reference_velocity
+                     {fastest} m/s; give a boundary velocity of at least {fastest} m/s, or leave \
+                     it out to use the fastest of the models",
+                    crate::error::num(self.reference_velocity),
+                    fastest = crate::error::num(fastest)
                 ),
             });
         }

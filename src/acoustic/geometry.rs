@@ -2,7 +2,7 @@
 
 use super::grid::{Layout, second_derivative_coefficients};
 use super::model::Model;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, num};
 
 /// The Ricker wavelet of peak frequency `f0` (Hz) delayed by `t0` (s) at time `t` (s).
 pub fn ricker(f0: f64, t0: f64, t: f64) -> f64 {
@@ -21,6 +21,11 @@ pub struct TimeAxis {
 }
 
 impl TimeAxis {
+    /// The most time samples an axis may have, 2⁴⁰ (about 10¹²): every count a schedule
+    /// derives from it (`n·t`, binomials) stays far inside 64 bits, and a run this long is
+    /// already years of GPU time. The traces' memory is checked on its own, per problem.
+    pub const MAX_SAMPLES: u64 = 1 << 40;
+
     /// Safety factor applied to the CFL limit when `dt` is not given.
     pub const DEFAULT_SAFETY: f64 = 0.8;
 
@@ -46,26 +51,86 @@ impl TimeAxis {
                 reason: format!("at least 2 time samples (1 step) are needed, got {nt}"),
             });
         }
+        if nt as u64 > Self::MAX_SAMPLES {
+            return Err(Error::InvalidArgument {
+                name: "nt",
+                reason: format!(
+                    "{nt} time samples is more than the {:.1e} a run may take; use fewer",
+                    Self::MAX_SAMPLES as f64
+                ),
+            });
+        }
         let limit = Self::critical_dt(model, space_order);
         let dt = dt.unwrap_or(Self::DEFAULT_SAFETY * limit);
         if !(dt.is_finite() && dt > 0.0) {
             return Err(Error::InvalidArgument {
                 name: "dt",
-                reason: format!("the time step must be positive seconds, got {dt}"),
+                reason: format!("the time step must be positive seconds, got {dt:e}"),
             });
         }
         if dt > limit {
             return Err(Error::InvalidArgument {
                 name: "dt",
                 reason: format!(
-                    "dt = {dt} s breaks the CFL bound {limit:.6e} s for c_max = {} m/s, h = {} m, \
+                    "dt = {} s breaks the CFL bound {limit:.6e} s for c_max = {} m/s, h = {} m, \
                      order {space_order}; use dt ≤ {limit:.6e} (or omit it)",
-                    model.max_velocity(),
-                    model.spacing()
+                    num(dt),
+                    num(model.max_velocity()),
+                    num(model.spacing())
                 ),
             });
         }
         Ok(Self { nt, dt })
+    }
+
+    /// The axis that covers `tmax` seconds: `round(tmax / dt) + 1` samples, with `dt` as in
+    /// [`new`](Self::new).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `tmax` when it is not finite and positive, or when
+    /// `tmax / dt` is more steps than [`TimeAxis::MAX_SAMPLES`] (the message gives both); else
+    /// as [`new`](Self::new).
+    ///
+    /// ```
+    /// use gpurevolve::acoustic::{Model, TimeAxis};
+    /// let model = Model::constant(&[50, 50], 10.0, 10, 2000.0)?;
+    /// let axis = TimeAxis::for_duration(&model, 8, 0.5, Some(1e-3))?;
+    /// assert_eq!(axis.nt, 501);
+    /// assert!(TimeAxis::for_duration(&model, 8, 1e10, Some(1e-3)).is_err());
+    /// # Ok::<(), gpurevolve::Error>(())
+    /// ```
+    pub fn for_duration(
+        model: &Model,
+        space_order: usize,
+        tmax: f64,
+        dt: Option<f64>,
+    ) -> Result<Self> {
+        if !(tmax.is_finite() && tmax > 0.0) {
+            return Err(Error::InvalidArgument {
+                name: "tmax",
+                reason: format!("the recording time must be positive seconds, got {tmax:e}"),
+            });
+        }
+        let probe = Self::new(model, space_order, 2, dt)?;
+        let steps = (tmax / probe.dt).round();
+        if steps.is_nan() || steps >= Self::MAX_SAMPLES as f64 {
+            return Err(Error::InvalidArgument {
+                name: "tmax",
+                reason: format!(
+                    "tmax = {} s at dt = {} s is {steps:.3e} time steps, more than the {:.1e} a \
+                     run may take; shorten tmax, {}",
+                    num(tmax),
+                    num(probe.dt),
+                    Self::MAX_SAMPLES as f64,
+                    if dt.is_some() {
+                        "or use a larger dt"
+                    } else {
+                        "or coarsen the grid (the CFL limit sets dt from the spacing)"
+                    }
+                ),
+            });
+        }
+        Self::new(model, space_order, steps as usize + 1, Some(probe.dt))
     }
 
     /// Number of time steps, `nt − 1`.
@@ -94,6 +159,13 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// The fewest grid points per wavelength at `f0` and the slowest velocity that a
+    /// geometry accepts: the grid's Nyquist limit.
+    pub const MIN_POINTS_PER_WAVELENGTH: f64 = 2.0;
+    /// Below this many points per wavelength at `f0` a warning is logged: the Ricker's
+    /// spectrum reaches 2.5·f0, where the wavefield then has under 2 points a wavelength.
+    pub const ACCURATE_POINTS_PER_WAVELENGTH: f64 = 5.0;
+
     /// Sources and receivers with a Ricker wavelet of peak `f0` delayed by `1/f0`.
     ///
     /// # Errors
@@ -119,7 +191,9 @@ impl Geometry {
     /// # Errors
     /// [`Error::InvalidArgument`] for no source or receiver, a position with the wrong number
     /// of coordinates, a coordinate outside the physical grid (the message gives the extent),
-    /// or a peak frequency or delay that is not finite (`f0 > 0`).
+    /// a peak frequency or delay that is not finite (`f0 > 0`), or a peak frequency with fewer
+    /// than [`MIN_POINTS_PER_WAVELENGTH`](Self::MIN_POINTS_PER_WAVELENGTH) at the slowest
+    /// velocity (the message gives the largest usable `f0`).
     pub fn validate(&self, model: &Model) -> Result<()> {
         if !(self.f0.is_finite() && self.f0 > 0.0 && self.t0.is_finite()) {
             return Err(Error::InvalidArgument {
@@ -129,6 +203,39 @@ impl Geometry {
                     self.f0, self.t0
                 ),
             });
+        }
+        // A Ricker wavelet's spectrum reaches about 2.5·f0; below two cells a wavelength at f0
+        // itself the grid cannot carry the source at all (and at absurd f0 the wavelet's own
+        // arithmetic overflows to NaN).
+        let slowest = model
+            .velocity()
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let per_wavelength = slowest / (self.f0 * model.spacing());
+        let largest = slowest / (Self::MIN_POINTS_PER_WAVELENGTH * model.spacing());
+        if per_wavelength.is_nan() || per_wavelength < Self::MIN_POINTS_PER_WAVELENGTH {
+            return Err(Error::InvalidArgument {
+                name: "f0",
+                reason: format!(
+                    "a peak frequency of {:.4e} Hz has {per_wavelength:.3} grid points per \
+                     wavelength at the slowest velocity ({slowest:.0} m/s, spacing {} m); the \
+                     grid cannot carry it: use f0 ≤ {largest:.2} Hz (≤ {:.2} Hz for an \
+                     accurate wavefield) or a finer grid",
+                    self.f0,
+                    model.spacing(),
+                    slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing()),
+                ),
+            });
+        }
+        if per_wavelength < Self::ACCURATE_POINTS_PER_WAVELENGTH {
+            log::warn!(
+                "f0 = {} Hz has only {per_wavelength:.1} grid points per wavelength at {slowest:.0} m/s: \
+                 the wavefield will be dispersed; f0 ≤ {:.2} Hz keeps {} points",
+                self.f0,
+                slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing()),
+                Self::ACCURATE_POINTS_PER_WAVELENGTH
+            );
         }
         let extent = model.extent();
         for (name, points) in [("sources", &self.sources), ("receivers", &self.receivers)] {

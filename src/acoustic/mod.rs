@@ -10,6 +10,7 @@ mod boundary;
 mod cpml;
 mod cpml_kernels;
 mod cpu;
+pub(crate) mod finite;
 mod geometry;
 mod gpu;
 mod grid;

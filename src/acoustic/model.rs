@@ -27,6 +27,11 @@ fn invalid(name: &'static str, reason: String) -> Error {
 }
 
 impl Model {
+    /// The slowest velocity a model may hold (m/s): `1/c²` stays below `f32::MAX`.
+    pub const MIN_VELOCITY: f64 = 1e-15;
+    /// The fastest velocity a model may hold (m/s): `1/c²` stays a normal float32.
+    pub const MAX_VELOCITY: f64 = 1e15;
+
     /// A model from velocities in C order (`z` fastest).
     ///
     /// # Errors
@@ -38,7 +43,10 @@ impl Model {
         if !(spacing.is_finite() && spacing > 0.0) {
             return Err(invalid(
                 "spacing",
-                format!("grid spacing must be positive metres, got {spacing}"),
+                format!(
+                    "grid spacing must be positive metres, got {}",
+                    crate::error::num(spacing)
+                ),
             ));
         }
         let cells = nx * ny * nz; // checked in `checked_axes`
@@ -58,9 +66,28 @@ impl Model {
         {
             return Err(invalid(
                 "velocity",
-                format!("velocity must be finite and positive; cell {i} holds {v}"),
+                format!("velocity must be finite and positive; cell {i} holds {v:e}"),
             ));
         }
+        // The kernels hold m = 1/c² in float32: it must be a normal float32, or a step
+        // divides by zero or overflows.
+        if let Some((i, v)) = velocity
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(Self::MIN_VELOCITY..=Self::MAX_VELOCITY).contains(*v))
+        {
+            return Err(invalid(
+                "velocity",
+                format!(
+                    "cell {i} holds {v:.3e} m/s; velocities must lie within \
+                     [{:.0e}, {:.0e}] m/s so that 1/c² is a normal float32 \
+                     (give velocities in m/s)",
+                    Self::MIN_VELOCITY,
+                    Self::MAX_VELOCITY
+                ),
+            ));
+        }
+        check_extended(shape, nbl)?;
         Ok(Self {
             dims: shape.to_vec(),
             spacing,
@@ -91,16 +118,16 @@ impl Model {
         mut f: impl FnMut(f64, f64, f64) -> f64,
     ) -> Result<Self> {
         let [nx, ny, nz] = checked_axes(shape)?;
+        check_extended(shape, nbl)?;
         let mut v = Vec::new();
-        v.try_reserve_exact(nx * ny * nz).map_err(|_| {
-            invalid(
-                "shape",
-                format!(
-                    "{} velocities of a {shape:?} grid do not fit in memory",
-                    nx * ny * nz
-                ),
-            )
-        })?;
+        let what = format!("the velocities of a {shape:?} grid");
+        crate::memory::check_host(
+            &what,
+            ((nx * ny * nz) as u64).checked_mul(8),
+            "use a smaller grid",
+        )?;
+        v.try_reserve_exact(nx * ny * nz)
+            .map_err(|_| invalid("shape", format!("{what} cannot be allocated")))?;
         for i in 0..nx {
             for j in 0..ny {
                 for k in 0..nz {
@@ -399,6 +426,39 @@ fn checked_axes(shape: &[usize]) -> Result<[usize; 3]> {
         ));
     }
     Ok(axes(shape))
+}
+
+/// Host bytes a problem keeps per extended cell: the squared slowness and the damping, each
+/// extended and padded, in float64 (`Problem::with_boundary`).
+const PROBLEM_BYTES_PER_CELL: u64 = 4 * 8;
+
+/// The extended grid (`shape` plus `nbl` cells a side) must be countable in 64 bits, and a
+/// problem on it must fit in host memory: checked before anything of its size is allocated.
+fn check_extended(shape: &[usize], nbl: usize) -> Result<()> {
+    let too_large = || {
+        invalid(
+            "nbl",
+            format!(
+                "{shape:?} cells with {nbl} absorbing cells a side is a grid too large to count; \
+                 use a thinner absorbing layer (20 cells absorb −45 dB)"
+            ),
+        )
+    };
+    let layer = nbl.checked_mul(2).ok_or_else(too_large)?;
+    let extended = shape
+        .iter()
+        .map(|&n| n.checked_add(layer).map(|e| e as u64))
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(too_large)?;
+    let bytes = crate::memory::product(&extended)
+        .and_then(|cells| cells.checked_mul(PROBLEM_BYTES_PER_CELL));
+    crate::memory::check_host(
+        &format!(
+            "a problem on the extended grid {extended:?} (the model's {shape:?} cells plus nbl = {nbl} absorbing cells a side)"
+        ),
+        bytes,
+        "use a smaller grid or a thinner absorbing layer (nbl)",
+    )
 }
 
 /// `(nx, ny, nz)` with `ny = 1` for 2D.

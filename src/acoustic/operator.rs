@@ -58,17 +58,21 @@ impl<'g> AcousticOperator<'g> {
     /// Reads the results after the reverse sweep: misfit, gradient, predicted traces.
     ///
     /// # Errors
-    /// As [`Gpu::read_back`].
+    /// As [`Gpu::read_back`]; [`Error::NonFinite`](crate::Error::NonFinite) when any of them
+    /// is NaN or infinite.
     pub fn finish(&self) -> Result<GradientInfo> {
         let (misfit, _) = self
             .acoustic
             .misfit_of(&self.residual, &self.observed_host)?;
         let gradient: Vec<f32> = self.acoustic.gpu().read_back(&self.gradient)?;
-        Ok(GradientInfo {
+        let info = GradientInfo {
             misfit,
             gradient: gradient.iter().map(|&g| g as f64).collect(),
             traces: self.acoustic.read_traces()?,
-        })
+        };
+        let acoustic = &self.acoustic;
+        super::finite::check_gradient(&info, info.traces.len() / acoustic.nt(), acoustic.dt())?;
+        Ok(info)
     }
 }
 

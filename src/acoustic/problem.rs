@@ -72,6 +72,16 @@ impl Problem {
     ) -> Result<Self> {
         let radius = check_space_order(space_order)?;
         geometry.validate(&model)?;
+        // Observed, synthetic and residual traces of a shot, in float64, before they exist.
+        let receivers = geometry.receivers.len() as u64;
+        crate::memory::check_host(
+            &format!(
+                "the traces of one shot (nt = {} samples × {receivers} receivers)",
+                time.nt
+            ),
+            crate::memory::product(&[time.nt as u64, receivers, 3 * 8]),
+            "use fewer time samples (nt, or a shorter tmax) or fewer receivers",
+        )?;
         let extended = model.extended_shape();
         let axes = if model.dim() == 3 {
             vec![0, 1, 2]
@@ -113,7 +123,7 @@ impl Problem {
         });
         let sources = PointPlan::new(&model, &layout, &geometry.sources);
         let receivers = PointPlan::new(&model, &layout, &geometry.receivers);
-        Ok(Self {
+        let problem = Self {
             model,
             geometry,
             time,
@@ -126,7 +136,43 @@ impl Problem {
             cpml,
             sources,
             receivers,
-        })
+        };
+        problem.check_float32()?;
+        Ok(problem)
+    }
+
+    /// Every coefficient the kernels receive must be a finite float32: extreme spacings,
+    /// time steps or boundary velocities that pass each check alone can still overflow
+    /// together, and a kernel would then step NaN without a word.
+    fn check_float32(&self) -> Result<()> {
+        fn finite<'a>(mut values: impl Iterator<Item = &'a f64>) -> bool {
+            values.all(|v| v.is_finite() && (*v as f32).is_finite())
+        }
+        let bad = |name: &'static str, what: &str| {
+            Err(Error::InvalidArgument {
+                name,
+                reason: format!(
+                    "{what} overflow float32 for spacing {} m, dt = {:.4e} s and a boundary \
+                     tuned for {:.4e} m/s; give physical values in metres, seconds and m/s",
+                    self.model.spacing(),
+                    self.time.dt,
+                    self.boundary.reference_velocity()
+                ),
+            })
+        };
+        if !finite(self.laplacian.iter()) {
+            return bad("spacing", "the Laplacian's coefficients (1/h²)");
+        }
+        let (a, b) = self.step_coefficients();
+        if !finite(a.iter().chain(&b)) {
+            return bad("dt", "the time step's coefficients (m/dt², η/2dt)");
+        }
+        if let Some(cpml) = &self.cpml
+            && !finite(cpml.profile_table().iter().flatten())
+        {
+            return bad("boundary_velocity", "the CPML's profile");
+        }
+        Ok(())
     }
 
     /// The same problem with squared slowness `m` (s²/m², extended grid, C order) in place of
@@ -154,7 +200,9 @@ impl Problem {
         {
             return Err(Error::InvalidArgument {
                 name: "m",
-                reason: format!("squared slowness must be finite and positive; cell {i} holds {v}"),
+                reason: format!(
+                    "squared slowness must be finite and positive; cell {i} holds {v:e}"
+                ),
             });
         }
         let c_max = 1.0 / m.iter().copied().fold(f64::INFINITY, f64::min).sqrt();
@@ -218,6 +266,18 @@ impl Problem {
     /// The damping `η` (s/m²) on the padded grid (zero in the halo and the interior).
     pub fn damping(&self) -> &[f64] {
         &self.damping
+    }
+
+    /// Host bytes this problem holds (its fields, its model and its geometry), about: what a
+    /// survey of many shots multiplies before it builds them.
+    pub fn host_bytes(&self) -> u64 {
+        let floats = self.slowness_squared.len()
+            + self.damping.len()
+            + self.model.velocity().len()
+            + self.cpml.as_ref().map_or(0, |c| 2 * c.aux_len())
+            + (self.sources.points + self.receivers.points) * 16
+            + (self.geometry.sources.len() + self.geometry.receivers.len()) * 3;
+        floats as u64 * 8
     }
 
     /// Values in one time level: the padded field, then (under a CPML) the memory fields of

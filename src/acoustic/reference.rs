@@ -74,6 +74,7 @@ impl GpuAcoustic<'_> {
         }
         self.gpu.submit([encoder.finish()]);
         let traces = self.read_traces()?;
+        super::finite::check_traces(&traces, traces.len() / self.nt, self.dt())?;
         if !progress(Progress { done: total, total }).go_on() {
             return Err(Error::Interrupted { done: total });
         }
@@ -232,10 +233,12 @@ impl GpuAcoustic<'_> {
         let (grad, _) = self.reverse_sweep(&fields, input, false)?;
         let (misfit, _) = self.misfit_of(&residual, observed)?;
         let gradient: Vec<f32> = self.gpu.read_back(&grad)?;
-        Ok(GradientInfo {
+        let info = GradientInfo {
             misfit,
             gradient: gradient.iter().map(|&x| x as f64).collect(),
             traces: fwd.traces,
-        })
+        };
+        super::finite::check_gradient(&info, info.traces.len() / self.nt, self.dt())?;
+        Ok(info)
     }
 }

@@ -124,9 +124,7 @@ impl Multistage {
             return Err(Error::CheckpointsDoNotFit {
                 needed,
                 state_bytes,
-                device: fits[0],
-                host: total - fits[0],
-                fit: total,
+                fits,
             });
         }
         let mut order: Vec<usize> = (0..capacity).collect();

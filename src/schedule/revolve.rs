@@ -45,8 +45,8 @@ impl Revolve {
             return Err(Error::InvalidArgument {
                 name: "snaps",
                 reason: format!(
-                    "{snaps} snapshots for {steps} steps: at most {} are ever used (every state kept); ask for at most {steps}, or keep every state with StoreAll",
-                    info.slots_used
+                    "{snaps} snapshots for {steps} steps: {steps} already keep every state; ask \
+                     for at most {steps}, or keep every state with StoreAll"
                 ),
             });
         }
