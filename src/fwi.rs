@@ -16,8 +16,12 @@
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 
+mod journal;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+mod record;
+
+pub use journal::Journal;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -388,6 +392,7 @@ pub fn gradient_on_devices<R: ProgressReply>(
         checkpointing,
         options,
         progress,
+        &|_, _| Ok(()),
     )?;
     let mut total = empty_total(first, shots.len());
     for shot in done {
@@ -396,10 +401,70 @@ pub fn gradient_on_devices<R: ProgressReply>(
     Ok(total)
 }
 
+/// As [`gradient_on_devices`], keeping `journal`: each shot's result is recorded there as
+/// soon as it finishes, and the shots the journal already holds are read back instead of run.
+/// A survey killed part way (a signal, a lost device, a full disk) and run again with the
+/// same journal ends with exactly the bits of an uninterrupted run: the shots are added in
+/// shot order, each with the bits it had. The journal must be of these inputs
+/// ([`Journal::fingerprint`]).
+///
+/// # Errors
+/// As [`gradient_on_devices`]; [`Error::File`] when a record cannot be written. A shot
+/// finished before the error stays recorded.
+pub fn gradient_on_devices_journaled<R: ProgressReply>(
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    journal: &Journal,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<FwiGradient> {
+    let first = check_shots(shots, observed)?;
+    let finished = journal.finished();
+    let wanted: Vec<usize> = (0..shots.len())
+        .filter(|i| finished.binary_search(i).is_err())
+        .collect();
+    if !finished.is_empty() {
+        log::info!(
+            "{} of {} shots read back from the journal in {}",
+            shots.len() - wanted.len(),
+            shots.len(),
+            journal.dir().display()
+        );
+    }
+    let ran = shots_on_devices(
+        gpus,
+        shots,
+        observed,
+        &wanted,
+        checkpointing,
+        options,
+        progress,
+        &|i, done| journal.record(i, done),
+    )?;
+    let mut ran = ran.into_iter();
+    let mut total = empty_total(first, shots.len());
+    for i in 0..shots.len() {
+        let shot = if finished.binary_search(&i).is_ok() {
+            journal.load(i)?
+        } else {
+            ran.next().ok_or_else(|| Error::InvalidArgument {
+                name: "shots",
+                reason: format!("shot {i} neither ran nor was in the journal"),
+            })?
+        };
+        add_shot(&mut total, shot);
+    }
+    Ok(total)
+}
+
 /// The shots numbered in `wanted` (each at most once), spread over `gpus`, one worker thread
 /// each taking the next shot from a shared queue; their results in the order of `wanted`,
-/// not summed. After a failure the workers take no new shot, and the error of the first
-/// failing shot in the order of `wanted` is returned.
+/// not summed. `finished(i, result)` is called on the worker as each shot ends (a journal
+/// records it there); its error counts as the shot's. After a failure the workers take no
+/// new shot, and the error of the first failing shot in the order of `wanted` is returned.
+#[allow(clippy::too_many_arguments)]
 fn shots_on_devices<R: ProgressReply>(
     gpus: &[Gpu],
     shots: &[Problem],
@@ -408,6 +473,7 @@ fn shots_on_devices<R: ProgressReply>(
     checkpointing: Checkpointing,
     options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
+    finished: &(dyn Fn(usize, &ShotDone) -> Result<()> + Sync),
 ) -> Result<Vec<ShotDone>> {
     if gpus.is_empty() {
         return Err(Error::InvalidArgument {
@@ -437,7 +503,8 @@ fn shots_on_devices<R: ProgressReply>(
                         break;
                     };
                     let done = run_shot(gpu, i, shot, obs, plans, options, |p| progress(i, p))
-                        .map(|done| ShotDone { device, ..done });
+                        .map(|done| ShotDone { device, ..done })
+                        .and_then(|done| finished(i, &done).map(|()| done));
                     if done.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -561,7 +628,10 @@ fn run_shot<R: ProgressReply>(
         revolver.apply_forward()?;
     }
     let stats = revolver.apply_reverse()?;
-    let info = revolver.operator().finish()?;
+    let info = revolver
+        .operator()
+        .finish()
+        .map_err(|e| crate::acoustic::finite::in_shot(e, i))?;
     log::info!(
         "shot {i}: misfit {:.6e}, {} forward steps",
         info.misfit,
