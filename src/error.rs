@@ -95,8 +95,8 @@ pub enum Error {
     /// The checkpoints a schedule holds at once fit in no memory tier (can never fit with
     /// these budgets).
     #[error(
-        "the schedule holds up to {needed} checkpoints of {} at once, but {}; raise a budget, or \
-         ask for less checkpoint memory (fewer snapshots)",
+        "{needed} checkpoints of {} do not fit: the schedule holds that many at once, but {}; \
+         raise a budget, or ask for less checkpoint memory (fewer snapshots)",
         bytes(*state_bytes),
         tier_fits(fits)
     )]

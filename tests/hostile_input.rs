@@ -85,7 +85,7 @@ fn a_peak_frequency_past_the_grid_is_refused_with_the_largest_usable() {
     }
     let err = at(1e308).unwrap_err().to_string();
     // 2000 m/s on a 10 m grid: two points a wavelength at 100 Hz.
-    assert!(err.contains("f0 ≤ 100.00 Hz"), "{err}");
+    assert!(err.contains("f0 ≤ 100 Hz"), "{err}");
     assert!(at(100.0).is_ok() && at(10.0).is_ok());
 }
 

@@ -144,6 +144,19 @@ impl TimeAxis {
     }
 }
 
+/// `x` to three significant figures, for a message.
+fn round3(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
+    if scale.is_finite() && scale > 0.0 {
+        (x * scale).round() / scale
+    } else {
+        x
+    }
+}
+
 /// Source and receiver positions (metres, one coordinate per model axis) and the source
 /// wavelet.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,22 +231,29 @@ impl Geometry {
             return Err(Error::InvalidArgument {
                 name: "f0",
                 reason: format!(
-                    "a peak frequency of {:.4e} Hz has {per_wavelength:.3} grid points per \
-                     wavelength at the slowest velocity ({slowest:.0} m/s, spacing {} m); the \
-                     grid cannot carry it: use f0 ≤ {largest:.2} Hz (≤ {:.2} Hz for an \
-                     accurate wavefield) or a finer grid",
-                    self.f0,
-                    model.spacing(),
-                    slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing()),
+                    "a peak frequency of {} Hz has {} grid points per wavelength at the \
+                     slowest velocity ({} m/s, spacing {} m); the grid cannot carry it: use \
+                     f0 ≤ {} Hz (≤ {} Hz for an accurate wavefield) or a finer grid",
+                    num(self.f0),
+                    num(round3(per_wavelength)),
+                    num(slowest),
+                    num(model.spacing()),
+                    num(round3(largest)),
+                    num(round3(
+                        slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing())
+                    )),
                 ),
             });
         }
         if per_wavelength < Self::ACCURATE_POINTS_PER_WAVELENGTH {
             log::warn!(
-                "f0 = {} Hz has only {per_wavelength:.1} grid points per wavelength at {slowest:.0} m/s: \
-                 the wavefield will be dispersed; f0 ≤ {:.2} Hz keeps {} points",
-                self.f0,
-                slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing()),
+                "f0 = {} Hz has only {per_wavelength:.1} grid points per wavelength at {} m/s: \
+                 the wavefield will be dispersed; f0 ≤ {} Hz keeps {} points",
+                num(self.f0),
+                num(slowest),
+                num(round3(
+                    slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing())
+                )),
                 Self::ACCURATE_POINTS_PER_WAVELENGTH
             );
         }

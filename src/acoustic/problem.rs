@@ -6,7 +6,7 @@ use super::cpml::{Cpml, CpmlTuning};
 use super::geometry::{Geometry, PointPlan, TimeAxis};
 use super::grid::{Layout, check_len, check_space_order, second_derivative_coefficients};
 use super::model::Model;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, num};
 
 /// Everything a simulation needs, validated, with its discretisation.
 ///
@@ -152,11 +152,11 @@ impl Problem {
             Err(Error::InvalidArgument {
                 name,
                 reason: format!(
-                    "{what} overflow float32 for spacing {} m, dt = {:.4e} s and a boundary \
-                     tuned for {:.4e} m/s; give physical values in metres, seconds and m/s",
-                    self.model.spacing(),
-                    self.time.dt,
-                    self.boundary.reference_velocity()
+                    "{what} overflow float32 for spacing {} m, dt = {} s and a boundary \
+                     tuned for {} m/s; give physical values in metres, seconds and m/s",
+                    num(self.model.spacing()),
+                    num(self.time.dt),
+                    num(self.boundary.reference_velocity())
                 ),
             })
         };
