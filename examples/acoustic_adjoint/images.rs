@@ -19,17 +19,20 @@ fn diverging(t: f64) -> [u8; 3] {
     [c.r, c.g, c.b]
 }
 
+/// Writes the PNG under a temporary name and renames it into place: a full disk or a kill
+/// never leaves a partial picture under its final name.
 fn write_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<(), String> {
-    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder
-        .write_header()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    writer
-        .write_image_data(rgb)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    gpurevolve::npy::write_atomically(path, |out| {
+        let mut encoder = png::Encoder::new(out, width as u32, height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
+        writer
+            .write_image_data(rgb)
+            .map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// How a 2D array is coloured.

@@ -212,9 +212,15 @@ struct Args {
     /// the bit whatever the devices.
     #[arg(long, value_name = "all|I,J,...")]
     devices: Option<String>,
-    /// Output folder.
+    /// Output folder. While the shots run, it holds a journal of those finished
+    /// (`journal/`, removed at the end) for --resume.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Continue a run that was killed, with the same arguments: the shots its journal in --out
+    /// holds are read back, not run again, and the results are the bits of an uninterrupted
+    /// run. Without it, a run starts afresh. One process only (not yet under MPI).
+    #[arg(long)]
+    resume: bool,
     /// Seed of the Marmousi-like model.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -239,16 +245,26 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    // Ctrl-C, SIGTERM and SIGHUP (the `termination` feature): the first stops every sweep at
+    // its next step and the run unwinds, removing the disk tier's files; a second quits at
+    // once, after removing them.
     let handler = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
+            gpurevolve::engine::remove_scratch_directories();
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: stopping at the next step (Ctrl-C again quits at once)");
+        eprintln!("\ninterrupted: stopping at the next step (a second signal quits at once)");
     });
     if let Err(e) = handler {
-        eprintln!("warning: Ctrl-C will not clean up the disk tier ({e})");
+        eprintln!("warning: Ctrl-C and SIGTERM will not clean up the disk tier ({e})");
     }
-    cli::exit(run(&args))
+    let result = run(&args);
+    if result.is_err() && STOP.load(Ordering::SeqCst) {
+        // Stopped by a signal, its files removed: the shell's convention for an interrupt.
+        let _ = cli::exit(result);
+        return ExitCode::from(130);
+    }
+    cli::exit(result)
 }
 
 fn err(e: gpurevolve::Error) -> String {
@@ -307,6 +323,24 @@ fn run(args: &Args) -> Result<(), String> {
         planned.stats.state_adjoint_total_forward()
     };
     let per_shot = forward + planned.stats.reverse_steps;
+    // One process journals its finished shots in --out, for --resume; MPI does not yet.
+    let journal = if ranks.size() == 1 {
+        let fingerprint = fwi::Journal::fingerprint(&setup.start_shots, &observed, checkpointing);
+        Some(fwi::Journal::open(args.out.join("journal"), fingerprint, args.resume).map_err(err)?)
+    } else if args.resume {
+        return Err("--resume works in one process; under MPI run the job again whole".into());
+    } else {
+        None
+    };
+    let finished = journal.as_ref().map(|j| j.finished()).unwrap_or_default();
+    if !finished.is_empty() {
+        eprintln!(
+            "resuming: {} of {} shots finished earlier, read back from {}",
+            finished.len(),
+            args.shots,
+            args.out.join("journal").display()
+        );
+    }
     let bar = ProgressBar::new(per_shot * mine.len() as u64).with_style(
         ProgressStyle::with_template(
             "{msg:>9} [{bar:40}] {percent:>3}% {pos}/{len} step evaluations, eta {eta}",
@@ -328,13 +362,19 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // Each shot's evaluations so far; the bar shows their sum (shots run side by side on
     // several devices).
-    let done = std::sync::Mutex::new(vec![0u64; args.shots]);
+    let mut each = vec![0u64; args.shots];
+    for &i in &finished {
+        each[i] = per_shot;
+    }
+    bar.set_position(each.iter().sum());
+    let done = std::sync::Mutex::new(each);
     let result = ranks.gradient(
         &gpus,
         &setup.start_shots,
         &observed,
         checkpointing,
         options,
+        journal.as_ref(),
         |shot, p| {
             if let Ok(mut done) = done.lock() {
                 done[shot] = p.done;
@@ -391,13 +431,19 @@ fn run(args: &Args) -> Result<(), String> {
         result: &result,
         timings,
         rank_seconds,
+        resumed_shots: finished,
     };
     let mut text = String::new();
     report.json().write(&mut text, 0);
     text.push('\n');
-    std::fs::write(args.out.join("summary.json"), text)
-        .map_err(|e| format!("summary.json: {e}"))?;
+    gpurevolve::npy::write_atomically(args.out.join("summary.json"), |w| {
+        w.write_all(text.as_bytes())
+    })
+    .map_err(err)?;
     report.print_table();
+    if let Some(journal) = journal {
+        journal.remove().map_err(err)?;
+    }
     Ok(())
 }
 

@@ -137,6 +137,8 @@ impl Ranks {
     }
 
     /// The gradient over this job's ranks and this rank's devices: `Some` total on rank 0.
+    /// One process keeps `journal` of its finished shots (MPI keeps none yet).
+    #[allow(clippy::too_many_arguments)]
     pub fn gradient<R: ProgressReply>(
         &self,
         gpus: &[Gpu],
@@ -144,10 +146,12 @@ impl Ranks {
         observed: &[Vec<f64>],
         checkpointing: Checkpointing,
         options: RevolverOptions,
+        journal: Option<&gpurevolve::fwi::Journal>,
         progress: impl Fn(usize, Progress) -> R + Sync,
     ) -> Result<Option<FwiGradient>, String> {
         #[cfg(feature = "mpi")]
         {
+            let _ = journal;
             fwi_mpi::gradient_over_ranks(
                 &self.world,
                 gpus,
@@ -160,14 +164,25 @@ impl Ranks {
             .map_err(err)
         }
         #[cfg(not(feature = "mpi"))]
-        gpurevolve::fwi::gradient_on_devices(
-            gpus,
-            shots,
-            observed,
-            checkpointing,
-            options,
-            progress,
-        )
+        match journal {
+            Some(journal) => gpurevolve::fwi::gradient_on_devices_journaled(
+                gpus,
+                shots,
+                observed,
+                checkpointing,
+                options,
+                journal,
+                progress,
+            ),
+            None => gpurevolve::fwi::gradient_on_devices(
+                gpus,
+                shots,
+                observed,
+                checkpointing,
+                options,
+                progress,
+            ),
+        }
         .map(Some)
         .map_err(err)
     }

@@ -27,6 +27,8 @@ pub struct Report<'a> {
     pub timings: Vec<(&'static str, f64)>,
     /// Each rank's seconds in its shots' forward and reverse sweeps (one entry without MPI).
     pub rank_seconds: Vec<f64>,
+    /// The shots read back from the journal of a killed run (--resume), not run again.
+    pub resumed_shots: Vec<usize>,
 }
 
 impl Report<'_> {
@@ -124,6 +126,15 @@ impl Report<'_> {
             ("disk_slots", self.slots_in(Tier::DISK)),
             ("modelled_cost", self.modelled.json()),
             ("ranks", Json::Int(self.rank_seconds.len() as u64)),
+            (
+                "resumed_shots",
+                Json::Arr(
+                    self.resumed_shots
+                        .iter()
+                        .map(|&i| Json::Int(i as u64))
+                        .collect(),
+                ),
+            ),
             (
                 "rank_seconds",
                 Json::Arr(self.rank_seconds.iter().map(|&s| Json::Num(s)).collect()),

@@ -35,22 +35,21 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
     if args.disk_memory == Some(0) {
         return Err("--disk-memory 0 holds no checkpoint: give a positive number of bytes, or leave out --disk".into());
     }
+    check_out(&args.out)?;
     let truth = truth_model(args)?;
     let start = starting_model(args, &truth)?;
     let order = args.space_order;
-    // The truth is the faster model, so its CFL bound holds for both.
-    let probe = TimeAxis::new(&truth, order, 2, args.dt).map_err(err)?;
-    let nt = match (args.nt, args.tmax) {
-        (Some(nt), _) => nt,
-        (None, tmax) => {
-            let tmax = tmax.unwrap_or(1.2);
-            if !(tmax.is_finite() && tmax > 0.0) {
-                return Err(format!("--tmax must be positive seconds, got {tmax}"));
-            }
-            (tmax / probe.dt).round() as usize + 1
-        }
+    // The faster model's CFL bound holds for both (the start may be the faster one).
+    let fastest = if start.max_velocity() > truth.max_velocity() {
+        &start
+    } else {
+        &truth
     };
-    let time = TimeAxis::new(&truth, order, nt, Some(probe.dt)).map_err(err)?;
+    let time = match args.nt {
+        Some(nt) => TimeAxis::new(fastest, order, nt, args.dt),
+        None => TimeAxis::for_duration(fastest, order, args.tmax.unwrap_or(1.2), args.dt),
+    }
+    .map_err(err)?;
     let geoms = geometries(args, &truth)?;
     // One boundary for both models: the observed and the synthetic data differ only where
     // the models do, and the gradient is the derivative of the misfit.
@@ -69,6 +68,20 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
             })
             .collect()
     };
+    // One shot's problems first: the survey's host memory is checked before the rest exist.
+    let one = |model: &Model| -> Result<Problem, String> {
+        let (s, r) = &geoms[0];
+        let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
+        Problem::with_boundary(model.clone(), g, time, order, boundary).map_err(err)
+    };
+    let per_shot = one(&truth)?.host_bytes() + one(&start)?.host_bytes();
+    let traces = (time.nt as u64).saturating_mul(geoms[0].1.len() as u64 * 8);
+    gpurevolve::memory::check_host(
+        &format!("{} shots (their problems and records)", args.shots),
+        gpurevolve::memory::product(&[args.shots as u64, per_shot.saturating_add(traces)]),
+        "use fewer --shots, a smaller grid or a shorter record",
+    )
+    .map_err(err)?;
     let (true_shots, start_shots) = (problems(&truth)?, problems(&start)?);
     Ok(Setup {
         receivers: geoms[0].1.len(),
@@ -154,6 +167,16 @@ fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, Strin
         }
     };
     let shape = model.shape();
+    let per_shot = (model.dim() as u64 * 8 + 24)
+        * (shape[0] as u64 * shape[1..].iter().product::<usize>() as u64
+            / shape[shape.len() - 1] as u64
+            + 1);
+    gpurevolve::memory::check_host(
+        &format!("the positions of {} shots", args.shots),
+        gpurevolve::memory::product(&[args.shots as u64, per_shot]),
+        "use fewer --shots",
+    )
+    .map_err(err)?;
     let mut receivers = Vec::new();
     for ix in 0..shape[0] {
         if model.dim() == 3 {
@@ -179,6 +202,12 @@ fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, Strin
 /// `--disk DIR` must be a directory this process can write: checked by making and removing a
 /// file there, before any GPU work.
 fn check_disk(dir: &std::path::Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!(
+            "--disk {}: this is a file, not a directory; give a directory for the disk tier",
+            dir.display()
+        ));
+    }
     if !dir.is_dir() {
         return Err(format!(
             "--disk {}: no such directory; give an existing directory for the disk tier",
@@ -190,6 +219,32 @@ fn check_disk(dir: &std::path::Path) -> Result<(), String> {
         format!(
             "--disk {}: cannot write there ({e}); give a writable directory",
             dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// `--out` must be a folder this process can write, checked (and made) before the first step,
+/// so that no computation is thrown away for want of a place to put it.
+fn check_out(out: &std::path::Path) -> Result<(), String> {
+    if out.exists() && !out.is_dir() {
+        return Err(format!(
+            "--out {}: this is a file; give a folder for the results",
+            out.display()
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| {
+        format!(
+            "--out {}: cannot make the folder ({e}); give a writable folder",
+            out.display()
+        )
+    })?;
+    let probe = out.join(format!(".gpurevolve-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").map_err(|e| {
+        format!(
+            "--out {}: cannot write there ({e}); give a writable folder",
+            out.display()
         )
     })?;
     let _ = std::fs::remove_file(probe);
