@@ -26,10 +26,17 @@ Example::
     misfit, grad, info = dev.gradient(start, observed, **common)
     print(misfit, info["forward_steps"], info["recompute_factor"])
 
-Errors are exceptions: ``ValueError`` (``TypeError`` for an array of the wrong type) for bad
-input, with a message that says what to change; ``MemoryError`` when the checkpoints or a
-buffer cannot fit; ``KeyboardInterrupt`` when Ctrl-C (or a progress callback's exception)
-stops a run; ``gpurevolve.GpuError`` when the GPU or its driver fails.
+Errors are exceptions: ``ValueError`` (``TypeError`` for an argument of the wrong type, such
+as an array of another dtype or a scalar where an array is wanted) for bad input, negative
+integers and physics the grid cannot carry included, with a message that says what to change;
+``MemoryError`` when the checkpoints, a buffer or an input's copy cannot fit (checked before
+anything is allocated); ``OSError`` when a file cannot be read or written, or a checkpoint
+kept outside the GPU was damaged (its checksum differs); ``KeyboardInterrupt`` when Ctrl-C
+(or a progress callback's exception) stops a run; ``gpurevolve.GpuError`` when the GPU or its
+driver fails, the device is lost, or a wait passes its deadline. No NaN or infinity is ever
+returned: a non-finite misfit, gradient or record is a ``ValueError`` naming the shot.
+SIGTERM and SIGHUP during a call stop the run and remove its disk files, then end the process
+by that signal (``gpurevolve._signals``).
 """
 
 import numpy as _np

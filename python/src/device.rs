@@ -14,7 +14,7 @@ use gpurevolve::schedule;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use crate::arrays::{Dtype, Floats, array, floats, points};
+use crate::arrays::{Dtype, Floats, array, floats, optional_count, points, size};
 use crate::{bad, to_py};
 
 /// How often, at most, a long call takes the GIL back to check for Ctrl-C and to call the
@@ -73,6 +73,64 @@ impl<'p> Watch<'p> {
     }
 }
 
+/// Mesa's Vulkan loader prints two `XDG_RUNTIME_DIR` error lines on every device opened
+/// without that variable (servers, containers). A compute-only library opens no window: when
+/// it is missing, it is pointed at a private directory, `$TMPDIR/gpurevolve-runtime` (mode
+/// 0700), as the command-line examples do. When it is set, nothing changes.
+fn quiet_window_system() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            return;
+        }
+        let dir = std::env::temp_dir().join("gpurevolve-runtime");
+        let private = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)));
+        if private.is_ok() {
+            // SAFETY: set under the GIL before the GPU is opened; the library's own threads
+            // (wgpu's) start after it. Another native thread of the program reading the
+            // environment at this very moment is the one risk, the same as os.environ's.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
+
+/// SIGTERM and SIGHUP, while a call runs: `gpurevolve/_signals.py` turns each into an
+/// exception the run's checks raise (as Ctrl-C), and sends the signal again once the run has
+/// unwound, its disk files removed.
+struct Termination {
+    saved: Option<Py<PyAny>>,
+}
+
+impl Termination {
+    fn enter(py: Python<'_>) -> Self {
+        let saved = py
+            .import("gpurevolve._signals")
+            .and_then(|m| m.call_method0("enter"))
+            .map(Bound::unbind);
+        if let Err(e) = &saved {
+            log::warn!("SIGTERM will not clean up this call's disk files: {e}");
+        }
+        Termination { saved: saved.ok() }
+    }
+
+    /// Restores the handlers; a `Terminated` error ends the process here, by its signal.
+    fn leave<T>(self, py: Python<'_>, result: &PyResult<T>) {
+        let Some(saved) = self.saved else { return };
+        let error = match result {
+            Err(e) => e.value(py).clone().into_any(),
+            Ok(_) => py.None().into_bound(py),
+        };
+        let left = py
+            .import("gpurevolve._signals")
+            .and_then(|m| m.call_method1("leave", (saved, error)));
+        if let Err(e) = left {
+            log::warn!("could not restore the signal handlers: {e}");
+        }
+    }
+}
+
 /// A GPU opened once, with its compiled pipelines kept for every later call (an inversion
 /// loop pays the start-up once). `adapter` picks one of the machine's adapters by index;
 /// `software=True` asks for a software adapter (lavapipe), the one used when there is no
@@ -122,29 +180,33 @@ fn survey(
     let model = Model::new(&shape, spacing, nbl, data).map_err(to_py)?;
     let sources = points(sources, "sources", shape.len())?;
     let receivers = points(receivers, "receivers", shape.len())?;
-    let nt = match length {
-        Length::Samples(nt) => nt,
-        Length::Seconds(tmax) => {
-            if !(tmax.is_finite() && tmax > 0.0) {
-                return Err(bad("tmax", format!("must be positive seconds, got {tmax}")));
-            }
-            let probe = TimeAxis::new(&model, space_order, 2, dt).map_err(to_py)?;
-            (tmax / probe.dt).round() as usize + 1
-        }
-    };
-    let time = TimeAxis::new(&model, space_order, nt, dt).map_err(to_py)?;
+    let time = match length {
+        Length::Samples(nt) => TimeAxis::new(&model, space_order, nt, dt),
+        Length::Seconds(tmax) => TimeAxis::for_duration(&model, space_order, tmax, dt),
+    }
+    .map_err(to_py)?;
     let kind: BoundaryKind = boundary.parse().map_err(|e| bad("boundary", e))?;
     let boundary =
         Boundary::new(kind, boundary_velocity.unwrap_or(model.max_velocity())).map_err(to_py)?;
     let count = receivers.len();
+    let shot = |source: Vec<f64>| {
+        let geometry = Geometry::new(&model, vec![source], receivers.clone(), f0).map_err(to_py)?;
+        Problem::with_boundary(model.clone(), geometry, time, space_order, boundary).map_err(to_py)
+    };
+    // One shot first: the survey's host memory is checked before the others exist.
+    if let Some(first) = sources.first() {
+        let per_shot = shot(first.clone())?.host_bytes();
+        let records = (time.nt as u64).saturating_mul(count as u64 * 8);
+        gpurevolve::memory::check_host(
+            &format!("{} shots (their problems and records)", sources.len()),
+            gpurevolve::memory::product(&[sources.len() as u64, per_shot.saturating_add(records)]),
+            "use fewer sources, a smaller grid or a shorter record",
+        )
+        .map_err(to_py)?;
+    }
     let shots = sources
         .into_iter()
-        .map(|source| {
-            let geometry =
-                Geometry::new(&model, vec![source], receivers.clone(), f0).map_err(to_py)?;
-            Problem::with_boundary(model.clone(), geometry, time, space_order, boundary)
-                .map_err(to_py)
-        })
+        .map(shot)
         .collect::<PyResult<Vec<_>>>()?;
     Ok(Survey {
         shots,
@@ -226,7 +288,9 @@ fn until_quiet_checkpointing(
 impl Device {
     #[new]
     #[pyo3(signature = (adapter = None, software = false))]
-    fn new(py: Python<'_>, adapter: Option<usize>, software: bool) -> PyResult<Self> {
+    fn new(py: Python<'_>, adapter: Option<&Bound<'_, PyAny>>, software: bool) -> PyResult<Self> {
+        let adapter = optional_count(adapter, "adapter")?.map(|a| a as usize);
+        quiet_window_system();
         let options = GpuOptions {
             force_fallback_adapter: software,
             ..GpuOptions::default()
@@ -268,7 +332,7 @@ impl Device {
     /// the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, spacing, sources, receivers, f0 = 10.0, nt = None, tmax = None, dt = None,
-        space_order = 8, nbl = 20, boundary = "cpml", boundary_velocity = None,
+        space_order = None, nbl = None, boundary = "cpml", boundary_velocity = None,
         progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -280,15 +344,20 @@ impl Device {
         sources: &Bound<'py, PyAny>,
         receivers: &Bound<'py, PyAny>,
         f0: f64,
-        nt: Option<usize>,
+        nt: Option<&Bound<'py, PyAny>>,
         tmax: Option<f64>,
         dt: Option<f64>,
-        space_order: usize,
-        nbl: usize,
+        space_order: Option<&Bound<'py, PyAny>>,
+        nbl: Option<&Bound<'py, PyAny>>,
         boundary: &str,
         boundary_velocity: Option<f64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let nt = nt
+            .filter(|n| !n.is_none())
+            .map(|n| size(Some(n), "nt", 0))
+            .transpose()?;
+        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         let length = match (nt, tmax) {
             (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
             (Some(nt), None) => Length::Samples(nt),
@@ -312,13 +381,21 @@ impl Device {
         let mut watch = Watch::new(progress.as_ref());
         let steps = survey.time.steps() as u64;
         let total = steps * survey.shots.len() as u64;
-        for (i, shot) in survey.shots.iter().enumerate() {
-            let run = py.detach(|| {
-                GpuAcoustic::new(&self.gpu, shot)?
-                    .forward_with_progress(false, |p| watch.tick(i as u64 * steps + p.done, total))
-            });
-            records.extend(watch.finish(run)?.traces);
-        }
+        let termination = Termination::enter(py);
+        let mut run_all = || -> PyResult<()> {
+            for (i, shot) in survey.shots.iter().enumerate() {
+                let run = py.detach(|| {
+                    GpuAcoustic::new(&self.gpu, shot)?.forward_with_progress(false, |p| {
+                        watch.tick(i as u64 * steps + p.done, total)
+                    })
+                });
+                records.extend(watch.finish(run)?.traces);
+            }
+            Ok(())
+        };
+        let ran = run_all();
+        termination.leave(py, &ran);
+        ran?;
         let shape = [survey.shots.len(), survey.time.nt, survey.receivers];
         array(py, records, &shape, survey.dtype)
     }
@@ -341,8 +418,8 @@ impl Device {
     /// that of shots that run to the end of `observed`); Ctrl-C stops the run
     /// (`KeyboardInterrupt`).
     #[pyo3(signature = (
-        vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = 8,
-        nbl = 20, boundary = "cpml", boundary_velocity = None, snaps = None,
+        vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = None,
+        nbl = None, boundary = "cpml", boundary_velocity = None, snaps = None,
         schedule = "levels", device_memory = None, host_memory = None, until_quiet = None,
         disk = None, disk_memory = None, progress = None
     ))]
@@ -357,20 +434,31 @@ impl Device {
         receivers: &Bound<'py, PyAny>,
         f0: f64,
         dt: Option<f64>,
-        space_order: usize,
-        nbl: usize,
+        space_order: Option<&Bound<'py, PyAny>>,
+        nbl: Option<&Bound<'py, PyAny>>,
         boundary: &str,
         boundary_velocity: Option<f64>,
         snaps: Option<&Bound<'py, PyAny>>,
         schedule: &str,
-        device_memory: Option<u64>,
-        host_memory: Option<u64>,
+        device_memory: Option<&Bound<'py, PyAny>>,
+        host_memory: Option<&Bound<'py, PyAny>>,
         until_quiet: Option<f64>,
         disk: Option<std::path::PathBuf>,
-        disk_memory: Option<u64>,
+        disk_memory: Option<&Bound<'py, PyAny>>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let clock = Instant::now();
+        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
+        let device_memory = optional_count(device_memory, "device_memory")?;
+        let host_memory = optional_count(host_memory, "host_memory")?;
+        let disk_memory = optional_count(disk_memory, "disk_memory")?;
+        if disk_memory.is_some() && disk.is_none() {
+            return Err(bad(
+                "disk_memory",
+                "it budgets the disk tier, which needs `disk` (a directory); give both, or \
+                 neither",
+            ));
+        }
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {
             return Err(bad(
@@ -451,6 +539,7 @@ impl Device {
             _ => 0,
         };
         let mut watch = Watch::new(progress.as_ref());
+        let termination = Termination::enter(py);
         let result = py.detach(|| {
             fwi::gradient_with(
                 &self.gpu,
@@ -464,7 +553,9 @@ impl Device {
                 },
             )
         });
-        let result = watch.finish(result)?;
+        let result = watch.finish(result);
+        termination.leave(py, &result);
+        let result = result?;
         let gradient = survey.shots[0]
             .model_gradient(&result.gradient)
             .map_err(to_py)?;

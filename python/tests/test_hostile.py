@@ -1,0 +1,121 @@
+"""Hostile and careless input (issue 24): sizes past any machine, overflowing counts, physics
+the grid cannot carry, negative integers, signals. Each is the documented exception (never an
+abort that kills the interpreter, never a non-finite result), and the next call works."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import surface_survey
+
+SHAPE, H = (30, 20), 10.0
+
+
+@pytest.fixture
+def case():
+    rng = np.random.default_rng()
+    vp = rng.uniform(1500.0, 3000.0, SHAPE)
+    sources, receivers = surface_survey(SHAPE, H, 2)
+    common = dict(spacing=H, sources=sources, receivers=receivers, space_order=4, nbl=8)
+    return vp, common
+
+
+def forward(device, vp, common, **changes):
+    kwargs = {**common, **changes}
+    if "tmax" not in kwargs:
+        kwargs.setdefault("nt", 60)
+    return device.forward(vp, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(nt=10**12), MemoryError, "traces of one shot"),
+        (dict(tmax=1e9), MemoryError, "traces of one shot"),
+        (dict(nbl=100000), MemoryError, "nbl = 100000"),
+        (dict(nt=2**63), ValueError, "nt"),
+        (dict(tmax=1e308), ValueError, "tmax"),
+        (dict(dt=1e-300, tmax=1.0), ValueError, "tmax"),
+        # A grid of 1e-300 m cells (positions scaled with it): 1/h² overflows float32.
+        (dict(spacing=1e-300), ValueError, "spacing"),
+        (dict(f0=1e308), ValueError, "f0 ≤"),
+        (dict(boundary_velocity=1e308), ValueError, "boundary_velocity"),
+        (dict(vp=np.full(SHAPE, 3e38)), ValueError, "velocit"),
+        (dict(vp=np.broadcast_to(np.float32(2000.0), (10**6, 10**6))), MemoryError, "vp"),
+        (dict(vp=np.float32(2000.0)), TypeError, "scalar"),
+        (dict(nbl=-1), ValueError, "nbl"),
+        (dict(space_order=-4), ValueError, "space_order"),
+        (dict(nt=-60), ValueError, "nt"),
+    ],
+)
+def test_hostile_forward_input_raises_what_the_docs_say(device, case, change, error, match):
+    vp, common = case
+    vp = change.pop("vp", vp)
+    given = common
+    if "spacing" in change:
+        h = change.pop("spacing")
+        given = {**common, "spacing": h, "sources": common["sources"] * (h / H),
+                 "receivers": common["receivers"] * (h / H)}
+    if "tmax" in change:
+        change.setdefault("nt", None)
+    with pytest.raises(error, match=match) as raised:
+        forward(device, vp, given, **change)
+    assert len(str(raised.value)) < 400, str(raised.value)
+    assert np.isfinite(forward(device, case[0], common)).all()
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(device_memory=-1), ValueError, "device_memory"),
+        (dict(host_memory=-5), ValueError, "host_memory"),
+        (dict(disk_memory=1000), ValueError, "disk"),
+        (dict(observed=3e38), ValueError, "not finite"),
+    ],
+)
+def test_hostile_gradient_input_raises_what_the_docs_say(device, case, change, error, match):
+    vp, common = case
+    observed = forward(device, vp * 1.05, common)
+    value = change.pop("observed", None)
+    if value is not None:
+        observed = observed.copy()
+        observed[:, 30:, :] = value
+    with pytest.raises(error, match=match):
+        device.gradient(vp, observed, **common, **change)
+    misfit, grad, _ = device.gradient(vp, forward(device, vp * 1.05, common), **common)
+    assert np.isfinite(misfit) and np.isfinite(grad).all()
+
+
+def test_sigterm_during_a_run_removes_its_disk_files(tmp_path):
+    """A batch scheduler's SIGTERM ends the process by that signal, after the run has removed
+    its checkpoint files."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import os, signal, numpy as np, gpurevolve as gr
+        from conftest import surface_survey
+        dev = gr.Device()
+        vp = np.random.default_rng().uniform(1500.0, 3000.0, {SHAPE})
+        sources, receivers = surface_survey({SHAPE}, {H}, 1)
+        common = dict(spacing={H}, sources=sources, receivers=receivers, space_order=4, nbl=8)
+        observed = dev.forward(vp * 1.05, nt=3000, **common)
+        def progress(done, total):
+            if done > 0 and any(f.startswith("slot-") for _, _, fs in os.walk({str(disk)!r}) for f in fs):
+                os.kill(os.getpid(), signal.SIGTERM)
+        dev.gradient(vp, observed, snaps=6, device_memory=0, host_memory=0,
+                     disk={str(disk)!r}, progress=progress, **common)
+        print("the run was not stopped")
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
+    assert list(disk.iterdir()) == [], list(disk.rglob("*"))
