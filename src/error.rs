@@ -285,7 +285,7 @@ pub enum Error {
         detail: String,
     },
 
-    /// A wait for the GPU or for a helper thread passed its deadline
+    /// A wait for the GPU passed its deadline
     /// ([`GpuOptions::wait_deadline`](crate::gpu::GpuOptions::wait_deadline), default 600 s,
     /// or `GPUREVOLVE_WAIT_DEADLINE_S`): the device stopped answering.
     #[error(

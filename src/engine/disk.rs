@@ -72,6 +72,8 @@ pub(crate) struct DiskTier {
     next: JobId,
     /// Results that came back while the engine waited for another.
     finished: HashMap<JobId, Done>,
+    /// The thread passed [`FILE_DEADLINE`] on a file: it is left, not joined, on drop.
+    hung: bool,
 }
 
 impl DiskTier {
@@ -123,6 +125,7 @@ impl DiskTier {
             thread: Some(thread),
             next: 0,
             finished: HashMap::new(),
+            hung: false,
         })
     }
 
@@ -191,8 +194,8 @@ impl DiskTier {
     /// Waits for job `id`'s result.
     ///
     /// # Errors
-    /// [`Error::File`] when the thread stopped without it; [`Error::Timeout`] when it has not
-    /// come after ten minutes.
+    /// [`Error::File`] when the thread stopped without it, or when it has not come after ten
+    /// minutes.
     pub(crate) fn wait(&mut self, id: JobId) -> Result<Done> {
         if let Some(done) = self.finished.remove(&id) {
             return Ok(done);
@@ -206,9 +209,16 @@ impl DiskTier {
                     self.finished.insert(other.id, other);
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(Error::Timeout {
-                        what: format!("a checkpoint file in {}", self.dir.display()),
-                        seconds: FILE_DEADLINE.as_secs_f64(),
+                    // The thread is stuck in the file system: never joined (see `Drop`).
+                    self.hung = true;
+                    return Err(Error::File {
+                        path: self.dir.clone(),
+                        detail: format!(
+                            "no checkpoint file was written or read back in {} s: the file \
+                             system stopped answering (a hung network mount?); give --disk a \
+                             local directory",
+                            FILE_DEADLINE.as_secs()
+                        ),
                     });
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -225,10 +235,13 @@ impl DiskTier {
 }
 
 impl Drop for DiskTier {
-    /// Stops the thread after its queued jobs, then removes the run's directory.
+    /// Stops the thread after its queued jobs, then removes the run's directory. A thread
+    /// stuck in the file system is left behind (detached), not waited for.
     fn drop(&mut self) {
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.take()
+            && !self.hung
+        {
             let _ = thread.join();
         }
         // Removes the directory (and logs if it cannot).

@@ -230,7 +230,10 @@ impl<O: Operator> GpuBackend<'_, O> {
             return Ok(done);
         }
         let done = self.disk()?.wait(job)?;
-        // Other results the wait passed over are taken at the next collection.
+        // The thread answers in order, so every job before this one has answered too: a write
+        // among them that failed (a full disk) is the cause of whatever this read found (no
+        // file), and its error comes first. The others are taken now as well.
+        self.collect_disk()?;
         Ok(done)
     }
 }
