@@ -4,9 +4,10 @@
 //! Rust aborts the process when an allocation fails, and Linux's overcommit lets a huge
 //! allocation succeed and kills the process later, when the pages are touched. Neither is an
 //! answer to a user who asked for a grid too large: every size that user input sets is
-//! computed here with checked arithmetic and compared with the machine's memory first, and
-//! the large host vectors are reserved with `try_reserve`, so an oversized request is an
-//! [`Error::HostMemory`] that names the argument to change.
+//! computed with checked arithmetic and compared here with the machine's memory (and the
+//! cgroup's limit) before the vectors of that size exist, and a file's values are reserved
+//! with `try_reserve` ([`reserve`]), so an oversized request is an [`Error::HostMemory`] that
+//! names the argument to change.
 
 use crate::error::{Error, Result};
 
@@ -20,8 +21,13 @@ pub struct HostMemory {
 }
 
 impl HostMemory {
-    /// Reads `/proc/meminfo` (Linux). `None` elsewhere: sizes are then checked only against
-    /// the address space, and an allocation that fails is still an error, never an abort.
+    /// Reads `/proc/meminfo` (Linux), capped by the cgroup's `memory.max` where one is set (a
+    /// batch job's or a container's limit, past which the kernel's OOM killer strikes, whatever
+    /// the machine has). `None` elsewhere: sizes are then checked only against the address
+    /// space, and an allocation that fails is still an error, never an abort.
+    ///
+    /// Swap counts towards what the machine has in all, not towards what is free now: a run
+    /// that would live in swap is told so rather than left to crawl.
     pub fn now() -> Option<Self> {
         let text = std::fs::read_to_string("/proc/meminfo").ok()?;
         let field = |name: &str| -> Option<u64> {
@@ -35,12 +41,27 @@ impl HostMemory {
             kb.checked_mul(1024)
         };
         let swap_total = field("SwapTotal:").unwrap_or(0);
-        let swap_free = field("SwapFree:").unwrap_or(0);
-        Some(HostMemory {
-            available: field("MemAvailable:")?.saturating_add(swap_free),
+        let mut memory = HostMemory {
+            available: field("MemAvailable:")?,
             total: field("MemTotal:")?.saturating_add(swap_total),
-        })
+        };
+        if let Some((limit, used)) = cgroup_limit() {
+            memory.total = memory.total.min(limit);
+            memory.available = memory.available.min(limit.saturating_sub(used));
+        }
+        Some(memory)
     }
+}
+
+/// The cgroup (v2) memory limit of this process and its use, where a limit is set.
+fn cgroup_limit() -> Option<(u64, u64)> {
+    let read = |name: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{name}")).ok();
+    // "max" (no limit) does not parse.
+    let limit: u64 = read("memory.max")?.trim().parse().ok()?;
+    let used: u64 = read("memory.current")
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    Some((limit, used))
 }
 
 /// `factors` multiplied, or `None` on overflow of 64 bits.
@@ -81,12 +102,12 @@ pub fn check_host(what: &str, needed: Option<u64>, hint: &str) -> Result<()> {
     }
 }
 
-/// A vector of `len` copies of `value`, its memory reserved with `try_reserve_exact` after
+/// An empty vector with room for `len` values, reserved with `try_reserve_exact` after
 /// [`check_host`]: a failed allocation is an error, not an abort.
 ///
 /// # Errors
 /// [`Error::HostMemory`] as [`check_host`], or when the allocator refuses.
-pub fn filled<T: Clone>(len: usize, value: T, what: &str, hint: &str) -> Result<Vec<T>> {
+pub fn reserve<T>(len: usize, what: &str, hint: &str) -> Result<Vec<T>> {
     let bytes = (len as u64).checked_mul(std::mem::size_of::<T>() as u64);
     check_host(what, bytes, hint)?;
     let mut v = Vec::new();
@@ -100,7 +121,6 @@ pub fn filled<T: Clone>(len: usize, value: T, what: &str, hint: &str) -> Result<
             hint: hint.to_owned(),
         }
     })?;
-    v.resize(len, value);
     Ok(v)
 }
 
@@ -119,14 +139,10 @@ mod tests {
         let err = check_host("x", m.total.checked_add(1), "h").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NeverFits);
         assert!(err.to_string().contains("in all"), "{err}");
-        let err = filled(
-            usize::MAX / 2,
-            0u64,
-            "the traces (--nt)",
-            "use a smaller --nt",
-        )
-        .unwrap_err();
+        let err =
+            reserve::<u64>(usize::MAX / 2, "the traces (--nt)", "use a smaller --nt").unwrap_err();
         assert!(err.to_string().contains("--nt"), "{err}");
-        assert_eq!(filled(5, 1.5f32, "x", "h").unwrap(), vec![1.5; 5]);
+        let v = reserve::<f32>(5, "x", "h").unwrap();
+        assert!(v.is_empty() && v.capacity() >= 5);
     }
 }

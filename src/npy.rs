@@ -188,21 +188,11 @@ fn reserve_values(path: &Path, header: &Header) -> Result<Vec<f64>> {
         path.display(),
         header.shape
     );
-    let needed = (header.count as u64).checked_mul(8);
-    let hint = "read a smaller array, or free host memory";
-    crate::memory::check_host(&what, needed, hint)?;
-    let mut values = Vec::new();
-    values.try_reserve_exact(header.count).map_err(|_| {
-        let memory = crate::memory::HostMemory::now();
-        Error::HostMemory {
-            what,
-            needed: needed.unwrap_or(u64::MAX),
-            available: memory.map_or(0, |m| m.available),
-            total: memory.map_or(0, |m| m.total),
-            hint: hint.into(),
-        }
-    })?;
-    Ok(values)
+    crate::memory::reserve(
+        header.count,
+        &what,
+        "read a smaller array, or free host memory",
+    )
 }
 
 /// Reads a float32 or float64 `.npy` file (either byte order, C order) as float64.

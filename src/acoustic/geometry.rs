@@ -113,6 +113,16 @@ impl TimeAxis {
         }
         let probe = Self::new(model, space_order, 2, dt)?;
         let steps = (tmax / probe.dt).round();
+        if steps < 1.0 {
+            return Err(Error::InvalidArgument {
+                name: "tmax",
+                reason: format!(
+                    "tmax = {} s is shorter than one time step (dt = {} s); record longer",
+                    num(tmax),
+                    num(probe.dt)
+                ),
+            });
+        }
         if steps.is_nan() || steps >= Self::MAX_SAMPLES as f64 {
             return Err(Error::InvalidArgument {
                 name: "tmax",
@@ -146,12 +156,21 @@ impl TimeAxis {
 
 /// `x` to three significant figures, for a message.
 fn round3(x: f64) -> f64 {
+    to_three_figures(x, f64::round)
+}
+
+/// `x` rounded down to three significant figures: a limit a message offers must hold.
+fn round3_down(x: f64) -> f64 {
+    to_three_figures(x, f64::floor)
+}
+
+fn to_three_figures(x: f64, round: fn(f64) -> f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
     }
     let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
     if scale.is_finite() && scale > 0.0 {
-        (x * scale).round() / scale
+        round(x * scale) / scale
     } else {
         x
     }
@@ -238,20 +257,24 @@ impl Geometry {
                     num(round3(per_wavelength)),
                     num(slowest),
                     num(model.spacing()),
-                    num(round3(largest)),
-                    num(round3(
+                    num(round3_down(largest)),
+                    num(round3_down(
                         slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing())
                     )),
                 ),
             });
         }
-        if per_wavelength < Self::ACCURATE_POINTS_PER_WAVELENGTH {
+        // Once a process: a survey validates the same geometry for every shot and model.
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if per_wavelength < Self::ACCURATE_POINTS_PER_WAVELENGTH
+            && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             log::warn!(
                 "f0 = {} Hz has only {per_wavelength:.1} grid points per wavelength at {} m/s: \
                  the wavefield will be dispersed; f0 ≤ {} Hz keeps {} points",
                 num(self.f0),
                 num(slowest),
-                num(round3(
+                num(round3_down(
                     slowest / (Self::ACCURATE_POINTS_PER_WAVELENGTH * model.spacing())
                 )),
                 Self::ACCURATE_POINTS_PER_WAVELENGTH

@@ -163,8 +163,17 @@ impl Problem {
         if !finite(self.laplacian.iter()) {
             return bad("spacing", "the Laplacian's coefficients (1/h²)");
         }
-        let (a, b) = self.step_coefficients();
-        if !finite(a.iter().chain(&b)) {
+        // The step's coefficients, cell by cell as `step_coefficients` forms them, without
+        // the two grids it would allocate.
+        let dt = self.time.dt;
+        let mut steppable = true;
+        self.layout.for_each_extended(|i| {
+            let (m, eta) = (self.slowness_squared[i], self.damping[i]);
+            let a = 1.0 / (m / (dt * dt) + eta / (2.0 * dt));
+            let b = a * m / (dt * dt);
+            steppable &= finite([a, b].iter());
+        });
+        if !steppable {
             return bad("dt", "the time step's coefficients (m/dt², η/2dt)");
         }
         if let Some(cpml) = &self.cpml
@@ -266,6 +275,26 @@ impl Problem {
     /// The damping `η` (s/m²) on the padded grid (zero in the halo and the interior).
     pub fn damping(&self) -> &[f64] {
         &self.damping
+    }
+
+    /// Checks that a survey of `shots` problems like this one, each on `models` models (the
+    /// true and the starting model: 2), with their records, fits in host memory: what to call
+    /// on the first shot before the others are built.
+    ///
+    /// # Errors
+    /// [`Error::HostMemory`] naming the shot count.
+    pub fn check_survey(&self, shots: usize, models: usize) -> Result<()> {
+        let receivers = self.geometry.receivers.len() as u64;
+        let records = (self.time.nt as u64).saturating_mul(receivers.saturating_mul(8));
+        let per_shot = self
+            .host_bytes()
+            .saturating_mul(models as u64)
+            .saturating_add(records);
+        crate::memory::check_host(
+            &format!("{shots} shots (their problems and records)"),
+            crate::memory::product(&[shots as u64, per_shot]),
+            "use fewer shots, a smaller grid or a shorter record",
+        )
     }
 
     /// Host bytes this problem holds (its fields, its model and its geometry), about: what a
