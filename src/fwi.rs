@@ -22,6 +22,7 @@ pub mod mpi;
 mod record;
 
 pub use journal::Journal;
+use record::ShotDone;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -133,6 +134,15 @@ impl ThreeTierCosts {
 pub const QUIET_EVERY: u64 = 16;
 
 impl Checkpointing {
+    /// The energy fraction at which a shot stops, for [`Checkpointing::UntilQuiet`]; `None`
+    /// for a run of every step.
+    pub fn until_quiet(self) -> Option<f64> {
+        match self {
+            Checkpointing::UntilQuiet { fraction, .. } => Some(fraction),
+            _ => None,
+        }
+    }
+
     /// The schedule for `steps` steps.
     ///
     /// # Errors
@@ -382,23 +392,15 @@ pub fn gradient_on_devices<R: ProgressReply>(
     options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
-    let first = check_shots(shots, observed)?;
-    let all: Vec<usize> = (0..shots.len()).collect();
-    let done = shots_on_devices(
+    summed(
         gpus,
         shots,
         observed,
-        &all,
         checkpointing,
         options,
+        None,
         progress,
-        &|_, _| Ok(()),
-    )?;
-    let mut total = empty_total(first, shots.len());
-    for shot in done {
-        add_shot(&mut total, shot);
-    }
-    Ok(total)
+    )
 }
 
 /// As [`gradient_on_devices`], keeping `journal`: each shot's result is recorded there as
@@ -420,16 +422,70 @@ pub fn gradient_on_devices_journaled<R: ProgressReply>(
     journal: &Journal,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
+    summed(
+        gpus,
+        shots,
+        observed,
+        checkpointing,
+        options,
+        Some(journal),
+        progress,
+    )
+}
+
+/// Every shot, run or read back ([`run_or_read`]), summed in shot order.
+fn summed<R: ProgressReply>(
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    journal: Option<&Journal>,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<FwiGradient> {
     let first = check_shots(shots, observed)?;
-    let finished = journal.finished();
-    let wanted: Vec<usize> = (0..shots.len())
-        .filter(|i| finished.binary_search(i).is_err())
-        .collect();
-    if !finished.is_empty() {
+    let all: Vec<usize> = (0..shots.len()).collect();
+    let done = run_or_read(
+        gpus,
+        shots,
+        observed,
+        &all,
+        checkpointing,
+        options,
+        journal,
+        progress,
+    )?;
+    let mut total = empty_total(first, shots.len());
+    for shot in done {
+        add_shot(&mut total, shot);
+    }
+    Ok(total)
+}
+
+/// The results of the shots in `wanted`, in that order: those `journal` holds read back, the
+/// others run ([`shots_on_devices`]) and recorded in it as each finishes. Without a journal,
+/// every shot runs.
+#[allow(clippy::too_many_arguments)]
+fn run_or_read<R: ProgressReply>(
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    wanted: &[usize],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    journal: Option<&Journal>,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<Vec<ShotDone>> {
+    let finished = journal.map(Journal::finished).unwrap_or_default();
+    let is_finished = |i: &usize| finished.binary_search(i).is_ok();
+    let to_run: Vec<usize> = wanted.iter().copied().filter(|i| !is_finished(i)).collect();
+    if let Some(journal) = journal
+        && to_run.len() < wanted.len()
+    {
         log::info!(
             "{} of {} shots read back from the journal in {}",
-            shots.len() - wanted.len(),
-            shots.len(),
+            wanted.len() - to_run.len(),
+            wanted.len(),
             journal.dir().display()
         );
     }
@@ -437,26 +493,23 @@ pub fn gradient_on_devices_journaled<R: ProgressReply>(
         gpus,
         shots,
         observed,
-        &wanted,
+        &to_run,
         checkpointing,
         options,
         progress,
-        &|i, done| journal.record(i, done),
+        &|i, done| journal.map_or(Ok(()), |j| j.record(i, done)),
     )?;
     let mut ran = ran.into_iter();
-    let mut total = empty_total(first, shots.len());
-    for i in 0..shots.len() {
-        let shot = if finished.binary_search(&i).is_ok() {
-            journal.load(i)?
-        } else {
-            ran.next().ok_or_else(|| Error::InvalidArgument {
+    wanted
+        .iter()
+        .map(|i| match journal {
+            Some(journal) if is_finished(i) => journal.load(*i),
+            _ => ran.next().ok_or_else(|| Error::InvalidArgument {
                 name: "shots",
                 reason: format!("shot {i} neither ran nor was in the journal"),
-            })?
-        };
-        add_shot(&mut total, shot);
-    }
-    Ok(total)
+            }),
+        })
+        .collect()
 }
 
 /// The shots numbered in `wanted` (each at most once), spread over `gpus`, one worker thread
@@ -538,16 +591,6 @@ fn shots_on_devices<R: ProgressReply>(
         });
     }
     Ok(done)
-}
-
-/// One shot's results, before they are summed.
-struct ShotDone {
-    device: usize,
-    misfit: f64,
-    gradient: Vec<f64>,
-    stats: RunStats,
-    traces: Vec<f64>,
-    tiers: Vec<Tier>,
 }
 
 /// Checks the shots and their records; returns shot 0.

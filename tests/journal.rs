@@ -65,7 +65,7 @@ fn a_resumed_survey_gives_the_uninterrupted_bits() {
     )
     .unwrap();
     let dir = temp("resume");
-    let fingerprint = Journal::fingerprint(&shots, &observed, CHECKPOINTING);
+    let fingerprint = Journal::fingerprint(&gpus, &shots, &observed, None);
     let journal = Journal::open(&dir, fingerprint, false).unwrap();
     let stop_in_shot_2 = |shot: usize, p: gpurevolve::engine::Progress| {
         if shot == 2 && p.done > 3 {
@@ -115,6 +115,7 @@ fn a_resumed_survey_gives_the_uninterrupted_bits() {
     let at = rand::rng().random_range(0..bytes.len());
     bytes[at] ^= 1 << rand::rng().random_range(0..8);
     std::fs::write(&record, bytes).unwrap();
+    let journal = Journal::open(&dir, fingerprint, true).unwrap();
     assert_eq!(journal.finished(), vec![0, 2, 3]);
     let again = gradient_on_devices_journaled(
         &gpus,
@@ -134,19 +135,25 @@ fn a_resumed_survey_gives_the_uninterrupted_bits() {
 /// A journal of other inputs is refused when resuming, and cleared when starting afresh.
 #[test]
 fn a_journal_of_other_inputs_is_never_mixed_in() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
     let (shots, mut observed) = survey();
     let dir = temp("other");
-    let fingerprint = Journal::fingerprint(&shots, &observed, CHECKPOINTING);
+    let fingerprint = Journal::fingerprint(&gpus, &shots, &observed, None);
     Journal::open(&dir, fingerprint, false).unwrap();
     std::fs::write(dir.join("shot-000000.bin"), b"an old record").unwrap();
     // One observed sample changed by one bit: another run.
     observed[3][5] = f64::from_bits(observed[3][5].to_bits() ^ 1);
-    let other = Journal::fingerprint(&shots, &observed, CHECKPOINTING);
+    let other = Journal::fingerprint(&gpus, &shots, &observed, None);
     assert_ne!(other, fingerprint);
-    assert_ne!(
-        Journal::fingerprint(&shots, &observed, Checkpointing::Levels(8)),
-        other
-    );
+    // No device is another run; two devices of one kind are the same as one; a stop until
+    // quiet changes the run, and so does its fraction.
+    assert_ne!(Journal::fingerprint(&[], &shots, &observed, None), other);
+    let two = [common::gpu().unwrap(), common::gpu().unwrap()];
+    assert_eq!(Journal::fingerprint(&two, &shots, &observed, None), other);
+    let quiet = |f| Journal::fingerprint(&gpus, &shots, &observed, Some(f));
+    assert_ne!(quiet(1e-3), other);
+    assert_ne!(quiet(1e-3), quiet(2e-3));
     let err = Journal::open(&dir, other, true).unwrap_err();
     assert!(
         matches!(err, Error::InvalidArgument { name: "resume", .. }),

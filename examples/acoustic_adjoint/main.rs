@@ -218,7 +218,7 @@ struct Args {
     out: PathBuf,
     /// Continue a run that was killed, with the same arguments: the shots its journal in --out
     /// holds are read back, not run again, and the results are the bits of an uninterrupted
-    /// run. Without it, a run starts afresh. One process only (not yet under MPI).
+    /// run. Without it, a run starts afresh. Under MPI, with the same number of ranks.
     #[arg(long)]
     resume: bool,
     /// Seed of the Marmousi-like model.
@@ -323,22 +323,31 @@ fn run(args: &Args) -> Result<(), String> {
         planned.stats.state_adjoint_total_forward()
     };
     let per_shot = forward + planned.stats.reverse_steps;
-    // One process journals its finished shots in --out, for --resume; MPI does not yet.
-    let journal = if ranks.size() == 1 {
-        let fingerprint = fwi::Journal::fingerprint(&setup.start_shots, &observed, checkpointing);
-        Some(fwi::Journal::open(args.out.join("journal"), fingerprint, args.resume).map_err(err)?)
-    } else if args.resume {
-        return Err("--resume works in one process; under MPI run the job again whole".into());
+    // Each process journals its finished shots in --out, for --resume: one process in
+    // journal/, each MPI rank in a directory of its own under it (the ranks need not share a
+    // file system, and a resume needs the same number of ranks).
+    let journal_dir = if ranks.size() == 1 {
+        args.out.join("journal")
     } else {
-        None
+        args.out
+            .join("journal")
+            .join(format!("rank-{}-of-{}", ranks.rank(), ranks.size()))
     };
-    let finished = journal.as_ref().map(|j| j.finished()).unwrap_or_default();
+    let fingerprint = fwi::Journal::fingerprint(
+        &gpus,
+        &setup.start_shots,
+        &observed,
+        checkpointing.until_quiet(),
+    );
+    let journal =
+        ranks.agree(fwi::Journal::open(&journal_dir, fingerprint, args.resume).map_err(err))?;
+    let finished = journal.finished();
     if !finished.is_empty() {
         eprintln!(
             "resuming: {} of {} shots finished earlier, read back from {}",
             finished.len(),
-            args.shots,
-            args.out.join("journal").display()
+            mine.len(),
+            journal_dir.display()
         );
     }
     let bar = ProgressBar::new(per_shot * mine.len() as u64).with_style(
@@ -374,7 +383,7 @@ fn run(args: &Args) -> Result<(), String> {
         &observed,
         checkpointing,
         options,
-        journal.as_ref(),
+        Some(&journal),
         |shot, p| {
             if let Ok(mut done) = done.lock() {
                 done[shot] = p.done;
@@ -390,7 +399,15 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|&i| (i, std::mem::take(&mut observed[i])))
         .collect();
     let observed = ranks.gather(args.shots, own)?;
-    let (Some(result), Some(observed)) = (result, observed) else {
+    // The other ranks' shots have reached rank 0: their journals have served. Agreed (a
+    // collective), so that rank 0 finds journal/ empty at the end.
+    let mut journal = Some(journal);
+    let removed = match journal.take_if(|_| !ranks.is_root()) {
+        Some(theirs) => theirs.remove().map_err(err),
+        None => Ok(()),
+    };
+    ranks.agree(removed)?;
+    let (Some(result), Some(observed), Some(journal)) = (result, observed, journal) else {
         return Ok(()); // not rank 0
     };
     // Each rank's seconds in its shots' sweeps.
@@ -441,8 +458,10 @@ fn run(args: &Args) -> Result<(), String> {
     })
     .map_err(err)?;
     report.print_table();
-    if let Some(journal) = journal {
-        journal.remove().map_err(err)?;
+    journal.remove().map_err(err)?;
+    if ranks.size() > 1 {
+        // Every other rank has removed its own (agreed above).
+        let _ = std::fs::remove_dir(args.out.join("journal"));
     }
     Ok(())
 }

@@ -137,7 +137,7 @@ impl Ranks {
     }
 
     /// The gradient over this job's ranks and this rank's devices: `Some` total on rank 0.
-    /// One process keeps `journal` of its finished shots (MPI keeps none yet).
+    /// Each rank keeps `journal` of its own finished shots, and reads back those it holds.
     #[allow(clippy::too_many_arguments)]
     pub fn gradient<R: ProgressReply>(
         &self,
@@ -151,14 +151,14 @@ impl Ranks {
     ) -> Result<Option<FwiGradient>, String> {
         #[cfg(feature = "mpi")]
         {
-            let _ = journal;
-            fwi_mpi::gradient_over_ranks(
+            fwi_mpi::gradient_over_ranks_journaled(
                 &self.world,
                 gpus,
                 shots,
                 observed,
                 checkpointing,
                 options,
+                journal,
                 progress,
             )
             .map_err(err)

@@ -27,7 +27,8 @@ pub struct Report<'a> {
     pub timings: Vec<(&'static str, f64)>,
     /// Each rank's seconds in its shots' forward and reverse sweeps (one entry without MPI).
     pub rank_seconds: Vec<f64>,
-    /// The shots read back from the journal of a killed run (--resume), not run again.
+    /// The shots read back from the journal of a killed run (--resume), not run again
+    /// (under MPI, rank 0's).
     pub resumed_shots: Vec<usize>,
 }
 

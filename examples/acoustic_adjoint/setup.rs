@@ -74,14 +74,8 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
         let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
         Problem::with_boundary(model.clone(), g, time, order, boundary).map_err(err)
     };
-    let per_shot = one(&truth)?.host_bytes() + one(&start)?.host_bytes();
-    let traces = (time.nt as u64).saturating_mul(geoms[0].1.len() as u64 * 8);
-    gpurevolve::memory::check_host(
-        &format!("{} shots (their problems and records)", args.shots),
-        gpurevolve::memory::product(&[args.shots as u64, per_shot.saturating_add(traces)]),
-        "use fewer --shots, a smaller grid or a shorter record",
-    )
-    .map_err(err)?;
+    one(&start)?;
+    one(&truth)?.check_survey(args.shots, 2).map_err(err)?;
     let (true_shots, start_shots) = (problems(&truth)?, problems(&start)?);
     Ok(Setup {
         receivers: geoms[0].1.len(),

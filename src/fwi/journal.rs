@@ -5,18 +5,18 @@
 //! A record holds what the shot contributes to the total (misfit, gradient, traces,
 //! statistics), every float by its bits ([`record`](super::record)), and is written under a
 //! temporary name and renamed into place, so a record either is whole or is absent. It
-//! carries the run's *fingerprint*, a hash of everything that decides a shot's bits (models,
-//! boundary, geometry, time axis, observed records, checkpointing): a journal of other inputs
-//! is refused, never mixed in. A record whose checksum fails is logged and its shot run again.
+//! carries the run's *fingerprint*, a hash of everything that decides a shot's bits (devices'
+//! kinds, models, boundary, geometry, time axis, observed records, a stop until quiet): a
+//! journal of other inputs is refused, never mixed in. A record whose checksum fails is logged and its shot run again.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::record::{decode, encode};
-use super::{Checkpointing, ShotDone};
+use super::record::{ShotDone, decode, encode};
 use crate::acoustic::Problem;
 use crate::engine::checksum::Checksum;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 
 /// Record files start with this; the version is its last byte.
 const MAGIC: &[u8; 8] = b"GRVSHOT1";
@@ -34,10 +34,11 @@ const RUN_FILE: &str = "run";
 /// use gpurevolve::gpu::Gpu;
 /// let (problems, observed) = shots();
 /// let checkpointing = Checkpointing::Levels(40);
-/// let fingerprint = Journal::fingerprint(&problems, &observed, checkpointing);
+/// let gpus = [Gpu::new()?];
+/// let fingerprint = Journal::fingerprint(&gpus, &problems, &observed, None);
 /// // `true`: keep what an earlier, killed run of the same inputs finished.
 /// let journal = Journal::open("out/journal", fingerprint, true)?;
-/// let g = gradient_on_devices_journaled(&[Gpu::new()?], &problems, &observed, checkpointing,
+/// let g = gradient_on_devices_journaled(&gpus, &problems, &observed, checkpointing,
 ///     RevolverOptions::default(), &journal, |_, _| {})?;
 /// journal.remove()?; // finished: the records are no longer needed
 /// # Ok::<(), gpurevolve::Error>(())
@@ -46,6 +47,9 @@ const RUN_FILE: &str = "run";
 pub struct Journal {
     dir: PathBuf,
     fingerprint: u64,
+    /// The finished shots, once read (every record is read whole to be checked): kept, and
+    /// extended by [`record`](Self::record).
+    finished: std::sync::Mutex<Option<Vec<usize>>>,
 }
 
 impl Journal {
@@ -64,7 +68,11 @@ impl Journal {
             detail: format!("the journal of finished shots: {e}"),
         };
         std::fs::create_dir_all(&dir).map_err(&io)?;
-        let journal = Self { dir, fingerprint };
+        let journal = Self {
+            dir,
+            fingerprint,
+            finished: std::sync::Mutex::new(None),
+        };
         let stored = std::fs::read_to_string(journal.dir.join(RUN_FILE)).ok();
         let stored = stored.and_then(|s| u64::from_str_radix(s.trim(), 16).ok());
         match stored {
@@ -73,8 +81,8 @@ impl Journal {
                     name: "resume",
                     reason: format!(
                         "the journal in {} is of a run with other inputs (models, geometry, time \
-                         axis, records or checkpointing); resume with the arguments of that \
-                         run, or start afresh without resuming",
+                         axis, records, --until-quiet, or another kind of GPU); resume with the \
+                         arguments and devices of that run, or start afresh without resuming",
                         journal.dir.display()
                     ),
                 });
@@ -103,13 +111,32 @@ impl Journal {
     }
 
     /// The fingerprint of a run: a hash of the bits of everything that decides each shot's
-    /// result. Two runs with the same fingerprint give the same bits, shot by shot.
+    /// misfit, gradient and traces (the kinds of device, models and grids, boundary, geometry,
+    /// wavelet, time axis, records, and the energy fraction of a stop until quiet). Two runs
+    /// with the same fingerprint give the same bits, shot by shot. The schedule, the budgets
+    /// and the number of devices are not part of it: none changes a bit.
     pub fn fingerprint(
+        devices: &[Gpu],
         shots: &[Problem],
         observed: &[Vec<f64>],
-        checkpointing: Checkpointing,
+        until_quiet: Option<f64>,
     ) -> u64 {
         let mut sum = Checksum::new();
+        // Another kind of adapter or driver may round differently: its name, driver and
+        // backend, each kind once.
+        let mut kinds: Vec<String> = devices
+            .iter()
+            .map(|g| {
+                let a = g.adapter_info();
+                format!("{}|{}|{}|{:?}", a.name, a.driver, a.driver_info, a.backend)
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        for kind in &kinds {
+            sum.update(kind.as_bytes());
+            sum.update(&[0]);
+        }
         let mut floats = |values: &[f64]| {
             sum.update(&(values.len() as u64).to_le_bytes());
             for v in values {
@@ -117,6 +144,10 @@ impl Journal {
             }
         };
         for shot in shots {
+            let model = shot.model();
+            let shape: Vec<f64> = model.shape().iter().map(|&n| n as f64).collect();
+            floats(&shape);
+            floats(&[model.nbl() as f64, model.spacing()]);
             floats(shot.slowness_squared());
             floats(shot.damping());
             floats(shot.laplacian());
@@ -142,7 +173,14 @@ impl Journal {
         for shot in shots {
             sum.update(shot.boundary().kind().name().as_bytes());
         }
-        sum.update(format!("{checkpointing:?}").as_bytes());
+        // A stop found on the way changes a shot's length; which schedule finds it does not.
+        match until_quiet {
+            Some(fraction) => {
+                sum.update(b"until quiet");
+                sum.update(&fraction.to_bits().to_le_bytes());
+            }
+            None => sum.update(b"every step"),
+        }
         sum.value()
     }
 
@@ -154,6 +192,12 @@ impl Journal {
     /// The shots whose records are whole and of this run, in shot order. A damaged record is
     /// logged and left out: its shot runs again.
     pub fn finished(&self) -> Vec<usize> {
+        let mut cache = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get_or_insert_with(|| self.read_finished()).clone()
+    }
+
+    /// [`finished`](Self::finished), read from the files.
+    fn read_finished(&self) -> Vec<usize> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -212,7 +256,14 @@ impl Journal {
         let mut sum = Checksum::new();
         sum.update(&bytes);
         bytes.extend_from_slice(&sum.value().to_le_bytes());
-        crate::npy::write_atomically(self.path(shot), |w| w.write_all(&bytes))
+        crate::npy::write_atomically(self.path(shot), |w| w.write_all(&bytes))?;
+        let mut cache = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(finished) = cache.as_mut()
+            && let Err(at) = finished.binary_search(&shot)
+        {
+            finished.insert(at, shot);
+        }
+        Ok(())
     }
 
     /// Shot `shot`'s recorded result.

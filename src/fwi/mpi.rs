@@ -36,7 +36,7 @@ use mpi::datatype::PartitionMut;
 use mpi::traits::{Communicator, Destination, Root, Source};
 
 use super::record::{decode, encode};
-use super::{Checkpointing, FwiGradient, add_shot, check_shots, empty_total};
+use super::{Checkpointing, FwiGradient, Journal, add_shot, check_shots, empty_total};
 use crate::acoustic::Problem;
 use crate::engine::{Progress, ProgressReply, RevolverOptions};
 use crate::error::{Error, Result};
@@ -71,21 +71,52 @@ pub fn gradient_over_ranks<C: Communicator, R: ProgressReply>(
     options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<Option<FwiGradient>> {
+    gradient_over_ranks_journaled(
+        world,
+        gpus,
+        shots,
+        observed,
+        checkpointing,
+        options,
+        None,
+        progress,
+    )
+}
+
+/// As [`gradient_over_ranks`], each rank keeping `journal` of its own shots (give each rank a
+/// directory of its own, [`Journal::open`]): a rank records each of its shots as it
+/// finishes, and reads back those its journal already holds, then sends them to rank 0 like
+/// the others. A job killed part way and run again with the same ranks and journals ends
+/// with the bits of an uninterrupted one.
+///
+/// # Errors
+/// As [`gradient_over_ranks`]; [`Error::File`] when a record cannot be written.
+#[allow(clippy::too_many_arguments)]
+pub fn gradient_over_ranks_journaled<C: Communicator, R: ProgressReply>(
+    world: &C,
+    gpus: &[Gpu],
+    shots: &[Problem],
+    observed: &[Vec<f64>],
+    checkpointing: Checkpointing,
+    options: RevolverOptions,
+    journal: Option<&Journal>,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<Option<FwiGradient>> {
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mine = shots_of_rank(shots.len(), rank, ranks);
     let local = check_shots(shots, observed).and_then(|_| {
         if mine.is_empty() {
             return Ok(Vec::new());
         }
-        super::shots_on_devices(
+        super::run_or_read(
             gpus,
             shots,
             observed,
             &mine,
             checkpointing,
             options,
+            journal,
             progress,
-            &|_, _| Ok(()),
         )
     });
     let done = agree(world, local)?;

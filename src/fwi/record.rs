@@ -2,9 +2,18 @@
 //! rank 0 and what the journal of a survey keeps on disk. Nothing is rounded, so a result
 //! that travelled or was resumed adds to the total exactly as one computed in place.
 
-use super::ShotDone;
 use crate::engine::RunStats;
 use crate::schedule::Tier;
+
+/// One shot's results, before they are summed.
+pub(super) struct ShotDone {
+    pub(super) device: usize,
+    pub(super) misfit: f64,
+    pub(super) gradient: Vec<f64>,
+    pub(super) stats: RunStats,
+    pub(super) traces: Vec<f64>,
+    pub(super) tiers: Vec<Tier>,
+}
 
 /// Words in [`stats_words`].
 const STATS_WORDS: usize = 28;
