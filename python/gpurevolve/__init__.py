@@ -39,9 +39,32 @@ SIGTERM and SIGHUP during a call stop the run and remove its disk files, then en
 by that signal (``gpurevolve._signals``).
 """
 
+import os as _os
+import tempfile as _tempfile
+
 import numpy as _np
 
-from ._native import (
+
+def _quiet_window_system():
+    """Mesa's Vulkan loader prints two ``XDG_RUNTIME_DIR`` error lines on every device opened
+    without that variable (servers, containers). A compute-only package opens no window: when
+    it is missing, it is pointed at a private directory (mode 0700), as the command-line
+    examples do, here at import, through ``os.environ`` so that Python sees it too. When it
+    is set, nothing changes."""
+    if "XDG_RUNTIME_DIR" in _os.environ or not _os.name == "posix":
+        return
+    path = _os.path.join(_tempfile.gettempdir(), "gpurevolve-runtime")
+    try:
+        _os.makedirs(path, mode=0o700, exist_ok=True)
+        _os.chmod(path, 0o700)
+    except OSError:
+        return  # another user's directory: the messages stay
+    _os.environ["XDG_RUNTIME_DIR"] = path
+
+
+_quiet_window_system()
+
+from ._native import (  # noqa: E402 (after the environment is set)
     Action,
     Device,
     GpuError,

@@ -73,29 +73,6 @@ impl<'p> Watch<'p> {
     }
 }
 
-/// Mesa's Vulkan loader prints two `XDG_RUNTIME_DIR` error lines on every device opened
-/// without that variable (servers, containers). A compute-only library opens no window: when
-/// it is missing, it is pointed at a private directory, `$TMPDIR/gpurevolve-runtime` (mode
-/// 0700), as the command-line examples do. When it is set, nothing changes.
-fn quiet_window_system() {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
-            return;
-        }
-        let dir = std::env::temp_dir().join("gpurevolve-runtime");
-        let private = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)));
-        if private.is_ok() {
-            // SAFETY: set under the GIL before the GPU is opened; the library's own threads
-            // (wgpu's) start after it. Another native thread of the program reading the
-            // environment at this very moment is the one risk, the same as os.environ's.
-            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
-        }
-    }
-}
-
 /// SIGTERM and SIGHUP, while a call runs: `gpurevolve/_signals.py` turns each into an
 /// exception the run's checks raise (as Ctrl-C), and sends the signal again once the run has
 /// unwound, its disk files removed.
@@ -122,9 +99,18 @@ impl Termination {
             Err(e) => e.value(py).clone().into_any(),
             Ok(_) => py.None().into_bound(py),
         };
-        let left = py
-            .import("gpurevolve._signals")
-            .and_then(|m| m.call_method1("leave", (saved, error)));
+        // A signal that arrives as `leave` starts runs its handler there, which raises once
+        // (and records the signal): the second call restores and delivers it.
+        let mut left = Ok(());
+        for _ in 0..2 {
+            left = py
+                .import("gpurevolve._signals")
+                .and_then(|m| m.call_method1("leave", (saved.bind(py), &error)))
+                .map(drop);
+            if left.is_ok() {
+                break;
+            }
+        }
         if let Err(e) = left {
             log::warn!("could not restore the signal handlers: {e}");
         }
@@ -195,14 +181,9 @@ fn survey(
     };
     // One shot first: the survey's host memory is checked before the others exist.
     if let Some(first) = sources.first() {
-        let per_shot = shot(first.clone())?.host_bytes();
-        let records = (time.nt as u64).saturating_mul(count as u64 * 8);
-        gpurevolve::memory::check_host(
-            &format!("{} shots (their problems and records)", sources.len()),
-            gpurevolve::memory::product(&[sources.len() as u64, per_shot.saturating_add(records)]),
-            "use fewer sources, a smaller grid or a shorter record",
-        )
-        .map_err(to_py)?;
+        shot(first.clone())?
+            .check_survey(sources.len(), 1)
+            .map_err(to_py)?;
     }
     let shots = sources
         .into_iter()
@@ -290,7 +271,6 @@ impl Device {
     #[pyo3(signature = (adapter = None, software = false))]
     fn new(py: Python<'_>, adapter: Option<&Bound<'_, PyAny>>, software: bool) -> PyResult<Self> {
         let adapter = optional_count(adapter, "adapter")?.map(|a| a as usize);
-        quiet_window_system();
         let options = GpuOptions {
             force_fallback_adapter: software,
             ..GpuOptions::default()
@@ -388,6 +368,16 @@ impl Device {
                     GpuAcoustic::new(&self.gpu, shot)?.forward_with_progress(false, |p| {
                         watch.tick(i as u64 * steps + p.done, total)
                     })
+                });
+                // Which shot broke, for a record that is not finite.
+                let run = run.map_err(|e| match e {
+                    gpurevolve::Error::NonFinite { what, location } => {
+                        gpurevolve::Error::NonFinite {
+                            what,
+                            location: format!("shot {i}, {location}"),
+                        }
+                    }
+                    other => other,
                 });
                 records.extend(watch.finish(run)?.traces);
             }
