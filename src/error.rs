@@ -289,9 +289,9 @@ pub enum Error {
     /// ([`GpuOptions::wait_deadline`](crate::gpu::GpuOptions::wait_deadline), default 600 s,
     /// or `GPUREVOLVE_WAIT_DEADLINE_S`): the device stopped answering.
     #[error(
-        "waited {seconds} s for {what} without an answer: the GPU (or its driver) stopped \
-         responding; the run stops (if the work is legitimately that long, raise the deadline: \
-         GPUREVOLVE_WAIT_DEADLINE_S or GpuOptions::wait_deadline)"
+        "waited {} s for {what} without an answer: the GPU (or its driver) stopped responding, \
+         and the run stops (work that is really this long: raise GPUREVOLVE_WAIT_DEADLINE_S)",
+        num(*seconds)
     )]
     Timeout {
         /// What was waited for.
@@ -312,7 +312,6 @@ pub enum Error {
 
 /// A user's number in a message: as typed for everyday magnitudes, in exponent form
 /// otherwise (`1e-300`, never three hundred digits).
-#[cfg_attr(not(feature = "acoustic"), allow(dead_code))]
 pub(crate) fn num(x: f64) -> String {
     if x == 0.0 || !x.is_finite() || (1e-3..1e7).contains(&x.abs()) {
         format!("{x}")

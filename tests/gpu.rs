@@ -479,7 +479,7 @@ fn a_wait_past_its_deadline_is_a_typed_timeout() {
         let took = start.elapsed();
         match &err {
             Error::Timeout { what, seconds } => {
-                assert!(what.contains("GPU work"), "{what}");
+                assert!(what.contains("to finish its work"), "{what}");
                 assert!(what.contains(&gpu.adapter_info().name), "{what}");
                 assert_eq!(*seconds, deadline.as_secs_f64());
             }

@@ -12,16 +12,21 @@
 //! the SIMD of its baseline (SSE2, NEON), in a small crate with no dependencies. It is a
 //! checksum against damage, not a defence against an adversary.
 
-use xxhash_rust::xxh3::Xxh3Default;
+use xxhash_rust::xxh3::Xxh3;
 
 /// A streaming checksum: bytes fed in order, in pieces of any size (the same bytes in other
 /// pieces give the same value), without copying them.
 #[derive(Clone)]
-pub(crate) struct Checksum(Xxh3Default);
+pub(crate) struct Checksum(Xxh3);
 
 impl Checksum {
     pub(crate) fn new() -> Self {
-        Self(Xxh3Default::new())
+        Self(Xxh3::new())
+    }
+
+    /// A checksum keyed by `seed`: the same bytes under another seed give another value.
+    pub(crate) fn with_seed(seed: u64) -> Self {
+        Self(Xxh3::with_seed(seed))
     }
 
     /// Feeds `bytes`, after those fed before.

@@ -322,7 +322,7 @@ fn write_error(path: &Path, bytes: u64, e: &std::io::Error) -> Error {
 
 fn write_file(path: &Path, step: u64, levels: &[Vec<u8>]) -> std::io::Result<()> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    write_checkpoint(&mut file, step, levels)?;
+    write_checkpoint(&mut file, tier_seed(path), step, levels)?;
     // Flushed, not synced: the files are scratch, removed with the run, and a checkpoint
     // that reached the page cache reads back the same (its checksum says so). Syncing each
     // file cost a factor of four in write bandwidth on the development machine.
@@ -331,9 +331,14 @@ fn write_file(path: &Path, step: u64, levels: &[Vec<u8>]) -> std::io::Result<()>
 
 /// Writes a checkpoint's header, levels and checksum to `out`, hashing the bytes as they go
 /// (a level larger than the writer's buffer goes straight to the file: nothing is copied).
-fn write_checkpoint(out: &mut impl Write, step: u64, levels: &[Vec<u8>]) -> std::io::Result<()> {
+fn write_checkpoint(
+    out: &mut impl Write,
+    seed: u64,
+    step: u64,
+    levels: &[Vec<u8>],
+) -> std::io::Result<()> {
     let level_bytes = levels.first().map_or(0, |l| l.len() as u64);
-    let mut sum = Checksum::new();
+    let mut sum = Checksum::with_seed(seed);
     let mut header = [0u8; HEADER_BYTES];
     header[..8].copy_from_slice(MAGIC);
     for (i, word) in [step, levels.len() as u64, level_bytes]
@@ -349,6 +354,15 @@ fn write_checkpoint(out: &mut impl Write, step: u64, levels: &[Vec<u8>]) -> std:
         out.write_all(level)?;
     }
     out.write_all(&sum.value().to_le_bytes())
+}
+
+/// The checksum's seed for the files in `path`'s directory: a run directory's own, so that a
+/// whole, valid checkpoint file of another run (another shot's, with the same state number)
+/// copied in its place does not pass for this run's.
+fn tier_seed(path: &Path) -> u64 {
+    let mut sum = Checksum::new();
+    sum.update(path.parent().unwrap_or(path).as_os_str().as_encoded_bytes());
+    sum.value()
 }
 
 fn read_file(path: &Path, step: u64, levels: usize, level_bytes: u64) -> Result<Vec<Vec<u8>>> {
@@ -380,7 +394,7 @@ fn read_checkpoint(
         path: path.to_path_buf(),
         detail,
     };
-    let mut sum = Checksum::new();
+    let mut sum = Checksum::with_seed(tier_seed(path));
     let mut header = [0u8; HEADER_BYTES];
     file.read_exact(&mut header)
         .map_err(|e| corrupted(format!("its header cannot be read ({e})")))?;
@@ -504,7 +518,7 @@ mod tests {
     /// A checkpoint file's bytes, as written to a file.
     fn file_bytes(step: u64, state: &[Vec<u8>]) -> Vec<u8> {
         let mut out = Vec::new();
-        write_checkpoint(&mut out, step, state).unwrap();
+        write_checkpoint(&mut out, tier_seed(Path::new("in memory")), step, state).unwrap();
         out
     }
 
@@ -527,6 +541,25 @@ mod tests {
 
     fn is_corrupted(result: &Result<Vec<Vec<u8>>>) -> bool {
         matches!(result, Err(Error::CheckpointCorrupted { .. }))
+    }
+
+    /// A whole, valid checkpoint file of another run (another shot's run directory, the same
+    /// state number) copied over this run's is refused: the checksum is keyed by the
+    /// directory.
+    #[test]
+    fn another_runs_valid_file_does_not_pass_for_this_runs() {
+        let (a, b) = (temp(), temp());
+        let state = levels(5, 2, 96);
+        write_file(&a.join("slot-1.ckpt"), 4, &state).unwrap();
+        assert_eq!(read_file(&a.join("slot-1.ckpt"), 4, 2, 96).unwrap(), state);
+        std::fs::copy(a.join("slot-1.ckpt"), b.join("slot-1.ckpt")).unwrap();
+        let err = read_file(&b.join("slot-1.ckpt"), 4, 2, 96).unwrap_err();
+        assert!(
+            matches!(err, Error::CheckpointCorrupted { step: 4, .. }),
+            "{err}"
+        );
+        std::fs::remove_dir_all(a).unwrap();
+        std::fs::remove_dir_all(b).unwrap();
     }
 
     /// What FNV-1a over 64-bit words missed: bit 63 flipped in two different words of the

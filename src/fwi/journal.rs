@@ -273,9 +273,17 @@ impl Journal {
             path: path.clone(),
             detail: format!("the journal's record of shot {shot} {detail}"),
         };
-        let mut bytes = Vec::new();
+        // Records are regular files this code wrote: a link, a pipe or a device in their
+        // place is not read (it could block, or never end).
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| damaged(&format!("cannot be read ({e})")))?;
+        if !meta.is_file() {
+            return Err(damaged("is not a regular file"));
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| damaged("is too large"))?;
+        let mut bytes = crate::memory::reserve(len, "a journal record", "free host memory")?;
         std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .and_then(|f| f.take(meta.len()).read_to_end(&mut bytes))
             .map_err(|e| damaged(&format!("cannot be read ({e})")))?;
         let Some((body, sum)) = bytes.split_last_chunk::<8>() else {
             return Err(damaged("is too short"));
@@ -298,10 +306,12 @@ impl Journal {
     }
 }
 
-/// The shot of a record's file name, `shot-000042.bin`.
+/// The shot of a record's file name, exactly as [`Journal::path`] makes it: `shot-000042.bin`.
 fn shot_of(name: &str) -> Option<usize> {
-    name.strip_prefix("shot-")?
+    let shot: usize = name
+        .strip_prefix("shot-")?
         .strip_suffix(".bin")?
         .parse()
-        .ok()
+        .ok()?;
+    (name == format!("shot-{shot:06}.bin")).then_some(shot)
 }

@@ -712,7 +712,7 @@ impl Gpu {
     /// # Errors
     /// As [`wait`](Self::wait).
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
-        let what = format!("GPU work ({index:?}) on `{}`", self.info.name);
+        let what = format!("the GPU `{}` to finish its work", self.info.name);
         self.poll_device(
             wgpu::PollType::Wait {
                 submission_index: Some(index),

@@ -159,12 +159,18 @@ impl CostOptimal {
         if slots.iter().sum::<usize>() == 0 {
             return Err(Error::ZeroSnapshots);
         }
-        let all = std::iter::once(costs.forward)
-            .chain(costs.tiers.iter().flat_map(|t| [t.write, t.read]));
-        if all.into_iter().any(|x| !(x.is_finite() && x >= 0.0)) {
+        let all: Vec<f64> = std::iter::once(costs.forward)
+            .chain(costs.tiers.iter().flat_map(|t| [t.write, t.read]))
+            .collect();
+        if all.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+            let listed: Vec<String> = all.iter().map(|&x| crate::error::num(x)).collect();
             return Err(Error::InvalidArgument {
                 name: "costs",
-                reason: format!("costs must be finite and non-negative, got {costs:?}"),
+                reason: format!(
+                    "the costs (a step, then each tier's write and read, in seconds) must be \
+                     finite and non-negative, got {}",
+                    listed.join(", ")
+                ),
             });
         }
         let tiers = slots.len() as u128;

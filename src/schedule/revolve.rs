@@ -46,7 +46,7 @@ impl Revolve {
                 name: "snaps",
                 reason: format!(
                     "{snaps} snapshots for {steps} steps: {steps} already keep every state; ask \
-                     for at most {steps}, or keep every state with StoreAll"
+                     for at most {steps}, or keep every state (store-all)"
                 ),
             });
         }

@@ -166,9 +166,14 @@ impl TieredLevels {
         }
         let all = [costs.forward, costs.host_write, costs.host_read];
         if all.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+            let listed: Vec<String> = all.iter().map(|&x| crate::error::num(x)).collect();
             return Err(Error::InvalidArgument {
                 name: "costs",
-                reason: format!("costs must be finite and non-negative, got {costs:?}"),
+                reason: format!(
+                    "the costs (a step, a copy to host memory, a copy back, in seconds) must be \
+                     finite and non-negative, got {}",
+                    listed.join(", ")
+                ),
             });
         }
         if !initial_free && levels < q && host == 0 {
