@@ -19,6 +19,8 @@ mod figure;
 mod images;
 #[path = "../common/json.rs"]
 mod json;
+#[path = "../common/logger.rs"]
+mod logger;
 mod plan;
 mod ranks;
 mod report;
@@ -230,6 +232,9 @@ struct Args {
 /// removing the disk tier's files (a second Ctrl-C quits at once).
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// How long a run may take to stop after the first signal before it is ended outright.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Whether a sweep goes on after Ctrl-C.
 fn go_on() -> ControlFlow<()> {
     if STOP.load(Ordering::Relaxed) {
@@ -241,6 +246,7 @@ fn go_on() -> ControlFlow<()> {
 
 fn main() -> ExitCode {
     quiet::quiet_window_system();
+    logger::init();
     let args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code,
@@ -254,6 +260,17 @@ fn main() -> ExitCode {
             std::process::exit(130);
         }
         eprintln!("\ninterrupted: stopping at the next step (a second signal quits at once)");
+        // A phase with no step to stop at (reading a pipe nobody writes, a long plan) would
+        // keep the process alive past the signal: it is ended after a grace period.
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_GRACE);
+            eprintln!(
+                "still running {} s after the signal: quitting",
+                STOP_GRACE.as_secs()
+            );
+            gpurevolve::engine::remove_scratch_directories();
+            std::process::exit(130);
+        });
     });
     if let Err(e) = handler {
         eprintln!("warning: Ctrl-C and SIGTERM will not clean up the disk tier ({e})");
@@ -261,7 +278,17 @@ fn main() -> ExitCode {
     let result = run(&args);
     if result.is_err() && STOP.load(Ordering::SeqCst) {
         // Stopped by a signal, its files removed: the shell's convention for an interrupt.
-        let _ = cli::exit(result);
+        let journal = args.out.join("journal");
+        let kept = std::fs::read_dir(&journal).is_ok_and(|mut d| d.next().is_some());
+        if kept {
+            eprintln!(
+                "interrupted: the shots that finished are kept in {}; run the same command \
+                 with --resume to go on from there",
+                journal.display()
+            );
+        } else {
+            eprintln!("interrupted: nothing was kept; run it again to finish");
+        }
         return ExitCode::from(130);
     }
     cli::exit(result)
@@ -297,6 +324,19 @@ fn lap(timings: &mut Vec<(&'static str, f64)>, name: &'static str, since: &mut I
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // The library reads it when a device opens; a value it cannot use is named here, not
+    // ignored there.
+    if let Ok(text) = std::env::var("GPUREVOLVE_WAIT_DEADLINE_S")
+        && !text
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|s| s.is_finite() && s > 0.0)
+    {
+        return Err(format!(
+            "GPUREVOLVE_WAIT_DEADLINE_S={text:?}: give the longest wait for the GPU as a \
+             positive number of seconds, or unset it (10 minutes)"
+        ));
+    }
     let ranks = ranks::Ranks::join()?;
     ranks.same_arguments()?;
     let clock = Instant::now();
@@ -493,6 +533,9 @@ fn prepare(
         return Err("--costs is used by --placement optimal only; add it, or drop --costs".into());
     }
     let setup = setup::setup(args)?;
+    if ranks.is_root() {
+        setup::lock_out(&args.out)?;
+    }
     lap(timings, "model", since);
 
     let gpus = open_devices(args.devices.as_deref())?;

@@ -244,3 +244,45 @@ fn check_out(out: &std::path::Path) -> Result<(), String> {
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
+
+/// Takes `--out` for this run: an exclusive lock on `.gpurevolve.lock` there, held until the
+/// process ends (two runs into one folder would remove each other's journal), then removes
+/// the temporaries a killed run's atomic writes left (`.NAME.tmp-PID-N`): with the lock held,
+/// no one else is writing them.
+pub fn lock_out(out: &std::path::Path) -> Result<(), String> {
+    let path = out.join(".gpurevolve.lock");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| format!("--out {}: cannot write there ({e})", out.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(format!(
+                "--out {}: another run is writing there (it holds {}); give another folder, or \
+                 wait for it",
+                out.display(),
+                path.display()
+            ));
+        }
+        // A file system without locks: carry on unguarded.
+        Err(std::fs::TryLockError::Error(_)) => {}
+    }
+    // Held for the process's life: the kernel releases it at exit, however the run ends.
+    std::mem::forget(file);
+    let journal = out.join("journal");
+    let mut dirs = vec![out.to_path_buf(), journal.clone()];
+    if let Ok(ranks) = std::fs::read_dir(&journal) {
+        dirs.extend(ranks.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp-") && entry.path().is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}

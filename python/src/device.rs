@@ -634,8 +634,13 @@ fn model(vp: &Bound<'_, PyAny>, spacing: f64) -> PyResult<(Model, Dtype)> {
 /// `vp` for this spacing and space order. For an inversion, compute it once from the fastest
 /// model and pass it to every call, so observed and predicted data share one time axis.
 #[pyfunction]
-#[pyo3(signature = (vp, spacing, space_order = 8))]
-pub fn default_dt(vp: &Bound<'_, PyAny>, spacing: f64, space_order: usize) -> PyResult<f64> {
+#[pyo3(signature = (vp, spacing, space_order = None))]
+pub fn default_dt(
+    vp: &Bound<'_, PyAny>,
+    spacing: f64,
+    space_order: Option<&Bound<'_, PyAny>>,
+) -> PyResult<f64> {
+    let space_order = size(space_order, "space_order", 8)?;
     let (model, _) = model(vp, spacing)?;
     Ok(TimeAxis::new(&model, space_order, 2, None)
         .map_err(to_py)?
@@ -645,13 +650,18 @@ pub fn default_dt(vp: &Bound<'_, PyAny>, spacing: f64, space_order: usize) -> Py
 /// The main job's Marmousi-like model (m/s, float64): a water layer over faulted, folded
 /// layers, of `shape` `(nx, nz)` or `(nx, ny, nz)`; `seed` varies its structure.
 #[pyfunction]
-#[pyo3(signature = (shape, spacing, seed = 0))]
+#[pyo3(signature = (shape, spacing, seed = None))]
 pub fn marmousi_like<'py>(
     py: Python<'py>,
-    shape: Vec<usize>,
+    shape: Vec<Bound<'py, PyAny>>,
     spacing: f64,
-    seed: u64,
+    seed: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let shape = shape
+        .iter()
+        .map(|n| size(Some(n), "shape", 0))
+        .collect::<PyResult<Vec<usize>>>()?;
+    let seed = crate::arrays::count(seed, "seed", 0)?;
     let m = Model::marmousi_like(&shape, spacing, 0, seed).map_err(to_py)?;
     array(py, m.velocity().to_vec(), &shape, Dtype::F64)
 }
@@ -663,8 +673,9 @@ pub fn marmousi_like<'py>(
 pub fn smoothed<'py>(
     py: Python<'py>,
     vp: &Bound<'py, PyAny>,
-    radius: usize,
+    radius: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let radius = size(Some(radius), "radius", 0)?;
     let (model, dtype) = model(vp, 1.0)?;
     let shape = model.shape().to_vec();
     array(

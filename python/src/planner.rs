@@ -5,6 +5,7 @@ use gpurevolve::schedule::{self, Action as RustAction};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::arrays::count;
 use crate::to_py;
 
 /// What Revolve costs for `steps` steps with `snaps` snapshots (the initial state's
@@ -14,7 +15,15 @@ use crate::to_py;
 /// `state_adjoint_forward` (p + 1, with an adjoint that needs only its state, as the
 /// acoustic one) and `recompute_factor` ((n + p) / n).
 #[pyfunction]
-pub fn plan<'py>(py: Python<'py>, steps: u64, snaps: u64) -> PyResult<Bound<'py, PyDict>> {
+pub fn plan<'py>(
+    py: Python<'py>,
+    steps: &Bound<'py, PyAny>,
+    snaps: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (steps, snaps) = (
+        count(Some(steps), "steps", 0)?,
+        count(Some(snaps), "snaps", 0)?,
+    );
     let info = schedule::plan(steps, snaps).map_err(to_py)?;
     let d = PyDict::new(py);
     d.set_item("steps", info.steps)?;
@@ -117,7 +126,11 @@ pub struct Revolve {
 #[pymethods]
 impl Revolve {
     #[new]
-    fn new(steps: u64, snaps: u64) -> PyResult<Self> {
+    fn new(steps: &Bound<'_, PyAny>, snaps: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (steps, snaps) = (
+            count(Some(steps), "steps", 0)?,
+            count(Some(snaps), "snaps", 0)?,
+        );
         Ok(Revolve {
             inner: schedule::Revolve::new(steps, snaps).map_err(to_py)?,
             steps,

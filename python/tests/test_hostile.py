@@ -121,3 +121,22 @@ def test_sigterm_during_a_run_removes_its_disk_files(tmp_path):
     )
     assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
     assert list(disk.iterdir()) == [], list(disk.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda gr: gr.plan(-1, 3), "steps"),
+        (lambda gr: gr.plan(100, 2**70), "snaps"),
+        (lambda gr: gr.Revolve(-1, 2), "steps"),
+        (lambda gr: gr.marmousi_like((-1, 5), 15.0), "shape"),
+        (lambda gr: gr.marmousi_like((8, 5), 15.0, seed=-1), "seed"),
+        (lambda gr: gr.smoothed(np.full((8, 5), 2000.0), -1), "radius"),
+        (lambda gr: gr.default_dt(np.full((8, 5), 2000.0), 10.0, space_order=-8), "space_order"),
+    ],
+)
+def test_negative_or_oversized_integers_are_value_errors_everywhere(call, match):
+    import gpurevolve as gr
+
+    with pytest.raises(ValueError, match=match):
+        call(gr)
