@@ -44,3 +44,26 @@ def surface_survey(shape, spacing, shots, depth_cells=2):
     sources = np.array([[x, depth] for x in xs])
     receivers = np.stack([np.arange(shape[0]) * spacing, np.full(shape[0], depth)], axis=1)
     return sources, receivers
+
+
+SMALL_SHAPE, SMALL_H = (30, 20), 10.0
+
+
+@pytest.fixture
+def case():
+    """A small random model (30 x 20 cells of 10 m) and the keywords of a two-shot survey on
+    it: what the bad-input tests change one argument of."""
+    rng = np.random.default_rng()
+    vp = rng.uniform(1500.0, 3000.0, SMALL_SHAPE)
+    sources, receivers = surface_survey(SMALL_SHAPE, SMALL_H, 2)
+    common = dict(spacing=SMALL_H, sources=sources, receivers=receivers, space_order=4, nbl=8)
+    return vp, common
+
+
+def forward(device, vp, common, **changes):
+    """``device.forward`` of ``case``'s survey with ``changes``; 60 samples unless ``nt`` or
+    ``tmax`` is given."""
+    kwargs = {**common, **changes}
+    if "tmax" not in kwargs:
+        kwargs.setdefault("nt", 60)
+    return device.forward(vp, **kwargs)

@@ -5,23 +5,7 @@ import numpy as np
 import pytest
 
 import gpurevolve as gr
-from conftest import surface_survey
-
-SHAPE, H = (30, 20), 10.0
-
-
-@pytest.fixture
-def case():
-    rng = np.random.default_rng()
-    vp = rng.uniform(1500.0, 3000.0, SHAPE)
-    sources, receivers = surface_survey(SHAPE, H, 2)
-    common = dict(spacing=H, sources=sources, receivers=receivers, space_order=4, nbl=8)
-    return vp, common
-
-
-def forward(device, vp, common, **changes):
-    kwargs = {**common, **changes}
-    return device.forward(vp, nt=kwargs.pop("nt", 60), **kwargs)
+from conftest import SMALL_H as H, SMALL_SHAPE as SHAPE, forward
 
 
 @pytest.mark.parametrize(
