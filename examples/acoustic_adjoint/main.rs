@@ -279,8 +279,7 @@ fn main() -> ExitCode {
     if result.is_err() && STOP.load(Ordering::SeqCst) {
         // Stopped by a signal, its files removed: the shell's convention for an interrupt.
         let journal = args.out.join("journal");
-        let kept = std::fs::read_dir(&journal).is_ok_and(|mut d| d.next().is_some());
-        if kept {
+        if journaled_shots(&journal) > 0 {
             eprintln!(
                 "interrupted: the shots that finished are kept in {}; run the same command \
                  with --resume to go on from there",
@@ -292,6 +291,24 @@ fn main() -> ExitCode {
         return ExitCode::from(130);
     }
     cli::exit(result)
+}
+
+/// The shot records in `dir` and in its ranks' directories under it.
+fn journaled_shots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                journaled_shots(&path)
+            } else {
+                usize::from(e.file_name().to_string_lossy().starts_with("shot-"))
+            }
+        })
+        .sum()
 }
 
 fn err(e: gpurevolve::Error) -> String {
