@@ -390,6 +390,30 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// The same error with the shot it came from: a [`Error::NonFinite`] gets `shot N` in
+    /// front of its location (the kernels that found it know no shot); any other error is
+    /// returned as it is.
+    ///
+    /// ```
+    /// use gpurevolve::Error;
+    /// let e = Error::NonFinite { what: "the misfit".into(), location: String::new() };
+    /// assert!(e.in_shot(3).to_string().contains("(shot 3)"));
+    /// ```
+    #[must_use]
+    pub fn in_shot(self, shot: usize) -> Error {
+        match self {
+            Error::NonFinite { what, location } => Error::NonFinite {
+                what,
+                location: if location.is_empty() {
+                    format!("shot {shot}")
+                } else {
+                    format!("shot {shot}, {location}")
+                },
+            },
+            other => other,
+        }
+    }
+
     /// The group this error belongs to.
     ///
     /// ```

@@ -671,10 +671,7 @@ fn run_shot<R: ProgressReply>(
         revolver.apply_forward()?;
     }
     let stats = revolver.apply_reverse()?;
-    let info = revolver
-        .operator()
-        .finish()
-        .map_err(|e| crate::acoustic::finite::in_shot(e, i))?;
+    let info = revolver.operator().finish().map_err(|e| e.in_shot(i))?;
     log::info!(
         "shot {i}: misfit {:.6e}, {} forward steps",
         info.misfit,

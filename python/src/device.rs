@@ -370,15 +370,7 @@ impl Device {
                     })
                 });
                 // Which shot broke, for a record that is not finite.
-                let run = run.map_err(|e| match e {
-                    gpurevolve::Error::NonFinite { what, location } => {
-                        gpurevolve::Error::NonFinite {
-                            what,
-                            location: format!("shot {i}, {location}"),
-                        }
-                    }
-                    other => other,
-                });
+                let run = run.map_err(|e| e.in_shot(i));
                 records.extend(watch.finish(run)?.traces);
             }
             Ok(())

@@ -46,21 +46,6 @@ pub(crate) fn check_gradient(info: &GradientInfo, receivers: usize, dt: f64) -> 
     Ok(())
 }
 
-/// The same error with the shot it came from in front of its location.
-pub(crate) fn in_shot(e: Error, shot: usize) -> Error {
-    match e {
-        Error::NonFinite { what, location } => Error::NonFinite {
-            what,
-            location: if location.is_empty() {
-                format!("shot {shot}")
-            } else {
-                format!("shot {shot}, {location}")
-            },
-        },
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +66,7 @@ mod tests {
             gradient: vec![0.5; 4],
             traces: vec![1.0; 6],
         };
-        let err = in_shot(check_gradient(&info, 3, 0.1).unwrap_err(), 4);
+        let err = check_gradient(&info, 3, 0.1).unwrap_err().in_shot(4);
         assert!(
             err.to_string()
                 .contains("the misfit is not finite (shot 4, "),
