@@ -163,14 +163,10 @@ impl Problem {
         if !finite(self.laplacian.iter()) {
             return bad("spacing", "the Laplacian's coefficients (1/h²)");
         }
-        // The step's coefficients, cell by cell as `step_coefficients` forms them, without
-        // the two grids it would allocate.
-        let dt = self.time.dt;
+        // Cell by cell, without the two grids `step_coefficients` allocates.
         let mut steppable = true;
         self.layout.for_each_extended(|i| {
-            let (m, eta) = (self.slowness_squared[i], self.damping[i]);
-            let a = 1.0 / (m / (dt * dt) + eta / (2.0 * dt));
-            let b = a * m / (dt * dt);
+            let (a, b) = self.step_coefficient(i);
             steppable &= finite([a, b].iter());
         });
         if !steppable {
@@ -338,13 +334,17 @@ impl Problem {
     pub fn step_coefficients(&self) -> (Vec<f64>, Vec<f64>) {
         let n = self.layout.len();
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        let dt = self.time.dt;
-        self.layout.for_each_extended(|i| {
-            let (m, eta) = (self.slowness_squared[i], self.damping[i]);
-            a[i] = 1.0 / (m / (dt * dt) + eta / (2.0 * dt));
-            b[i] = a[i] * m / (dt * dt);
-        });
+        self.layout
+            .for_each_extended(|i| (a[i], b[i]) = self.step_coefficient(i));
         (a, b)
+    }
+
+    /// [`step_coefficients`](Self::step_coefficients) at padded cell `i` (an extended one).
+    fn step_coefficient(&self, i: usize) -> (f64, f64) {
+        let dt = self.time.dt;
+        let (m, eta) = (self.slowness_squared[i], self.damping[i]);
+        let a = 1.0 / (m / (dt * dt) + eta / (2.0 * dt));
+        (a, a * m / (dt * dt))
     }
 
     /// The physical cells of a padded field (absorbing layer and halo cropped), C order, shape
