@@ -86,19 +86,27 @@ pub fn product(factors: &[u64]) -> Option<u64> {
 /// assert_eq!(err.kind(), gpurevolve::ErrorKind::NeverFits);
 /// ```
 pub fn check_host(what: &str, needed: Option<u64>, hint: &str) -> Result<()> {
-    let memory = HostMemory::now();
-    let (available, total) = memory.map_or((isize::MAX as u64, isize::MAX as u64), |m| {
-        (m.available, m.total)
-    });
     match needed {
-        Some(n) if n <= available && n <= isize::MAX as u64 => Ok(()),
-        needed => Err(Error::HostMemory {
-            what: what.to_owned(),
-            needed: needed.unwrap_or(u64::MAX),
-            available,
-            total,
-            hint: hint.to_owned(),
-        }),
+        Some(n) if n <= isize::MAX as u64 && HostMemory::now().is_none_or(|m| n <= m.available) => {
+            Ok(())
+        }
+        needed => Err(too_large(what, needed, hint)),
+    }
+}
+
+/// [`Error::HostMemory`] for `needed` bytes (`None`: past 64 bits) against the memory now;
+/// without `/proc/meminfo`, against the address space.
+fn too_large(what: &str, needed: Option<u64>, hint: &str) -> Error {
+    let (available, total) = HostMemory::now()
+        .map_or((isize::MAX as u64, isize::MAX as u64), |m| {
+            (m.available, m.total)
+        });
+    Error::HostMemory {
+        what: what.to_owned(),
+        needed: needed.unwrap_or(u64::MAX),
+        available,
+        total,
+        hint: hint.to_owned(),
     }
 }
 
@@ -111,16 +119,8 @@ pub fn reserve<T>(len: usize, what: &str, hint: &str) -> Result<Vec<T>> {
     let bytes = (len as u64).checked_mul(std::mem::size_of::<T>() as u64);
     check_host(what, bytes, hint)?;
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        let m = HostMemory::now();
-        Error::HostMemory {
-            what: what.to_owned(),
-            needed: bytes.unwrap_or(u64::MAX),
-            available: m.map_or(0, |m| m.available),
-            total: m.map_or(u64::MAX, |m| m.total),
-            hint: hint.to_owned(),
-        }
-    })?;
+    v.try_reserve_exact(len)
+        .map_err(|_| too_large(what, bytes, hint))?;
     Ok(v)
 }
 
