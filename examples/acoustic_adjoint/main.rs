@@ -341,19 +341,9 @@ fn lap(timings: &mut Vec<(&'static str, f64)>, name: &'static str, since: &mut I
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    // The library reads it when a device opens; a value it cannot use is named here, not
-    // ignored there.
-    if let Ok(text) = std::env::var("GPUREVOLVE_WAIT_DEADLINE_S")
-        && !text
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|s| s.is_finite() && s > 0.0)
-    {
-        return Err(format!(
-            "GPUREVOLVE_WAIT_DEADLINE_S={text:?}: give the longest wait for the GPU as a \
-             positive number of seconds, or unset it (10 minutes)"
-        ));
-    }
+    // The library reads it when a device opens and passes over a value it cannot use with a
+    // warning; the command line refuses it.
+    gpurevolve::gpu::wait_deadline_from_env().map_err(err)?;
     let ranks = ranks::Ranks::join()?;
     ranks.same_arguments()?;
     let clock = Instant::now();
@@ -440,7 +430,7 @@ fn run(args: &Args) -> Result<(), String> {
         &observed,
         checkpointing,
         options,
-        Some(&journal),
+        &journal,
         |shot, p| {
             if let Ok(mut done) = done.lock() {
                 done[shot] = p.done;

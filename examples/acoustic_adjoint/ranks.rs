@@ -146,7 +146,7 @@ impl Ranks {
         observed: &[Vec<f64>],
         checkpointing: Checkpointing,
         options: RevolverOptions,
-        journal: Option<&gpurevolve::fwi::Journal>,
+        journal: &gpurevolve::fwi::Journal,
         progress: impl Fn(usize, Progress) -> R + Sync,
     ) -> Result<Option<FwiGradient>, String> {
         #[cfg(feature = "mpi")]
@@ -158,31 +158,21 @@ impl Ranks {
                 observed,
                 checkpointing,
                 options,
-                journal,
+                Some(journal),
                 progress,
             )
             .map_err(err)
         }
         #[cfg(not(feature = "mpi"))]
-        match journal {
-            Some(journal) => gpurevolve::fwi::gradient_on_devices_journaled(
-                gpus,
-                shots,
-                observed,
-                checkpointing,
-                options,
-                journal,
-                progress,
-            ),
-            None => gpurevolve::fwi::gradient_on_devices(
-                gpus,
-                shots,
-                observed,
-                checkpointing,
-                options,
-                progress,
-            ),
-        }
+        gpurevolve::fwi::gradient_on_devices_journaled(
+            gpus,
+            shots,
+            observed,
+            checkpointing,
+            options,
+            journal,
+            progress,
+        )
         .map(Some)
         .map_err(err)
     }

@@ -208,10 +208,15 @@ fn check_disk(dir: &std::path::Path) -> Result<(), String> {
             dir.display()
         ));
     }
+    probe_writable("--disk", dir)
+}
+
+/// `flag`'s directory `dir` takes a file: one is made there and removed.
+fn probe_writable(flag: &str, dir: &std::path::Path) -> Result<(), String> {
     let probe = dir.join(format!(".gpurevolve-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(|e| {
         format!(
-            "--disk {}: cannot write there ({e}); give a writable directory",
+            "{flag} {}: cannot write there ({e}); give a writable directory",
             dir.display()
         )
     })?;
@@ -234,15 +239,7 @@ fn check_out(out: &std::path::Path) -> Result<(), String> {
             out.display()
         )
     })?;
-    let probe = out.join(format!(".gpurevolve-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe").map_err(|e| {
-        format!(
-            "--out {}: cannot write there ({e}); give a writable folder",
-            out.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+    probe_writable("--out", out)
 }
 
 /// Takes `--out` for this run: an exclusive lock on `.gpurevolve.lock` there, held until the

@@ -56,25 +56,42 @@ const DEFAULT_WAIT_DEADLINE: Duration = Duration::from_secs(600);
 const WAIT_DEADLINE_VAR: &str = "GPUREVOLVE_WAIT_DEADLINE_S";
 
 /// [`GpuOptions::wait_deadline`]'s default: `GPUREVOLVE_WAIT_DEADLINE_S` when it holds a
-/// positive number of seconds, else [`DEFAULT_WAIT_DEADLINE`]. Read once.
+/// positive number of seconds, else [`DEFAULT_WAIT_DEADLINE`] (with a warning if it is set
+/// to something else). Read once.
 fn default_wait_deadline() -> Duration {
     static DEADLINE: OnceLock<Duration> = OnceLock::new();
-    *DEADLINE.get_or_init(|| {
-        let Ok(text) = std::env::var(WAIT_DEADLINE_VAR) else {
-            return DEFAULT_WAIT_DEADLINE;
-        };
-        match parse_deadline(&text) {
-            Some(deadline) => deadline,
-            None => {
-                log::warn!(
-                    "{WAIT_DEADLINE_VAR}={text:?} is not a positive number of seconds; waiting \
-                     at most {} s for the GPU",
-                    DEFAULT_WAIT_DEADLINE.as_secs()
-                );
-                DEFAULT_WAIT_DEADLINE
-            }
+    *DEADLINE.get_or_init(|| match wait_deadline_from_env() {
+        Ok(deadline) => deadline.unwrap_or(DEFAULT_WAIT_DEADLINE),
+        Err(e) => {
+            log::warn!(
+                "{e}; waiting at most {} s for the GPU",
+                DEFAULT_WAIT_DEADLINE.as_secs()
+            );
+            DEFAULT_WAIT_DEADLINE
         }
     })
+}
+
+/// The deadline `GPUREVOLVE_WAIT_DEADLINE_S` sets, `None` when it is not set: what a program
+/// calls first to refuse a value the default would pass over with only a warning.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the variable when it is set and not a positive number of
+/// seconds.
+pub fn wait_deadline_from_env() -> Result<Option<Duration>> {
+    let Ok(text) = std::env::var(WAIT_DEADLINE_VAR) else {
+        return Ok(None);
+    };
+    parse_deadline(&text)
+        .map(Some)
+        .ok_or_else(|| Error::InvalidArgument {
+            name: WAIT_DEADLINE_VAR,
+            reason: format!(
+                "{text:?}: give the longest wait for the GPU as a positive number of seconds, \
+                 or unset it ({} s)",
+                DEFAULT_WAIT_DEADLINE.as_secs()
+            ),
+        })
 }
 
 /// A positive, finite number of seconds as a deadline.

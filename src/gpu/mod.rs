@@ -11,7 +11,7 @@ mod pipelines;
 
 pub use bind_cache::BindGroupCache;
 pub use blas::{Axpy, SumSquares};
-pub use context::{CpmlDispatch, Gpu, GpuOptions};
+pub use context::{CpmlDispatch, Gpu, GpuOptions, wait_deadline_from_env};
 pub use counters::GpuCounters;
 pub use dispatch::{Dispatch1d, dispatch_1d};
 
