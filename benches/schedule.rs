@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
 use gpurevolve::schedule::{
-    LevelOptimal, Multistage, Online, Revolve, StoreAll, TieredLevels, TwoLevel, TwoLevelCosts,
+    LevelOptimal, Multistage, Online, Revolve, StoreAll, TieredLevels, TwoTier, TwoTierCosts,
     simulate,
 };
 
@@ -89,7 +89,7 @@ fn bench_schedules(c: &mut Criterion) {
     });
     // The level schedule over GPU levels and host snapshots, planned for the main job's shot
     // (778 steps, 37 snapshots' memory: 8 levels on the GPU, 33 snapshots in host memory).
-    let costs = TwoLevelCosts {
+    let costs = TwoTierCosts {
         forward: 1.0,
         host_write: 2.0,
         host_read: 2.0,
@@ -121,23 +121,23 @@ fn bench_schedules(c: &mut Criterion) {
 }
 
 /// Modelled costs (in forward steps) of the level schedule over GPU levels and host snapshots
-/// against the alternatives in the same memory, printed once: `TwoLevel` (Revolve's shape over
+/// against the alternatives in the same memory, printed once: `TwoTier` (Revolve's shape over
 /// whole snapshots, by cost), `LevelOptimal` with its slots placed by use (when that fits: a
 /// host slot holds a whole state), and `LevelOptimal` in the GPU's levels alone. State 0 is
-/// held (`new`), as `TwoLevel` holds it.
+/// held (`new`), as `TwoTier` holds it.
 fn tiered_table() {
     println!(
-        "\nn, GPU levels, host snapshots, copy cost: tiered levels / two-level / levels by use / GPU levels only"
+        "\nn, GPU levels, host snapshots, copy cost: tiered levels / two-tier / levels by use / GPU levels only"
     );
     for (n, levels, host) in [(778u64, 8u64, 33u64), (1000, 4, 8), (1500, 10, 6)] {
         for copy in [0.5, 2.0, 8.0] {
-            let costs = TwoLevelCosts {
+            let costs = TwoTierCosts {
                 forward: 1.0,
                 host_write: copy,
                 host_read: copy,
             };
             let tiered = TieredLevels::new(n, levels, host, 2, costs).unwrap().cost();
-            let two = TwoLevel::new(n, (levels / 2) as usize, host as usize, costs).unwrap();
+            let two = TwoTier::new(n, (levels / 2) as usize, host as usize, costs).unwrap();
             let two = costs.evaluate(two.clone(), &two.tiers());
             let by_use = LevelOptimal::new(n, levels + 2 * host, 2).unwrap();
             let state = 2;

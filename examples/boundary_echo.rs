@@ -22,8 +22,8 @@
 mod boundary;
 #[path = "common/cli.rs"]
 mod cli;
-#[path = "common/quiet.rs"]
-mod quiet;
+#[path = "common/runtime_dir.rs"]
+mod runtime_dir;
 
 use std::process::ExitCode;
 
@@ -81,7 +81,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    quiet::quiet_window_system();
+    runtime_dir::set_if_missing();
     let args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code,

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
     AnySchedule, CostOptimal, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TierCost,
-    TieredCosts, TieredLevels, TwoLevel, TwoLevelCosts,
+    TieredCosts, TieredLevels, TwoTier, TwoTierCosts,
 };
 
 /// How each shot's forward states are kept.
@@ -55,7 +55,7 @@ pub enum Checkpointing {
     /// warning in the log.
     Levels(u64),
     /// The least-cost schedule for `device` GPU and `host` host-memory snapshots under
-    /// `costs` ([`TwoLevel`]); measure the costs with
+    /// `costs` ([`TwoTier`]); measure the costs with
     /// [`calibrate`](crate::engine::calibrate).
     TwoTier {
         /// Snapshots on the GPU.
@@ -63,7 +63,7 @@ pub enum Checkpointing {
         /// Snapshots in host memory.
         host: usize,
         /// Step and transfer costs.
-        costs: TwoLevelCosts,
+        costs: TwoTierCosts,
     },
     /// The least-cost level schedule with `levels` GPU time levels and `host` host-memory
     /// snapshots under `costs` ([`TieredLevels::from_rest`]: consecutive states share levels on
@@ -75,7 +75,7 @@ pub enum Checkpointing {
         /// Snapshots in host memory.
         host: u64,
         /// Step and transfer costs.
-        costs: TwoLevelCosts,
+        costs: TwoTierCosts,
     },
     /// The least-cost schedule for `device` GPU, `host` host-memory and `disk` disk-tier
     /// snapshots under `costs` ([`CostOptimal`] over three tiers; the disk tier needs
@@ -146,7 +146,7 @@ impl Checkpointing {
     /// The schedule for `steps` steps.
     ///
     /// # Errors
-    /// As [`Revolve::new`], [`StoreAll::new`], [`LevelOptimal::new`] and [`TwoLevel::new`].
+    /// As [`Revolve::new`], [`StoreAll::new`], [`LevelOptimal::new`] and [`TwoTier::new`].
     pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
         Ok(match self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
@@ -177,7 +177,7 @@ impl Checkpointing {
                 device,
                 host,
                 costs,
-            } => AnySchedule::TwoLevel(TwoLevel::new(steps, device, host, costs)?),
+            } => AnySchedule::TwoTier(TwoTier::new(steps, device, host, costs)?),
             Checkpointing::TieredLevels {
                 levels,
                 host,

@@ -1,7 +1,7 @@
 //! The cost-optimal schedule over any number of tiers: valid, its cost what it claims, within
 //! each tier's slots, Revolve's optimum with one tier, never above the multistage placement of
 //! Revolve over the same tiers, and equal to a brute-force search over all schedules with three
-//! tiers on small cases. (The two-tier case has its own tests in `two_level.rs`.)
+//! tiers on small cases. (The two-tier case has its own tests in `two_tier.rs`.)
 
 #[path = "common/brute_force.rs"]
 mod brute_force;

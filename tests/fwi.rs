@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{CpuTwin, Problem};
 use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_on_devices, gradient_with};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Tier, TwoLevelCosts};
+use gpurevolve::schedule::{Tier, TwoTierCosts};
 use gpurevolve::{Error, ErrorKind};
 
 const NT: usize = 41;
@@ -84,7 +84,7 @@ fn every_checkpointing_gives_the_store_all_gradient() {
     assert!(reference.gradient.iter().any(|g| *g != 0.0));
 
     let state = 2 * shots[0].level_bytes();
-    let costs = TwoLevelCosts {
+    let costs = TwoTierCosts {
         forward: 1.0,
         host_write: 3.0,
         host_read: 2.0,

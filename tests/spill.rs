@@ -10,8 +10,7 @@ use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredLevels, TwoLevel,
-    TwoLevelCosts,
+    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredLevels, TwoTier, TwoTierCosts,
 };
 
 const STEPS: u64 = 60;
@@ -95,7 +94,7 @@ fn tiered_level_schedules_give_the_store_all_bits() {
         let (problem, observed) = setup_with(kind);
         let reference = reference(&gpu, &problem, &observed);
         let level = problem.level_bytes();
-        let costs = TwoLevelCosts {
+        let costs = TwoTierCosts {
             forward: 1.0,
             host_write: 2.0,
             host_read: 2.0,
@@ -325,13 +324,13 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
     );
     for costs in [
         costs,
-        TwoLevelCosts {
+        TwoTierCosts {
             forward: 1.0,
             host_write: 0.5,
             host_read: 0.5,
         },
     ] {
-        let plan = TwoLevel::new(STEPS, 2, 4, costs).unwrap();
+        let plan = TwoTier::new(STEPS, 2, 4, costs).unwrap();
         let tiers = plan.tiers();
         // State 0 is rebuilt, not saved (a shot starts at rest): its save copies nothing.
         let host_saves = plan
@@ -481,12 +480,12 @@ fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
     let state = 2 * problem.level_bytes();
-    let costs = TwoLevelCosts {
+    let costs = TwoTierCosts {
         forward: 1.0,
         host_write: 2.0,
         host_read: 2.0,
     };
-    let plan = TwoLevel::new(STEPS, 4, 2, costs).unwrap();
+    let plan = TwoTier::new(STEPS, 4, 2, costs).unwrap();
     let options = RevolverOptions {
         device_budget: Some(3 * state),
         ..RevolverOptions::default()

@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use gpurevolve::Error;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Tier, TieredLevels, TwoLevel, TwoLevelCosts, simulate,
+    Action, LevelOptimal, Tier, TieredLevels, TwoTier, TwoTierCosts, simulate,
 };
 
 /// Integer unit costs, so that sums are exact in both searches.
@@ -19,8 +19,8 @@ struct Costs {
 }
 
 impl Costs {
-    fn two_level(self) -> TwoLevelCosts {
-        TwoLevelCosts {
+    fn two_tier(self) -> TwoTierCosts {
+        TwoTierCosts {
             forward: self.forward as f64,
             host_write: self.write as f64,
             host_read: self.read as f64,
@@ -142,7 +142,7 @@ fn check(plan: TieredLevels, costs: Costs) -> (f64, f64, u64, usize) {
     let tiers = plan.tiers().to_vec();
     let actions: Vec<Action> = plan.clone().collect();
     let stats = simulate(plan.clone()).unwrap();
-    let priced = costs.two_level().evaluate(actions.iter().copied(), &tiers);
+    let priced = costs.two_tier().evaluate(actions.iter().copied(), &tiers);
     // Host slots held at once.
     let mut held = vec![false; tiers.len()];
     let mut peak_host = 0;
@@ -170,7 +170,7 @@ fn agrees_with_the_search(n: u8, levels: usize, slots: usize, q: u8, costs: Cost
         TieredLevels::new
     };
     let (n64, l64, h64, q64) = (n as u64, levels as u64, slots as u64, q as u64);
-    let plan = plan_with(n64, l64, h64, q64, costs.two_level()).unwrap();
+    let plan = plan_with(n64, l64, h64, q64, costs.two_tier()).unwrap();
     let (cost, priced, peak_levels, peak_host) = check(plan, costs);
     assert_eq!(cost, exhaustive as f64, "{label}: the programme");
     assert_eq!(priced, exhaustive as f64, "{label}: the actions");
@@ -218,7 +218,7 @@ fn with_three_levels_a_state_the_plan_is_valid_and_never_below_the_search() {
         for (levels, slots) in [(3, 1), (4, 2), (6, 1)] {
             let exhaustive = brute_force(n, levels, slots, 3, costs, false);
             let plan =
-                TieredLevels::new(n as u64, levels as u64, slots as u64, 3, costs.two_level())
+                TieredLevels::new(n as u64, levels as u64, slots as u64, 3, costs.two_tier())
                     .unwrap();
             let (cost, priced, peak_levels, peak_host) = check(plan, costs);
             assert_eq!(cost, priced);
@@ -236,7 +236,7 @@ fn host_slots_help_and_free_copies_help_most() {
     let gpu_only = simulate(LevelOptimal::from_rest(steps, 8, 2).unwrap())
         .unwrap()
         .advances as f64;
-    let costs = |copy: f64| TwoLevelCosts {
+    let costs = |copy: f64| TwoTierCosts {
         forward: 1.0,
         host_write: copy,
         host_read: copy,
@@ -271,7 +271,7 @@ fn host_slots_help_and_free_copies_help_most() {
 
 #[test]
 fn bad_input_is_typed() {
-    let costs = TwoLevelCosts {
+    let costs = TwoTierCosts {
         forward: 1.0,
         host_write: 1.0,
         host_read: 1.0,
@@ -294,7 +294,7 @@ fn bad_input_is_typed() {
             ..
         })
     ));
-    let bad = TwoLevelCosts {
+    let bad = TwoTierCosts {
         host_read: f64::NAN,
         ..costs
     };
@@ -308,19 +308,19 @@ fn bad_input_is_typed() {
     ));
 }
 
-/// Revolve's shape over whole snapshots by cost ([`TwoLevel`]) is one of the schedules the
+/// Revolve's shape over whole snapshots by cost ([`TwoTier`]) is one of the schedules the
 /// programme searches (whole states, no sharing), so in the same memory it is never cheaper.
 #[test]
 fn never_dearer_than_revolves_shape_in_the_same_memory() {
     for n in [2u64, 5, 13, 40, 97, 200] {
         for (snaps, host) in [(1usize, 1usize), (1, 4), (2, 3), (3, 6), (5, 2)] {
             for copy in [0.5, 2.0, 8.0] {
-                let costs = TwoLevelCosts {
+                let costs = TwoTierCosts {
                     forward: 1.0,
                     host_write: copy,
                     host_read: 0.5 * copy,
                 };
-                let two = TwoLevel::new(n, snaps, host, costs).unwrap();
+                let two = TwoTier::new(n, snaps, host, costs).unwrap();
                 let two_cost = costs.evaluate(two.clone(), &two.tiers());
                 let plan = TieredLevels::new(n, 2 * snaps as u64, host as u64, 2, costs).unwrap();
                 assert!(

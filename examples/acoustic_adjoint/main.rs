@@ -26,8 +26,8 @@ mod ranks;
 mod report;
 mod setup;
 
-#[path = "../common/quiet.rs"]
-mod quiet;
+#[path = "../common/runtime_dir.rs"]
+mod runtime_dir;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ enum Placement {
     /// calibration, or --costs). With --schedule levels (the default), the level schedule over
     /// the GPU's levels and whole snapshots in host memory ("tiered-levels" in the summary);
     /// with --schedule revolve or classic, or with --disk, whole snapshots in Revolve's split
-    /// structure ("two-level", "cost-optimal").
+    /// structure ("two-tier", "cost-optimal").
     Optimal,
 }
 
@@ -245,7 +245,7 @@ fn go_on() -> ControlFlow<()> {
 }
 
 fn main() -> ExitCode {
-    quiet::quiet_window_system();
+    runtime_dir::set_if_missing();
     logger::init();
     let args: Args = match cli::parse() {
         Ok(args) => args,

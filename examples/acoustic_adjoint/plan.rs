@@ -4,7 +4,7 @@
 use gpurevolve::fwi::{Checkpointing, ThreeTierCosts};
 use gpurevolve::schedule::{
     self, AnySchedule, LevelOptimal, Multistage, Planned, Revolve, Schedule, Tier, TierCost,
-    TwoLevel, TwoLevelCosts,
+    TwoTier, TwoTierCosts,
 };
 
 use super::report::Json;
@@ -16,7 +16,7 @@ pub fn checkpointing(
     args: &Args,
     steps: u64,
     state_bytes: u64,
-    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure: impl FnOnce() -> Result<TwoTierCosts, String>,
     measure_disk: impl FnOnce() -> Result<TierCost, String>,
 ) -> Result<Checkpointing, String> {
     if args.store_all {
@@ -60,7 +60,7 @@ fn three_tier(
     args: &Args,
     snaps: u64,
     state_bytes: u64,
-    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure: impl FnOnce() -> Result<TwoTierCosts, String>,
     measure_disk: impl FnOnce() -> Result<TierCost, String>,
 ) -> Result<Checkpointing, String> {
     let snaps = usize::try_from(snaps).map_err(|e| e.to_string())?;
@@ -142,7 +142,7 @@ fn two_tier(
     args: &Args,
     snaps: u64,
     state_bytes: u64,
-    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure: impl FnOnce() -> Result<TwoTierCosts, String>,
 ) -> Result<Checkpointing, String> {
     let snaps = usize::try_from(snaps).map_err(|e| e.to_string())?;
     let fits = |bytes: u64| usize::try_from(bytes / state_bytes).unwrap_or(usize::MAX);
@@ -156,7 +156,7 @@ fn two_tier(
             fits(h)
         ));
     }
-    let costs = two_level_costs(args, host > 0, measure)?;
+    let costs = two_tier_costs(args, host > 0, measure)?;
     Ok(Checkpointing::TwoTier {
         device,
         host,
@@ -171,7 +171,7 @@ fn tiered_levels(
     args: &Args,
     snaps: u64,
     state_bytes: u64,
-    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
+    measure: impl FnOnce() -> Result<TwoTierCosts, String>,
 ) -> Result<Checkpointing, String> {
     let level_bytes = (state_bytes / 2).max(1);
     let total = 2 * snaps;
@@ -187,7 +187,7 @@ fn tiered_levels(
             h / state_bytes
         ));
     }
-    let costs = two_level_costs(args, host > 0, measure)?;
+    let costs = two_tier_costs(args, host > 0, measure)?;
     Ok(Checkpointing::TieredLevels {
         levels,
         host,
@@ -196,13 +196,13 @@ fn tiered_levels(
 }
 
 /// `--costs` as a step and the two copies, or measured when anything goes to the host.
-fn two_level_costs(
+fn two_tier_costs(
     args: &Args,
     host: bool,
-    measure: impl FnOnce() -> Result<TwoLevelCosts, String>,
-) -> Result<TwoLevelCosts, String> {
+    measure: impl FnOnce() -> Result<TwoTierCosts, String>,
+) -> Result<TwoTierCosts, String> {
     Ok(match args.costs.as_deref() {
-        Some(&[forward, host_write, host_read]) => TwoLevelCosts {
+        Some(&[forward, host_write, host_read]) => TwoTierCosts {
             forward,
             host_write,
             host_read,
@@ -214,7 +214,7 @@ fn two_level_costs(
             ));
         }
         // Nothing goes to the host: the plan is the GPU's alone whatever the copies cost.
-        None if !host => TwoLevelCosts {
+        None if !host => TwoTierCosts {
             forward: 1.0,
             host_write: 0.0,
             host_read: 0.0,
@@ -233,7 +233,7 @@ pub fn count(tiers: &[Tier], tier: Tier) -> u64 {
 /// (multistage; `None` when that does not fit the tiers' memory), and for the level schedule
 /// Revolve's shape over whole snapshots.
 pub struct Modelled {
-    costs: Option<TwoLevelCosts>,
+    costs: Option<TwoTierCosts>,
     /// The disk tier's costs, for a three-tier plan.
     disk: Option<TierCost>,
     /// The key of `optimal` in the report.
@@ -301,7 +301,7 @@ pub fn model_costs(
         )
         .map_err(err)?;
         return Ok(Modelled {
-            costs: Some(TwoLevelCosts {
+            costs: Some(TwoTierCosts {
                 forward: costs.forward,
                 host_write: costs.host.write,
                 host_read: costs.host.read,
@@ -335,15 +335,15 @@ pub fn model_costs(
         // put state 0 in host memory and hold more on the GPU than these levels).
         let device = usize::try_from(levels / 2).map_err(|e| e.to_string())?;
         let host_slots = usize::try_from(host).map_err(|e| e.to_string())?;
-        let two_level = TwoLevel::new(steps, device.max(1), host_slots, costs).map_err(err)?;
-        let tiers = two_level.tiers();
+        let two_tier = TwoTier::new(steps, device.max(1), host_slots, costs).map_err(err)?;
+        let tiers = two_tier.tiers();
         return Ok(Modelled {
             costs: Some(costs),
             disk: None,
             name: "tiered_levels",
             optimal,
             multistage,
-            others: vec![("two_level", costs.evaluate(two_level, &tiers))],
+            others: vec![("two_tier", costs.evaluate(two_tier, &tiers))],
         });
     }
     let Checkpointing::TwoTier {
@@ -375,7 +375,7 @@ pub fn model_costs(
     Ok(Modelled {
         costs: Some(costs),
         disk: None,
-        name: "two_level",
+        name: "two_tier",
         optimal,
         multistage: Some(multistage),
         others: Vec::new(),

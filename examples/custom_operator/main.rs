@@ -11,8 +11,8 @@
 //! cargo run --release --example custom_operator
 //! ```
 
-#[path = "../common/quiet.rs"]
-mod quiet;
+#[path = "../common/runtime_dir.rs"]
+mod runtime_dir;
 
 use std::process::ExitCode;
 
@@ -359,7 +359,7 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    quiet::quiet_window_system();
+    runtime_dir::set_if_missing();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {

@@ -16,8 +16,8 @@ mod json;
 mod measure;
 mod transfers;
 
-#[path = "../common/quiet.rs"]
-mod quiet;
+#[path = "../common/runtime_dir.rs"]
+mod runtime_dir;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -345,7 +345,7 @@ fn figure(x: f64) -> String {
 }
 
 fn main() -> ExitCode {
-    quiet::quiet_window_system();
+    runtime_dir::set_if_missing();
     match cli::parse::<Args>() {
         Ok(args) => cli::exit(run(&args)),
         Err(code) => code,

@@ -45,7 +45,7 @@ import tempfile as _tempfile
 import numpy as _np
 
 
-def _quiet_window_system():
+def _set_runtime_dir():
     """Mesa's Vulkan loader prints two ``XDG_RUNTIME_DIR`` error lines on every device opened
     without that variable (servers, containers). A compute-only package opens no window: when
     it is missing, it is pointed at a private directory (mode 0700), as the command-line
@@ -62,7 +62,7 @@ def _quiet_window_system():
     _os.environ["XDG_RUNTIME_DIR"] = path
 
 
-_quiet_window_system()
+_set_runtime_dir()
 
 from ._native import (  # noqa: E402 (after the environment is set)
     Action,

@@ -19,7 +19,7 @@ mod operator;
 mod points;
 mod problem;
 mod quiet;
-mod reference;
+mod store_all;
 
 pub use boundary::{Boundary, BoundaryKind};
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};

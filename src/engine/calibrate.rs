@@ -8,23 +8,19 @@ use super::disk::DiskTier;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
-use crate::schedule::{TierCost, TwoLevelCosts};
+use crate::schedule::{TierCost, TwoTierCosts};
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
 /// to host memory and back, as [`Revolver`](super::Revolver) makes them with its default
 /// options (into host buffers where the device has them, else through staging): the costs that
-/// [`TwoLevel`](crate::schedule::TwoLevel) plans with. Uses its own buffers; the operator's
+/// [`TwoTier`](crate::schedule::TwoTier) plans with. Uses its own buffers; the operator's
 /// adjoint state is untouched. The steps timed are `0..samples`, so `samples` is clamped to
 /// the operator's number of steps (and to at least 1): no step outside the time loop runs.
 ///
 /// # Errors
 /// As the operator's `encode_forward`; [`Error::Gpu`] when the operator's commands fail
 /// validation; [`Error::OutOfMemory`].
-pub fn calibrate<O: Operator>(
-    gpu: &Gpu,
-    operator: &mut O,
-    samples: usize,
-) -> Result<TwoLevelCosts> {
+pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TwoTierCosts> {
     let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
     let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
@@ -58,7 +54,7 @@ pub fn calibrate<O: Operator>(
     } else {
         staged_copies(gpu, &ring[..levels], samples)?
     };
-    Ok(TwoLevelCosts {
+    Ok(TwoTierCosts {
         forward,
         host_write: write / samples as f64,
         host_read: read / samples as f64,

@@ -79,7 +79,7 @@ pub trait Schedule: Iterator<Item = Action> {
     fn slot_capacity(&self) -> usize;
 
     /// The memory tier of each slot, for a schedule planned for two tiers
-    /// ([`TwoLevel`](super::TwoLevel)). `None` (the default) leaves the placement to the
+    /// ([`TwoTier`](super::TwoTier)). `None` (the default) leaves the placement to the
     /// engine, which keeps the most used slots on the GPU ([`Multistage`](super::Multistage)).
     fn tiers(&self) -> Option<Vec<Tier>> {
         None

@@ -9,7 +9,7 @@ use super::revolve::Revolve;
 use super::simulate::{LevelBudget, Planned};
 use super::store_all::StoreAll;
 use super::tiered_levels::TieredLevels;
-use super::two_level::TwoLevel;
+use super::two_tier::TwoTier;
 use crate::error::Result;
 
 /// Revolve, store-all, the level-optimal or the cost-optimal two-tier schedule, picked at run
@@ -20,8 +20,8 @@ pub enum AnySchedule {
     Revolve(Revolve),
     /// [`StoreAll`].
     StoreAll(StoreAll),
-    /// [`TwoLevel`], which places its own slots.
-    TwoLevel(TwoLevel),
+    /// [`TwoTier`], which places its own slots.
+    TwoTier(TwoTier),
     /// [`LevelOptimal`].
     Levels(LevelOptimal),
     /// [`OnlineSchedule`], for a run that ends when a condition holds (boxed: it is the
@@ -37,7 +37,7 @@ pub enum AnySchedule {
 /// package's `info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleMemory {
-    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-level`, `cost-optimal`,
+    /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-tier`, `cost-optimal`,
     /// `tiered-levels` or `online`.
     pub name: &'static str,
     /// Its memory in two-level snapshots.
@@ -58,7 +58,7 @@ impl AnySchedule {
             AnySchedule::Revolve(s) if classic => ("revolve-classic", s.snaps(), 2 * s.snaps()),
             AnySchedule::Revolve(s) => ("revolve", s.snaps() - 1, 2 * (s.snaps() - 1)),
             AnySchedule::StoreAll(_) => ("store-all", slots, slots + 1),
-            AnySchedule::TwoLevel(_) => ("two-level", slots, 2 * slots),
+            AnySchedule::TwoTier(_) => ("two-tier", slots, 2 * slots),
             AnySchedule::CostOptimal(_) => ("cost-optimal", slots, 2 * slots),
             AnySchedule::TieredLevels(s) => {
                 let tiers = TieredLevels::tiers(s);
@@ -81,7 +81,7 @@ impl AnySchedule {
         match self {
             AnySchedule::Revolve(s) => s,
             AnySchedule::StoreAll(s) => s,
-            AnySchedule::TwoLevel(s) => s,
+            AnySchedule::TwoTier(s) => s,
             AnySchedule::Levels(s) => s,
             AnySchedule::Online(s) => s,
             AnySchedule::CostOptimal(s) => s,
@@ -97,7 +97,7 @@ impl Iterator for AnySchedule {
         match self {
             AnySchedule::Revolve(s) => s.next(),
             AnySchedule::StoreAll(s) => s.next(),
-            AnySchedule::TwoLevel(s) => s.next(),
+            AnySchedule::TwoTier(s) => s.next(),
             AnySchedule::Levels(s) => s.next(),
             AnySchedule::Online(s) => s.next(),
             AnySchedule::CostOptimal(s) => s.next(),

@@ -84,7 +84,7 @@ mod revolve;
 mod simulate;
 mod store_all;
 mod tiered_levels;
-mod two_level;
+mod two_tier;
 mod walk;
 
 pub use action::{Action, Schedule};
@@ -104,4 +104,4 @@ pub use simulate::{
 };
 pub use store_all::StoreAll;
 pub use tiered_levels::TieredLevels;
-pub use two_level::{TwoLevel, TwoLevelCosts};
+pub use two_tier::{TwoTier, TwoTierCosts};

@@ -4,7 +4,7 @@
 use super::action::{Action, Schedule};
 use super::multistage::Tier;
 use super::simulate::{LevelBudget, Planned, planned};
-use super::two_level::TwoLevelCosts;
+use super::two_tier::TwoTierCosts;
 use crate::error::{Error, Result};
 
 /// The most table entries a plan may fill (`(q + 2)·n·l·h`): 16 M, 256 MiB while planning.
@@ -53,7 +53,7 @@ impl Table {
 
 /// The level schedule over two tiers, with the least cost: GPU memory counted in time levels
 /// that consecutive states share ([`LevelOptimal`](super::LevelOptimal)'s model), host memory
-/// in whole states that cost a copy each way ([`TwoLevel`](super::TwoLevel)'s model), and the
+/// in whole states that cost a copy each way ([`TwoTier`](super::TwoTier)'s model), and the
 /// state-only adjoint (a reverse recomputes nothing).
 ///
 /// **The programme.** `G(k, m, l, h)`: the least cost to reverse the `m` steps above a held
@@ -74,7 +74,7 @@ impl Table {
 /// ```
 ///
 /// over `1 ≤ i ≤ m − 2`, with `f`, `w` and `read` a step's, a host write's and a host read's
-/// costs ([`TwoLevelCosts`]), and `r(host) = read`, 0 otherwise. A move happens where the held
+/// costs ([`TwoTierCosts`]), and `r(host) = read`, 0 otherwise. A move happens where the held
 /// state is live, at the start of a range; one is enough since copies cost nothing negative,
 /// so moves compare against the costs without one. The tests check the programme against an
 /// exhaustive search over every sequence of moves on whole states (advance, save to either
@@ -92,9 +92,9 @@ impl Table {
 /// ([`Multistage`](super::Multistage)).
 ///
 /// ```
-/// use gpurevolve::schedule::{LevelOptimal, TieredLevels, TwoLevelCosts, simulate};
+/// use gpurevolve::schedule::{LevelOptimal, TieredLevels, TwoTierCosts, simulate};
 /// // 200 steps, 6 GPU levels and 4 host slots; a host copy costs 3 steps each way.
-/// let costs = TwoLevelCosts { forward: 1.0, host_write: 3.0, host_read: 3.0 };
+/// let costs = TwoTierCosts { forward: 1.0, host_write: 3.0, host_read: 3.0 };
 /// let plan = TieredLevels::from_rest(200, 6, 4, 2, costs)?;
 /// let gpu_only = LevelOptimal::from_rest(200, 6, 2)?;
 /// let stats = simulate(plan.clone())?;
@@ -126,7 +126,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         per_state: u64,
-        costs: TwoLevelCosts,
+        costs: TwoTierCosts,
     ) -> Result<Self> {
         Self::plan(steps, levels, host, per_state, costs, false)
     }
@@ -142,7 +142,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         per_state: u64,
-        costs: TwoLevelCosts,
+        costs: TwoTierCosts,
     ) -> Result<Self> {
         Self::plan(steps, levels, host, per_state, costs, true)
     }
@@ -152,7 +152,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         q: u64,
-        costs: TwoLevelCosts,
+        costs: TwoTierCosts,
         initial_free: bool,
     ) -> Result<Self> {
         if steps == 0 {
@@ -268,7 +268,7 @@ impl TieredLevels {
     }
 }
 
-fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: TwoLevelCosts) -> Table {
+fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: TwoTierCosts) -> Table {
     let kinds = q as usize + 2;
     let size = kinds * (n + 1) * (levels + 1) * (slots + 1);
     let mut t = Table {
@@ -278,7 +278,7 @@ fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: TwoLevelCosts) ->
         cost: vec![0.0; size],
         choice: vec![Choice::Direct; size],
     };
-    let TwoLevelCosts {
+    let TwoTierCosts {
         forward: f,
         host_write: w,
         host_read: r,

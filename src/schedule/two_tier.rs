@@ -11,7 +11,7 @@ use crate::error::Result;
 
 /// Unit costs of the two-tier model (seconds, or multiples of a forward step).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TwoLevelCosts {
+pub struct TwoTierCosts {
     /// One recomputed forward step.
     pub forward: f64,
     /// Saving a checkpoint to the slow tier (a device → host copy).
@@ -20,7 +20,7 @@ pub struct TwoLevelCosts {
     pub host_read: f64,
 }
 
-impl TwoLevelCosts {
+impl TwoTierCosts {
     /// The cost of running `actions` with slots placed on `tiers`:
     /// `forward · advances + host_write · host saves + host_read · host restores`.
     pub fn evaluate(&self, actions: impl IntoIterator<Item = Action>, tiers: &[Tier]) -> f64 {
@@ -36,9 +36,9 @@ impl TwoLevelCosts {
     }
 }
 
-impl From<TwoLevelCosts> for TieredCosts {
+impl From<TwoTierCosts> for TieredCosts {
     /// The GPU tier free, the host tier at the given costs.
-    fn from(c: TwoLevelCosts) -> Self {
+    fn from(c: TwoTierCosts) -> Self {
         TieredCosts {
             forward: c.forward,
             tiers: vec![
@@ -53,28 +53,28 @@ impl From<TwoLevelCosts> for TieredCosts {
 }
 
 /// The cost-optimal two-tier schedule: an iterator of actions whose slots `0..m` are fast and
-/// `m..m + d` slow (see [`TwoLevel::tiers`]).
+/// `m..m + d` slow (see [`TwoTier::tiers`]).
 ///
 /// ```
-/// use gpurevolve::schedule::{min_advances, simulate, TwoLevel, TwoLevelCosts};
+/// use gpurevolve::schedule::{min_advances, simulate, TwoTier, TwoTierCosts};
 /// // Free host copies: the optimum is Revolve's with all 2 + 3 slots.
-/// let free = TwoLevelCosts { forward: 1.0, host_write: 0.0, host_read: 0.0 };
-/// let s = TwoLevel::new(100, 2, 3, free)?;
+/// let free = TwoTierCosts { forward: 1.0, host_write: 0.0, host_read: 0.0 };
+/// let s = TwoTier::new(100, 2, 3, free)?;
 /// assert_eq!(s.cost(), min_advances(100, 5)? as f64);
 /// simulate(s)?;
 /// # Ok::<(), gpurevolve::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct TwoLevel {
+pub struct TwoTier {
     plan: CostOptimal,
 }
 
-impl TwoLevel {
+impl TwoTier {
     /// Plans `steps` steps with `fast` GPU slots and `slow` host slots under `costs`.
     ///
     /// # Errors
     /// As [`CostOptimal::new`].
-    pub fn new(steps: u64, fast: usize, slow: usize, costs: TwoLevelCosts) -> Result<Self> {
+    pub fn new(steps: u64, fast: usize, slow: usize, costs: TwoTierCosts) -> Result<Self> {
         Ok(Self {
             plan: CostOptimal::new(steps, &[fast, slow], &costs.into())?,
         })
@@ -92,7 +92,7 @@ impl TwoLevel {
     }
 }
 
-impl Iterator for TwoLevel {
+impl Iterator for TwoTier {
     type Item = Action;
 
     fn next(&mut self) -> Option<Action> {
@@ -100,7 +100,7 @@ impl Iterator for TwoLevel {
     }
 }
 
-impl Schedule for TwoLevel {
+impl Schedule for TwoTier {
     fn steps(&self) -> u64 {
         self.plan.steps()
     }
@@ -110,7 +110,7 @@ impl Schedule for TwoLevel {
     }
 
     fn tiers(&self) -> Option<Vec<Tier>> {
-        Some(TwoLevel::tiers(self))
+        Some(TwoTier::tiers(self))
     }
 
     fn planned(&self) -> Result<Option<Planned>> {

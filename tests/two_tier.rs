@@ -6,7 +6,7 @@
 mod brute_force;
 
 use gpurevolve::schedule::{
-    Action, Multistage, Revolve, Tier, TwoLevel, TwoLevelCosts, min_advances, simulate,
+    Action, Multistage, Revolve, Tier, TwoTier, TwoTierCosts, min_advances, simulate,
 };
 use proptest::prelude::*;
 
@@ -31,8 +31,8 @@ fn peaks(actions: &[Action], tiers: &[Tier]) -> (usize, usize) {
     (peak[0], peak[1])
 }
 
-fn check(n: u64, m: usize, d: usize, costs: TwoLevelCosts) -> f64 {
-    let plan = TwoLevel::new(n, m, d, costs).unwrap();
+fn check(n: u64, m: usize, d: usize, costs: TwoTierCosts) -> f64 {
+    let plan = TwoTier::new(n, m, d, costs).unwrap();
     let (cost, tiers) = (plan.cost(), plan.tiers());
     let actions: Vec<Action> = plan.clone().collect();
     simulate(plan).unwrap_or_else(|e| panic!("({n}, {m}, {d}): {e}"));
@@ -49,7 +49,7 @@ fn check(n: u64, m: usize, d: usize, costs: TwoLevelCosts) -> f64 {
 fn extremes_are_revolve() {
     for n in [1u64, 2, 10, 57, 200] {
         for (m, d) in [(1usize, 0usize), (2, 3), (0, 4), (5, 5)] {
-            let free = TwoLevelCosts {
+            let free = TwoTierCosts {
                 forward: 1.0,
                 host_write: 0.0,
                 host_read: 0.0,
@@ -61,7 +61,7 @@ fn extremes_are_revolve() {
                 "free host, ({n}, {m}, {d})"
             );
             if m > 0 {
-                let dear = TwoLevelCosts {
+                let dear = TwoTierCosts {
                     forward: 1.0,
                     host_write: 1e9,
                     host_read: 1e9,
@@ -79,29 +79,29 @@ fn extremes_are_revolve() {
 
 /// The least cost over *all* schedules with `m` GPU and `d` host slots: the exhaustive
 /// search over tiers, with a free GPU tier.
-fn brute_force(n: u8, m: usize, d: usize, c: TwoLevelCosts) -> f64 {
+fn brute_force(n: u8, m: usize, d: usize, c: TwoTierCosts) -> f64 {
     brute_force::brute_force(n, &[m, d], &c.into())
 }
 
 #[test]
 fn equals_the_brute_force_optimum_on_small_cases() {
     let costs = [
-        TwoLevelCosts {
+        TwoTierCosts {
             forward: 1.0,
             host_write: 0.5,
             host_read: 0.25,
         },
-        TwoLevelCosts {
+        TwoTierCosts {
             forward: 1.0,
             host_write: 3.0,
             host_read: 2.0,
         },
-        TwoLevelCosts {
+        TwoTierCosts {
             forward: 0.1,
             host_write: 1.0,
             host_read: 1.5,
         },
-        TwoLevelCosts {
+        TwoTierCosts {
             forward: 1.0,
             host_write: 0.0,
             host_read: 4.0,
@@ -130,7 +130,7 @@ proptest! {
         forward in 0.0f64..3.0, write in 0.0f64..5.0, read in 0.0f64..5.0,
     ) {
         prop_assume!(m + d > 0);
-        let c = TwoLevelCosts { forward, host_write: write, host_read: read };
+        let c = TwoTierCosts { forward, host_write: write, host_read: read };
         let dp = check(n as u64, m, d, c);
         let bf = brute_force(n, m, d, c);
         // The brute force rounds costs to 1e-6.
@@ -142,7 +142,7 @@ proptest! {
         n in 2u64..160, m in 1usize..5, d in 0usize..5,
         write in 0.0f64..20.0, read in 0.0f64..20.0,
     ) {
-        let costs = TwoLevelCosts { forward: 1.0, host_write: write, host_read: read };
+        let costs = TwoTierCosts { forward: 1.0, host_write: write, host_read: read };
         let optimal = check(n, m, d, costs);
         // Revolve with all m + d slots (at most n: it refuses more), the m busiest on the GPU.
         let state = 1u64;
@@ -155,27 +155,27 @@ proptest! {
 
 #[test]
 fn bad_input_is_typed() {
-    let c = TwoLevelCosts {
+    let c = TwoTierCosts {
         forward: 1.0,
         host_write: 1.0,
         host_read: 1.0,
     };
-    assert!(TwoLevel::new(0, 1, 1, c).is_err());
-    assert!(TwoLevel::new(10, 0, 0, c).is_err());
+    assert!(TwoTier::new(0, 1, 1, c).is_err());
+    assert!(TwoTier::new(10, 0, 0, c).is_err());
     assert!(
-        TwoLevel::new(
+        TwoTier::new(
             10,
             1,
             1,
-            TwoLevelCosts {
+            TwoTierCosts {
                 host_read: f64::NAN,
                 ..c
             }
         )
         .is_err()
     );
-    assert!(TwoLevel::new(10, 1, 1, TwoLevelCosts { forward: -1.0, ..c }).is_err());
-    assert!(TwoLevel::new(1_000_000, 10, 10, c).is_err());
+    assert!(TwoTier::new(10, 1, 1, TwoTierCosts { forward: -1.0, ..c }).is_err());
+    assert!(TwoTier::new(1_000_000, 10, 10, c).is_err());
 }
 
 #[test]
@@ -184,14 +184,14 @@ fn long_runs_do_not_recurse_per_step() {
     // so the ranges nest n deep. Planned on a thread with a 256 KB stack: the former recursive
     // emitter overflowed it in a debug build (in release, LLVM happened to turn its tail call
     // into a loop; the emitter now loops explicitly).
-    let c = TwoLevelCosts {
+    let c = TwoTierCosts {
         forward: 1.0,
         host_write: 2.0,
         host_read: 2.0,
     };
     let n = 8_000;
     let plan = move || {
-        simulate(TwoLevel::new(n, 1, 0, c).unwrap())
+        simulate(TwoTier::new(n, 1, 0, c).unwrap())
             .unwrap()
             .reverse_steps
     };

@@ -8,7 +8,7 @@
 
 /// Sets `XDG_RUNTIME_DIR` for this process when it is missing. Call first thing in `main`,
 /// before any thread starts.
-pub fn quiet_window_system() {
+pub fn set_if_missing() {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::PermissionsExt;
