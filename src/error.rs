@@ -8,8 +8,12 @@
 //!   waiting or freeing helps on this device or budget; shrink the problem;
 //! * **does not fit now** ([`Error::OutOfMemory`]): the device is full at the moment; free
 //!   something, or let the checkpoint store spill to host memory.
+//!
+//! The bottom of the crate: it imports nothing from it. The two schedule words a rejected
+//! schedule's error names, [`Action`] and [`Violation`], are therefore defined here; the
+//! crate shows them as `schedule::Action` and `schedule::Violation`.
 
-use crate::schedule::{Action, Violation};
+use std::fmt;
 
 /// Everything that can go wrong in gpurevolve.
 #[derive(Debug, thiserror::Error)]
@@ -451,6 +455,210 @@ impl Error {
             }
             Error::NonFinite { .. } => ErrorKind::BadInput,
             Error::DeviceLost { .. } | Error::Timeout { .. } => ErrorKind::Device,
+        }
+    }
+}
+
+/// One instruction of a checkpointing schedule.
+///
+/// The engine holds one *live* forward state (the state before some step `k`, "state `k`")
+/// and a set of numbered *slots* that each hold one saved state. Steps are reversed once each,
+/// in the order `n − 1, …, 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Advance the live state from state `from` to state `to` (`to − from` forward steps, nothing
+    /// recorded).
+    Advance {
+        /// Step of the live state before.
+        from: u64,
+        /// Step of the live state after; `to > from`.
+        to: u64,
+    },
+    /// Keep the live state (state `step`) in `slot`, which must be empty. The live state stays.
+    Save {
+        /// Step of the state saved.
+        step: u64,
+        /// Slot it goes into.
+        slot: usize,
+    },
+    /// Make the state held in `slot` (state `step`) the live state. The slot keeps it.
+    Restore {
+        /// Step of the state restored.
+        step: u64,
+        /// Slot it comes from.
+        slot: usize,
+    },
+    /// Empty `slot`, which holds state `step` and is needed no more.
+    Free {
+        /// Step of the state dropped.
+        step: u64,
+        /// Slot emptied.
+        slot: usize,
+    },
+    /// Run step `step` forward from the live state while recording what its adjoint needs, then
+    /// run the adjoint of step `step`. Consumes the live state: a `Restore` must follow before
+    /// the next `Advance`, `Save` or `Reverse`.
+    Reverse {
+        /// The step reversed.
+        step: u64,
+    },
+    /// The schedule is complete: every step reversed, every slot empty.
+    End,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Action::Advance { from, to } => write!(f, "advance {from}→{to}"),
+            Action::Save { step, slot } => write!(f, "save state {step} into slot {slot}"),
+            Action::Restore { step, slot } => write!(f, "restore state {step} from slot {slot}"),
+            Action::Free { step, slot } => write!(f, "free slot {slot} (state {step})"),
+            Action::Reverse { step } => write!(f, "reverse step {step}"),
+            Action::End => f.write_str("end"),
+        }
+    }
+}
+
+/// Why the simulator rejected an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// The action needs the live state to be state `needed`, but it is `live` (`None`: nothing
+    /// is live since the last reverse).
+    NotLive {
+        /// The state the action needs.
+        needed: u64,
+        /// The live state.
+        live: Option<u64>,
+    },
+    /// An advance that does not move forward.
+    EmptyAdvance,
+    /// An advance to a state at or past the next step to reverse, which can never be needed.
+    AdvancePastReverse {
+        /// Where the advance ends.
+        to: u64,
+        /// The next step to reverse (`None`: every step is reversed).
+        next_reverse: Option<u64>,
+    },
+    /// A slot index at or above the schedule's capacity.
+    SlotOutOfRange {
+        /// The slot named.
+        slot: usize,
+        /// The schedule's slot capacity.
+        capacity: usize,
+    },
+    /// A save into a slot that still holds a state.
+    SlotOccupied {
+        /// The slot named.
+        slot: usize,
+        /// The state it holds.
+        holds: u64,
+    },
+    /// A restore or free that names a state the slot does not hold.
+    SlotMismatch {
+        /// The slot named.
+        slot: usize,
+        /// The state the action expects.
+        expected: u64,
+        /// What the slot holds.
+        holds: Option<u64>,
+    },
+    /// A reverse out of order: steps are reversed once each, from `n − 1` down to 0.
+    ReverseOutOfOrder {
+        /// The step the action reverses.
+        step: u64,
+        /// The step that must be reversed next (`None`: all are done).
+        expected: Option<u64>,
+    },
+    /// `End` while steps remain to be reversed.
+    EndBeforeDone {
+        /// Steps not yet reversed.
+        remaining: u64,
+    },
+    /// `End` with slots still held.
+    EndWithHeldSlots {
+        /// Slots still held.
+        held: usize,
+    },
+    /// A save that makes the saved states hold more time levels than the schedule's
+    /// [`LevelBudget`](crate::schedule::LevelBudget).
+    LevelBudgetExceeded {
+        /// Levels held after the save.
+        held: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// An action after `End`.
+    ActionAfterEnd,
+    /// The schedule stopped without `End`.
+    MissingEnd,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation::NotLive { needed, live: None } => {
+                write!(
+                    f,
+                    "needs live state {needed}, but no state is live since the last reverse"
+                )
+            }
+            Violation::NotLive {
+                needed,
+                live: Some(live),
+            } => write!(f, "needs live state {needed}, but the live state is {live}"),
+            Violation::EmptyAdvance => {
+                f.write_str("an advance must move at least one step forward")
+            }
+            Violation::AdvancePastReverse {
+                to,
+                next_reverse: Some(next),
+            } => write!(
+                f,
+                "advances to state {to}, past the next step to reverse ({next})"
+            ),
+            Violation::AdvancePastReverse {
+                to,
+                next_reverse: None,
+            } => write!(
+                f,
+                "advances to state {to}, but every step is already reversed"
+            ),
+            Violation::SlotOutOfRange { slot, capacity } => {
+                write!(f, "slot {slot} is out of range (capacity {capacity})")
+            }
+            Violation::SlotOccupied { slot, holds } => {
+                write!(f, "slot {slot} still holds state {holds}")
+            }
+            Violation::SlotMismatch {
+                slot,
+                expected,
+                holds,
+            } => match holds {
+                Some(h) => write!(f, "slot {slot} holds state {h}, not {expected}"),
+                None => write!(f, "slot {slot} is empty, not holding state {expected}"),
+            },
+            Violation::ReverseOutOfOrder {
+                step,
+                expected: Some(e),
+            } => write!(f, "reverses step {step}, but step {e} is next"),
+            Violation::ReverseOutOfOrder {
+                step,
+                expected: None,
+            } => write!(
+                f,
+                "reverses step {step}, but every step is already reversed"
+            ),
+            Violation::EndBeforeDone { remaining } => {
+                write!(f, "ends with {remaining} steps not reversed")
+            }
+            Violation::EndWithHeldSlots { held } => write!(f, "ends with {held} slots still held"),
+            Violation::LevelBudgetExceeded { held, budget } => write!(
+                f,
+                "holds {held} time levels, above the schedule's budget of {budget}"
+            ),
+            Violation::ActionAfterEnd => f.write_str("an action after the end"),
+            Violation::MissingEnd => f.write_str("the schedule stops without an end action"),
         }
     }
 }

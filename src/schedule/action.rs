@@ -1,70 +1,14 @@
-//! The action vocabulary every schedule speaks and every engine executes.
+//! The action vocabulary every schedule speaks and every engine executes: the bottom of
+//! `schedule/`. The [`Schedule`] trait and what its methods return (a slot's [`Tier`], a
+//! [`LevelBudget`], a [`Planned`] run, the [`OnlineControl`]) live here, so that every schedule
+//! imports its vocabulary and the vocabulary imports no schedule.
 
-use super::multistage::Tier;
-use super::online::OnlineControl;
-use super::simulate::{LevelBudget, Planned};
 use crate::error::Result;
-use std::fmt;
 
-/// One instruction of a checkpointing schedule.
-///
-/// The engine holds one *live* forward state (the state before some step `k`, "state `k`")
-/// and a set of numbered *slots* that each hold one saved state. Steps are reversed once each,
-/// in the order `n − 1, …, 0`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Advance the live state from state `from` to state `to` (`to − from` forward steps, nothing
-    /// recorded).
-    Advance {
-        /// Step of the live state before.
-        from: u64,
-        /// Step of the live state after; `to > from`.
-        to: u64,
-    },
-    /// Keep the live state (state `step`) in `slot`, which must be empty. The live state stays.
-    Save {
-        /// Step of the state saved.
-        step: u64,
-        /// Slot it goes into.
-        slot: usize,
-    },
-    /// Make the state held in `slot` (state `step`) the live state. The slot keeps it.
-    Restore {
-        /// Step of the state restored.
-        step: u64,
-        /// Slot it comes from.
-        slot: usize,
-    },
-    /// Empty `slot`, which holds state `step` and is needed no more.
-    Free {
-        /// Step of the state dropped.
-        step: u64,
-        /// Slot emptied.
-        slot: usize,
-    },
-    /// Run step `step` forward from the live state while recording what its adjoint needs, then
-    /// run the adjoint of step `step`. Consumes the live state: a `Restore` must follow before
-    /// the next `Advance`, `Save` or `Reverse`.
-    Reverse {
-        /// The step reversed.
-        step: u64,
-    },
-    /// The schedule is complete: every step reversed, every slot empty.
-    End,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Action::Advance { from, to } => write!(f, "advance {from}→{to}"),
-            Action::Save { step, slot } => write!(f, "save state {step} into slot {slot}"),
-            Action::Restore { step, slot } => write!(f, "restore state {step} from slot {slot}"),
-            Action::Free { step, slot } => write!(f, "free slot {slot} (state {step})"),
-            Action::Reverse { step } => write!(f, "reverse step {step}"),
-            Action::End => f.write_str("end"),
-        }
-    }
-}
+/// [`Action`] and [`Violation`] are defined with the error type, whose
+/// [`InvalidSchedule`](crate::Error::InvalidSchedule) names them: `error.rs`, the bottom of the
+/// crate, then imports nothing. They are the schedule's words all the same, and read as such.
+pub use crate::error::{Action, Violation};
 
 /// A checkpointing schedule: an iterator of [`Action`]s that knows its size.
 ///
@@ -141,4 +85,103 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
     fn online(&mut self) -> Option<&mut dyn OnlineControl> {
         (**self).online()
     }
+}
+
+/// A memory tier, by its place in the list of tiers from fastest (0) to slowest.
+///
+/// The GPU engine has two: [`Tier::DEVICE`] (GPU buffers) and [`Tier::HOST`] (host memory,
+/// reached through staging copies). A store with more tiers (a disk, a peer GPU) numbers them
+/// on from there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tier(pub usize);
+
+impl Tier {
+    /// Fast memory: GPU buffers.
+    pub const DEVICE: Tier = Tier(0);
+    /// Slow memory: the host, reached through staging copies.
+    pub const HOST: Tier = Tier(1);
+    /// Slower still: files in a directory (the GPU backend's disk tier,
+    /// `RevolverOptions::disk`).
+    pub const DISK: Tier = Tier(2);
+}
+
+/// A memory budget counted in time levels ([`Schedule::level_budget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelBudget {
+    /// Levels in one state: `u_k, …, u_{k−per_state+1}`.
+    pub per_state: u64,
+    /// The most levels the saved states may hold at once.
+    pub levels: u64,
+    /// Whether state 0 costs nothing: an engine rebuilds it (an operator that
+    /// [starts at rest](crate::engine::Operator::starts_at_rest)) instead of holding it.
+    pub initial_free: bool,
+}
+
+/// What a schedule did, as counted by [`simulate`](super::simulate()).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScheduleStats {
+    /// Time steps reversed.
+    pub steps: u64,
+    /// Actions executed, `End` included.
+    pub actions: u64,
+    /// Forward steps taken by `Advance` actions.
+    pub advances: u64,
+    /// All forward step evaluations: advances plus one recording step per reverse.
+    pub total_forward: u64,
+    /// Steps reversed.
+    pub reverse_steps: u64,
+    /// `Save` actions.
+    pub saves: u64,
+    /// `Restore` actions.
+    pub restores: u64,
+    /// `Free` actions.
+    pub frees: u64,
+    /// Most slots held at once.
+    pub peak_slots: usize,
+    /// Most time levels held at once by saved states, a state being
+    /// [`LevelBudget::per_state`] consecutive levels and consecutive saved states sharing
+    /// theirs: what a store that keeps level buffers holds. Counted only for a schedule that
+    /// declares a [`level_budget`](Schedule::level_budget), `0` otherwise (the count costs a
+    /// lookup per level of every save, which Revolve-sized simulations need not pay).
+    pub peak_levels: u64,
+}
+
+impl ScheduleStats {
+    /// All forward step evaluations when the adjoint of a step needs only its own state
+    /// ([`Operator::adjoint_needs_next`](crate::engine::Operator::adjoint_needs_next) false):
+    /// the advances, and the last step, which no schedule advances and which runs once in the
+    /// first reverse to record its outputs. `p + 1` for Revolve, against `n + p`.
+    pub fn state_adjoint_total_forward(&self) -> u64 {
+        self.advances + u64::from(self.reverse_steps > 0)
+    }
+
+    /// Forward step evaluations per time step, `total_forward / steps` (`0` for no steps).
+    pub fn recompute_factor(&self) -> f64 {
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.total_forward as f64 / self.steps as f64
+        }
+    }
+}
+
+/// What a schedule will do, known before it runs: its costs and how often each slot is used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// The costs, as [`simulate`](super::simulate()) counts them.
+    pub stats: ScheduleStats,
+    /// Saves plus restores of each slot: what [`Multistage`](super::Multistage) places by.
+    pub slot_uses: Vec<u64>,
+}
+
+/// What an engine needs of an online schedule to run to an end it does not know
+/// ([`Schedule::online`]): permission for the actions of one more step, and the end.
+pub trait OnlineControl {
+    /// Lets the schedule hand out the actions of one more step (a save, perhaps, then the
+    /// advance); until then it hands out nothing.
+    fn grant_step(&mut self);
+
+    /// Ends the forward run at the live state, the last step's input; from now on the
+    /// schedule hands out the reversal. Returns the run's steps.
+    fn end(&mut self) -> u64;
 }

@@ -1,12 +1,10 @@
 //! A schedule chosen at run time.
 
-use super::action::{Action, Schedule};
+use super::action::{Action, LevelBudget, OnlineControl, Planned, Schedule, Tier};
 use super::cost_optimal::CostOptimal;
 use super::levels::LevelOptimal;
-use super::multistage::Tier;
-use super::online::{OnlineControl, OnlineSchedule};
+use super::online::OnlineSchedule;
 use super::revolve::Revolve;
-use super::simulate::{LevelBudget, Planned};
 use super::store_all::StoreAll;
 use super::tiered_levels::TieredLevels;
 use super::two_tier::TwoTier;

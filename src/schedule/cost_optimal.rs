@@ -15,9 +15,8 @@
 //! recursion). One move is enough, since costs are non-negative. `O(n²·Π(c+1)·T²)` time for
 //! `T` tiers.
 
-use super::action::{Action, Schedule};
-use super::multistage::Tier;
-use super::simulate::{Planned, planned};
+use super::action::{Action, Planned, Schedule, Tier};
+use super::simulate::planned;
 use crate::error::{Error, Result};
 
 /// What a checkpoint costs in one tier (seconds, or multiples of a forward step).

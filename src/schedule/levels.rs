@@ -36,8 +36,8 @@
 
 use std::sync::Arc;
 
-use super::action::{Action, Schedule};
-use super::simulate::{LevelBudget, Planned, planned};
+use super::action::{Action, LevelBudget, Planned, Schedule};
+use super::simulate::planned;
 use super::walk::{Move, Walk};
 use crate::error::{Error, Result};
 

@@ -87,21 +87,21 @@ mod tiered_levels;
 mod two_tier;
 mod walk;
 
-pub use action::{Action, Schedule};
+pub use action::{
+    Action, LevelBudget, OnlineControl, Planned, Schedule, ScheduleStats, Tier, Violation,
+};
 pub use any::{AnySchedule, ScheduleMemory};
 pub use cost_optimal::{CostOptimal, TierCost, TieredCosts};
 pub use levels::{LevelOptimal, MAX_PLAN_CELLS, MAX_PLAN_EVALUATIONS};
-pub use multistage::{Multistage, Tier, TierTraffic};
-pub use online::{Online, OnlineControl, OnlineReversal, OnlineRun, OnlineSchedule};
+pub use multistage::{Multistage, TierTraffic};
+pub use online::{Online, OnlineReversal, OnlineRun, OnlineSchedule};
 pub use plan::{
     PlanInfo, max_snapshots_in_budget, max_steps, min_advances, min_snapshots_for_factor, plan,
     repetition_number,
 };
 pub use revolve::Revolve;
 pub(crate) use simulate::Simulator;
-pub use simulate::{
-    LevelBudget, Planned, ScheduleStats, Violation, planned, simulate, simulate_actions,
-};
+pub use simulate::{planned, simulate, simulate_actions};
 pub use store_all::StoreAll;
 pub use tiered_levels::TieredLevels;
 pub use two_tier::{TwoTier, TwoTierCosts};

@@ -6,27 +6,9 @@
 //! Revolve these are the deepest slots, which hold the states the most recent sweeps restart
 //! from.
 
-use super::action::{Action, Schedule};
+use super::action::{Action, Schedule, Tier};
 use super::simulate::planned;
 use crate::error::{Error, Result};
-
-/// A memory tier, by its place in the list of tiers from fastest (0) to slowest.
-///
-/// The GPU engine has two: [`Tier::DEVICE`] (GPU buffers) and [`Tier::HOST`] (host memory,
-/// reached through staging copies). A store with more tiers (a disk, a peer GPU) numbers them
-/// on from there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tier(pub usize);
-
-impl Tier {
-    /// Fast memory: GPU buffers.
-    pub const DEVICE: Tier = Tier(0);
-    /// Slow memory: the host, reached through staging copies.
-    pub const HOST: Tier = Tier(1);
-    /// Slower still: files in a directory (the GPU backend's disk tier,
-    /// `RevolverOptions::disk`).
-    pub const DISK: Tier = Tier(2);
-}
 
 /// Saves and restores per tier, as [`Multistage::traffic`] counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::action::{Action, Schedule};
+use super::action::{Action, OnlineControl, Planned, Schedule};
 use super::plan::min_advances;
 use super::revolve::Revolve;
 use crate::error::{Error, Result};
@@ -471,7 +471,7 @@ impl Schedule for OnlineRun {
     }
 
     /// Replays a copy (the schedule is valid by construction; the replay is `O(n·s)`).
-    fn planned(&self) -> Result<Option<super::simulate::Planned>> {
+    fn planned(&self) -> Result<Option<Planned>> {
         super::simulate::planned(self.clone()).map(Some)
     }
 }
@@ -530,18 +530,6 @@ mod tests {
             }
         }
     }
-}
-
-/// What an engine needs of an online schedule to run to an end it does not know
-/// ([`Schedule::online`]): permission for the actions of one more step, and the end.
-pub trait OnlineControl {
-    /// Lets the schedule hand out the actions of one more step (a save, perhaps, then the
-    /// advance); until then it hands out nothing.
-    fn grant_step(&mut self);
-
-    /// Ends the forward run at the live state, the last step's input; from now on the
-    /// schedule hands out the reversal. Returns the run's steps.
-    fn end(&mut self) -> u64;
 }
 
 /// [`Online`] as a [`Schedule`] for an engine that runs until a stop condition fires, at most

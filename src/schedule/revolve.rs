@@ -1,8 +1,8 @@
 //! Griewank & Walther's offline binomial schedule (Revolve, ACM TOMS Algorithm 799).
 
-use super::action::{Action, Schedule};
+use super::action::{Action, Planned, Schedule};
 use super::plan::{beta_capped, plan, repetitions_unchecked};
-use super::simulate::{Planned, planned};
+use super::simulate::planned;
 use super::walk::{Move, Walk};
 use crate::error::{Error, Result};
 

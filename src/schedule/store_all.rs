@@ -1,7 +1,7 @@
 //! The reference schedule: every state kept, no step advanced twice.
 
-use super::action::{Action, Schedule};
-use super::simulate::{Planned, planned};
+use super::action::{Action, Planned, Schedule};
+use super::simulate::planned;
 use crate::error::{Error, Result};
 
 /// Keeps every state `0..n − 1` in its own slot (slot `k` holds state `k`) during one forward

@@ -1,9 +1,8 @@
 //! The least-cost level schedule over the GPU's time levels and host memory: [`TieredLevels`],
 //! whose documentation derives the programme.
 
-use super::action::{Action, Schedule};
-use super::multistage::Tier;
-use super::simulate::{LevelBudget, Planned, planned};
+use super::action::{Action, LevelBudget, Planned, Schedule, Tier};
+use super::simulate::planned;
 use super::two_tier::TwoTierCosts;
 use crate::error::{Error, Result};
 

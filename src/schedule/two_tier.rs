@@ -3,10 +3,8 @@
 //! restore, and `forward` per recomputed step. The two-tier case of
 //! [`CostOptimal`](super::CostOptimal), which documents the dynamic program.
 
-use super::action::{Action, Schedule};
+use super::action::{Action, Planned, Schedule, Tier};
 use super::cost_optimal::{CostOptimal, TierCost, TieredCosts};
-use super::multistage::Tier;
-use super::simulate::Planned;
 use crate::error::Result;
 
 /// Unit costs of the two-tier model (seconds, or multiples of a forward step).
