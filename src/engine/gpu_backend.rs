@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use super::disk::{DiskTier, Done, JobId};
 use super::operator::Operator;
-use super::revolver::{Revolver, RevolverOptions, RunStats, check_steps};
+use super::revolver::{Revolver, RevolverOptions, check_steps};
 use super::spills::{SpillId, Spills};
+use super::stats::RunStats;
 use super::store::{Backend, Store};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};

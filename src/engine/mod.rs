@@ -25,6 +25,7 @@ mod revolver;
 mod scratch;
 #[cfg(feature = "gpu")]
 mod spills;
+mod stats;
 mod store;
 
 #[cfg(feature = "gpu")]
@@ -36,8 +37,8 @@ pub use gpu_backend::{GpuBackend, GpuState};
 pub use operator::Operator;
 pub use revolver::{
     DEFAULT_STEPS_PER_SUBMIT, ForwardEnd, Progress, ProgressReply, Revolver, RevolverOptions,
-    RunStats,
 };
 #[cfg(feature = "gpu")]
 pub use scratch::remove_scratch_directories;
+pub use stats::RunStats;
 pub use store::{Backend, Store};

@@ -13,7 +13,7 @@
 //! ([`Multistage::over_tiers`](crate::schedule::Multistage::over_tiers)) and its costs where a
 //! cost-optimal plan is wanted.
 
-use super::revolver::RunStats;
+use super::stats::RunStats;
 use crate::error::Result;
 use crate::schedule::{Action, Tier};
 
