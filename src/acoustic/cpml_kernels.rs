@@ -17,6 +17,7 @@
 
 use super::cpml::{Cpml, MEMORY_RADIUS};
 use super::grid::Layout;
+use super::kernels::CPML_WGSL;
 use crate::error::{Error, Result};
 use crate::gpu::{CpmlDispatch, Gpu};
 
@@ -81,7 +82,7 @@ impl CpmlKernels {
                 let dim = if layout.dim == 3 { "3d" } else { "2d" };
                 let pipeline = gpu.compute_pipeline(
                     &format!("cpml {name}, axes {mask:03b}"),
-                    super::gpu::CPML_WGSL,
+                    CPML_WGSL,
                     &format!("layer_{name}_{dim}"),
                     &constants,
                 )?;

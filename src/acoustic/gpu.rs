@@ -12,24 +12,11 @@ use bytemuck::{Pod, Zeroable};
 
 use super::cpml_kernels::CpmlKernels;
 use super::grid::Layout;
+use super::kernels::{BindKey, FIELD_USAGE, STEP_WGSL, to_f32};
 use super::points::{PointBuffers, PointKernels};
 use super::problem::Problem;
 use crate::error::{Error, Result};
-use crate::gpu::{BindGroupCache, Gpu, STATE_USAGE};
-
-const STEP_WGSL: &str = include_str!("../../shaders/acoustic_step.wgsl");
-/// The CPML's kernels use the step family's bindings and helpers: one module of both files.
-pub(super) const CPML_WGSL: &str = concat!(
-    include_str!("../../shaders/acoustic_step.wgsl"),
-    include_str!("../../shaders/acoustic_cpml.wgsl")
-);
-
-/// Steps encoded into one command buffer before it is submitted, as the engine does
-/// ([`RevolverOptions::steps_per_submit`](crate::engine::RevolverOptions::steps_per_submit)).
-pub(super) const STEPS_PER_SUBMIT: usize = crate::engine::DEFAULT_STEPS_PER_SUBMIT;
-
-/// Field buffers: the usage of every state buffer ([`STATE_USAGE`]).
-pub const FIELD_USAGE: wgpu::BufferUsages = STATE_USAGE;
+use crate::gpu::{BindGroupCache, Gpu};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -57,21 +44,6 @@ pub enum AdjointInput<'a> {
     },
     /// A given receiver-side series (`[nt][receivers]`), as in a dot-product test.
     Given(&'a wgpu::Buffer),
-}
-
-/// What the bind-group cache is keyed by: the kernel and the buffers bound to it (for the
-/// point kernels, a buffer of the plan names the plan).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) enum BindKey {
-    Step([wgpu::Buffer; 3]),
-    /// A region's step (`false`) or adjoint step (`true`) under a CPML, by its axes.
-    LayerStep(bool, u32, [wgpu::Buffer; 3]),
-    LayerGradient(u32, [wgpu::Buffer; 4]),
-    Inject([wgpu::Buffer; 3]),
-    Sample([wgpu::Buffer; 3]),
-    Residual([wgpu::Buffer; 3]),
-    SourceGradient([wgpu::Buffer; 3]),
-    Gradient([wgpu::Buffer; 4]),
 }
 
 /// Bind groups kept at once: rotating buffers reuse a handful; a store-all run binds a new
@@ -156,10 +128,6 @@ pub struct GradientInfo {
     pub gradient: Vec<f64>,
     /// The predicted traces `[nt][receivers]`.
     pub traces: Vec<f64>,
-}
-
-pub(super) fn to_f32(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
 }
 
 impl<'g> GpuAcoustic<'g> {

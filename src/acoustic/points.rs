@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::geometry::PointPlan;
-use super::gpu::BindKey;
+use super::kernels::BindKey;
 use crate::error::Result;
 use crate::gpu::{BindGroupCache, Gpu};
 

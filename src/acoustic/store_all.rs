@@ -2,10 +2,8 @@
 //! them, and the misfit. What a checkpointed run must reproduce bit for bit, and what the
 //! GPU dot-product tests use.
 
-use super::gpu::{
-    AdjointInput, FIELD_USAGE, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo, STEPS_PER_SUBMIT,
-    to_f32,
-};
+use super::gpu::{AdjointInput, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};
+use super::kernels::{FIELD_USAGE, STEPS_PER_SUBMIT, to_f32};
 use crate::engine::{Progress, ProgressReply};
 use crate::error::{Error, Result};
 
