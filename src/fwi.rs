@@ -196,11 +196,13 @@ impl Checkpointing {
 
 /// Which schedule keeps a shot's states within a memory of two-level snapshots: what the
 /// main job's `--schedule` and the Python package's `schedule=` choose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ScheduleChoice {
-    /// The fewest forward steps: the memory counted in time levels that consecutive states
+    /// The fewest forward steps (the default): the memory counted in time levels that consecutive states
     /// share, for an adjoint that needs only its state ([`Checkpointing::Levels`]).
+    #[default]
     Levels,
     /// Revolve's binomial schedule; state 0 is rebuilt, so it gets one snapshot more in the
     /// same memory.
@@ -268,7 +270,7 @@ impl std::str::FromStr for ScheduleChoice {
 
 /// The schedule of every shot, planned once: shots of one survey share their step count, and
 /// a level plan can take about a second to make. A shot of another length is planned anew.
-struct Plans {
+pub(crate) struct Plans {
     checkpointing: Checkpointing,
     steps: u64,
     first: AnySchedule,
@@ -284,6 +286,15 @@ impl Plans {
         })
     }
 
+    /// Plans made already: `first` is `checkpointing`'s schedule for `steps` steps.
+    pub(crate) fn planned(checkpointing: Checkpointing, steps: u64, first: AnySchedule) -> Self {
+        Plans {
+            checkpointing,
+            steps,
+            first,
+        }
+    }
+
     /// A fresh copy of the schedule for `shot` (a schedule is read once).
     fn for_shot(&self, shot: &Problem) -> Result<AnySchedule> {
         let steps = shot.time().steps() as u64;
@@ -292,6 +303,34 @@ impl Plans {
         } else {
             self.checkpointing.schedule(steps)
         }
+    }
+}
+
+/// What every path of a gradient runs: the shots, their records, their schedules and the
+/// engine's options. The public functions and [`crate::job`] build one.
+pub(crate) struct Survey<'a> {
+    pub(crate) shots: &'a [Problem],
+    /// One `[nt][receivers]` record per shot (a shot another MPI rank runs may have none).
+    pub(crate) observed: &'a [Vec<f64>],
+    pub(crate) plans: Plans,
+    pub(crate) options: RevolverOptions,
+}
+
+impl<'a> Survey<'a> {
+    /// Checks the shots and plans their schedule.
+    fn new(
+        shots: &'a [Problem],
+        observed: &'a [Vec<f64>],
+        checkpointing: Checkpointing,
+        options: RevolverOptions,
+    ) -> Result<Self> {
+        let first = check_shots(shots, observed)?;
+        Ok(Survey {
+            shots,
+            observed,
+            plans: Plans::new(checkpointing, first)?,
+            options,
+        })
     }
 }
 
@@ -352,11 +391,10 @@ pub fn gradient_with<R: ProgressReply>(
     options: RevolverOptions,
     mut progress: impl FnMut(usize, Progress) -> R,
 ) -> Result<FwiGradient> {
-    let first = check_shots(shots, observed)?;
-    let plans = Plans::new(checkpointing, first)?;
-    let mut total = empty_total(first, shots.len());
-    for (i, (shot, obs)) in shots.iter().zip(observed).enumerate() {
-        let done = run_shot(gpu, i, shot, obs, &plans, &options, |p| progress(i, p))?;
+    let survey = Survey::new(shots, observed, checkpointing, options)?;
+    let mut total = empty_total(&shots[0], shots.len());
+    for i in 0..shots.len() {
+        let done = run_shot(gpu, i, &survey, |p| progress(i, p))?;
         add_shot(&mut total, done);
     }
     Ok(total)
@@ -392,15 +430,8 @@ pub fn gradient_on_devices<R: ProgressReply>(
     options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
-    summed(
-        gpus,
-        shots,
-        observed,
-        checkpointing,
-        options,
-        None,
-        progress,
-    )
+    let survey = Survey::new(shots, observed, checkpointing, options)?;
+    summed(gpus, &survey, None, progress)
 }
 
 /// As [`gradient_on_devices`], keeping `journal`: each shot's result is recorded there as
@@ -422,40 +453,21 @@ pub fn gradient_on_devices_journaled<R: ProgressReply>(
     journal: &Journal,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
-    summed(
-        gpus,
-        shots,
-        observed,
-        checkpointing,
-        options,
-        Some(journal),
-        progress,
-    )
+    let survey = Survey::new(shots, observed, checkpointing, options)?;
+    summed(gpus, &survey, Some(journal), progress)
 }
 
-/// Every shot, run or read back ([`run_or_read`]), summed in shot order.
-fn summed<R: ProgressReply>(
+/// Every shot of `survey`, run or read back ([`run_or_read`]), summed in shot order.
+pub(crate) fn summed<R: ProgressReply>(
     gpus: &[Gpu],
-    shots: &[Problem],
-    observed: &[Vec<f64>],
-    checkpointing: Checkpointing,
-    options: RevolverOptions,
+    survey: &Survey<'_>,
     journal: Option<&Journal>,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<FwiGradient> {
-    let first = check_shots(shots, observed)?;
-    let all: Vec<usize> = (0..shots.len()).collect();
-    let done = run_or_read(
-        gpus,
-        shots,
-        observed,
-        &all,
-        checkpointing,
-        options,
-        journal,
-        progress,
-    )?;
-    let mut total = empty_total(first, shots.len());
+    let first = check_shots(survey.shots, survey.observed)?;
+    let all: Vec<usize> = (0..survey.shots.len()).collect();
+    let done = run_or_read(gpus, survey, &all, journal, progress)?;
+    let mut total = empty_total(first, survey.shots.len());
     for shot in done {
         add_shot(&mut total, shot);
     }
@@ -465,14 +477,10 @@ fn summed<R: ProgressReply>(
 /// The results of the shots in `wanted`, in that order: those `journal` holds read back, the
 /// others run ([`shots_on_devices`]) and recorded in it as each finishes. Without a journal,
 /// every shot runs.
-#[allow(clippy::too_many_arguments)]
 fn run_or_read<R: ProgressReply>(
     gpus: &[Gpu],
-    shots: &[Problem],
-    observed: &[Vec<f64>],
+    survey: &Survey<'_>,
     wanted: &[usize],
-    checkpointing: Checkpointing,
-    options: RevolverOptions,
     journal: Option<&Journal>,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<Vec<ShotDone>> {
@@ -489,16 +497,9 @@ fn run_or_read<R: ProgressReply>(
             journal.dir().display()
         );
     }
-    let ran = shots_on_devices(
-        gpus,
-        shots,
-        observed,
-        &to_run,
-        checkpointing,
-        options,
-        progress,
-        &|i, done| journal.map_or(Ok(()), |j| j.record(i, done)),
-    )?;
+    let ran = shots_on_devices(gpus, survey, &to_run, progress, &|i, done| {
+        journal.map_or(Ok(()), |j| j.record(i, done))
+    })?;
     let mut ran = ran.into_iter();
     wanted
         .iter()
@@ -517,14 +518,10 @@ fn run_or_read<R: ProgressReply>(
 /// not summed. `finished(i, result)` is called on the worker as each shot ends (a journal
 /// records it there); its error counts as the shot's. After a failure the workers take no
 /// new shot, and the error of the first failing shot in the order of `wanted` is returned.
-#[allow(clippy::too_many_arguments)]
 fn shots_on_devices<R: ProgressReply>(
     gpus: &[Gpu],
-    shots: &[Problem],
-    observed: &[Vec<f64>],
+    survey: &Survey<'_>,
     wanted: &[usize],
-    checkpointing: Checkpointing,
-    options: RevolverOptions,
     progress: impl Fn(usize, Progress) -> R + Sync,
     finished: &(dyn Fn(usize, &ShotDone) -> Result<()> + Sync),
 ) -> Result<Vec<ShotDone>> {
@@ -534,28 +531,23 @@ fn shots_on_devices<R: ProgressReply>(
             reason: "at least one device is needed".into(),
         });
     }
-    let Some(first) = wanted.first().and_then(|&i| shots.get(i)) else {
-        return Ok(Vec::new());
-    };
-    let plans = Plans::new(checkpointing, first)?;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
         Mutex::new((0..wanted.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for (device, gpu) in gpus.iter().enumerate() {
-            let (next, failed, results, progress, plans, options) =
-                (&next, &failed, &results, &progress, &plans, &options);
+            let (next, failed, results, progress) = (&next, &failed, &results, &progress);
             scope.spawn(move || {
                 // Each worker builds its operators and revolvers itself: they hold `Rc`s and
                 // stay on this thread.
                 while !failed.load(Ordering::Relaxed) {
                     let slot = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = wanted.get(slot) else { break };
-                    let (Some(shot), Some(obs)) = (shots.get(i), observed.get(i)) else {
+                    if i >= survey.shots.len() {
                         break;
-                    };
-                    let done = run_shot(gpu, i, shot, obs, plans, options, |p| progress(i, p))
+                    }
+                    let done = run_shot(gpu, i, survey, |p| progress(i, p))
                         .map(|done| ShotDone { device, ..done })
                         .and_then(|done| finished(i, &done).map(|()| done));
                     if done.is_err() {
@@ -637,19 +629,18 @@ fn add_shot(total: &mut FwiGradient, done: ShotDone) {
     total.devices.push(done.device);
 }
 
-/// Shot `i`'s misfit and gradient on `gpu`.
-#[allow(clippy::too_many_arguments)]
+/// Shot `i` of `survey`: its misfit and gradient on `gpu`.
 fn run_shot<R: ProgressReply>(
     gpu: &Gpu,
     i: usize,
-    shot: &Problem,
-    observed: &[f64],
-    plans: &Plans,
-    options: &RevolverOptions,
+    survey: &Survey<'_>,
     progress: impl FnMut(Progress) -> R,
 ) -> Result<ShotDone> {
+    let (shot, plans) = (&survey.shots[i], &survey.plans);
+    let observed = survey.observed.get(i).map_or(&[][..], |o| &o[..]);
     let operator = AcousticOperator::new(gpu, shot, observed)?;
     let schedule = plans.for_shot(shot)?;
+    let options = &survey.options;
     let mut revolver =
         Revolver::new(gpu, operator, schedule, options.clone())?.on_progress(progress);
     if let Checkpointing::UntilQuiet { fraction, .. } = plans.checkpointing {

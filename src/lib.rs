@@ -82,6 +82,9 @@ mod error;
 pub mod fwi;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod guide;
+#[cfg(feature = "acoustic")]
+pub mod job;
 pub mod memory;
 pub mod npy;
 pub mod schedule;

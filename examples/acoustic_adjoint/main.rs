@@ -17,17 +17,13 @@ mod boundary;
 mod cli;
 mod figure;
 mod images;
-#[path = "../common/json.rs"]
-mod json;
 #[path = "../common/logger.rs"]
 mod logger;
-mod plan;
 mod ranks;
 mod report;
-mod setup;
-
 #[path = "../common/runtime_dir.rs"]
 mod runtime_dir;
+mod setup;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -36,50 +32,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use gpurevolve::acoustic::{AcousticOperator, GpuAcoustic};
-use gpurevolve::engine::{Operator, RevolverOptions, calibrate, calibrate_disk};
-use gpurevolve::fwi::{self, FwiGradient, ScheduleChoice};
+use gpurevolve::acoustic::GpuAcoustic;
+use gpurevolve::fwi::{FwiGradient, Journal, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{AnySchedule, OnlineRun, Planned, Schedule, Tier};
+use gpurevolve::job::{self, GradientJob, JobPlan, Placement, RunContext, RunPolicy};
+use gpurevolve::schedule::{Schedule, Tier};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use report::Report;
 use setup::Setup;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Placement {
-    /// Revolve's schedule; its most used slots stay on the GPU.
-    Multistage,
-    /// The schedule with the least cost for the step and transfer costs (measured by a short
-    /// calibration, or --costs). With --schedule levels (the default), the level schedule over
-    /// the GPU's levels and whole snapshots in host memory ("tiered-levels" in the summary);
-    /// with --schedule revolve or classic, or with --disk, whole snapshots in Revolve's split
-    /// structure ("two-tier", "cost-optimal").
-    Optimal,
-}
-
-/// Which schedule keeps the states within the memory of --snaps snapshots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ScheduleKind {
-    /// The fewest forward steps: the acoustic adjoint needs only its state, and the memory of
-    /// --snaps two-level snapshots is counted in time levels that consecutive states share.
-    Levels,
-    /// Revolve's binomial schedule with --snaps snapshots, for comparison.
-    Revolve,
-    /// Revolve as Revolve counts it: every reverse also recomputes its step (`n + p` forward
-    /// steps), what an adjoint that needs the next state costs. Same gradient bits.
-    Classic,
-}
-
-impl ScheduleKind {
-    /// The library's name for this choice.
-    fn choice(self) -> ScheduleChoice {
-        match self {
-            ScheduleKind::Levels => ScheduleChoice::Levels,
-            ScheduleKind::Revolve => ScheduleChoice::Revolve,
-            ScheduleKind::Classic => ScheduleChoice::Classic,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ModelKind {
@@ -157,14 +116,13 @@ struct Args {
     /// which classic Revolve takes at most 3 forward steps per step].
     #[arg(long, conflicts_with = "store_all")]
     snaps: Option<u64>,
-    /// The schedule within that memory.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "levels",
-        conflicts_with = "store_all"
-    )]
-    schedule: ScheduleKind,
+    /// The schedule within that memory: `levels` (the fewest forward steps: the acoustic
+    /// adjoint needs only its state, and the memory is counted in time levels that
+    /// consecutive states share), `revolve` (Revolve's binomial schedule, for comparison) or
+    /// `classic` (Revolve as Revolve counts it: every reverse also recomputes its step; the
+    /// same gradient bits).
+    #[arg(long, default_value = "levels", conflicts_with = "store_all")]
+    schedule: ScheduleChoice,
     /// Keep every forward state (the reference; no recomputation).
     #[arg(long)]
     store_all: bool,
@@ -191,13 +149,12 @@ struct Args {
     #[arg(long)]
     host_memory: Option<u64>,
     /// How checkpoints are split between the GPU and host memory when --device-memory holds
-    /// fewer than --snaps.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "multistage",
-        conflicts_with = "store_all"
-    )]
+    /// fewer than --snaps: `multistage` (the most used stay on the GPU) or `optimal` (the
+    /// schedule of least cost for the step and transfer costs, measured or --costs: with
+    /// --schedule levels the level schedule over GPU levels and host snapshots,
+    /// "tiered-levels"; otherwise, or with --disk, whole snapshots in Revolve's split
+    /// structure, "two-tier" or "cost-optimal").
+    #[arg(long, default_value = "multistage", conflicts_with = "store_all")]
     placement: Placement,
     /// Costs for --placement optimal, in seconds: a forward step, a state's copy to host memory,
     /// and its copy back, as `STEP,TO_HOST,TO_GPU`; with --disk also to and from the disk tier,
@@ -214,6 +171,9 @@ struct Args {
     /// the bit whatever the devices.
     #[arg(long, value_name = "all|I,J,...")]
     devices: Option<String>,
+    /// Use the software adapter (Mesa's lavapipe: correct, not fast), even with a GPU.
+    #[arg(long)]
+    software: bool,
     /// Output folder. While the shots run, it holds a journal of those finished
     /// (`journal/`, removed at the end) for --resume.
     #[arg(long, default_value = "out")]
@@ -315,6 +275,22 @@ fn err(e: gpurevolve::Error) -> String {
     e.to_string()
 }
 
+/// The run policy of the command line: each option under its own name.
+fn policy(args: &Args) -> RunPolicy {
+    RunPolicy {
+        snaps: args.snaps,
+        store_all: args.store_all,
+        schedule: args.schedule,
+        placement: args.placement,
+        costs: args.costs.clone(),
+        until_quiet: args.until_quiet,
+        device_memory: args.device_memory,
+        host_memory: args.host_memory,
+        disk: args.disk.clone(),
+        disk_memory: args.disk_memory,
+    }
+}
+
 /// The middle `y` slice of a 3D array `(nx, ny, nz)`; 2D arrays pass through.
 fn slice(data: &[f64], shape: &[usize]) -> (Vec<f64>, usize, usize) {
     match *shape {
@@ -335,8 +311,8 @@ fn write_npy(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), String> {
 }
 
 /// Records the seconds since `since` under `name` and restarts the clock.
-fn lap(timings: &mut Vec<(&'static str, f64)>, name: &'static str, since: &mut Instant) {
-    timings.push((name, since.elapsed().as_secs_f64()));
+fn lap(timings: &mut Vec<(String, f64)>, name: &str, since: &mut Instant) {
+    timings.push((name.into(), since.elapsed().as_secs_f64()));
     *since = Instant::now();
 }
 
@@ -347,29 +323,18 @@ fn run(args: &Args) -> Result<(), String> {
     let ranks = ranks::Ranks::join()?;
     ranks.same_arguments()?;
     let clock = Instant::now();
-    let mut timings: Vec<(&'static str, f64)> = Vec::new();
+    let mut timings = Vec::new();
     let mut since = Instant::now();
     // Everything that can fail on one rank alone, agreed before any rank goes on.
     let prepared = ranks.agree(prepare(args, &ranks, &mut timings, &mut since));
     let Prepared {
         setup,
         gpus,
-        adapter,
         mine,
-        mut observed,
-        state_bytes,
-        checkpointing,
-        schedule,
-        planned,
+        job,
+        plan,
     } = prepared?;
-    // The acoustic adjoint needs only its state: a reverse recomputes no step, unless asked to.
-    let classic = args.schedule.choice().recomputes();
-    let forward = if classic {
-        planned.stats.total_forward
-    } else {
-        planned.stats.state_adjoint_total_forward()
-    };
-    let per_shot = forward + planned.stats.reverse_steps;
+    let per_shot = plan.evaluations_per_shot();
     // Each process journals its finished shots in --out, for --resume: one process in
     // journal/, each MPI rank in a directory of its own under it (the ranks need not share a
     // file system, and a resume needs the same number of ranks).
@@ -380,14 +345,9 @@ fn run(args: &Args) -> Result<(), String> {
             .join("journal")
             .join(format!("rank-{}-of-{}", ranks.rank(), ranks.size()))
     };
-    let fingerprint = fwi::Journal::fingerprint(
-        &gpus,
-        &setup.start_shots,
-        &observed,
-        checkpointing.until_quiet(),
-    );
+    let fingerprint = job.fingerprint(&gpus);
     let journal =
-        ranks.agree(fwi::Journal::open(&journal_dir, fingerprint, args.resume).map_err(err))?;
+        ranks.agree(Journal::open(&journal_dir, fingerprint, args.resume).map_err(err))?;
     let finished = journal.finished();
     if !finished.is_empty() {
         eprintln!(
@@ -408,14 +368,6 @@ fn run(args: &Args) -> Result<(), String> {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_message("gradient");
-    let options = RevolverOptions {
-        device_budget: args.device_memory,
-        host_budget: args.host_memory,
-        disk: args.disk.clone(),
-        disk_budget: args.disk_memory,
-        recompute_in_reverse: classic,
-        ..RevolverOptions::default()
-    };
     // Each shot's evaluations so far; the bar shows their sum (shots run side by side on
     // several devices).
     let mut each = vec![0u64; args.shots];
@@ -424,27 +376,30 @@ fn run(args: &Args) -> Result<(), String> {
     }
     bar.set_position(each.iter().sum());
     let done = std::sync::Mutex::new(each);
-    let result = ranks.gradient(
-        &gpus,
-        &setup.start_shots,
-        &observed,
-        checkpointing,
-        options,
-        &journal,
-        |shot, p| {
-            if let Ok(mut done) = done.lock() {
-                done[shot] = p.done;
-                bar.set_position(done.iter().sum());
-            }
-            go_on()
-        },
-    )?;
+    let result = ranks.gradient(&job, &plan, &gpus, &journal, |shot, p| {
+        if let Ok(mut done) = done.lock() {
+            done[shot] = p.done;
+            bar.set_position(done.iter().sum());
+        }
+        go_on()
+    })?;
     bar.finish_and_clear();
-    // Rank 0 writes everything: it gathers the observed records.
-    let own = mine
-        .iter()
-        .map(|&i| (i, std::mem::take(&mut observed[i])))
-        .collect();
+    // Rank 0 summarises and writes everything: it gathers the observed records.
+    let summary = match &result {
+        Some(result) => {
+            let mut context = RunContext::of_devices(&gpus);
+            context.ranks = ranks.size();
+            context.resumed_shots = finished;
+            context.timings = std::mem::take(&mut timings);
+            context.seed = Some(args.seed);
+            let shown = job.shot_zero_schedule(&plan, result).map_err(err)?;
+            Some((job.summary(&plan, result, context).map_err(err)?, shown))
+        }
+        None => None,
+    };
+    let start_shot = job.shots()[0].clone();
+    let own = job.into_observed().into_iter().enumerate();
+    let own = own.filter(|(i, _)| mine.contains(i)).collect();
     let observed = ranks.gather(args.shots, own)?;
     // The other ranks' shots have reached rank 0: their journals have served. Agreed (a
     // collective), so that rank 0 finds journal/ empty at the end.
@@ -454,57 +409,29 @@ fn run(args: &Args) -> Result<(), String> {
         None => Ok(()),
     };
     ranks.agree(removed)?;
-    let (Some(result), Some(observed), Some(journal)) = (result, observed, journal) else {
+    let (Some(result), Some(observed), Some(journal), Some((mut summary, shown))) =
+        (result, observed, journal, summary)
+    else {
         return Ok(()); // not rank 0
     };
-    // Each rank's seconds in its shots' sweeps.
-    let mut rank_seconds = vec![0.0; ranks.size()];
-    for (i, s) in result.shots.iter().enumerate() {
-        rank_seconds[i % ranks.size()] += s.forward_seconds + s.reverse_seconds;
-    }
-    let (fwd_s, rev_s) = result.shots.iter().fold((0.0, 0.0), |(f, r), s| {
-        (f + s.forward_seconds, r + s.reverse_seconds)
-    });
-    timings.push(("forward sweeps", fwd_s));
-    timings.push(("reverse sweeps", rev_s));
     since = Instant::now();
-
     // Shot 0's placement as its run ended: the plan's, with any slot the GPU could not hold.
     let tiers = result.tiers.first().cloned().unwrap_or_default();
-    // The sweep drawn is shot 0's: an online run, replayed for the length it turned out to have.
-    let shown: Box<dyn Schedule> = match checkpointing {
-        fwi::Checkpointing::UntilQuiet { snaps, .. } => {
-            let steps = result.shots.first().map_or(1, |s| s.reverse_steps);
-            Box::new(OnlineRun::new(steps, snaps).map_err(err)?)
-        }
-        _ => Box::new(schedule.clone()),
-    };
-    write_outputs(args, &setup, &observed, &result, shown, &tiers)?;
-    lap(&mut timings, "output", &mut since);
-    timings.push(("total", clock.elapsed().as_secs_f64()));
-
-    let report = Report {
-        args,
-        setup: &setup,
-        adapter,
-        schedule: schedule.memory(classic),
-        level_bytes: state_bytes / 2,
-        devices: gpus.iter().map(|g| g.adapter_info().name.clone()).collect(),
-        planned: planned.stats,
-        modelled: plan::model_costs(checkpointing, schedule, &tiers, state_bytes, args)?,
-        result: &result,
-        timings,
-        rank_seconds,
-        resumed_shots: finished,
-    };
-    let mut text = String::new();
-    report.json().write(&mut text, 0);
+    let gradient = start_shot.model_gradient(&result.gradient).map_err(err)?;
+    write_outputs(args, &setup, &observed, &gradient, &result, shown, &tiers)?;
+    summary
+        .timings
+        .insert("output".into(), since.elapsed().as_secs_f64());
+    summary
+        .timings
+        .insert("total".into(), clock.elapsed().as_secs_f64());
+    let mut text = summary.to_json();
     text.push('\n');
     gpurevolve::npy::write_atomically(args.out.join("summary.json"), |w| {
         w.write_all(text.as_bytes())
     })
     .map_err(err)?;
-    report.print_table();
+    report::print_table(args, &summary, &tiers);
     journal.remove().map_err(err)?;
     if ranks.size() > 1 {
         // Every other rank has removed its own (agreed above).
@@ -517,42 +444,36 @@ fn run(args: &Args) -> Result<(), String> {
 struct Prepared {
     setup: Setup,
     gpus: Vec<Gpu>,
-    /// The adapters' names, joined.
-    adapter: String,
     /// The shots this rank runs.
     mine: Vec<usize>,
-    /// Observed records, for this rank's shots (empty for the others).
-    observed: Vec<Vec<f64>>,
-    state_bytes: u64,
-    checkpointing: fwi::Checkpointing,
-    schedule: AnySchedule,
-    planned: Planned,
+    /// The job, with the observed records of this rank's shots (empty for the others).
+    job: GradientJob,
+    plan: JobPlan,
 }
 
-/// The problems, the devices, this rank's observed data and the checkpointing.
+/// The problems, the devices, this rank's observed data and the plan.
 fn prepare(
     args: &Args,
     ranks: &ranks::Ranks,
-    timings: &mut Vec<(&'static str, f64)>,
+    timings: &mut Vec<(String, f64)>,
     since: &mut Instant,
 ) -> Result<Prepared, String> {
-    if args.costs.is_some() && args.placement != Placement::Optimal {
-        return Err("--costs is used by --placement optimal only; add it, or drop --costs".into());
-    }
-    let setup = setup::setup(args)?;
+    let policy = policy(args);
+    policy.check().map_err(err)?;
+    let mut setup = setup::setup(args)?;
     if ranks.is_root() {
         setup::lock_out(&args.out)?;
     }
     lap(timings, "model", since);
 
-    let gpus = open_devices(args.devices.as_deref())?;
+    let gpus = job::open_devices(args.devices.as_deref(), args.software).map_err(err)?;
     let gpu = &gpus[0];
-    let adapter = gpus
-        .iter()
-        .map(|g| g.adapter_info().name.clone())
-        .collect::<Vec<_>>()
-        .join(" + ");
     if ranks.is_root() {
+        let adapter = gpus
+            .iter()
+            .map(|g| g.adapter_info().name.clone())
+            .collect::<Vec<_>>()
+            .join(" + ");
         let many = if ranks.size() > 1 {
             format!(", one of {} ranks", ranks.size())
         } else {
@@ -576,42 +497,15 @@ fn prepare(
     }
     fail_if_asked(ranks, &mut observed);
     lap(timings, "observed data", since);
-
-    // The operator says how large a state is, and serves the calibration if one is needed
-    // (its records are never used: zeros, so a rank without shots can probe too).
-    let zeros = vec![0.0; setup.time.nt * setup.receivers];
-    let probe = AcousticOperator::new(gpu, &setup.start_shots[0], &zeros).map_err(err)?;
-    let state_bytes = probe.levels() as u64 * probe.level_bytes();
-    let steps = setup.time.steps() as u64;
-    let disk_dir = args.disk.clone();
-    let probe = std::cell::RefCell::new(probe);
-    let checkpointing = plan::checkpointing(
-        args,
-        steps,
-        state_bytes,
-        || {
-            eprintln!("measuring step and transfer costs for --placement optimal");
-            calibrate(gpu, &mut *probe.borrow_mut(), 5).map_err(err)
-        },
-        || {
-            eprintln!("measuring the disk tier's costs for --placement optimal");
-            let dir = disk_dir.as_deref().ok_or("no --disk directory")?;
-            calibrate_disk(gpu, &*probe.borrow(), dir, 3).map_err(err)
-        },
-    )?;
-    drop(probe);
-    let schedule = checkpointing.schedule(steps).map_err(err)?;
-    let planned = plan::planned(checkpointing, &schedule)?;
+    let shots = std::mem::take(&mut setup.start_shots);
+    let job = GradientJob::new(shots, observed, policy).map_err(err)?;
+    let plan = job.plan(gpu).map_err(err)?;
     Ok(Prepared {
         setup,
         gpus,
-        adapter,
         mine,
-        observed,
-        state_bytes,
-        checkpointing,
-        schedule,
-        planned,
+        job,
+        plan,
     })
 }
 
@@ -631,6 +525,7 @@ fn write_outputs(
     args: &Args,
     setup: &Setup,
     observed: &[Vec<f64>],
+    gradient: &[f64],
     result: &FwiGradient,
     schedule: impl Schedule,
     tiers: &[Tier],
@@ -639,10 +534,7 @@ fn write_outputs(
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let (truth, start) = (&setup.truth, &setup.start);
     let shape = truth.shape().to_vec();
-    let gradient = setup.start_shots[0]
-        .model_gradient(&result.gradient)
-        .map_err(err)?;
-    write_npy(&out.join("gradient.npy"), &shape, &gradient)?;
+    write_npy(&out.join("gradient.npy"), &shape, gradient)?;
     write_npy(&out.join("true_model.npy"), &shape, truth.velocity())?;
     write_npy(&out.join("initial_model.npy"), &shape, start.velocity())?;
     let (nt, nrec) = (setup.time.nt, setup.receivers);
@@ -693,7 +585,7 @@ fn write_outputs(
         sequential,
         initial,
     )?;
-    let (gv, _, _) = slice(&gradient, &shape);
+    let (gv, _, _) = slice(gradient, &shape);
     // Clip the colours (not the data) so the structure below the acquisition footprint shows.
     let clip = images::Colour::Diverging(images::abs_quantile(&gv, 0.98));
     let g = in_km(
@@ -724,7 +616,7 @@ fn write_outputs(
         .first()
         .map_or(0, |s| s.forward_steps + s.reverse_steps);
     // The acoustic adjoint needs only its state; `--schedule classic` recomputes each step.
-    let reverse_cost = if args.schedule == ScheduleKind::Classic {
+    let reverse_cost = if args.schedule == ScheduleChoice::Classic {
         2
     } else {
         1
@@ -737,22 +629,4 @@ fn write_outputs(
         reverse_cost,
         tiers,
     )
-}
-
-/// `--devices`: none given, the best adapter; `all`, every device; else the listed indices.
-fn open_devices(spec: Option<&str>) -> Result<Vec<Gpu>, String> {
-    let options = gpurevolve::gpu::GpuOptions::default();
-    match spec.map(str::trim) {
-        None => Ok(vec![Gpu::new().map_err(err)?]),
-        Some("all") => Gpu::all_devices(&options).map_err(err),
-        Some(list) => list
-            .split(',')
-            .map(|i| {
-                let index: usize = i.trim().parse().map_err(|_| {
-                    format!("--devices takes `all` or indices such as 0,2; got `{list}`")
-                })?;
-                Gpu::on_adapter(index, &options).map_err(err)
-            })
-            .collect(),
-    }
 }

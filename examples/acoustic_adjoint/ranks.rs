@@ -7,12 +7,12 @@
 //! one rank alone ends in [`Ranks::agree`], so a failure stops every rank with the failing
 //! rank's message, and never hangs the job.
 
-use gpurevolve::acoustic::Problem;
-use gpurevolve::engine::{Progress, ProgressReply, RevolverOptions};
+use gpurevolve::engine::{Progress, ProgressReply};
 #[cfg(feature = "mpi")]
 use gpurevolve::fwi::mpi as fwi_mpi;
-use gpurevolve::fwi::{Checkpointing, FwiGradient};
+use gpurevolve::fwi::{FwiGradient, Journal};
 use gpurevolve::gpu::Gpu;
+use gpurevolve::job::{GradientJob, JobPlan};
 
 use super::err;
 
@@ -138,43 +138,23 @@ impl Ranks {
 
     /// The gradient over this job's ranks and this rank's devices: `Some` total on rank 0.
     /// Each rank keeps `journal` of its own finished shots, and reads back those it holds.
-    #[allow(clippy::too_many_arguments)]
     pub fn gradient<R: ProgressReply>(
         &self,
+        job: &GradientJob,
+        plan: &JobPlan,
         gpus: &[Gpu],
-        shots: &[Problem],
-        observed: &[Vec<f64>],
-        checkpointing: Checkpointing,
-        options: RevolverOptions,
-        journal: &gpurevolve::fwi::Journal,
+        journal: &Journal,
         progress: impl Fn(usize, Progress) -> R + Sync,
     ) -> Result<Option<FwiGradient>, String> {
         #[cfg(feature = "mpi")]
         {
-            fwi_mpi::gradient_over_ranks_journaled(
-                &self.world,
-                gpus,
-                shots,
-                observed,
-                checkpointing,
-                options,
-                Some(journal),
-                progress,
-            )
-            .map_err(err)
+            job.run_over_ranks(&self.world, plan, gpus, Some(journal), progress)
+                .map_err(err)
         }
         #[cfg(not(feature = "mpi"))]
-        gpurevolve::fwi::gradient_on_devices_journaled(
-            gpus,
-            shots,
-            observed,
-            checkpointing,
-            options,
-            journal,
-            progress,
-        )
-        .map(Some)
-        .map_err(err)
+        job.run(plan, gpus, Some(journal), progress)
+            .map(Some)
+            .map_err(err)
     }
 
     /// Each rank's vectors by index, gathered on rank 0 (`None` elsewhere).

@@ -1,7 +1,8 @@
 //! The problems the main job solves: the true and starting models, the time axis and one
 //! acquisition geometry per shot.
 
-use gpurevolve::acoustic::{Boundary, Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, Model, Problem, TimeAxis};
+use gpurevolve::job;
 
 use super::{Args, ModelKind, err};
 
@@ -13,8 +14,6 @@ pub struct Setup {
     pub truth: Model,
     pub start: Model,
     pub time: TimeAxis,
-    /// The absorbing layer every shot shares, on either model.
-    pub boundary: Boundary,
     pub receivers: usize,
     pub true_shots: Vec<Problem>,
     pub start_shots: Vec<Problem>,
@@ -22,19 +21,6 @@ pub struct Setup {
 
 /// Builds everything from the command line, checking it all before any GPU work.
 pub fn setup(args: &Args) -> Result<Setup, String> {
-    if let Some(fraction) = args.until_quiet
-        && !(fraction > 0.0 && fraction < 1.0)
-    {
-        return Err(format!(
-            "--until-quiet {fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
-        ));
-    }
-    if let Some(dir) = &args.disk {
-        check_disk(dir)?;
-    }
-    if args.disk_memory == Some(0) {
-        return Err("--disk-memory 0 holds no checkpoint: give a positive number of bytes, or leave out --disk".into());
-    }
     check_out(&args.out)?;
     let truth = truth_model(args)?;
     let start = starting_model(args, &truth)?;
@@ -59,30 +45,21 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
         None => Boundary::for_models(kind, &[&truth, &start]),
     }
     .map_err(err)?;
-    let problems = |model: &Model| -> Result<Vec<Problem>, String> {
-        geoms
-            .iter()
-            .map(|(s, r)| {
-                let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
-                Problem::with_boundary(model.clone(), g, time, order, boundary).map_err(err)
-            })
-            .collect()
+    let (sources, receivers) = (&geoms.0, &geoms.1);
+    let problems = |model: &Model, sources: &[Vec<f64>]| {
+        job::survey(model, sources, receivers, args.f0, time, order, boundary).map_err(err)
     };
-    // One shot's problems first: the survey's host memory is checked before the rest exist.
-    let one = |model: &Model| -> Result<Problem, String> {
-        let (s, r) = &geoms[0];
-        let g = Geometry::new(model, s.clone(), r.clone(), args.f0).map_err(err)?;
-        Problem::with_boundary(model.clone(), g, time, order, boundary).map_err(err)
-    };
-    one(&start)?;
-    one(&truth)?.check_survey(args.shots, 2).map_err(err)?;
-    let (true_shots, start_shots) = (problems(&truth)?, problems(&start)?);
+    // One shot first: the survey's host memory, for both models, is checked before the rest
+    // exist.
+    problems(&truth, &sources[..1])?[0]
+        .check_survey(args.shots, 2)
+        .map_err(err)?;
+    let (true_shots, start_shots) = (problems(&truth, sources)?, problems(&start, sources)?);
     Ok(Setup {
-        receivers: geoms[0].1.len(),
+        receivers: receivers.len(),
         truth,
         start,
         time,
-        boundary,
         true_shots,
         start_shots,
     })
@@ -136,9 +113,9 @@ fn starting_model(args: &Args, truth: &Model) -> Result<Model, String> {
     }
 }
 
-/// One geometry per shot, `(sources, receivers)`: sources spread along x at the surface,
-/// receivers at every column.
-fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, String> {
+/// The survey's `(sources, receivers)`: one source per shot spread along x at the surface,
+/// receivers at every column, the same for every shot.
+fn geometries(args: &Args, model: &Model) -> Result<(Points, Points), String> {
     if args.shots == 0 {
         return Err("--shots must be at least 1".into());
     }
@@ -181,34 +158,17 @@ fn geometries(args: &Args, model: &Model) -> Result<Vec<(Points, Points)>, Strin
             receivers.push(point(ix as f64 * h, None, rec_z));
         }
     }
-    Ok((0..args.shots)
+    let sources = (0..args.shots)
         .map(|i| {
             let x = if args.shots == 1 {
                 ex / 2.0
             } else {
                 ex * (i as f64 + 0.5) / args.shots as f64
             };
-            (vec![point(x, mid_y, src_z)], receivers.clone())
+            point(x, mid_y, src_z)
         })
-        .collect())
-}
-
-/// `--disk DIR` must be a directory this process can write: checked by making and removing a
-/// file there, before any GPU work.
-fn check_disk(dir: &std::path::Path) -> Result<(), String> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(format!(
-            "--disk {}: this is a file, not a directory; give a directory for the disk tier",
-            dir.display()
-        ));
-    }
-    if !dir.is_dir() {
-        return Err(format!(
-            "--disk {}: no such directory; give an existing directory for the disk tier",
-            dir.display()
-        ));
-    }
-    probe_writable("--disk", dir)
+        .collect();
+    Ok((sources, receivers))
 }
 
 /// `flag`'s directory `dir` takes a file: one is made there and removed.

@@ -14,7 +14,11 @@ Progress = Callable[[int, int], Any]
 class GpuError(RuntimeError): ...
 
 class Device:
-    def __init__(self, adapter: Optional[int] = None, software: bool = False) -> None: ...
+    def __init__(
+        self,
+        devices: Union[None, int, Sequence[int], Literal["all"]] = None,
+        software: bool = False,
+    ) -> None: ...
     @property
     def adapter(self) -> str: ...
     @property
@@ -49,10 +53,13 @@ class Device:
         boundary: Literal["cpml", "sponge"] = "cpml",
         boundary_velocity: Optional[float] = None,
         snaps: Union[None, int, Literal["all"]] = None,
+        store_all: bool = False,
         schedule: Literal["levels", "revolve", "classic"] = "levels",
+        placement: Literal["multistage", "optimal"] = "multistage",
+        costs: Optional[Sequence[float]] = None,
+        until_quiet: Optional[float] = None,
         device_memory: Optional[int] = None,
         host_memory: Optional[int] = None,
-        until_quiet: Optional[float] = None,
         disk: Union[None, str, "os.PathLike[str]"] = None,
         disk_memory: Optional[int] = None,
         progress: Optional[Progress] = None,

@@ -2,17 +2,14 @@
 //! numpy arrays; and the model helpers the main job uses.
 
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use gpurevolve::acoustic::{
-    Boundary, BoundaryKind, Geometry, GpuAcoustic, Model, Problem, TimeAxis,
-};
-use gpurevolve::engine::{RevolverOptions, RunStats};
-use gpurevolve::fwi::{self, Checkpointing, ScheduleChoice};
-use gpurevolve::gpu::{Gpu, GpuOptions};
-use gpurevolve::schedule;
+use gpurevolve::acoustic::{Boundary, BoundaryKind, GpuAcoustic, Model, Problem, TimeAxis};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::job::{self, GradientJob, RunContext, RunPolicy};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyString;
 
 use crate::arrays::{Dtype, Floats, array, floats, optional_count, points, size};
 use crate::{bad, to_py};
@@ -117,13 +114,15 @@ impl Termination {
     }
 }
 
-/// A GPU opened once, with its compiled pipelines kept for every later call (an inversion
-/// loop pays the start-up once). `adapter` picks one of the machine's adapters by index;
-/// `software=True` asks for a software adapter (lavapipe), the one used when there is no
-/// GPU.
+/// The GPUs opened once, with their compiled pipelines kept for every later call (an
+/// inversion loop pays the start-up once). `devices` picks them as the main job's `--devices`
+/// does: `None`, the best adapter; `"all"`, every adapter; an index or a list of indices into
+/// the machine's adapters (an index twice opens two devices on one). `software=True` asks for
+/// the software adapter (lavapipe), the one used when there is no GPU. A gradient spreads its
+/// shots over the devices, with the same bits whatever they are.
 #[pyclass(module = "gpurevolve", frozen)]
 pub struct Device {
-    gpu: Gpu,
+    gpus: Vec<Gpu>,
 }
 
 /// The arguments every call shares, checked, as one problem per shot.
@@ -133,7 +132,6 @@ struct Survey {
     dtype: Dtype,
     receivers: usize,
     time: TimeAxis,
-    boundary: Boundary,
 }
 
 /// Time axis wanted: a sample count, or a duration.
@@ -174,49 +172,60 @@ fn survey(
     let kind: BoundaryKind = boundary.parse().map_err(|e| bad("boundary", e))?;
     let boundary =
         Boundary::new(kind, boundary_velocity.unwrap_or(model.max_velocity())).map_err(to_py)?;
-    let count = receivers.len();
-    let shot = |source: Vec<f64>| {
-        let geometry = Geometry::new(&model, vec![source], receivers.clone(), f0).map_err(to_py)?;
-        Problem::with_boundary(model.clone(), geometry, time, space_order, boundary).map_err(to_py)
-    };
-    // One shot first: the survey's host memory is checked before the others exist.
-    if let Some(first) = sources.first() {
-        shot(first.clone())?
-            .check_survey(sources.len(), 1)
-            .map_err(to_py)?;
-    }
-    let shots = sources
-        .into_iter()
-        .map(shot)
-        .collect::<PyResult<Vec<_>>>()?;
+    let shots = job::survey(
+        &model,
+        &sources,
+        &receivers,
+        f0,
+        time,
+        space_order,
+        boundary,
+    )
+    .map_err(to_py)?;
     Ok(Survey {
         shots,
         shape,
         dtype,
-        receivers: count,
+        receivers: receivers.len(),
         time,
-        boundary,
     })
 }
 
-/// The checkpointing of `snaps` (`None`, an int or `"all"`) under `choice`, as the main job
-/// reads `--snaps` and `--schedule`.
-fn checkpointing(
-    snaps: Option<&Bound<'_, PyAny>>,
-    choice: ScheduleChoice,
-    steps: u64,
-) -> PyResult<Checkpointing> {
-    let snaps = match snaps {
-        None => schedule::min_snapshots_for_factor(steps, 3.0).map_err(to_py)?,
+/// `devices` as the main job's `--devices` spells it: `None`, `"all"`, an index or indices.
+fn device_spec(devices: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(devices) = devices.filter(|d| !d.is_none()) else {
+        return Ok(None);
+    };
+    if devices.is_instance_of::<PyString>() {
+        return Ok(Some(devices.extract()?));
+    }
+    let indices: Vec<Bound<'_, PyAny>> = match devices.extract::<Vec<Bound<'_, PyAny>>>() {
+        Ok(list) => list,
+        Err(_) => vec![devices.clone()],
+    };
+    let indices = indices
+        .iter()
+        .map(|i| crate::arrays::count(Some(i), "devices", 0).map(|i| i.to_string()))
+        .collect::<PyResult<Vec<String>>>()?;
+    if indices.is_empty() {
+        return Err(bad("devices", "give at least one index, \"all\" or None"));
+    }
+    Ok(Some(indices.join(",")))
+}
+
+/// `snaps` as an int, `None` (the default memory) or `"all"` (the same as `store_all`).
+fn snaps_of(snaps: Option<&Bound<'_, PyAny>>) -> PyResult<(Option<u64>, bool)> {
+    match snaps.filter(|s| !s.is_none()) {
+        None => Ok((None, false)),
         Some(s) if s.is_instance_of::<PyString>() => {
             let text: String = s.extract()?;
             if text == "all" {
-                return Ok(Checkpointing::StoreAll);
+                return Ok((None, true));
             }
-            return Err(bad(
+            Err(bad(
                 "snaps",
                 format!("{text:?} is not a count; give an int, None or \"all\""),
-            ));
+            ))
         }
         Some(s) => {
             let count: i64 = s.extract().map_err(|_| {
@@ -227,74 +236,34 @@ fn checkpointing(
             })?;
             let count = u64::try_from(count)
                 .map_err(|_| bad("snaps", format!("must be at least 1, got {count}")))?;
-            // Checked now, with Revolve's message, whichever schedule runs.
-            schedule::Revolve::new(steps, count).map_err(to_py)?;
-            count
+            Ok((Some(count), false))
         }
-    };
-    Ok(choice.checkpointing(snaps, steps))
-}
-
-/// Online checkpointing until quiet, in the memory of `snaps` two-level snapshots (as the
-/// main job's `--until-quiet`: state 0's slot comes free).
-fn until_quiet_checkpointing(
-    snaps: Option<&Bound<'_, PyAny>>,
-    fraction: f64,
-    steps: u64,
-) -> PyResult<Checkpointing> {
-    if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(bad(
-            "until_quiet",
-            format!(
-                "{fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
-            ),
-        ));
     }
-    let snaps = match checkpointing(snaps, ScheduleChoice::Classic, steps)? {
-        Checkpointing::Snapshots(s) => s,
-        _ => {
-            return Err(bad(
-                "snaps",
-                "until_quiet keeps a number of snapshots, not \"all\"",
-            ));
-        }
-    };
-    Ok(Checkpointing::UntilQuiet {
-        snaps: (snaps + 1).min(steps),
-        fraction,
-    })
 }
 
 #[pymethods]
 impl Device {
     #[new]
-    #[pyo3(signature = (adapter = None, software = false))]
-    fn new(py: Python<'_>, adapter: Option<&Bound<'_, PyAny>>, software: bool) -> PyResult<Self> {
-        let adapter = optional_count(adapter, "adapter")?.map(|a| a as usize);
-        let options = GpuOptions {
-            force_fallback_adapter: software,
-            ..GpuOptions::default()
-        };
-        let gpu = py
-            .detach(|| match adapter {
-                Some(index) => Gpu::on_adapter(index, &options),
-                None => Gpu::with_options(&options),
-            })
+    #[pyo3(signature = (devices = None, software = false))]
+    fn new(py: Python<'_>, devices: Option<&Bound<'_, PyAny>>, software: bool) -> PyResult<Self> {
+        let spec = device_spec(devices)?;
+        let gpus = py
+            .detach(|| job::open_devices(spec.as_deref(), software))
             .map_err(to_py)?;
-        log::info!("opened {}", gpu.adapter_info().name);
-        Ok(Device { gpu })
+        log::info!("opened {}", adapter_names(&gpus));
+        Ok(Device { gpus })
     }
 
-    /// The adapter's name.
+    /// The adapters' names, joined by ` + `.
     #[getter]
     fn adapter(&self) -> String {
-        self.gpu.adapter_info().name.clone()
+        adapter_names(&self.gpus)
     }
 
-    /// Whether the adapter is a software one (correct, not fast).
+    /// Whether the (first) adapter is a software one (correct, not fast).
     #[getter]
     fn is_software(&self) -> bool {
-        self.gpu.is_software()
+        self.gpus[0].is_software()
     }
 
     fn __repr__(&self) -> String {
@@ -365,7 +334,7 @@ impl Device {
         let mut run_all = || -> PyResult<()> {
             for (i, shot) in survey.shots.iter().enumerate() {
                 let run = py.detach(|| {
-                    GpuAcoustic::new(&self.gpu, shot)?.forward_with_progress(false, |p| {
+                    GpuAcoustic::new(&self.gpus[0], shot)?.forward_with_progress(false, |p| {
                         watch.tick(i as u64 * steps + p.done, total)
                     })
                 });
@@ -384,26 +353,31 @@ impl Device {
 
     /// `(misfit, gradient, info)` of the shots of `sources` against `observed`
     /// `(shots, nt, receivers)`: misfit `½ Σ (d − d_obs)²` summed over shots, `∂J/∂m` of the
-    /// physical model (shape and dtype of `vp`), and what the runs did (the keys of the main
-    /// job's `summary.json`). `snaps`: checkpoint memory in two-level snapshots (default: the
-    /// fewest for which Revolve takes at most 3 forward steps per step), or `"all"`;
-    /// `schedule` within it: `"levels"`, `"revolve"` or `"classic"`. `device_memory` and
-    /// `host_memory` bound the checkpoint bytes on the GPU (the rest spill to host memory) and
-    /// in host memory. `until_quiet` (a fraction such as `1e-4`) stops each shot once its
+    /// physical model (shape and dtype of `vp`), and what the run did: the main job's
+    /// `summary.json`, key for key (`gpurevolve.job.Summary` in the Rust docs).
+    ///
+    /// The keywords after `boundary_velocity` are the main job's options of the same name
+    /// (`device_memory` is `--device-memory`): `snaps` (checkpoint memory in two-level
+    /// snapshots, default the fewest for which Revolve takes at most 3 forward steps per
+    /// step; `"all"` is `store_all=True`), `store_all`, `schedule` within that memory
+    /// (`"levels"`, `"revolve"` or `"classic"`), `placement` (`"multistage"` or
+    /// `"optimal"`, by cost), `costs` (for placement by cost, seconds:
+    /// `[step, to_host, to_gpu]`, with a disk tier `[..., to_disk, from_disk]`; default
+    /// measured), `until_quiet` (a fraction such as `1e-4`: each shot stops once its
     /// wavefield's energy is below that fraction of its peak after the source has ended, with
-    /// online checkpointing in the memory of `snaps` (`schedule` does not apply); the misfit
-    /// and gradient are then those of the steps run (`info["reverse_steps"]` per shot), the
-    /// store-all ones of a record that long, bit for bit. `disk` (a directory) adds a tier
-    /// below host memory for the checkpoints beyond `host_memory` (files in a fresh
-    /// subdirectory, removed at the end; `disk_memory` bounds it). `progress(done, total)` counts
-    /// step evaluations over all shots, at most every 0.1 s (with `until_quiet`, `total` is
-    /// that of shots that run to the end of `observed`); Ctrl-C stops the run
-    /// (`KeyboardInterrupt`).
+    /// online checkpointing; misfit and gradient are those of the steps run,
+    /// `info["reverse_steps"]`), `device_memory` and `host_memory` (checkpoint bytes on each
+    /// GPU, the rest spilling to host memory, and in host memory), `disk` (a directory for a
+    /// tier below host memory; files in a fresh subdirectory, removed at the end) and
+    /// `disk_memory` (its bytes). The shots are spread over the device's GPUs.
+    /// `progress(done, total)` counts step evaluations over all shots, at most every 0.1 s;
+    /// Ctrl-C stops the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, observed, spacing, sources, receivers, f0 = 10.0, dt = None, space_order = None,
-        nbl = None, boundary = "cpml", boundary_velocity = None, snaps = None,
-        schedule = "levels", device_memory = None, host_memory = None, until_quiet = None,
-        disk = None, disk_memory = None, progress = None
+        nbl = None, boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,
+        schedule = "levels", placement = "multistage", costs = None, until_quiet = None,
+        device_memory = None, host_memory = None, disk = None, disk_memory = None,
+        progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn gradient<'py>(
@@ -421,26 +395,33 @@ impl Device {
         boundary: &str,
         boundary_velocity: Option<f64>,
         snaps: Option<&Bound<'py, PyAny>>,
+        store_all: bool,
         schedule: &str,
+        placement: &str,
+        costs: Option<Vec<f64>>,
+        until_quiet: Option<f64>,
         device_memory: Option<&Bound<'py, PyAny>>,
         host_memory: Option<&Bound<'py, PyAny>>,
-        until_quiet: Option<f64>,
         disk: Option<std::path::PathBuf>,
         disk_memory: Option<&Bound<'py, PyAny>>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let clock = Instant::now();
         let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
-        let device_memory = optional_count(device_memory, "device_memory")?;
-        let host_memory = optional_count(host_memory, "host_memory")?;
-        let disk_memory = optional_count(disk_memory, "disk_memory")?;
-        if disk_memory.is_some() && disk.is_none() {
-            return Err(bad(
-                "disk_memory",
-                "it budgets the disk tier, which needs `disk` (a directory); give both, or \
-                 neither",
-            ));
-        }
+        let (snaps, all) = snaps_of(snaps)?;
+        let policy = RunPolicy {
+            snaps,
+            store_all: store_all || all,
+            schedule: schedule.parse().map_err(to_py)?,
+            placement: placement.parse().map_err(to_py)?,
+            costs,
+            until_quiet,
+            device_memory: optional_count(device_memory, "device_memory")?,
+            host_memory: optional_count(host_memory, "host_memory")?,
+            disk,
+            disk_memory: optional_count(disk_memory, "disk_memory")?,
+        };
+        policy.check().map_err(to_py)?;
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {
             return Err(bad(
@@ -479,141 +460,60 @@ impl Device {
                 ),
             ));
         }
-        if let Some(i) = records.data.iter().position(|x| !x.is_finite()) {
-            return Err(bad(
-                "observed",
-                format!("value {i} (flat index) is not finite"),
-            ));
-        }
         let observed: Vec<Vec<f64>> = records
             .data
             .chunks(nt * nrec)
             .map(<[f64]>::to_vec)
             .collect();
-        let steps = (nt - 1) as u64;
-        let choice: ScheduleChoice = schedule.parse().map_err(to_py)?;
-        let plan = match until_quiet {
-            None => checkpointing(snaps, choice, steps)?,
-            Some(fraction) => until_quiet_checkpointing(snaps, fraction, steps)?,
-        };
-        let options = RevolverOptions {
-            device_budget: device_memory,
-            host_budget: host_memory,
-            disk,
-            disk_budget: disk_memory,
-            recompute_in_reverse: choice.recomputes(),
-            ..RevolverOptions::default()
-        };
-        let memory = plan
-            .schedule(steps)
-            .map_err(to_py)?
-            .memory(choice.recomputes());
+        let job = GradientJob::new(survey.shots, observed, policy).map_err(to_py)?;
+        let plan = py.detach(|| job.plan(&self.gpus[0])).map_err(to_py)?;
 
-        // Progress over all shots: each makes the same number of step evaluations (an online
-        // run knows no total: that of a shot that runs its most steps stands in).
-        let count = survey.shots.len() as u64;
-        let online_total = match plan {
-            Checkpointing::UntilQuiet { snaps, .. } => {
-                let run = schedule::OnlineRun::new(steps, snaps).map_err(to_py)?;
-                let stats = schedule::simulate(run).map_err(to_py)?;
-                stats.state_adjoint_total_forward() + stats.reverse_steps
-            }
-            _ => 0,
-        };
-        let mut watch = Watch::new(progress.as_ref());
+        // Progress over all shots, each counted as planned (an online run counts as one of
+        // every step); shots run side by side on several devices.
+        let per_shot = plan.evaluations_per_shot();
+        let total = per_shot * shots as u64;
+        let watch = Mutex::new((Watch::new(progress.as_ref()), vec![0u64; shots]));
         let termination = Termination::enter(py);
         let result = py.detach(|| {
-            fwi::gradient_with(
-                &self.gpu,
-                &survey.shots,
-                &observed,
-                plan,
-                options,
-                |shot, p| {
-                    let total = p.total.max(online_total);
-                    watch.tick(shot as u64 * total + p.done, count * total)
-                },
-            )
+            job.run(&plan, &self.gpus, None, |shot, p| {
+                let Ok(mut guard) = watch.lock() else {
+                    return ControlFlow::Break(());
+                };
+                let (watch, done) = &mut *guard;
+                done[shot] = p.done.min(per_shot);
+                watch.tick(done.iter().sum(), total)
+            })
         });
-        let result = watch.finish(result);
+        let result = match watch.into_inner() {
+            Ok((mut watch, _)) => watch.finish(result),
+            Err(_) => result.map_err(to_py),
+        };
         termination.leave(py, &result);
         let result = result?;
-        let gradient = survey.shots[0]
+        let gradient = job.shots()[0]
             .model_gradient(&result.gradient)
             .map_err(to_py)?;
         let gradient = array(py, gradient, &survey.shape, survey.dtype)?;
-
-        // The keys of the main job's summary.json: per-shot lists where it has them.
-        let info = PyDict::new(py);
-        info.set_item("adapter", self.adapter())?;
-        info.set_item("dimensions", survey.shape.len())?;
-        info.set_item("shape", survey.shape.clone())?;
-        info.set_item("spacing", spacing)?;
-        info.set_item("nbl", nbl)?;
-        info.set_item("boundary", survey.boundary.kind().name())?;
-        info.set_item("boundary_velocity", survey.boundary.reference_velocity())?;
-        info.set_item("space_order", space_order)?;
-        info.set_item("shots", count)?;
-        info.set_item("receivers", nrec)?;
-        info.set_item("nt", nt)?;
-        info.set_item("dt", survey.time.dt)?;
-        info.set_item("steps", steps)?;
-        info.set_item("schedule", memory.name)?;
-        info.set_item("snaps", memory.snaps)?;
-        info.set_item("checkpoint_levels", memory.levels)?;
-        info.set_item(
-            "checkpoint_bytes",
-            memory.levels * survey.shots[0].level_bytes(),
-        )?;
-        let stats = &result.shots;
-        let each = |f: fn(&RunStats) -> u64| stats.iter().map(f).collect::<Vec<u64>>();
-        let forward_steps: u64 = stats.iter().map(|s| s.forward_steps).sum();
-        info.set_item("forward_steps", each(|s| s.forward_steps))?;
-        info.set_item("reverse_steps", each(|s| s.reverse_steps))?;
-        info.set_item("saves", each(|s| s.saves))?;
-        info.set_item("restores", each(|s| s.restores))?;
-        // Per step run: a run until quiet may stop short of `steps`.
-        let run_steps: u64 = stats.iter().map(|s| s.reverse_steps).sum();
-        info.set_item(
-            "recompute_factor",
-            forward_steps as f64 / run_steps.max(1) as f64,
-        )?;
-        let peak = stats.iter().map(|s| s.peak_checkpoint_bytes).max();
-        info.set_item("peak_checkpoint_bytes", peak.unwrap_or(0))?;
-        info.set_item(
-            "bytes_copied",
-            stats.iter().map(|s| s.bytes_copied).sum::<u64>(),
-        )?;
-        info.set_item(
-            "spilled_bytes",
-            stats.iter().map(|s| s.spilled_bytes).sum::<u64>(),
-        )?;
-        let tiers = PyDict::new(py);
-        tiers.set_item("host_saves", each(|s| s.host_saves))?;
-        tiers.set_item("host_restores", each(|s| s.host_restores))?;
-        tiers.set_item("bytes_to_host", each(|s| s.spilled_bytes))?;
-        tiers.set_item("bytes_to_device", each(|s| s.restored_bytes))?;
-        tiers.set_item("out_of_memory_demotions", each(|s| s.demotions))?;
-        tiers.set_item("peak_host_bytes", each(|s| s.peak_host_bytes))?;
-        tiers.set_item("disk_saves", each(|s| s.disk_saves))?;
-        tiers.set_item("disk_restores", each(|s| s.disk_restores))?;
-        tiers.set_item("bytes_to_disk", each(|s| s.disk_bytes_written))?;
-        tiers.set_item("bytes_from_disk", each(|s| s.disk_bytes_read))?;
-        info.set_item("tiers", tiers)?;
-        info.set_item("until_quiet", until_quiet)?;
-        info.set_item("misfit", result.misfit)?;
-        let timings = PyDict::new(py);
-        let seconds = |f: fn(&RunStats) -> f64| stats.iter().map(f).sum::<f64>();
-        timings.set_item("forward sweeps", seconds(|s| s.forward_seconds))?;
-        timings.set_item("reverse sweeps", seconds(|s| s.reverse_seconds))?;
-        timings.set_item("total", clock.elapsed().as_secs_f64())?;
-        info.set_item("timings", timings)?;
-        info.set_item(
-            "gradient_units",
-            "dJ/dm, m = 1/c^2 in s^2/m^2; J = 1/2 sum (d - d_obs)^2, no dt weighting",
-        )?;
+        let mut summary = job
+            .summary(&plan, &result, RunContext::of_devices(&self.gpus))
+            .map_err(to_py)?;
+        summary
+            .timings
+            .insert("total".into(), clock.elapsed().as_secs_f64());
+        // The summary's own JSON, read by Python's: the keys of summary.json by construction.
+        let info = py
+            .import("json")?
+            .call_method1("loads", (job::to_json(&summary),))?;
         Ok((result.misfit, gradient, info))
     }
+}
+
+/// The adapters' names, joined by ` + `.
+fn adapter_names(gpus: &[Gpu]) -> String {
+    gpus.iter()
+        .map(|g| g.adapter_info().name.clone())
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// The model helpers read the velocity array with no absorbing layer.

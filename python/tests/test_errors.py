@@ -96,4 +96,4 @@ def test_bad_gradient_input_raises_what_it_should(device, case, change, error, m
 
 def test_a_missing_adapter_is_a_value_error():
     with pytest.raises(ValueError, match="no device 99"):
-        gr.Device(adapter=99)
+        gr.Device(devices=99)

@@ -2,8 +2,10 @@
 changes nothing, progress and Ctrl-C, and dtypes and layouts."""
 
 import _thread
+import inspect
 import json
 import os
+import re
 import pathlib
 import shutil
 import subprocess
@@ -69,10 +71,15 @@ def test_the_python_gradient_is_the_main_jobs_bit_for_bit(device, tmp_path):
     observed = device.forward(true, nt=summary["nt"], **common)
     misfit, gradient, info = device.gradient(start, observed, **common)
     assert misfit == summary["misfit"]
-    for key in ["forward_steps", "reverse_steps", "recompute_factor", "snaps", "schedule",
-                "peak_checkpoint_bytes", "checkpoint_levels", "checkpoint_bytes",
-                "boundary_velocity", "nt", "steps", "saves", "restores", "spilled_bytes"]:
+    # One Summary type writes both: the same keys, nested ones included.
+    assert set(info) == set(summary)
+    assert set(info["tiers"]) == set(summary["tiers"])
+    assert set(info["timings"]) <= set(summary["timings"])
+    # The same run, so the same values, except where the two differ by nature: the seed of
+    # the built-in model (the main job's alone) and the seconds.
+    for key in sorted(set(summary) - {"seed", "timings", "rank_seconds", "tiers"}):
         assert info[key] == summary[key], key
+    assert summary["seed"] == 1 and info["seed"] is None
     assert gradient.dtype == np.float64 and gradient.shape == (nx, nz)
     assert gradient.astype(np.float32).tobytes() == rust_gradient.tobytes()
 
@@ -261,3 +268,40 @@ def test_a_disk_tier_gives_the_same_gradient_and_leaves_nothing(device, tmp_path
     with pytest.raises(ValueError, match="not there"):
         device.gradient(start, observed, snaps=10, device_memory=1, host_memory=1,
                         disk=tmp_path / "not there", **common)
+
+
+def main_job_options():
+    """The main job's long options, from its --help (cargo or GPUREVOLVE_MAIN_JOB)."""
+    prebuilt = os.environ.get("GPUREVOLVE_MAIN_JOB")
+    cargo = shutil.which("cargo") or os.path.expanduser("~/.cargo/bin/cargo")
+    if prebuilt:
+        command = [prebuilt, "--help"]
+    elif (REPO / "Cargo.toml").exists() and os.path.exists(cargo):
+        command = [cargo, "run", "-q", "--release", "--example", "acoustic_adjoint", "--",
+                   "--help"]
+    elif under_ci():
+        pytest.fail("CI is set but the repository or cargo is missing")
+    else:
+        pytest.skip("needs the repository and cargo (or GPUREVOLVE_MAIN_JOB)")
+    text = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    return {m.replace("-", "_") for m in re.findall(r"^\s+(?:-\w, )?--([a-z0-9-]+)", text, re.M)}
+
+
+def test_every_main_job_option_has_its_python_keyword_and_back():
+    """The command line and Python are two shells over one job: an option of either is a
+    keyword of the other, under the same name. What only one of them has is listed here,
+    with its reason."""
+    # The main job makes its own survey and writes files; Python is given arrays.
+    cli_only = {"nx", "ny", "nz", "model", "model_npy", "initial_npy", "seed", "shots",
+                "src_depth", "rec_depth", "out", "resume", "help", "version"}
+    python_only = {"self", "vp", "observed", "sources", "receivers", "progress"}
+    keywords = set()
+    for call in (gr.Device.__init__, gr.Device.forward, gr.Device.gradient):
+        keywords |= set(inspect.signature(call).parameters)
+    # Device's __init__ is a slot wrapper; its keywords come from the class's signature.
+    keywords |= set(inspect.signature(gr.Device).parameters)
+    keywords -= {"args", "kwargs"}
+    options = main_job_options()
+    assert cli_only <= options, cli_only - options
+    assert options - cli_only == keywords - python_only, (
+        options - cli_only - keywords, keywords - python_only - options)

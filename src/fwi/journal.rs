@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 /// Record files start with this; the version is its last byte.
-const MAGIC: &[u8; 8] = b"GRVSHOT1";
+// 2: the statistics as serde JSON within the words.
+const MAGIC: &[u8; 8] = b"GRVSHOT2";
 /// The file holding the fingerprint of the run the journal belongs to.
 const RUN_FILE: &str = "run";
 

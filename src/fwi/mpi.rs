@@ -36,7 +36,7 @@ use mpi::datatype::PartitionMut;
 use mpi::traits::{Communicator, Destination, Root, Source};
 
 use super::record::{decode, encode};
-use super::{Checkpointing, FwiGradient, Journal, add_shot, check_shots, empty_total};
+use super::{Checkpointing, FwiGradient, Journal, Survey, add_shot, check_shots, empty_total};
 use crate::acoustic::Problem;
 use crate::engine::{Progress, ProgressReply, RevolverOptions};
 use crate::error::{Error, Result};
@@ -102,23 +102,29 @@ pub fn gradient_over_ranks_journaled<C: Communicator, R: ProgressReply>(
     journal: Option<&Journal>,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<Option<FwiGradient>> {
+    let survey = check_shots(shots, observed)
+        .and_then(|_| Survey::new(shots, observed, checkpointing, options));
+    // A bad survey fails on every rank alike; agreed all the same, so no rank waits alone.
+    let survey = agree(world, survey)?;
+    over_ranks(world, gpus, &survey, journal, progress)
+}
+
+/// `survey`'s shots over the ranks of `world`: rank 0 gets the total, the others `None`.
+pub(crate) fn over_ranks<C: Communicator, R: ProgressReply>(
+    world: &C,
+    gpus: &[Gpu],
+    survey: &Survey<'_>,
+    journal: Option<&Journal>,
+    progress: impl Fn(usize, Progress) -> R + Sync,
+) -> Result<Option<FwiGradient>> {
+    let (shots, observed) = (survey.shots, survey.observed);
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mine = shots_of_rank(shots.len(), rank, ranks);
-    let local = check_shots(shots, observed).and_then(|_| {
-        if mine.is_empty() {
-            return Ok(Vec::new());
-        }
-        super::run_or_read(
-            gpus,
-            shots,
-            observed,
-            &mine,
-            checkpointing,
-            options,
-            journal,
-            progress,
-        )
-    });
+    let local = if mine.is_empty() {
+        Ok(Vec::new())
+    } else {
+        super::run_or_read(gpus, survey, &mine, journal, progress)
+    };
     let done = agree(world, local)?;
     let root = world.process_at_rank(0);
     if rank != 0 {

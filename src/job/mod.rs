@@ -1,0 +1,465 @@
+//! One gradient job: the survey, its records and the whole run policy, validated once, run on
+//! one device, several, or the ranks of an MPI job, and summarised as one [`Summary`]. The
+//! main job (`examples/acoustic_adjoint`) and the Python package are thin shells over it: an
+//! option of either is a field of [`RunPolicy`] or an argument here, with the same name.
+//!
+//! ```no_run
+//! use gpurevolve::acoustic::{Boundary, BoundaryKind, Model, TimeAxis};
+//! use gpurevolve::job::{GradientJob, RunContext, RunPolicy, survey};
+//! use gpurevolve::gpu::Gpu;
+//! let model = Model::constant(&[100, 50], 10.0, 10, 2000.0)?;
+//! let time = TimeAxis::new(&model, 8, 500, None)?;
+//! let boundary = Boundary::new(BoundaryKind::Cpml, 2000.0)?;
+//! let receivers: Vec<Vec<f64>> = (0..100).map(|x| vec![x as f64 * 10.0, 20.0]).collect();
+//! let shots = survey(&model, &[vec![495.0, 20.0]], &receivers, 15.0, time, 8, boundary)?;
+//! let observed = vec![vec![0.0; 500 * 100]]; // [shot][nt × receivers], from the field
+//! let policy = RunPolicy { snaps: Some(20), ..RunPolicy::default() };
+//! let job = GradientJob::new(shots, observed, policy)?;
+//! let gpus = [Gpu::new()?];
+//! let plan = job.plan(&gpus[0])?;
+//! let result = job.run(&plan, &gpus, None, |_, _| {})?;
+//! let summary = job.summary(&plan, &result, RunContext::of_devices(&gpus))?;
+//! println!("{}", summary.to_json());
+//! # Ok::<(), gpurevolve::Error>(())
+//! ```
+
+mod modelled;
+mod policy;
+mod summary;
+
+pub use modelled::{ModelledCost, modelled_cost};
+pub use policy::{Placement, RunPolicy};
+pub use summary::{GRADIENT_UNITS, Summary, TierTraffic, to_json};
+
+use crate::acoustic::{AcousticOperator, Boundary, Geometry, Model, Problem, TimeAxis};
+use crate::engine::{
+    Operator, Progress, ProgressReply, RevolverOptions, calibrate, calibrate_disk,
+};
+use crate::error::{Error, Result};
+use crate::fwi::{Checkpointing, FwiGradient, Journal, Plans, Survey, summed};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::schedule::{AnySchedule, OnlineRun, Planned, Schedule, Tier};
+
+/// One problem per source position, every shot with all `receivers`: the survey a job runs.
+/// The survey's host memory is checked on one shot before the others are made.
+///
+/// # Errors
+/// As [`Geometry::new`] and [`Problem::with_boundary`]; [`Error::HostMemory`] when the shots
+/// cannot fit.
+pub fn survey(
+    model: &Model,
+    sources: &[Vec<f64>],
+    receivers: &[Vec<f64>],
+    f0: f64,
+    time: TimeAxis,
+    space_order: usize,
+    boundary: Boundary,
+) -> Result<Vec<Problem>> {
+    let shot = |source: &Vec<f64>| {
+        let geometry = Geometry::new(model, vec![source.clone()], receivers.to_vec(), f0)?;
+        Problem::with_boundary(model.clone(), geometry, time, space_order, boundary)
+    };
+    let first = sources.first().ok_or_else(|| Error::InvalidArgument {
+        name: "sources",
+        reason: "at least one source (one shot) is needed".into(),
+    })?;
+    shot(first)?.check_survey(sources.len(), 1)?;
+    sources.iter().map(shot).collect()
+}
+
+/// The devices `spec` names: `None`, the best adapter; `"all"`, every hardware adapter (or
+/// the software one where there is none); else indices into that list, such as `"0,2"` (an
+/// index twice opens two devices on one adapter). `software` asks for the software adapter.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a list that does not parse; as [`Gpu::on_adapter`].
+pub fn open_devices(spec: Option<&str>, software: bool) -> Result<Vec<Gpu>> {
+    let options = GpuOptions {
+        force_fallback_adapter: software,
+        ..GpuOptions::default()
+    };
+    match spec.map(str::trim) {
+        None => Ok(vec![Gpu::with_options(&options)?]),
+        Some("all") => Gpu::all_devices(&options),
+        Some(list) => list
+            .split(',')
+            .map(|i| {
+                let index: usize = i.trim().parse().map_err(|_| Error::InvalidArgument {
+                    name: "devices",
+                    reason: format!("give `all` or adapter indices such as 0,2; got `{list}`"),
+                })?;
+                Gpu::on_adapter(index, &options)
+            })
+            .collect(),
+    }
+}
+
+/// A survey's gradient job: its shots, their observed records and the policy, checked.
+pub struct GradientJob {
+    shots: Vec<Problem>,
+    observed: Vec<Vec<f64>>,
+    policy: RunPolicy,
+}
+
+/// What a job plans before its first step: the checkpointing the policy resolved to, its
+/// schedule, and what that will do.
+#[derive(Clone, Debug)]
+pub struct JobPlan {
+    /// The resolved checkpointing.
+    pub checkpointing: Checkpointing,
+    /// Its schedule for the survey's step count (for a run until quiet, the longest run's).
+    pub schedule: AnySchedule,
+    /// What the schedule does; for a run until quiet, a run of every step.
+    pub planned: Planned,
+    /// Bytes of one state.
+    pub state_bytes: u64,
+    /// Whether every reverse recomputes its step (`schedule` classic).
+    pub recomputes: bool,
+}
+
+impl JobPlan {
+    /// Forward steps per shot as planned: the acoustic adjoint needs only its state, so a
+    /// reverse recomputes nothing and the last step runs once to record, unless the run
+    /// recomputes in reverse on purpose.
+    pub fn forward_steps(&self) -> u64 {
+        if self.recomputes {
+            self.planned.stats.total_forward
+        } else {
+            self.planned.stats.state_adjoint_total_forward()
+        }
+    }
+
+    /// Step evaluations per shot (forward and reverse): what progress counts to.
+    pub fn evaluations_per_shot(&self) -> u64 {
+        self.forward_steps() + self.planned.stats.reverse_steps
+    }
+}
+
+/// Where and how a job ran, for its [`Summary`]: what the job itself cannot know.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct RunContext {
+    /// The devices' adapter names (of rank 0's devices under MPI).
+    pub devices: Vec<String>,
+    /// MPI ranks (1 without MPI).
+    pub ranks: usize,
+    /// Shots read back from a journal, not run.
+    pub resumed_shots: Vec<usize>,
+    /// Seconds of the caller's own phases (`model`, `output`...), besides the sweeps.
+    pub timings: Vec<(String, f64)>,
+    /// The seed of a built-in model.
+    pub seed: Option<u64>,
+}
+
+impl RunContext {
+    /// One process on `gpus`.
+    pub fn of_devices(gpus: &[Gpu]) -> Self {
+        RunContext {
+            devices: gpus.iter().map(|g| g.adapter_info().name.clone()).collect(),
+            ranks: 1,
+            ..RunContext::default()
+        }
+    }
+}
+
+impl GradientJob {
+    /// A job of `shots` (problems on one grid, sharing a time axis) against `observed`
+    /// records, one `[nt][receivers]` vector per shot. Under MPI a rank may leave the
+    /// records of other ranks' shots empty.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no shots, a record of the wrong length or not finite,
+    /// shots on different grids or time axes, and as [`RunPolicy::check`].
+    pub fn new(shots: Vec<Problem>, observed: Vec<Vec<f64>>, policy: RunPolicy) -> Result<Self> {
+        policy.check()?;
+        let first = shots.first().ok_or_else(|| Error::InvalidArgument {
+            name: "shots",
+            reason: "at least one shot is needed".into(),
+        })?;
+        if observed.len() != shots.len() {
+            return Err(Error::InvalidArgument {
+                name: "observed",
+                reason: format!("{} records for {} shots", observed.len(), shots.len()),
+            });
+        }
+        for (i, (shot, record)) in shots.iter().zip(&observed).enumerate() {
+            if shot.layout() != first.layout() || shot.time() != first.time() {
+                return Err(Error::InvalidArgument {
+                    name: "shots",
+                    reason: format!("shot {i} is on another grid or time axis than shot 0"),
+                });
+            }
+            let want = shot.time().nt * shot.geometry().receivers.len();
+            if !record.is_empty() && record.len() != want {
+                return Err(Error::InvalidArgument {
+                    name: "observed",
+                    reason: format!(
+                        "shot {i}'s record holds {} samples; its nt × receivers is {want}",
+                        record.len()
+                    ),
+                });
+            }
+            if let Some(k) = record.iter().position(|x| !x.is_finite()) {
+                return Err(Error::InvalidArgument {
+                    name: "observed",
+                    reason: format!("shot {i}'s sample {k} is not finite"),
+                });
+            }
+        }
+        Ok(GradientJob {
+            shots,
+            observed,
+            policy,
+        })
+    }
+
+    /// The shots.
+    pub fn shots(&self) -> &[Problem] {
+        &self.shots
+    }
+
+    /// The observed records.
+    pub fn observed(&self) -> &[Vec<f64>] {
+        &self.observed
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RunPolicy {
+        &self.policy
+    }
+
+    /// Takes the observed records back (the command line writes them out).
+    pub fn into_observed(self) -> Vec<Vec<f64>> {
+        self.observed
+    }
+
+    /// Steps per shot.
+    pub fn steps(&self) -> u64 {
+        self.shots[0].time().steps() as u64
+    }
+
+    /// Plans the checkpointing on `gpu`: the state's size from the operator, and, when the
+    /// policy places by cost without given costs, a short calibration of the step and
+    /// transfer costs there (logged).
+    ///
+    /// # Errors
+    /// As [`RunPolicy::checkpointing`], [`Checkpointing::schedule`] and the calibrations.
+    pub fn plan(&self, gpu: &Gpu) -> Result<JobPlan> {
+        let first = &self.shots[0];
+        // The operator says how large a state is and serves the calibration; its records are
+        // never used (zeros: a rank without records plans too).
+        let zeros = vec![0.0; first.time().nt * first.geometry().receivers.len()];
+        let probe = std::cell::RefCell::new(AcousticOperator::new(gpu, first, &zeros)?);
+        let state_bytes = {
+            let p = probe.borrow();
+            p.levels() as u64 * p.level_bytes()
+        };
+        let steps = self.steps();
+        let checkpointing = self.policy.checkpointing(
+            steps,
+            state_bytes,
+            || {
+                log::info!("measuring step and transfer costs for placement by cost");
+                calibrate(gpu, &mut *probe.borrow_mut(), 5)
+            },
+            || {
+                log::info!("measuring the disk tier's costs for placement by cost");
+                let dir = self.policy.disk.as_deref().ok_or(Error::InvalidArgument {
+                    name: "disk",
+                    reason: "no directory for the disk tier".into(),
+                })?;
+                calibrate_disk(gpu, &*probe.borrow(), dir, 3)
+            },
+        )?;
+        drop(probe);
+        let schedule = checkpointing.schedule(steps)?;
+        let planned = match checkpointing {
+            // An online run knows no plan: that of a run of every step stands in.
+            Checkpointing::UntilQuiet { snaps, .. } => OnlineRun::new(steps, snaps)?.planned()?,
+            _ => schedule.planned()?,
+        }
+        .ok_or_else(|| Error::InvalidArgument {
+            name: "schedule",
+            reason: "the schedule does not plan itself".into(),
+        })?;
+        Ok(JobPlan {
+            checkpointing,
+            schedule,
+            planned,
+            state_bytes,
+            recomputes: self.policy.recomputes(),
+        })
+    }
+
+    /// The engine's options of this policy.
+    fn options(&self, plan: &JobPlan) -> RevolverOptions {
+        RevolverOptions {
+            device_budget: self.policy.device_memory,
+            host_budget: self.policy.host_memory,
+            disk: self.policy.disk.clone(),
+            disk_budget: self.policy.disk_memory,
+            recompute_in_reverse: plan.recomputes,
+            ..RevolverOptions::default()
+        }
+    }
+
+    fn survey(&self, plan: &JobPlan) -> Survey<'_> {
+        Survey {
+            shots: &self.shots,
+            observed: &self.observed,
+            plans: Plans::planned(plan.checkpointing, self.steps(), plan.schedule.clone()),
+            options: self.options(plan),
+        }
+    }
+
+    /// A fingerprint of this job on `gpus`, for its [`Journal`].
+    pub fn fingerprint(&self, gpus: &[Gpu]) -> u64 {
+        Journal::fingerprint(gpus, &self.shots, &self.observed, self.policy.until_quiet)
+    }
+
+    /// Runs every shot over `gpus` (one worker each), summed in shot order: the same bits
+    /// whatever the devices. With a `journal`, each shot is recorded as it ends and the shots
+    /// it holds are read back. `progress(shot, p)` is called after every step; a `Break`
+    /// stops the run with [`Error::Interrupted`].
+    ///
+    /// # Errors
+    /// As [`gradient_on_devices_journaled`](crate::fwi::gradient_on_devices_journaled).
+    pub fn run<R: ProgressReply>(
+        &self,
+        plan: &JobPlan,
+        gpus: &[Gpu],
+        journal: Option<&Journal>,
+        progress: impl Fn(usize, Progress) -> R + Sync,
+    ) -> Result<FwiGradient> {
+        summed(gpus, &self.survey(plan), journal, progress)
+    }
+
+    /// As [`run`](Self::run), with the shots spread over the ranks of `world`
+    /// ([`shots_of_rank`](crate::fwi::mpi::shots_of_rank)); each rank keeps its own
+    /// `journal`. Rank 0 gets the total, the same bits as one process; the others `None`.
+    ///
+    /// # Errors
+    /// As [`gradient_over_ranks_journaled`](crate::fwi::mpi::gradient_over_ranks_journaled).
+    #[cfg(feature = "mpi")]
+    pub fn run_over_ranks<C: mpi::traits::Communicator, R: ProgressReply>(
+        &self,
+        world: &C,
+        plan: &JobPlan,
+        gpus: &[Gpu],
+        journal: Option<&Journal>,
+        progress: impl Fn(usize, Progress) -> R + Sync,
+    ) -> Result<Option<FwiGradient>> {
+        crate::fwi::mpi::over_ranks(world, gpus, &self.survey(plan), journal, progress)
+    }
+
+    /// The sweep of shot 0 as it ran: the plan's schedule, or for a run until quiet, the
+    /// online schedule replayed for the steps it ran.
+    ///
+    /// # Errors
+    /// As [`OnlineRun::new`].
+    pub fn shot_zero_schedule(
+        &self,
+        plan: &JobPlan,
+        result: &FwiGradient,
+    ) -> Result<Box<dyn Schedule>> {
+        Ok(match plan.checkpointing {
+            Checkpointing::UntilQuiet { snaps, .. } => {
+                let steps = result.shots.first().map_or(1, |s| s.reverse_steps);
+                Box::new(OnlineRun::new(steps, snaps)?)
+            }
+            _ => Box::new(plan.schedule.clone()),
+        })
+    }
+
+    /// The summary of `result`, a run of this job under `plan`.
+    ///
+    /// # Errors
+    /// As [`modelled_cost`].
+    pub fn summary(
+        &self,
+        plan: &JobPlan,
+        result: &FwiGradient,
+        context: RunContext,
+    ) -> Result<Summary> {
+        let first = &self.shots[0];
+        let model = first.model();
+        let boundary = first.boundary();
+        let stats = &result.shots;
+        let each = |f: fn(&crate::engine::RunStats) -> u64| stats.iter().map(f).collect();
+        let sum = |f: fn(&crate::engine::RunStats) -> u64| stats.iter().map(f).sum::<u64>();
+        let ranks = context.ranks.max(1);
+        let mut rank_seconds = vec![0.0; ranks];
+        for (i, s) in stats.iter().enumerate() {
+            rank_seconds[i % ranks] += s.forward_seconds + s.reverse_seconds;
+        }
+        let memory = plan.schedule.memory(plan.recomputes);
+        let recompute_factor = if self.policy.until_quiet.is_some() {
+            sum(|s| s.forward_steps) as f64 / sum(|s| s.reverse_steps).max(1) as f64
+        } else {
+            plan.forward_steps() as f64 / plan.planned.stats.steps.max(1) as f64
+        };
+        // Shot 0's placement as its run ended: the plan's, with any slot the GPU could not hold.
+        let tiers = result.tiers.first().cloned().unwrap_or_default();
+        let modelled = modelled_cost(
+            plan.checkpointing,
+            plan.schedule.clone(),
+            &tiers,
+            plan.state_bytes,
+            self.policy.host_memory,
+        )?;
+        let seconds = |f: fn(&crate::engine::RunStats) -> f64| stats.iter().map(f).sum::<f64>();
+        let mut timings: std::collections::BTreeMap<String, f64> =
+            context.timings.into_iter().collect();
+        timings.insert("forward sweeps".into(), seconds(|s| s.forward_seconds));
+        timings.insert("reverse sweeps".into(), seconds(|s| s.reverse_seconds));
+        Ok(Summary {
+            adapter: context.devices.join(" + "),
+            dimensions: model.dim(),
+            shape: model.shape().to_vec(),
+            spacing: model.spacing(),
+            nbl: model.nbl(),
+            boundary: boundary.kind().name().into(),
+            boundary_velocity: boundary.reference_velocity(),
+            space_order: first.space_order(),
+            shots: self.shots.len(),
+            receivers: first.geometry().receivers.len(),
+            nt: first.time().nt,
+            dt: first.time().dt,
+            steps: plan.planned.stats.steps,
+            schedule: memory.name.into(),
+            snaps: memory.snaps,
+            checkpoint_levels: memory.levels,
+            checkpoint_bytes: memory.levels * first.level_bytes(),
+            peak_checkpoint_levels: plan.planned.stats.peak_levels,
+            placement: self.policy.placement,
+            device_slots: summary::slots_in(&result.tiers, Tier::DEVICE),
+            host_slots: summary::slots_in(&result.tiers, Tier::HOST),
+            disk_slots: summary::slots_in(&result.tiers, Tier::DISK),
+            modelled_cost: modelled,
+            ranks,
+            resumed_shots: context.resumed_shots,
+            rank_seconds,
+            devices: context.devices,
+            shot_devices: result.devices.clone(),
+            shot_ranks: (0..stats.len()).map(|i| i % ranks).collect(),
+            until_quiet: self.policy.until_quiet,
+            forward_steps: each(|s| s.forward_steps),
+            reverse_steps: each(|s| s.reverse_steps),
+            saves: each(|s| s.saves),
+            restores: each(|s| s.restores),
+            recompute_factor,
+            peak_checkpoint_bytes: stats
+                .iter()
+                .map(|s| s.peak_checkpoint_bytes)
+                .max()
+                .unwrap_or(0),
+            bytes_copied: sum(|s| s.bytes_copied),
+            spilled_bytes: sum(|s| s.spilled_bytes),
+            tiers: TierTraffic::of(stats),
+            misfit: result.misfit,
+            timings,
+            gradient_units: GRADIENT_UNITS.into(),
+            seed: context.seed,
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! For a plan by cost: its modelled cost, and in the same units those of the alternatives in
+//! the same memory, so that a run says what placing by cost bought it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::fwi::Checkpointing;
+use crate::schedule::{self, LevelOptimal, Multistage, Revolve, Schedule, Tier, TwoTier};
+
+/// The costs a plan by cost used and what they model, in seconds (or multiples of a step):
+/// `summary.json`'s `modelled_cost`. The key of the plan's own cost is its schedule's name
+/// (`two_tier`, `tiered_levels`, `cost_optimal`); `multistage` is the same memory placed by
+/// use (`None` where that does not fit the tiers' budgets).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelledCost {
+    /// A forward step.
+    pub step: f64,
+    /// A state's copy to host memory.
+    pub to_host: f64,
+    /// A state's copy back to the GPU.
+    pub to_gpu: f64,
+    /// A state's copy to the disk tier (three tiers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_disk: Option<f64>,
+    /// A state's copy back from the disk tier (three tiers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_disk: Option<f64>,
+    /// The cost-optimal schedule over three tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_optimal: Option<f64>,
+    /// The level schedule by cost, over GPU levels and host snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiered_levels: Option<f64>,
+    /// Revolve's shape by cost over two tiers (also the alternative to `tiered_levels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_tier: Option<f64>,
+    /// The same memory placed by use.
+    pub multistage: Option<f64>,
+}
+
+/// The modelled costs of `plan` run as `schedule` on `tiers` (its own placement); `None` for
+/// a plan placed by use. `host_memory` bounds the host tier of the alternatives.
+///
+/// # Errors
+/// As the schedules built for comparison.
+pub fn modelled_cost(
+    plan: Checkpointing,
+    schedule: impl Schedule,
+    tiers: &[Tier],
+    state_bytes: u64,
+    host_memory: Option<u64>,
+) -> Result<Option<ModelledCost>> {
+    let steps = schedule.steps();
+    match plan {
+        Checkpointing::ThreeTier {
+            device,
+            host,
+            disk,
+            costs,
+        } => {
+            let tiered = costs.tiered();
+            let optimal = tiered.evaluate(schedule, tiers);
+            let revolve = Revolve::new(steps, (device + host + disk) as u64)?;
+            let plan = schedule::planned(revolve.clone())?;
+            let budgets = [
+                Some(device as u64 * state_bytes),
+                Some(host as u64 * state_bytes),
+                None,
+            ];
+            let placed = Multistage::over_tiers(
+                &plan.slot_uses,
+                plan.stats.peak_slots,
+                state_bytes,
+                &budgets,
+            )?;
+            Ok(Some(ModelledCost {
+                step: costs.forward,
+                to_host: costs.host.write,
+                to_gpu: costs.host.read,
+                to_disk: Some(costs.disk.write),
+                from_disk: Some(costs.disk.read),
+                cost_optimal: Some(optimal),
+                multistage: Some(tiered.evaluate(revolve, placed.tiers())),
+                ..ModelledCost::default()
+            }))
+        }
+        Checkpointing::TieredLevels {
+            levels,
+            host,
+            costs,
+        } => {
+            // Against, in the same memory: the level schedule with its slots placed by use (a
+            // host slot holds a whole state there, so it may not fit), and Revolve's shape by
+            // cost.
+            let optimal = costs.evaluate(schedule, tiers);
+            let by_use = LevelOptimal::from_rest(steps, levels + 2 * host, 2)?;
+            let placed = Multistage::new(
+                by_use.clone(),
+                state_bytes,
+                Some(levels * state_bytes / 2),
+                Some(host * state_bytes),
+            );
+            let multistage = placed.ok().map(|p| costs.evaluate(by_use, p.tiers()));
+            // Revolve's shape holds state 0 in one of its GPU snapshots.
+            let device = usize::try_from(levels / 2).unwrap_or(usize::MAX);
+            let host_slots = usize::try_from(host).unwrap_or(usize::MAX);
+            let two_tier = TwoTier::new(steps, device.max(1), host_slots, costs)?;
+            let two_tier_tiers = two_tier.tiers();
+            Ok(Some(ModelledCost {
+                step: costs.forward,
+                to_host: costs.host_write,
+                to_gpu: costs.host_read,
+                tiered_levels: Some(optimal),
+                two_tier: Some(costs.evaluate(two_tier, &two_tier_tiers)),
+                multistage,
+                ..ModelledCost::default()
+            }))
+        }
+        Checkpointing::TwoTier {
+            device,
+            host,
+            costs,
+        } => {
+            let optimal = costs.evaluate(schedule, tiers);
+            let revolve = Revolve::new(steps, (device + host) as u64)?;
+            let placed = Multistage::new(
+                revolve.clone(),
+                state_bytes,
+                Some(device as u64 * state_bytes),
+                host_memory,
+            )?;
+            Ok(Some(ModelledCost {
+                step: costs.forward,
+                to_host: costs.host_write,
+                to_gpu: costs.host_read,
+                two_tier: Some(optimal),
+                multistage: Some(costs.evaluate(revolve, placed.tiers())),
+                ..ModelledCost::default()
+            }))
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,439 @@
+//! The run policy: how each shot keeps its states and where its checkpoints live. One
+//! struct, with the names the command line (`--device-memory`) and Python (`device_memory=`)
+//! both use, resolved into a [`Checkpointing`] once the state's size and the step count are
+//! known.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fwi::{Checkpointing, ScheduleChoice, ThreeTierCosts};
+use crate::schedule::{self, Revolve, TierCost, TwoTierCosts};
+
+/// How checkpoints are split between the GPU, host memory and the disk tier when the GPU's
+/// budget holds fewer than the schedule's memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Revolve's (or the level) schedule; its most used slots stay on the GPU.
+    #[default]
+    Multistage,
+    /// The schedule of least cost for the step and transfer costs (measured by a short
+    /// calibration, or [`RunPolicy::costs`]): with [`ScheduleChoice::Levels`], the level
+    /// schedule over the GPU's levels and whole snapshots in host memory (`tiered-levels`);
+    /// otherwise, or with a disk tier, whole snapshots in Revolve's split structure
+    /// (`two-tier`, `cost-optimal`).
+    Optimal,
+}
+
+impl Placement {
+    /// Its name: `multistage` or `optimal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Multistage => "multistage",
+            Placement::Optimal => "optimal",
+        }
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "multistage" => Ok(Placement::Multistage),
+            "optimal" => Ok(Placement::Optimal),
+            _ => Err(Error::InvalidArgument {
+                name: "placement",
+                reason: format!("unknown placement {name:?}; use \"multistage\" or \"optimal\""),
+            }),
+        }
+    }
+}
+
+/// The whole checkpointing policy of a run. Every field is named as the command line's option
+/// (`snaps` is `--snaps`) and Python's keyword; the defaults are theirs.
+///
+/// ```
+/// use gpurevolve::job::{Placement, RunPolicy};
+/// let policy = RunPolicy { snaps: Some(20), device_memory: Some(1 << 30), ..RunPolicy::default() };
+/// assert_eq!(policy.placement, Placement::Multistage);
+/// policy.check()?;
+/// assert!(RunPolicy { until_quiet: Some(1.5), ..RunPolicy::default() }.check().is_err());
+/// # Ok::<(), gpurevolve::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunPolicy {
+    /// Checkpoint memory per shot, in snapshots of two time levels [default: the fewest with
+    /// which classic Revolve takes at most 3 forward steps per step].
+    pub snaps: Option<u64>,
+    /// Keep every forward state (the reference; no recomputation).
+    pub store_all: bool,
+    /// The schedule within that memory.
+    pub schedule: ScheduleChoice,
+    /// How checkpoints are split between the tiers.
+    pub placement: Placement,
+    /// Costs for [`Placement::Optimal`], in seconds: a forward step, a state's copy to host
+    /// memory and back (`[STEP, TO_HOST, TO_GPU]`), and with a disk tier to and from it
+    /// (`[.., TO_DISK, FROM_DISK]`) [default: measured].
+    pub costs: Option<Vec<f64>>,
+    /// Stop each shot once its wavefield's energy is below this fraction of its peak after
+    /// the source has ended, with online checkpointing in the memory of `snaps`.
+    pub until_quiet: Option<f64>,
+    /// GPU bytes for checkpoints, on each device; the rest spill to host memory
+    /// [default: all on the GPU, spilling only if it runs out].
+    pub device_memory: Option<u64>,
+    /// Host bytes for spilled checkpoints [default: unlimited].
+    pub host_memory: Option<u64>,
+    /// A directory for a third tier below host memory (files in a fresh subdirectory,
+    /// removed at the end, each checksummed).
+    pub disk: Option<PathBuf>,
+    /// Bytes of checkpoints on the disk tier [default: unlimited].
+    pub disk_memory: Option<u64>,
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        name,
+        reason: reason.into(),
+    }
+}
+
+impl RunPolicy {
+    /// Checks what can be checked before any problem exists: fields that exclude each other,
+    /// the quiet fraction, the costs' count, and the disk tier's directory (it must exist and
+    /// take a file).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field, saying what to change.
+    pub fn check(&self) -> Result<()> {
+        if self.store_all && self.snaps.is_some() {
+            return Err(invalid(
+                "snaps",
+                "store_all keeps every state: give one or the other",
+            ));
+        }
+        if self.store_all && self.until_quiet.is_some() {
+            return Err(invalid(
+                "until_quiet",
+                "store_all runs every step: give one or the other",
+            ));
+        }
+        if let Some(fraction) = self.until_quiet {
+            if !(fraction > 0.0 && fraction < 1.0) {
+                return Err(invalid(
+                    "until_quiet",
+                    format!(
+                        "{fraction}: the fraction of the peak energy at which a shot stops must lie strictly between 0 and 1 (1e-4, say)"
+                    ),
+                ));
+            }
+            if self.placement == Placement::Optimal {
+                return Err(invalid(
+                    "until_quiet",
+                    "it plans online, without the costs placement \"optimal\" needs: use placement \"multistage\"",
+                ));
+            }
+        }
+        if let Some(costs) = &self.costs {
+            if self.placement != Placement::Optimal {
+                return Err(invalid(
+                    "costs",
+                    "they are used by placement \"optimal\" only: ask for it, or drop the costs",
+                ));
+            }
+            let want = if self.disk.is_some() { 5 } else { 3 };
+            if costs.len() != want {
+                let form = if want == 5 {
+                    "STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK"
+                } else {
+                    "STEP,TO_HOST,TO_GPU"
+                };
+                return Err(invalid(
+                    "costs",
+                    format!(
+                        "{want} numbers in seconds, {form}, are needed; got {}",
+                        costs.len()
+                    ),
+                ));
+            }
+            if let Some(c) = costs.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+                return Err(invalid(
+                    "costs",
+                    format!("{c} is not a cost in seconds (finite, ≥ 0)"),
+                ));
+            }
+        }
+        if self.disk_memory.is_some() && self.disk.is_none() {
+            return Err(invalid(
+                "disk_memory",
+                "it budgets the disk tier, which needs `disk` (a directory); give both, or neither",
+            ));
+        }
+        if self.disk_memory == Some(0) {
+            return Err(invalid(
+                "disk_memory",
+                "0 holds no checkpoint: give a positive number of bytes, or no disk tier",
+            ));
+        }
+        if let Some(dir) = &self.disk {
+            check_disk(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every reverse recomputes its step (`schedule` classic).
+    pub fn recomputes(&self) -> bool {
+        !self.store_all && self.until_quiet.is_none() && self.schedule.recomputes()
+    }
+
+    /// The snapshots of memory per shot: as given (checked against Revolve's bounds), or the
+    /// fewest with which classic Revolve takes at most 3 forward steps per step.
+    fn snaps_for(&self, steps: u64) -> Result<u64> {
+        match self.snaps {
+            Some(s) => {
+                // Checked now, with Revolve's message: a cost-optimal plan builds no Revolve.
+                Revolve::new(steps, s)?;
+                Ok(s)
+            }
+            None => schedule::min_snapshots_for_factor(steps, 3.0),
+        }
+    }
+
+    /// The checkpointing for `steps` steps with states of `state_bytes`; `measure` and
+    /// `measure_disk` calibrate the costs when placement by cost needs them and none are
+    /// given (each is called at most once, and only then).
+    ///
+    /// # Errors
+    /// As [`RunPolicy::check`]; [`Error::InvalidArgument`] when the budgets cannot hold the
+    /// memory a plan by cost places; as the calibrations.
+    pub fn checkpointing(
+        &self,
+        steps: u64,
+        state_bytes: u64,
+        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure_disk: impl FnOnce() -> Result<TierCost>,
+    ) -> Result<Checkpointing> {
+        self.check()?;
+        if self.store_all {
+            return Ok(Checkpointing::StoreAll);
+        }
+        let snaps = self.snaps_for(steps)?;
+        if let Some(fraction) = self.until_quiet {
+            // As Revolve's choice: state 0 is rebuilt, so its slot holds nothing.
+            return Ok(Checkpointing::UntilQuiet {
+                snaps: (snaps + 1).min(steps),
+                fraction,
+            });
+        }
+        let state_bytes = state_bytes.max(1);
+        match self.placement {
+            Placement::Multistage => Ok(self.schedule.checkpointing(snaps, steps)),
+            Placement::Optimal if self.disk.is_some() => {
+                self.three_tier(snaps, state_bytes, measure, measure_disk)
+            }
+            Placement::Optimal if self.schedule == ScheduleChoice::Levels => {
+                self.tiered_levels(snaps, state_bytes, measure)
+            }
+            Placement::Optimal => self.two_tier(snaps, state_bytes, measure),
+        }
+    }
+
+    /// With a disk tier: as many snapshots on the GPU as `device_memory` holds, then in host
+    /// memory as `host_memory` holds, the rest on disk.
+    fn three_tier(
+        &self,
+        snaps: u64,
+        state_bytes: u64,
+        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure_disk: impl FnOnce() -> Result<TierCost>,
+    ) -> Result<Checkpointing> {
+        let snaps = count(snaps)?;
+        let fits = |bytes: u64| count(bytes / state_bytes).unwrap_or(usize::MAX);
+        let device = self.device_memory.map_or(snaps, |b| fits(b).min(snaps));
+        let host = self
+            .host_memory
+            .map_or(snaps - device, |b| fits(b).min(snaps - device));
+        let disk = snaps - device - host;
+        if let Some(d) = self.disk_memory
+            && fits(d) < disk
+        {
+            return Err(invalid(
+                "disk_memory",
+                format!(
+                    "{d} bytes hold {} states of {state_bytes} bytes; the {snaps} snapshots need {disk} there besides {device} on the GPU and {host} in host memory: raise it or lower snaps",
+                    fits(d)
+                ),
+            ));
+        }
+        let costs = match self.costs.as_deref() {
+            Some(&[forward, to_host, to_gpu, to_disk, from_disk]) => ThreeTierCosts {
+                forward,
+                host: TierCost {
+                    write: to_host,
+                    read: to_gpu,
+                },
+                disk: TierCost {
+                    write: to_disk,
+                    read: from_disk,
+                },
+            },
+            _ => {
+                let two = measure()?;
+                let disk = if disk == 0 {
+                    TierCost::default()
+                } else {
+                    measure_disk()?
+                };
+                ThreeTierCosts {
+                    forward: two.forward,
+                    host: TierCost {
+                        write: two.host_write,
+                        read: two.host_read,
+                    },
+                    disk,
+                }
+            }
+        };
+        Ok(Checkpointing::ThreeTier {
+            device,
+            host,
+            disk,
+            costs,
+        })
+    }
+
+    /// As many of the `snaps` snapshots on the GPU as `device_memory` holds, the rest in host
+    /// memory, and the least-cost schedule for them.
+    fn two_tier(
+        &self,
+        snaps: u64,
+        state_bytes: u64,
+        measure: impl FnOnce() -> Result<TwoTierCosts>,
+    ) -> Result<Checkpointing> {
+        let snaps = count(snaps)?;
+        let fits = |bytes: u64| count(bytes / state_bytes).unwrap_or(usize::MAX);
+        let device = self.device_memory.map_or(snaps, |b| fits(b).min(snaps));
+        let host = snaps - device;
+        if let Some(h) = self.host_memory
+            && fits(h) < host
+        {
+            return Err(invalid(
+                "host_memory",
+                format!(
+                    "{h} bytes hold {} states of {state_bytes} bytes; the {snaps} snapshots need {host} there besides the {device} on the GPU: raise it or lower snaps",
+                    fits(h)
+                ),
+            ));
+        }
+        let costs = self.two_tier_costs(host > 0, measure)?;
+        Ok(Checkpointing::TwoTier {
+            device,
+            host,
+            costs,
+        })
+    }
+
+    /// The level schedule by cost: as many of the `2 · snaps` levels on the GPU as
+    /// `device_memory` holds, the rest as whole snapshots in host memory.
+    fn tiered_levels(
+        &self,
+        snaps: u64,
+        state_bytes: u64,
+        measure: impl FnOnce() -> Result<TwoTierCosts>,
+    ) -> Result<Checkpointing> {
+        let level_bytes = (state_bytes / 2).max(1);
+        let total = 2 * snaps;
+        let levels = self
+            .device_memory
+            .map_or(total, |b| (b / level_bytes).min(total));
+        let host = (total - levels) / 2;
+        if let Some(h) = self.host_memory
+            && h / state_bytes < host
+        {
+            return Err(invalid(
+                "host_memory",
+                format!(
+                    "{h} bytes hold {} states of {state_bytes} bytes; the {snaps} snapshots' memory needs {host} there besides {levels} levels on the GPU: raise it or lower snaps",
+                    h / state_bytes
+                ),
+            ));
+        }
+        let costs = self.two_tier_costs(host > 0, measure)?;
+        Ok(Checkpointing::TieredLevels {
+            levels,
+            host,
+            costs,
+        })
+    }
+
+    /// The given costs as a step and the two copies, or measured when anything goes to the
+    /// host.
+    fn two_tier_costs(
+        &self,
+        host: bool,
+        measure: impl FnOnce() -> Result<TwoTierCosts>,
+    ) -> Result<TwoTierCosts> {
+        Ok(match self.costs.as_deref() {
+            Some(&[forward, host_write, host_read]) => TwoTierCosts {
+                forward,
+                host_write,
+                host_read,
+            },
+            // Nothing goes to the host: the plan is the GPU's alone whatever the copies cost.
+            _ if !host => TwoTierCosts {
+                forward: 1.0,
+                host_write: 0.0,
+                host_read: 0.0,
+            },
+            _ => measure()?,
+        })
+    }
+}
+
+fn count(n: u64) -> Result<usize> {
+    usize::try_from(n)
+        .map_err(|_| invalid("snaps", format!("{n} is more than this machine can count")))
+}
+
+/// The disk tier's directory must exist and take a file: checked by making and removing one,
+/// before any GPU work.
+fn check_disk(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(invalid(
+            "disk",
+            format!(
+                "{}: this is a file, not a directory; give a directory for the disk tier",
+                dir.display()
+            ),
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(invalid(
+            "disk",
+            format!(
+                "{}: no such directory; give an existing directory for the disk tier",
+                dir.display()
+            ),
+        ));
+    }
+    probe_writable(dir).map_err(|e| {
+        invalid(
+            "disk",
+            format!(
+                "{}: cannot write there ({e}); give a writable directory",
+                dir.display()
+            ),
+        )
+    })
+}
+
+/// `dir` takes a file: one is made there and removed.
+pub(crate) fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".gpurevolve-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
