@@ -3,7 +3,7 @@
 //! both, so that the store traits do not import the interpreter.
 
 /// What a run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     /// Forward step evaluations, recording steps included: advances plus one recording step
     /// per reverse (`n + p` for Revolve), or, with an adjoint that needs state `k` alone,

@@ -91,8 +91,10 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 ///
 /// The GPU engine has two: [`Tier::DEVICE`] (GPU buffers) and [`Tier::HOST`] (host memory,
 /// reached through staging copies). A store with more tiers (a disk, a peer GPU) numbers them
-/// on from there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// on from there. Serialized as its number.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Tier(pub usize);
 
 impl Tier {
@@ -118,7 +120,7 @@ pub struct LevelBudget {
 }
 
 /// What a schedule did, as counted by [`simulate`](super::simulate()).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduleStats {
     /// Time steps reversed.
     pub steps: u64,
@@ -166,7 +168,7 @@ impl ScheduleStats {
 }
 
 /// What a schedule will do, known before it runs: its costs and how often each slot is used.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Planned {
     /// The costs, as [`simulate`](super::simulate()) counts them.
     pub stats: ScheduleStats,
@@ -184,4 +186,26 @@ pub trait OnlineControl {
     /// Ends the forward run at the live state, the last step's input; from now on the
     /// schedule hands out the reversal. Returns the run's steps.
     fn end(&mut self) -> u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports carry these as JSON: a tier is its number, a plan reads back as written.
+    #[test]
+    fn serde_round_trip() {
+        assert_eq!(serde_json::to_string(&Tier::DISK).unwrap(), "2");
+        let plan = Planned {
+            stats: ScheduleStats {
+                steps: 10,
+                saves: 3,
+                peak_slots: 2,
+                ..Default::default()
+            },
+            slot_uses: vec![4, 2],
+        };
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Planned>(&json).unwrap(), plan);
+    }
 }

@@ -32,8 +32,9 @@ pub enum AnySchedule {
 }
 
 /// What a schedule holds, as reports name it (the main job's `summary.json`, the Python
-/// package's `info`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// package's `info`). Serialize only: its `name` is a `&'static str`, which no document
+/// outlives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ScheduleMemory {
     /// `levels`, `revolve`, `revolve-classic`, `store-all`, `two-tier`, `cost-optimal`,
     /// `tiered-levels` or `online`.

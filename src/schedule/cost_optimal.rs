@@ -20,7 +20,7 @@ use super::simulate::planned;
 use crate::error::{Error, Result};
 
 /// What a checkpoint costs in one tier (seconds, or multiples of a forward step).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TierCost {
     /// Saving a checkpoint into the tier.
     pub write: f64,
@@ -29,7 +29,7 @@ pub struct TierCost {
 }
 
 /// Unit costs of the tiered model: a recomputed step and each tier's copies, fastest first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TieredCosts {
     /// One recomputed forward step.
     pub forward: f64,

@@ -8,7 +8,7 @@ use super::cost_optimal::{CostOptimal, TierCost, TieredCosts};
 use crate::error::Result;
 
 /// Unit costs of the two-tier model (seconds, or multiples of a forward step).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TwoTierCosts {
     /// One recomputed forward step.
     pub forward: f64,
