@@ -535,30 +535,34 @@ fn shots_on_devices<R: ProgressReply>(
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
         Mutex::new((0..wanted.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for (device, gpu) in gpus.iter().enumerate() {
-            let (next, failed, results, progress) = (&next, &failed, &results, &progress);
-            scope.spawn(move || {
-                // Each worker builds its operators and revolvers itself: they hold `Rc`s and
-                // stay on this thread.
-                while !failed.load(Ordering::Relaxed) {
-                    let slot = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = wanted.get(slot) else { break };
-                    if i >= survey.shots.len() {
-                        break;
-                    }
-                    let done = run_shot(gpu, i, survey, |p| progress(i, p))
-                        .map(|done| ShotDone { device, ..done })
-                        .and_then(|done| finished(i, &done).map(|()| done));
-                    if done.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    if let Ok(mut results) = results.lock() {
-                        results[slot] = Some(done);
-                    }
-                }
-            });
+    let worker = |device: usize, gpu: &Gpu| {
+        // Each worker builds its operators and revolvers itself: they hold `Rc`s and stay on
+        // its thread.
+        while !failed.load(Ordering::Relaxed) {
+            let slot = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = wanted.get(slot) else { break };
+            if i >= survey.shots.len() {
+                break;
+            }
+            let done = run_shot(gpu, i, survey, |p| progress(i, p))
+                .map(|done| ShotDone { device, ..done })
+                .and_then(|done| finished(i, &done).map(|()| done));
+            if done.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut results) = results.lock() {
+                results[slot] = Some(done);
+            }
         }
+    };
+    std::thread::scope(|scope| {
+        let worker = &worker;
+        for (device, gpu) in gpus.iter().enumerate().skip(1) {
+            scope.spawn(move || worker(device, gpu));
+        }
+        // The first device's worker is the calling thread: a caller that checks for signals
+        // in `progress` (Python may only on its main thread) sees that device's steps.
+        worker(0, &gpus[0]);
     });
     let results = results.into_inner().map_err(|_| Error::InvalidArgument {
         name: "gpus",

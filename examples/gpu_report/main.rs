@@ -11,8 +11,6 @@
 
 #[path = "../common/cli.rs"]
 mod cli;
-#[path = "../common/json.rs"]
-mod json;
 mod measure;
 mod transfers;
 
@@ -25,7 +23,6 @@ use std::time::Instant;
 
 use clap::Parser;
 use gpurevolve::gpu::Gpu;
-use json::Json;
 
 /// Measure gpurevolve on this machine's GPU: correctness against the float64 twin, kernel
 /// throughput against a copy, checkpointing and spilling costs, and host-side cost per step.
@@ -61,6 +58,7 @@ enum Section {
 }
 
 /// One figure of the report.
+#[derive(serde::Serialize)]
 pub struct Row {
     section: &'static str,
     case: String,
@@ -86,15 +84,6 @@ impl Row {
         }
     }
 
-    fn json(&self) -> Json {
-        Json::Obj(vec![
-            ("section", Json::Str(self.section.into())),
-            ("case", Json::Str(self.case.clone())),
-            ("what", Json::Str(self.what.clone())),
-            ("value", Json::Num(self.value)),
-            ("unit", Json::Str(self.unit.into())),
-        ])
-    }
 }
 
 /// Sizes: a data-centre GPU's (the cases), or small ones for a software adapter.
@@ -294,26 +283,19 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|r| format!("{} {} = {:e}", r.case, r.what, r.value))
         .collect();
     if let Some(path) = &args.json {
-        let report = Json::Obj(vec![
-            ("adapter", Json::Str(info.name.clone())),
-            ("backend", Json::Str(format!("{:?}", info.backend))),
-            ("device_type", Json::Str(format!("{:?}", info.device_type))),
-            (
-                "driver",
-                Json::Str(format!("{} {}", info.driver, info.driver_info)),
-            ),
-            ("software", Json::Str(software.to_string())),
-            ("label", Json::Str(label.into())),
-            ("tests", Json::Str(args.tests.clone())),
-            ("seconds", Json::Num(seconds)),
-            (
-                "failed",
-                Json::Arr(failed.iter().map(|f| Json::Str(f.clone())).collect()),
-            ),
-            ("rows", Json::Arr(rows.iter().map(Row::json).collect())),
-        ]);
-        let mut text = String::new();
-        report.write(&mut text, 0);
+        let report = serde_json::json!({
+            "adapter": info.name,
+            "backend": format!("{:?}", info.backend),
+            "device_type": format!("{:?}", info.device_type),
+            "driver": format!("{} {}", info.driver, info.driver_info),
+            "software": software.to_string(),
+            "label": label,
+            "tests": args.tests,
+            "seconds": seconds,
+            "failed": failed,
+            "rows": rows,
+        });
+        let mut text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         text.push('\n');
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -219,6 +219,32 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `--json`: one object on one line, by serde. The keys are the planner's interface (CI reads
+/// `level_total_forward` and `online_state_adjoint_total_forward`).
+#[derive(serde::Serialize)]
+struct PlannerJson<'a> {
+    schedule: &'a str,
+    steps: u64,
+    snaps: u64,
+    repetitions: u64,
+    advances: u64,
+    total_forward: u64,
+    reverse_steps: u64,
+    saves: u64,
+    restores: u64,
+    frees: u64,
+    peak_slots: usize,
+    actions: u64,
+    recompute_factor: f64,
+    state_adjoint_total_forward: u64,
+    levels: u64,
+    level_total_forward: u64,
+    level_peak_levels: u64,
+    level_fallback: bool,
+    online_total_forward: u64,
+    online_state_adjoint_total_forward: u64,
+}
+
 fn json(
     name: &str,
     snaps: u64,
@@ -228,30 +254,29 @@ fn json(
     online: &ScheduleStats,
     fallback: bool,
 ) -> String {
-    format!(
-        "{{\"schedule\":\"{name}\",\"steps\":{},\"snaps\":{snaps},\"repetitions\":{reps},\
-         \"advances\":{},\"total_forward\":{},\"reverse_steps\":{},\"saves\":{},\"restores\":{},\
-         \"frees\":{},\"peak_slots\":{},\"actions\":{},\"recompute_factor\":{},\
-         \"state_adjoint_total_forward\":{},\"levels\":{},\"level_total_forward\":{},\
-         \"level_peak_levels\":{},\"level_fallback\":{fallback},\
-         \"online_total_forward\":{},\"online_state_adjoint_total_forward\":{}}}",
-        s.steps,
-        s.advances,
-        s.total_forward,
-        s.reverse_steps,
-        s.saves,
-        s.restores,
-        s.frees,
-        s.peak_slots,
-        s.actions,
-        s.recompute_factor(),
-        s.state_adjoint_total_forward(),
-        2 * snaps,
-        levels.state_adjoint_total_forward(),
-        levels.peak_levels,
-        online.total_forward,
-        online.state_adjoint_total_forward(),
-    )
+    let report = PlannerJson {
+        schedule: name,
+        steps: s.steps,
+        snaps,
+        repetitions: reps,
+        advances: s.advances,
+        total_forward: s.total_forward,
+        reverse_steps: s.reverse_steps,
+        saves: s.saves,
+        restores: s.restores,
+        frees: s.frees,
+        peak_slots: s.peak_slots,
+        actions: s.actions,
+        recompute_factor: s.recompute_factor(),
+        state_adjoint_total_forward: s.state_adjoint_total_forward(),
+        levels: 2 * snaps,
+        level_total_forward: levels.state_adjoint_total_forward(),
+        level_peak_levels: levels.peak_levels,
+        level_fallback: fallback,
+        online_total_forward: online.total_forward,
+        online_state_adjoint_total_forward: online.state_adjoint_total_forward(),
+    };
+    serde_json::to_string(&report).unwrap_or_default()
 }
 
 fn print_table(
