@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use super::COPY_ALIGNMENT;
-use super::counters::Counters;
+use super::counters::{Counters, GpuCounters};
 use super::pipelines::PipelineCache;
 use crate::error::{Error, Result};
 
@@ -885,6 +885,93 @@ fn check_workgroup(name: &'static str, shape: [u32; 3], limits: &wgpu::Limits) -
         });
     }
     Ok(())
+}
+
+impl Gpu {
+    /// What this device has created and submitted so far.
+    pub fn counters(&self) -> GpuCounters {
+        self.counters.snapshot()
+    }
+
+    /// Submits `commands` to the queue, counted in [`GpuCounters::submissions`]; it is what
+    /// [`Gpu::wait`] then waits for.
+    ///
+    /// On a lost device the queue drops the commands without a word; the next wait (or
+    /// poll, map or allocation) reports [`Error::DeviceLost`](crate::Error::DeviceLost).
+    /// [`try_submit`](Self::try_submit) reports it at once.
+    pub fn submit(
+        &self,
+        commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
+    ) -> wgpu::SubmissionIndex {
+        self.counters.submission();
+        let index = self.queue().submit(commands);
+        if let Ok(mut last) = self.last_submission.lock() {
+            *last = Some(index.clone());
+        }
+        index
+    }
+
+    /// As [`submit`](Self::submit), refusing a device already known to be lost.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLost`](crate::Error::DeviceLost) once the device is lost: nothing is
+    /// submitted.
+    pub fn try_submit(
+        &self,
+        commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
+    ) -> crate::Result<wgpu::SubmissionIndex> {
+        self.check_lost(|| "submitting GPU work".into())?;
+        Ok(self.submit(commands))
+    }
+
+    /// Compiles `entry_point` of WGSL `source` into a compute pipeline whose layout is derived
+    /// from the shader. `constants` set the shader's `override` declarations. Compiled once per
+    /// device: a second call with the same shader, entry point and constants returns the same
+    /// pipeline. Compile and validation errors come back as [`Error::Gpu`].
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] with the compiler's message.
+    pub fn compute_pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        self.pipelines.get(
+            self.device(),
+            &self.counters,
+            label,
+            source,
+            entry_point,
+            constants,
+            None,
+        )
+    }
+
+    /// As [`compute_pipeline`](Self::compute_pipeline), with an explicit layout of one bind
+    /// group made of `entries` (a derived layout cannot express dynamic offsets).
+    ///
+    /// # Errors
+    /// As [`compute_pipeline`](Self::compute_pipeline).
+    pub fn compute_pipeline_with_layout(
+        &self,
+        label: &str,
+        source: &str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+        entries: &[wgpu::BindGroupLayoutEntry],
+    ) -> Result<wgpu::ComputePipeline> {
+        self.pipelines.get(
+            self.device(),
+            &self.counters,
+            label,
+            source,
+            entry_point,
+            constants,
+            Some(entries),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Gpu;
-
 /// Objects created and command buffers submitted through a [`Gpu`] since it was opened.
 ///
 /// A time loop in its steady state creates nothing and submits once per
@@ -56,50 +54,16 @@ impl Counters {
         self.bind_groups.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> GpuCounters {
+    pub(super) fn submission(&self) {
+        self.submissions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> GpuCounters {
         GpuCounters {
             buffers: self.buffers.load(Ordering::Relaxed),
             pipelines: self.pipelines.load(Ordering::Relaxed),
             bind_groups: self.bind_groups.load(Ordering::Relaxed),
             submissions: self.submissions.load(Ordering::Relaxed),
         }
-    }
-}
-
-impl Gpu {
-    /// What this device has created and submitted so far.
-    pub fn counters(&self) -> GpuCounters {
-        self.counters.snapshot()
-    }
-
-    /// Submits `commands` to the queue, counted in [`GpuCounters::submissions`]; it is what
-    /// [`Gpu::wait`] then waits for.
-    ///
-    /// On a lost device the queue drops the commands without a word; the next wait (or
-    /// poll, map or allocation) reports [`Error::DeviceLost`](crate::Error::DeviceLost).
-    /// [`try_submit`](Self::try_submit) reports it at once.
-    pub fn submit(
-        &self,
-        commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
-    ) -> wgpu::SubmissionIndex {
-        self.counters.submissions.fetch_add(1, Ordering::Relaxed);
-        let index = self.queue().submit(commands);
-        if let Ok(mut last) = self.last_submission.lock() {
-            *last = Some(index.clone());
-        }
-        index
-    }
-
-    /// As [`submit`](Self::submit), refusing a device already known to be lost.
-    ///
-    /// # Errors
-    /// [`Error::DeviceLost`](crate::Error::DeviceLost) once the device is lost: nothing is
-    /// submitted.
-    pub fn try_submit(
-        &self,
-        commands: impl IntoIterator<Item = wgpu::CommandBuffer>,
-    ) -> crate::Result<wgpu::SubmissionIndex> {
-        self.check_lost(|| "submitting GPU work".into())?;
-        Ok(self.submit(commands))
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::Gpu;
+use super::counters::Counters;
 use crate::error::{Error, Result};
 
 /// What makes two pipelines the same. The shader's text itself is part of the key (not its
@@ -26,42 +26,13 @@ pub(super) struct PipelineCache {
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
-impl Gpu {
-    /// Compiles `entry_point` of WGSL `source` into a compute pipeline whose layout is derived
-    /// from the shader. `constants` set the shader's `override` declarations. Compiled once per
-    /// device: a second call with the same shader, entry point and constants returns the same
-    /// pipeline. Compile and validation errors come back as [`Error::Gpu`].
-    ///
-    /// # Errors
-    /// [`Error::Gpu`] with the compiler's message.
-    pub fn compute_pipeline(
+impl PipelineCache {
+    /// The pipeline of `entry_point` in `source` with these constants and layout, compiled on
+    /// `device` the first time (counted in `counters`).
+    pub(super) fn get(
         &self,
-        label: &str,
-        source: &str,
-        entry_point: &str,
-        constants: &[(&str, f64)],
-    ) -> Result<wgpu::ComputePipeline> {
-        self.cached_pipeline(label, source, entry_point, constants, None)
-    }
-
-    /// As [`compute_pipeline`](Self::compute_pipeline), with an explicit layout of one bind
-    /// group made of `entries` (a derived layout cannot express dynamic offsets).
-    ///
-    /// # Errors
-    /// As [`compute_pipeline`](Self::compute_pipeline).
-    pub fn compute_pipeline_with_layout(
-        &self,
-        label: &str,
-        source: &str,
-        entry_point: &str,
-        constants: &[(&str, f64)],
-        entries: &[wgpu::BindGroupLayoutEntry],
-    ) -> Result<wgpu::ComputePipeline> {
-        self.cached_pipeline(label, source, entry_point, constants, Some(entries))
-    }
-
-    fn cached_pipeline(
-        &self,
+        device: &wgpu::Device,
+        counters: &Counters,
         label: &str,
         source: &str,
         entry_point: &str,
@@ -77,63 +48,72 @@ impl Gpu {
                 .collect(),
             layout: entries.map(<[_]>::to_vec),
         };
-        let mut cache = self.pipelines.pipelines.lock().map_err(|_| Error::Gpu {
+        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu {
             context: format!("compiling `{label}` ({entry_point})"),
             detail: "the pipeline cache was poisoned by a panic on another thread".into(),
         })?;
         if let Some(pipeline) = cache.get(&key) {
             return Ok(pipeline.clone());
         }
-        let pipeline = self.compile(label, source, entry_point, constants, entries)?;
+        let pipeline = compile(
+            device,
+            counters,
+            label,
+            source,
+            entry_point,
+            constants,
+            entries,
+        )?;
         cache.insert(key, pipeline.clone());
         Ok(pipeline)
     }
+}
 
-    fn compile(
-        &self,
-        label: &str,
-        source: &str,
-        entry_point: &str,
-        constants: &[(&str, f64)],
-        entries: Option<&[wgpu::BindGroupLayoutEntry]>,
-    ) -> Result<wgpu::ComputePipeline> {
-        let device = self.device();
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let layout = entries.map(|entries| {
-            let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries,
-            });
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(label),
-                bind_group_layouts: &[Some(&bind_layout)],
-                immediate_size: 0,
-            })
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+/// Compiles one pipeline on `device`, its validation errors caught in an error scope.
+fn compile(
+    device: &wgpu::Device,
+    counters: &Counters,
+    label: &str,
+    source: &str,
+    entry_point: &str,
+    constants: &[(&str, f64)],
+    entries: Option<&[wgpu::BindGroupLayoutEntry]>,
+) -> Result<wgpu::ComputePipeline> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let layout = entries.map(|entries| {
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            entries,
         });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(label),
-            layout: layout.as_ref(),
-            module: &module,
-            entry_point: Some(entry_point),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                ..Default::default()
-            },
-            cache: None,
-        });
-        match pollster::block_on(scope.pop()) {
-            None => {
-                self.counters.pipeline();
-                Ok(pipeline)
-            }
-            Some(e) => Err(Error::Gpu {
-                context: format!("compiling `{label}` ({entry_point})"),
-                detail: e.to_string(),
-            }),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        })
+    });
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: layout.as_ref(),
+        module: &module,
+        entry_point: Some(entry_point),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
+        cache: None,
+    });
+    match pollster::block_on(scope.pop()) {
+        None => {
+            counters.pipeline();
+            Ok(pipeline)
         }
+        Some(e) => Err(Error::Gpu {
+            context: format!("compiling `{label}` ({entry_point})"),
+            detail: e.to_string(),
+        }),
     }
 }

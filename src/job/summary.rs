@@ -296,7 +296,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            !text.contains("to_disk"),
+            !text.contains("\"to_disk\""),
             "absent costs are left out: {text}"
         );
         assert!(text.ends_with("\n}"), "{text}");
