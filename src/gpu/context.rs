@@ -938,15 +938,7 @@ impl Gpu {
         entry_point: &str,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline> {
-        self.pipelines.get(
-            self.device(),
-            &self.counters,
-            label,
-            source,
-            entry_point,
-            constants,
-            None,
-        )
+        self.pipeline(label, source, entry_point, constants, None)
     }
 
     /// As [`compute_pipeline`](Self::compute_pipeline), with an explicit layout of one bind
@@ -962,15 +954,30 @@ impl Gpu {
         constants: &[(&str, f64)],
         entries: &[wgpu::BindGroupLayoutEntry],
     ) -> Result<wgpu::ComputePipeline> {
-        self.pipelines.get(
+        self.pipeline(label, source, entry_point, constants, Some(entries))
+    }
+
+    /// A pipeline from the cache, counted in [`GpuCounters::pipelines`] when compiled.
+    fn pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+        entries: Option<&[wgpu::BindGroupLayoutEntry]>,
+    ) -> Result<wgpu::ComputePipeline> {
+        let (pipeline, compiled) = self.pipelines.get(
             self.device(),
-            &self.counters,
             label,
             source,
             entry_point,
             constants,
-            Some(entries),
-        )
+            entries,
+        )?;
+        if compiled {
+            self.counters.pipeline();
+        }
+        Ok(pipeline)
     }
 }
 

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::counters::Counters;
 use crate::error::{Error, Result};
 
 /// What makes two pipelines the same. The shader's text itself is part of the key (not its
@@ -28,17 +27,16 @@ pub(super) struct PipelineCache {
 
 impl PipelineCache {
     /// The pipeline of `entry_point` in `source` with these constants and layout, compiled on
-    /// `device` the first time (counted in `counters`).
+    /// `device` the first time, and whether this call compiled it (for the device's counters).
     pub(super) fn get(
         &self,
         device: &wgpu::Device,
-        counters: &Counters,
         label: &str,
         source: &str,
         entry_point: &str,
         constants: &[(&str, f64)],
         entries: Option<&[wgpu::BindGroupLayoutEntry]>,
-    ) -> Result<wgpu::ComputePipeline> {
+    ) -> Result<(wgpu::ComputePipeline, bool)> {
         let key = PipelineKey {
             source: source.to_owned(),
             entry_point: entry_point.to_owned(),
@@ -53,26 +51,17 @@ impl PipelineCache {
             detail: "the pipeline cache was poisoned by a panic on another thread".into(),
         })?;
         if let Some(pipeline) = cache.get(&key) {
-            return Ok(pipeline.clone());
+            return Ok((pipeline.clone(), false));
         }
-        let pipeline = compile(
-            device,
-            counters,
-            label,
-            source,
-            entry_point,
-            constants,
-            entries,
-        )?;
+        let pipeline = compile(device, label, source, entry_point, constants, entries)?;
         cache.insert(key, pipeline.clone());
-        Ok(pipeline)
+        Ok((pipeline, true))
     }
 }
 
 /// Compiles one pipeline on `device`, its validation errors caught in an error scope.
 fn compile(
     device: &wgpu::Device,
-    counters: &Counters,
     label: &str,
     source: &str,
     entry_point: &str,
@@ -107,10 +96,7 @@ fn compile(
         cache: None,
     });
     match pollster::block_on(scope.pop()) {
-        None => {
-            counters.pipeline();
-            Ok(pipeline)
-        }
+        None => Ok(pipeline),
         Some(e) => Err(Error::Gpu {
             context: format!("compiling `{label}` ({entry_point})"),
             detail: e.to_string(),
