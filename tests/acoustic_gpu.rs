@@ -10,7 +10,7 @@ use gpurevolve::acoustic::BoundaryKind::{self, Cpml, Sponge};
 use gpurevolve::acoustic::{
     Boundary, CpuTwin, Geometry, GpuAcoustic, Model, Problem, TimeAxis, misfit,
 };
-use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions};
+use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions, KernelOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -100,12 +100,15 @@ fn gpu_matches_the_cpu_twin_3d() {
 /// A device whose CPML kernels cover the grid as `dispatch` says.
 fn gpu_with_dispatch(dispatch: CpmlDispatch) -> Option<Gpu> {
     common::gpu_with(&GpuOptions {
-        cpml_dispatch: dispatch,
+        kernels: KernelOptions {
+            cpml_dispatch: dispatch,
+            ..KernelOptions::default()
+        },
         ..GpuOptions::default()
     })
 }
 
-/// Both ways of covering the grid with the CPML's kernels (`GpuOptions::cpml_dispatch`) match
+/// Both ways of covering the grid with the CPML's kernels (`KernelOptions::cpml_dispatch`) match
 /// the twin.
 #[test]
 fn gpu_matches_the_cpu_twin_with_a_cpml() {
@@ -418,8 +421,11 @@ fn the_step_workgroup_shape_changes_nothing_but_speed() {
     let mut reference: Vec<Vec<u64>> = Vec::new();
     for (i, (two, three)) in shapes.into_iter().enumerate() {
         let options = GpuOptions {
-            step_workgroup_2d: two,
-            step_workgroup_3d: three,
+            kernels: KernelOptions {
+                step_workgroup_2d: two,
+                step_workgroup_3d: three,
+                ..KernelOptions::default()
+            },
             ..GpuOptions::default()
         };
         let Some(gpu) = common::gpu_with(&options) else {
@@ -446,7 +452,10 @@ fn the_step_workgroup_shape_changes_nothing_but_speed() {
     // Shapes the device cannot run are refused when it is opened, naming the knob.
     for bad in [[0, 4, 1], [1 << 20, 1, 1], [1024, 1024, 1]] {
         let options = GpuOptions {
-            step_workgroup_2d: bad,
+            kernels: KernelOptions {
+                step_workgroup_2d: bad,
+                ..KernelOptions::default()
+            },
             ..GpuOptions::default()
         };
         match Gpu::with_options(&options) {

@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{
     Problem, TimeAxis,
 };
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
-use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions};
+use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions, KernelOptions};
 use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll};
 
 use super::Row;
@@ -589,9 +589,9 @@ pub fn workgroup_sweep(
     for &wg in candidates {
         let mut options = gpurevolve::gpu::GpuOptions::default();
         if shape.len() == 3 {
-            options.step_workgroup_3d = wg;
+            options.kernels.step_workgroup_3d = wg;
         } else {
-            options.step_workgroup_2d = wg;
+            options.kernels.step_workgroup_2d = wg;
         }
         let gpu = match Gpu::with_options(&options) {
             Ok(gpu) => gpu,
@@ -617,9 +617,13 @@ pub fn workgroup_sweep(
     }
     if let Some((wg, rate)) = best {
         let default = if shape.len() == 3 {
-            gpurevolve::gpu::GpuOptions::default().step_workgroup_3d
+            gpurevolve::gpu::GpuOptions::default()
+                .kernels
+                .step_workgroup_3d
         } else {
-            gpurevolve::gpu::GpuOptions::default().step_workgroup_2d
+            gpurevolve::gpu::GpuOptions::default()
+                .kernels
+                .step_workgroup_2d
         };
         rows.push(Row::new(
             "tuning",
@@ -633,7 +637,7 @@ pub fn workgroup_sweep(
 }
 
 /// The CPML's forward step against the sponge's, for each way of dispatching the CPML's kernels
-/// (`GpuOptions::cpml_dispatch`, a device opened per way): on the main job's grid (200 × 70
+/// (`KernelOptions::cpml_dispatch`, a device opened per way): on the main job's grid (200 × 70
 /// cells of 15 m, a 20-cell layer; the cost target's case) and on `shapes` with an 8-cell layer.
 pub fn cpml_sweep(shapes: &[&[usize]], reps: usize) -> Result<Vec<Row>, Error> {
     let main_grid = |kind| -> Result<Problem, Error> {
@@ -667,7 +671,10 @@ pub fn cpml_sweep(shapes: &[&[usize]], reps: usize) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for dispatch in [CpmlDispatch::ByRegion, CpmlDispatch::OneKernel] {
         let options = GpuOptions {
-            cpml_dispatch: dispatch,
+            kernels: KernelOptions {
+                cpml_dispatch: dispatch,
+                ..KernelOptions::default()
+            },
             ..GpuOptions::default()
         };
         let gpu = Gpu::with_options(&options)?;

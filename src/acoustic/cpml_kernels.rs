@@ -51,7 +51,7 @@ impl CpmlKernels {
         wg: [u32; 3],
         step_constants: &[(&str, f64)],
     ) -> Result<Self> {
-        let one_kernel = match gpu.options().cpml_dispatch {
+        let one_kernel = match gpu.options().kernels.cpml_dispatch {
             CpmlDispatch::ByRegion => false,
             CpmlDispatch::OneKernel => true,
             _ => !gpu.is_software(),

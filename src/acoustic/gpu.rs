@@ -148,9 +148,9 @@ impl<'g> GpuAcoustic<'g> {
         // a tuning knob of the device (`GpuOptions`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
         let (dim, wg) = if layout.dim == 3 {
-            ("3d", gpu.options().step_workgroup_3d)
+            ("3d", gpu.options().kernels.step_workgroup_3d)
         } else {
-            ("2d", gpu.options().step_workgroup_2d)
+            ("2d", gpu.options().kernels.step_workgroup_2d)
         };
         let e = layout.extended;
         let groups = |cells: usize, size: u32| cells.div_ceil(size as usize) as u32;

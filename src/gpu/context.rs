@@ -10,6 +10,7 @@ use bytemuck::Pod;
 
 use super::COPY_ALIGNMENT;
 use super::counters::{Counters, GpuCounters};
+use super::kernel_options::KernelOptions;
 use super::pipelines::PipelineCache;
 use crate::error::{Error, Result};
 
@@ -27,15 +28,8 @@ pub struct GpuOptions {
     /// `max_storage_buffer_binding_size`), to rehearse a smaller device. Default: `None`, the
     /// adapter's own limits.
     pub max_buffer_size: Option<u64>,
-    /// Workgroup shape `[x, y, z]` of the 2D acoustic step kernel (`x` along the contiguous
-    /// `z` axis). A tuning knob, swept by the GPU report: it changes speed, never results.
-    /// Default `[64, 4, 1]`.
-    pub step_workgroup_2d: [u32; 3],
-    /// Workgroup shape of the 3D acoustic step kernel. Default `[32, 4, 2]`.
-    pub step_workgroup_3d: [u32; 3],
-    /// How the acoustic CPML's kernels cover the grid. A tuning knob: it changes speed, never
-    /// results. Default [`CpmlDispatch::Auto`].
-    pub cpml_dispatch: CpmlDispatch,
+    /// The shapes of the kernels compiled on this device: speed, never results.
+    pub kernels: KernelOptions,
     /// The longest any one wait for the device may last: a wait for a submission, for a
     /// buffer's map. Past it the wait ends in [`Error::Timeout`] naming what it waited for,
     /// instead of blocking for ever on a device that stopped answering.
@@ -102,23 +96,6 @@ fn parse_deadline(text: &str) -> Option<Duration> {
         .flatten()
 }
 
-/// How the acoustic CPML's kernels cover the grid ([`GpuOptions::cpml_dispatch`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CpmlDispatch {
-    /// [`ByRegion`](Self::ByRegion) on a software adapter, [`OneKernel`](Self::OneKernel) on a
-    /// GPU.
-    #[default]
-    Auto,
-    /// One dispatch per region of the grid (4 in 2D, 8 in 3D), each compiled for the axes whose
-    /// layer its cells are near: no branch costs anything where its code is not needed, as a
-    /// SIMD software adapter runs both sides of every branch.
-    ByRegion,
-    /// One dispatch over the whole grid, each cell testing which layers it is near: where a
-    /// dispatch costs more than a branch that is coherent across a warp.
-    OneKernel,
-}
-
 impl Default for GpuOptions {
     fn default() -> Self {
         Self {
@@ -126,9 +103,7 @@ impl Default for GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
             max_buffer_size: None,
-            step_workgroup_2d: [64, 4, 1],
-            step_workgroup_3d: [32, 4, 2],
-            cpml_dispatch: CpmlDispatch::Auto,
+            kernels: KernelOptions::default(),
             wait_deadline: default_wait_deadline(),
         }
     }
@@ -300,7 +275,7 @@ impl Gpu {
     fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Self> {
         let info = adapter.get_info();
         let mut limits = adapter.limits();
-        check_workgroups(options, &limits)?;
+        check_workgroups(&options.kernels, &limits)?;
         if let Some(cap) = options.max_buffer_size {
             limits.max_buffer_size = limits.max_buffer_size.min(cap);
             limits.max_storage_buffer_binding_size =
@@ -854,7 +829,7 @@ fn poll_result(
 }
 
 /// The workgroup shapes of `options`, checked against `limits`.
-pub(super) fn check_workgroups(options: &GpuOptions, limits: &wgpu::Limits) -> Result<()> {
+pub(super) fn check_workgroups(options: &KernelOptions, limits: &wgpu::Limits) -> Result<()> {
     for (name, shape) in [
         ("step_workgroup_2d", options.step_workgroup_2d),
         ("step_workgroup_3d", options.step_workgroup_3d),

@@ -72,7 +72,7 @@ impl Gpu {
                 });
             }
         }
-        super::context::check_workgroups(options, &limits)?;
+        super::context::check_workgroups(&options.kernels, &limits)?;
         let info = info.unwrap_or_else(|| wgpu::AdapterInfo {
             name: "external device".into(),
             ..wgpu::AdapterInfo::new(wgpu::DeviceType::Other, wgpu::Backend::Noop)

@@ -7,13 +7,15 @@ mod context;
 mod counters;
 mod dispatch;
 mod external;
+mod kernel_options;
 mod pipelines;
 
 pub use bind_cache::BindGroupCache;
 pub use blas::{Axpy, SumSquares};
-pub use context::{CpmlDispatch, Gpu, GpuOptions, wait_deadline_from_env};
+pub use context::{Gpu, GpuOptions, wait_deadline_from_env};
 pub use counters::GpuCounters;
 pub use dispatch::{Dispatch1d, dispatch_1d};
+pub use kernel_options::{CpmlDispatch, KernelOptions};
 
 /// Usage of every buffer that holds a time level of a state (a wavefield): `STORAGE` so the
 /// kernels bind it, `COPY_SRC` to read it back or copy it out to host memory, `COPY_DST` to
