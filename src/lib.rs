@@ -91,7 +91,7 @@ pub mod schedule;
 
 pub use error::{Error, ErrorKind, Result};
 
-/// The README's Rust examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled as doc tests (they need the acoustic solver).
+#[cfg(all(doctest, feature = "acoustic"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

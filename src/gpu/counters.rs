@@ -3,20 +3,20 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Objects created and command buffers submitted through a [`Gpu`] since it was opened.
+/// Objects created and command buffers submitted through a [`Gpu`](super::Gpu) since it was opened.
 ///
 /// A time loop in its steady state creates nothing and submits once per
 /// [`steps_per_submit`](crate::engine::RevolverOptions::steps_per_submit) steps; these counts
 /// are how that is checked. Take two snapshots and subtract ([`GpuCounters::since`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GpuCounters {
-    /// Buffers created by [`Gpu::create_buffer`] (and [`Gpu::upload`]).
+    /// Buffers created by [`Gpu::create_buffer`](super::Gpu::create_buffer) (and [`Gpu::upload`](super::Gpu::upload)).
     pub buffers: u64,
-    /// Compute pipelines compiled by [`Gpu::compute_pipeline`] (cache hits are not counted).
+    /// Compute pipelines compiled by [`Gpu::compute_pipeline`](super::Gpu::compute_pipeline) (cache hits are not counted).
     pub pipelines: u64,
-    /// Bind groups created by [`Gpu::bind_group`].
+    /// Bind groups created by [`Gpu::bind_group`](super::Gpu::bind_group).
     pub bind_groups: u64,
-    /// Submissions through [`Gpu::submit`].
+    /// Submissions through [`Gpu::submit`](super::Gpu::submit).
     pub submissions: u64,
 }
 
