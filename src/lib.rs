@@ -78,6 +78,7 @@
 pub mod acoustic;
 pub mod engine;
 mod error;
+pub mod fs;
 #[cfg(feature = "acoustic")]
 pub mod fwi;
 #[cfg(feature = "gpu")]

@@ -8,12 +8,11 @@
 //! Reading trusts nothing in a file: the header is read and parsed first (its length bounded),
 //! the data's length is computed from the shape with checked arithmetic and compared with the
 //! file's, and only then is memory reserved, fallibly. Writing is atomic
-//! ([`write_atomically`]): a file under its final name is never partial.
+//! ([`write_atomically`](crate::fs::write_atomically)): a file under its final name is never partial.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Read;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -321,91 +320,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
     Ok((header.shape, values))
 }
 
-/// Names each temporary file uniquely within the process.
-static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
-
-/// Removes the temporary file when dropped, unless it was renamed.
-struct Temporary(Option<PathBuf>);
-
-impl Drop for Temporary {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Writes the file `path` atomically: `write` fills a temporary file in the same directory
-/// (`.NAME.tmp-PID-N`), which is flushed and synced to disk, then renamed onto `path`. A file
-/// under `path`'s name is never partial: a reader (or a run stopped halfway) sees the old file
-/// or the new one, whole. On any error, a failing `write` included, and on a panic in it, the
-/// temporary file is removed and `path` is left as it was. `write` gets a buffered writer.
-///
-/// For any output file, not only `.npy`: the examples write their PNG and JSON files with it.
-/// (A `path` that is a symbolic link is replaced by the new file, not written through.)
-///
-/// ```
-/// let path = std::env::temp_dir().join(format!("gpurevolve-doc-{}.json", std::process::id()));
-/// gpurevolve::npy::write_atomically(&path, |w| w.write_all(b"{\"ok\": true}\n")).unwrap();
-/// assert_eq!(std::fs::read(&path).unwrap(), b"{\"ok\": true}\n");
-/// std::fs::remove_file(&path).unwrap();
-/// ```
-///
-/// # Errors
-/// [`Error::File`] naming `path` when the temporary file cannot be made (a missing or
-/// read-only directory), written, synced or renamed, or when `write` fails (its error's text
-/// is kept).
-pub fn write_atomically(
-    path: impl AsRef<Path>,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let path = path.as_ref();
-    let name = path
-        .file_name()
-        .ok_or_else(|| bad(path, "not a file name to write"))?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let temporary = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMPORARIES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
-        .map_err(|e| {
-            bad(
-                path,
-                format!(
-                    "cannot create a temporary file {}: {e}",
-                    temporary.display()
-                ),
-            )
-        })?;
-    let mut guard = Temporary(Some(temporary.clone()));
-    let mut out = BufWriter::new(file);
-    let written = write(&mut out)
-        .and_then(|()| {
-            out.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)
-        })
-        .and_then(|file| file.sync_data());
-    if let Err(e) = written {
-        return Err(bad(path, format!("writing: {e}")));
-    }
-    std::fs::rename(&temporary, path).map_err(|e| {
-        bad(
-            path,
-            format!("renaming {} onto it: {e}", temporary.display()),
-        )
-    })?;
-    guard.0 = None;
-    Ok(())
-}
-
 /// Writes `values` (C order, `shape`) as a little-endian float32 `.npy` file, atomically
-/// ([`write_atomically`]).
+/// ([`write_atomically`](crate::fs::write_atomically)).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `shape` does not match the length; [`Error::File`] when the
@@ -433,7 +349,7 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], values: &[f32]) -> Res
         name: "shape",
         reason: format!("shape {shape:?} has too many axes for a .npy header"),
     })?;
-    write_atomically(path, |out| {
+    crate::fs::write_atomically(path, |out| {
         out.write_all(MAGIC)?;
         out.write_all(&[1, 0])?;
         out.write_all(&header_len.to_le_bytes())?;

@@ -281,7 +281,7 @@ fn writes_are_atomic_and_leave_no_temporary() {
     // Fails halfway, over an existing file and under a new name.
     for name in ["v.npy", "new.json"] {
         let target = dir.join(name);
-        let err = npy::write_atomically(&target, |w| {
+        let err = gpurevolve::fs::write_atomically(&target, |w| {
             w.write_all(&[7u8; 100_000])?;
             Err(std::io::Error::other("the writer failed halfway"))
         })
@@ -297,7 +297,7 @@ fn writes_are_atomic_and_leave_no_temporary() {
 
     // Any file, written whole.
     let json = dir.join("summary.json");
-    npy::write_atomically(&json, |w| w.write_all(b"{\"ok\": true}\n")).unwrap();
+    gpurevolve::fs::write_atomically(&json, |w| w.write_all(b"{\"ok\": true}\n")).unwrap();
     assert_eq!(std::fs::read(&json).unwrap(), b"{\"ok\": true}\n");
     assert_eq!(names(&dir), ["summary.json", "v.npy"]);
     std::fs::remove_dir_all(dir).unwrap();

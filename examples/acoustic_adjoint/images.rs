@@ -22,7 +22,7 @@ fn diverging(t: f64) -> [u8; 3] {
 /// Writes the PNG under a temporary name and renames it into place: a full disk or a kill
 /// never leaves a partial picture under its final name.
 fn write_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<(), String> {
-    gpurevolve::npy::write_atomically(path, |out| {
+    gpurevolve::fs::write_atomically(path, |out| {
         let mut encoder = png::Encoder::new(out, width as u32, height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);

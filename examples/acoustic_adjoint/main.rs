@@ -427,7 +427,7 @@ fn run(args: &Args) -> Result<(), String> {
         .insert("total".into(), clock.elapsed().as_secs_f64());
     let mut text = summary.to_json();
     text.push('\n');
-    gpurevolve::npy::write_atomically(args.out.join("summary.json"), |w| {
+    gpurevolve::fs::write_atomically(args.out.join("summary.json"), |w| {
         w.write_all(text.as_bytes())
     })
     .map_err(err)?;

@@ -171,19 +171,6 @@ fn geometries(args: &Args, model: &Model) -> Result<(Points, Points), String> {
     Ok((sources, receivers))
 }
 
-/// `flag`'s directory `dir` takes a file: one is made there and removed.
-fn probe_writable(flag: &str, dir: &std::path::Path) -> Result<(), String> {
-    let probe = dir.join(format!(".gpurevolve-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe").map_err(|e| {
-        format!(
-            "{flag} {}: cannot write there ({e}); give a writable directory",
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
 /// `--out` must be a folder this process can write, checked (and made) before the first step,
 /// so that no computation is thrown away for want of a place to put it.
 fn check_out(out: &std::path::Path) -> Result<(), String> {
@@ -199,7 +186,12 @@ fn check_out(out: &std::path::Path) -> Result<(), String> {
             out.display()
         )
     })?;
-    probe_writable("--out", out)
+    gpurevolve::fs::probe_writable(out).map_err(|e| {
+        format!(
+            "--out {}: cannot write there ({e}); give a writable folder",
+            out.display()
+        )
+    })
 }
 
 /// Takes `--out` for this run: an exclusive lock on `.gpurevolve.lock` there, held until the

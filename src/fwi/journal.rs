@@ -105,7 +105,7 @@ impl Journal {
             );
         }
         journal.clear().map_err(&io)?;
-        crate::npy::write_atomically(journal.dir.join(RUN_FILE), |w| {
+        crate::fs::write_atomically(journal.dir.join(RUN_FILE), |w| {
             writeln!(w, "{fingerprint:016x}")
         })?;
         Ok(journal)
@@ -257,7 +257,7 @@ impl Journal {
         let mut sum = Checksum::new();
         sum.update(&bytes);
         bytes.extend_from_slice(&sum.value().to_le_bytes());
-        crate::npy::write_atomically(self.path(shot), |w| w.write_all(&bytes))?;
+        crate::fs::write_atomically(self.path(shot), |w| w.write_all(&bytes))?;
         let mut cache = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(finished) = cache.as_mut()
             && let Err(at) = finished.binary_search(&shot)

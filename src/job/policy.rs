@@ -419,7 +419,7 @@ fn check_disk(dir: &Path) -> Result<()> {
             ),
         ));
     }
-    probe_writable(dir).map_err(|e| {
+    crate::fs::probe_writable(dir).map_err(|e| {
         invalid(
             "disk",
             format!(
@@ -428,12 +428,4 @@ fn check_disk(dir: &Path) -> Result<()> {
             ),
         )
     })
-}
-
-/// `dir` takes a file: one is made there and removed.
-pub(crate) fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".gpurevolve-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe")?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
 }
