@@ -429,3 +429,186 @@ fn check_disk(dir: &Path) -> Result<()> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(policy: RunPolicy) -> &'static str {
+        match policy.check() {
+            Err(Error::InvalidArgument { name, .. }) => name,
+            other => panic!("{policy:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_policy_names_its_field() {
+        let optimal = RunPolicy {
+            placement: Placement::Optimal,
+            ..RunPolicy::default()
+        };
+        let cases = [
+            (
+                RunPolicy {
+                    store_all: true,
+                    snaps: Some(3),
+                    ..RunPolicy::default()
+                },
+                "snaps",
+            ),
+            (
+                RunPolicy {
+                    store_all: true,
+                    until_quiet: Some(0.1),
+                    ..RunPolicy::default()
+                },
+                "until_quiet",
+            ),
+            (
+                RunPolicy {
+                    until_quiet: Some(1.0),
+                    ..RunPolicy::default()
+                },
+                "until_quiet",
+            ),
+            (
+                RunPolicy {
+                    until_quiet: Some(f64::NAN),
+                    ..RunPolicy::default()
+                },
+                "until_quiet",
+            ),
+            (
+                RunPolicy {
+                    until_quiet: Some(0.5),
+                    ..optimal.clone()
+                },
+                "until_quiet",
+            ),
+            (
+                RunPolicy {
+                    costs: Some(vec![1.0, 2.0, 3.0]),
+                    ..RunPolicy::default()
+                },
+                "costs",
+            ),
+            (
+                RunPolicy {
+                    costs: Some(vec![1.0, 2.0]),
+                    ..optimal.clone()
+                },
+                "costs",
+            ),
+            (
+                RunPolicy {
+                    costs: Some(vec![1.0, f64::INFINITY, 3.0]),
+                    ..optimal.clone()
+                },
+                "costs",
+            ),
+            (
+                RunPolicy {
+                    costs: Some(vec![1.0, -2.0, 3.0]),
+                    ..optimal.clone()
+                },
+                "costs",
+            ),
+            (
+                RunPolicy {
+                    disk_memory: Some(10),
+                    ..RunPolicy::default()
+                },
+                "disk_memory",
+            ),
+            (
+                RunPolicy {
+                    disk: Some("/no/such/dir".into()),
+                    ..RunPolicy::default()
+                },
+                "disk",
+            ),
+        ];
+        for (policy, field) in cases {
+            assert_eq!(named(policy), field);
+        }
+        assert!(
+            RunPolicy {
+                costs: Some(vec![1.0, 2.0, 3.0]),
+                ..optimal
+            }
+            .check()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn placement_by_cost_splits_the_memory_by_the_budgets() {
+        let never = || -> Result<TwoTierCosts> { panic!("costs were given") };
+        let never_disk = || -> Result<TierCost> { panic!("no disk tier") };
+        // Five snapshots of 100 bytes, 250 bytes of GPU memory: 2 on the GPU, 3 in host memory.
+        let policy = RunPolicy {
+            snaps: Some(5),
+            schedule: ScheduleChoice::Revolve,
+            placement: Placement::Optimal,
+            costs: Some(vec![1.0, 0.5, 0.5]),
+            device_memory: Some(250),
+            ..RunPolicy::default()
+        };
+        match policy.checkpointing(50, 100, never, never_disk).unwrap() {
+            Checkpointing::TwoTier { device, host, .. } => assert_eq!((device, host), (2, 3)),
+            other => panic!("{other:?}"),
+        }
+        // The level schedule counts the GPU in levels (half a state): 5 levels, and the other 5
+        // snapshots' worth of levels as 2 whole states in host memory.
+        let levels = RunPolicy {
+            schedule: ScheduleChoice::Levels,
+            ..policy.clone()
+        };
+        match levels.checkpointing(50, 100, never, never_disk).unwrap() {
+            Checkpointing::TieredLevels { levels, host, .. } => assert_eq!((levels, host), (5, 2)),
+            other => panic!("{other:?}"),
+        }
+        // A host budget too small for the rest is refused, naming it.
+        let tight = RunPolicy {
+            host_memory: Some(150),
+            ..policy
+        };
+        match tight.checkpointing(50, 100, never, never_disk) {
+            Err(Error::InvalidArgument { name, .. }) => assert_eq!(name, "host_memory"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn costs_are_measured_only_when_something_leaves_the_gpu() {
+        let policy = RunPolicy {
+            snaps: Some(4),
+            schedule: ScheduleChoice::Revolve,
+            placement: Placement::Optimal,
+            ..RunPolicy::default()
+        };
+        let never = || -> Result<TwoTierCosts> { panic!("nothing goes to the host") };
+        let checkpointing = policy.checkpointing(30, 64, never, || Ok(TierCost::default()));
+        assert!(matches!(
+            checkpointing,
+            Ok(Checkpointing::TwoTier { host: 0, .. })
+        ));
+        let mut measured = false;
+        let spilling = RunPolicy {
+            device_memory: Some(64),
+            ..policy
+        };
+        let measure = || {
+            measured = true;
+            Ok(TwoTierCosts {
+                forward: 1.0,
+                host_write: 2.0,
+                host_read: 2.0,
+            })
+        };
+        spilling
+            .checkpointing(30, 64, measure, || Ok(TierCost::default()))
+            .unwrap();
+        assert!(measured);
+    }
+}
