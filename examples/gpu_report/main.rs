@@ -83,7 +83,6 @@ impl Row {
             unit,
         }
     }
-
 }
 
 /// Sizes: a data-centre GPU's (the cases), or small ones for a software adapter.

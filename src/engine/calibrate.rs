@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use std::path::Path;
 
-use super::disk::DiskTier;
+use super::disk::DiskFiles;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
@@ -164,7 +164,7 @@ pub fn calibrate_disk<O: Operator>(
         bytes,
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
     )?;
-    let mut disk = DiskTier::new(dir, None)?;
+    let mut disk = DiskFiles::new(dir, None)?;
     let (mut write, mut read) = (0.0, 0.0);
     for step in 0..samples as u64 {
         let start = Instant::now();

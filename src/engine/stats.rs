@@ -71,3 +71,36 @@ pub struct RunStats {
     /// Seconds the disk thread spent reading.
     pub disk_read_seconds: f64,
 }
+
+/// What one memory tier did: its own counts, reported by the tier
+/// (`CheckpointTier::stats`, with the `gpu` feature) or by the backend for the GPU itself.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierStats {
+    /// The tier's name (`device`, `host`, `disk`).
+    pub name: String,
+    /// Checkpoints saved there.
+    pub saves: u64,
+    /// Checkpoints restored from there.
+    pub restores: u64,
+    /// Of which brought back ahead of their restore, from what the lookahead saw coming.
+    pub reads_ahead: u64,
+    /// Checkpoints moved there because the GPU ran out of memory (not counted as saves).
+    pub demotions: u64,
+    /// Bytes copied off the GPU to this tier.
+    pub bytes_out: u64,
+    /// Bytes copied back onto the GPU from this tier.
+    pub bytes_in: u64,
+    /// Bytes the tier's own storage wrote beyond those copies (files, headers included).
+    pub bytes_written: u64,
+    /// Bytes the tier's own storage read back.
+    pub bytes_read: u64,
+    /// Most bytes held there at once.
+    pub peak_bytes: u64,
+    /// Seconds spent writing its storage (in the background, for the disk).
+    pub write_seconds: f64,
+    /// Seconds spent reading its storage.
+    pub read_seconds: f64,
+    /// Seconds the run blocked waiting for this tier's copies or reads: what overlapping did
+    /// not hide.
+    pub wait_seconds: f64,
+}
