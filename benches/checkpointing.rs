@@ -88,7 +88,7 @@ fn bench_checkpointing(c: &mut Criterion) {
                     let start = Instant::now();
                     let g =
                         gradient_with(&gpu, &shots, &obs, how, options.clone(), |_, _| {}).unwrap();
-                    let shot = g.shots[0];
+                    let shot = &g.shots[0];
                     (
                         start.elapsed().as_secs_f64(),
                         shot.reverse_seconds,

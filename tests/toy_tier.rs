@@ -137,13 +137,26 @@ fn a_tier_defined_outside_the_crate_gives_the_store_all_bits() {
         assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
         assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
         assert!(copies.out.get() > 0 && copies.back.get() > 0, "{label}");
-        assert!(
-            copies.out.get() + stats.host_saves <= stats.saves,
+        // Its own counts are its entry in the run's stats, by its tier number and its name.
+        let mine = stats.tier(toy);
+        assert_eq!(mine.name, "slow host", "{label}");
+        assert_eq!(
+            (mine.saves, mine.restores),
+            (copies.out.get(), copies.back.get())
+        );
+        assert_eq!(
+            mine.bytes_out,
+            mine.saves * 2 * problem.level_bytes(),
             "{label}"
         );
-        assert!(
-            copies.back.get() + stats.host_restores <= stats.restores,
+        assert_eq!(
+            mine.bytes_in,
+            mine.restores * 2 * problem.level_bytes(),
             "{label}"
         );
+        assert!(mine.peak_bytes > 0, "{label}");
+        assert_eq!(stats.tiers.len(), 3, "device, host, the toy: {stats:?}");
+        assert_eq!(stats.total(|t| t.saves), stats.saves, "{label}");
+        assert_eq!(stats.total(|t| t.restores), stats.restores, "{label}");
     }
 }

@@ -71,7 +71,7 @@ pub struct GpuBackend<'g, O: Operator> {
     tiers: Vec<Tier>,
     /// Saves and restores of each slot over the whole schedule (the demotion order).
     uses: Vec<u64>,
-    /// The GPU's own counts as a tier.
+    /// The GPU's own counts as a tier (the rebuilt rest state counts there).
     device_stats: TierStats,
 }
 
@@ -529,8 +529,9 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         let tier = *self.tiers.get(slot).ok_or_else(|| slot_error(slot))?;
         debug_assert_eq!(step, state.step);
         if step == 0 && self.operator.starts_at_rest() {
-            // Zeros are rebuilt on restore: nothing kept, nothing copied.
+            // Zeros are rebuilt on restore: nothing kept, nothing copied. The GPU's save.
             self.slots[slot] = Some(Held::Rest);
+            self.device_stats.saves += 1;
         } else if tier == Tier::DEVICE {
             self.slots[slot] = Some(Held::Device(state.clone()));
             self.device_stats.saves += 1;
@@ -550,7 +551,10 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
                 Ok(state)
             }
             Some(Some(Held::Below(below))) => self.restore_from_below(*below, slot, step),
-            Some(Some(Held::Rest)) => self.rest_state(),
+            Some(Some(Held::Rest)) => {
+                self.device_stats.restores += 1;
+                self.rest_state()
+            }
             _ => Err(slot_error(slot)),
         }
     }
@@ -660,29 +664,8 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     fn account(&self, stats: &mut RunStats) {
         stats.device_bytes = self.device.device_bytes;
         stats.transfer_seconds = self.transfer_seconds;
-        for tier in &self.below {
-            let t = tier.stats();
-            stats.spilled_bytes += t.bytes_out;
-            stats.restored_bytes += t.bytes_in;
-            stats.demotions += t.demotions;
-            stats.transfer_wait_seconds += t.wait_seconds;
-            match t.name.as_str() {
-                "host" => {
-                    stats.host_saves += t.saves;
-                    stats.host_restores += t.restores;
-                    stats.prefetched_restores += t.reads_ahead;
-                }
-                "disk" => {
-                    stats.disk_saves += t.saves;
-                    stats.disk_restores += t.restores;
-                    stats.disk_reads_ahead += t.reads_ahead;
-                    stats.disk_bytes_written += t.bytes_written;
-                    stats.disk_bytes_read += t.bytes_read;
-                    stats.disk_write_seconds += t.write_seconds;
-                    stats.disk_read_seconds += t.read_seconds;
-                }
-                _ => {}
-            }
-        }
+        stats.tiers = std::iter::once(self.device_stats.clone())
+            .chain(self.below.iter().map(|t| t.stats()))
+            .collect();
     }
 }

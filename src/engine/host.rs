@@ -467,7 +467,7 @@ mod tests {
         let (_, reference) = run(Tier::DEVICE, true, None).unwrap();
         for overlap in [true, false] {
             let (stats, bits) = run(Tier::HOST, overlap, None).unwrap();
-            assert!(stats.host_restores > 0, "{stats:?}");
+            assert!(stats.tier(Tier::HOST).restores > 0, "{stats:?}");
             assert_eq!(bits, reference, "overlap {overlap}");
             for damage in [0, 1] {
                 let err = run(Tier::HOST, overlap, Some(damage)).unwrap_err();

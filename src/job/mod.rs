@@ -454,7 +454,7 @@ impl GradientJob {
                 .max()
                 .unwrap_or(0),
             bytes_copied: sum(|s| s.bytes_copied),
-            spilled_bytes: sum(|s| s.spilled_bytes),
+            spilled_bytes: sum(|s| s.total(|t| t.bytes_out)),
             tiers: TierTraffic::of(stats),
             misfit: result.misfit,
             timings,
