@@ -10,7 +10,8 @@ use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredLevels, TwoTier, TwoTierCosts,
+    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TierCost, TieredCosts, TieredLevels,
+    TwoTier,
 };
 
 const STEPS: u64 = 60;
@@ -94,13 +95,15 @@ fn tiered_level_schedules_give_the_store_all_bits() {
         let (problem, observed) = setup_with(kind);
         let reference = reference(&gpu, &problem, &observed);
         let level = problem.level_bytes();
-        let costs = TwoTierCosts {
-            forward: 1.0,
-            host_write: 2.0,
-            host_read: 2.0,
-        };
+        let costs = TieredCosts::two_tier(
+            1.0,
+            TierCost {
+                write: 2.0,
+                read: 2.0,
+            },
+        );
         for (levels, host) in [(0, 5), (3, 3), (7, 2)] {
-            let schedule = TieredLevels::from_rest(STEPS, levels, host, 2, costs).unwrap();
+            let schedule = TieredLevels::from_rest(STEPS, levels, host, 2, &costs).unwrap();
             let tiers = schedule.tiers().to_vec();
             let host_saves = schedule
                 .clone()
@@ -337,20 +340,26 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
     let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let costs = calibrate(&gpu, &mut probe, 3).unwrap();
     assert!(
-        [costs.forward, costs.host_write, costs.host_read]
-            .iter()
-            .all(|c| c.is_finite() && *c > 0.0),
+        [
+            costs.forward,
+            costs.tier(Tier::HOST).write,
+            costs.tier(Tier::HOST).read
+        ]
+        .iter()
+        .all(|c| c.is_finite() && *c > 0.0),
         "{costs:?}"
     );
     for costs in [
         costs,
-        TwoTierCosts {
-            forward: 1.0,
-            host_write: 0.5,
-            host_read: 0.5,
-        },
+        TieredCosts::two_tier(
+            1.0,
+            TierCost {
+                write: 0.5,
+                read: 0.5,
+            },
+        ),
     ] {
-        let plan = TwoTier::new(STEPS, 2, 4, costs).unwrap();
+        let plan = TwoTier::new(STEPS, 2, 4, &costs).unwrap();
         let tiers = plan.tiers();
         // State 0 is rebuilt, not saved (a shot starts at rest): its save copies nothing.
         let host_saves = plan
@@ -507,12 +516,14 @@ fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
     let state = 2 * problem.level_bytes();
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 2.0,
-        host_read: 2.0,
-    };
-    let plan = TwoTier::new(STEPS, 4, 2, costs).unwrap();
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 2.0,
+            read: 2.0,
+        },
+    );
+    let plan = TwoTier::new(STEPS, 4, 2, &costs).unwrap();
     let options = RevolverOptions {
         device_budget: Some(3 * state),
         ..RevolverOptions::default()

@@ -1,4 +1,4 @@
-//! Measures the costs of the two-tier model on the running device.
+//! Measures the costs of the tiered model on the running device.
 
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use super::disk::DiskFiles;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
-use crate::schedule::{TierCost, TwoTierCosts};
+use crate::schedule::{TierCost, TieredCosts};
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
 /// to host memory and back, as [`Revolver`](super::Revolver) makes them with its default
@@ -20,7 +20,7 @@ use crate::schedule::{TierCost, TwoTierCosts};
 /// # Errors
 /// As the operator's `encode_forward`; [`Error::Gpu`] when the operator's commands fail
 /// validation; [`Error::OutOfMemory`].
-pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TwoTierCosts> {
+pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TieredCosts> {
     let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
     let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
@@ -54,11 +54,13 @@ pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Re
     } else {
         staged_copies(gpu, &ring[..levels], samples)?
     };
-    Ok(TwoTierCosts {
+    Ok(TieredCosts::two_tier(
         forward,
-        host_write: write / samples as f64,
-        host_read: read / samples as f64,
-    })
+        TierCost {
+            write: write / samples as f64,
+            read: read / samples as f64,
+        },
+    ))
 }
 
 fn encoder(gpu: &Gpu, label: &str) -> wgpu::CommandEncoder {
