@@ -87,8 +87,9 @@ fn bench_checkpointing(c: &mut Criterion) {
                 .map(|_| {
                     let start = Instant::now();
                     let g =
-                        gradient_with(&gpu, &shots, &obs, how, options.clone(), |_, _| {}).unwrap();
-                    let shot = g.shots[0];
+                        gradient_with(&gpu, &shots, &obs, how.clone(), options.clone(), |_, _| {})
+                            .unwrap();
+                    let shot = &g.shots[0];
                     (
                         start.elapsed().as_secs_f64(),
                         shot.reverse_seconds,

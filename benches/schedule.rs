@@ -8,8 +8,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpurevolve::engine::{CpuOperator, MemoryStore, Revolver, RevolverOptions};
 use gpurevolve::schedule::{
-    LevelOptimal, Multistage, Online, Revolve, StoreAll, TieredLevels, TwoTier, TwoTierCosts,
-    simulate,
+    LevelOptimal, Multistage, Online, Revolve, StoreAll, TierCost, TieredCosts, TieredLevels,
+    TwoTier, simulate,
 };
 
 /// A time stepper that costs nothing: what is left is the interpreter (reading the schedule,
@@ -89,15 +89,17 @@ fn bench_schedules(c: &mut Criterion) {
     });
     // The level schedule over GPU levels and host snapshots, planned for the main job's shot
     // (778 steps, 37 snapshots' memory: 8 levels on the GPU, 33 snapshots in host memory).
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 2.0,
-        host_read: 2.0,
-    };
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 2.0,
+            read: 2.0,
+        },
+    );
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
     group.bench_function("plan tiered levels n=778 levels=8 host=33", |b| {
-        b.iter(|| TieredLevels::from_rest(black_box(778), 8, 33, 2, costs).unwrap())
+        b.iter(|| TieredLevels::from_rest(black_box(778), 8, 33, 2, &costs).unwrap())
     });
     group.sample_size(20);
     tiered_table();
@@ -131,13 +133,17 @@ fn tiered_table() {
     );
     for (n, levels, host) in [(778u64, 8u64, 33u64), (1000, 4, 8), (1500, 10, 6)] {
         for copy in [0.5, 2.0, 8.0] {
-            let costs = TwoTierCosts {
-                forward: 1.0,
-                host_write: copy,
-                host_read: copy,
-            };
-            let tiered = TieredLevels::new(n, levels, host, 2, costs).unwrap().cost();
-            let two = TwoTier::new(n, (levels / 2) as usize, host as usize, costs).unwrap();
+            let costs = TieredCosts::two_tier(
+                1.0,
+                TierCost {
+                    write: copy,
+                    read: copy,
+                },
+            );
+            let tiered = TieredLevels::new(n, levels, host, 2, &costs)
+                .unwrap()
+                .cost();
+            let two = TwoTier::new(n, (levels / 2) as usize, host as usize, &costs).unwrap();
             let two = costs.evaluate(two.clone(), &two.tiers());
             let by_use = LevelOptimal::new(n, levels + 2 * host, 2).unwrap();
             let state = 2;

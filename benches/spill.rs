@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gpurevolve::acoustic::{AcousticOperator, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::Revolve;
+use gpurevolve::schedule::{Revolve, Tier};
 
 const SNAPS: u64 = 20;
 
@@ -68,29 +68,29 @@ fn bench_spill(c: &mut Criterion) {
     }
     let [all, host_buffers, overlapped, blocking] = times.map(|mut t| {
         t.sort_by(|a, b| a.0.total_cmp(&b.0));
-        t[2]
+        t.swap_remove(2)
     });
-    let stats = overlapped.1;
+    let stats = &overlapped.1;
     println!(
         "\n{} saves and {} restores through the host ({} uploaded ahead), {:.1} MB out, {:.1} MB back",
-        stats.host_saves,
-        stats.host_restores,
-        stats.prefetched_restores,
-        stats.spilled_bytes as f64 / 1e6,
-        stats.restored_bytes as f64 / 1e6,
+        stats.tier(Tier::HOST).saves,
+        stats.tier(Tier::HOST).restores,
+        stats.tier(Tier::HOST).reads_ahead,
+        stats.total(|t| t.bytes_out) as f64 / 1e6,
+        stats.total(|t| t.bytes_in) as f64 / 1e6,
     );
     for (name, (seconds, stats)) in [
-        ("all on GPU", all),
-        ("half spilled, host buffers", host_buffers),
-        ("half spilled, overlapped", overlapped),
-        ("half spilled, blocking", blocking),
+        ("all on GPU", &all),
+        ("half spilled, host buffers", &host_buffers),
+        ("half spilled, overlapped", &overlapped),
+        ("half spilled, blocking", &blocking),
     ] {
         println!(
             "{name:>26}: {seconds:.3} s, ratio to all on GPU {:.3}; host in transfers {:.3} s, \
              of which waiting for the GPU {:.3} s",
             seconds / all.0,
             stats.transfer_seconds,
-            stats.transfer_wait_seconds
+            stats.tiers.iter().map(|t| t.wait_seconds).sum::<f64>()
         );
     }
     // Host time is not GPU idle time: while the host waits for one submission, later ones
@@ -153,7 +153,7 @@ fn bench_disk(_c: &mut Criterion) {
     let s = disk_stats;
     let gbs = |bytes: u64, seconds: f64| bytes as f64 / seconds.max(1e-12) / 1e9;
     // The directory's own sequential bandwidth, for scale: one file of the same bytes.
-    let bytes = s.disk_bytes_written.max(1 << 20);
+    let bytes = s.tier(Tier::DISK).bytes_written.max(1 << 20);
     let file = dir.join(format!("gpurevolve-bench-{}", std::process::id()));
     let data = vec![0x5au8; bytes as usize];
     let write = |sync: bool| {
@@ -174,16 +174,22 @@ fn bench_disk(_c: &mut Criterion) {
     println!(
         "\ndisk tier in {}: {} saves, {} restores ({} read ahead), {:.1} MB written, {:.1} MB read",
         dir.display(),
-        s.disk_saves,
-        s.disk_restores,
-        s.disk_reads_ahead,
-        s.disk_bytes_written as f64 / 1e6,
-        s.disk_bytes_read as f64 / 1e6
+        s.tier(Tier::DISK).saves,
+        s.tier(Tier::DISK).restores,
+        s.tier(Tier::DISK).reads_ahead,
+        s.tier(Tier::DISK).bytes_written as f64 / 1e6,
+        s.tier(Tier::DISK).bytes_read as f64 / 1e6
     );
     println!(
         "disk thread: write {:.2} GB/s, read {:.2} GB/s; the same directory, one file: write {seq_write:.2} GB/s ({seq_write_synced:.2} synced), read {seq_read:.2} GB/s",
-        gbs(s.disk_bytes_written, s.disk_write_seconds),
-        gbs(s.disk_bytes_read, s.disk_read_seconds)
+        gbs(
+            s.tier(Tier::DISK).bytes_written,
+            s.tier(Tier::DISK).write_seconds
+        ),
+        gbs(
+            s.tier(Tier::DISK).bytes_read,
+            s.tier(Tier::DISK).read_seconds
+        )
     );
     println!(
         "wall, median of 3: host only {host:.3} s, with the disk tier {disk:.3} s: ratio {:.3}",

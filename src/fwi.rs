@@ -32,12 +32,12 @@ use crate::engine::{Progress, ProgressReply, Revolver, RevolverOptions, RunStats
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::schedule::{
-    AnySchedule, CostOptimal, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TierCost,
-    TieredCosts, TieredLevels, TwoTier, TwoTierCosts,
+    AnySchedule, CostOptimal, LevelOptimal, OnlineSchedule, Revolve, StoreAll, Tier, TieredCosts,
+    TieredLevels, TwoTier,
 };
 
 /// How each shot's forward states are kept.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Checkpointing {
     /// Revolve with this many snapshots (including the initial state's, which holds no memory:
@@ -62,8 +62,8 @@ pub enum Checkpointing {
         device: usize,
         /// Snapshots in host memory.
         host: usize,
-        /// Step and transfer costs.
-        costs: TwoTierCosts,
+        /// Step and transfer costs ([`TieredCosts::two_tier`]).
+        costs: TieredCosts,
     },
     /// The least-cost level schedule with `levels` GPU time levels and `host` host-memory
     /// snapshots under `costs` ([`TieredLevels::from_rest`]: consecutive states share levels on
@@ -74,8 +74,8 @@ pub enum Checkpointing {
         levels: u64,
         /// Snapshots in host memory.
         host: u64,
-        /// Step and transfer costs.
-        costs: TwoTierCosts,
+        /// Step and transfer costs ([`TieredCosts::two_tier`]).
+        costs: TieredCosts,
     },
     /// The least-cost schedule for `device` GPU, `host` host-memory and `disk` disk-tier
     /// snapshots under `costs` ([`CostOptimal`] over three tiers; the disk tier needs
@@ -89,8 +89,8 @@ pub enum Checkpointing {
         host: usize,
         /// Snapshots on disk.
         disk: usize,
-        /// Step and transfer costs.
-        costs: ThreeTierCosts,
+        /// Step and transfer costs: the device's, host memory's and the disk's, fastest first.
+        costs: TieredCosts,
     },
     /// Each shot runs until its wavefield is quiet ([`Quiet`]: energy below `fraction` of
     /// its peak once the source has ended, checked every [`QUIET_EVERY`] steps) or for its
@@ -105,29 +105,6 @@ pub enum Checkpointing {
     },
 }
 
-/// The costs of [`Checkpointing::ThreeTier`], in seconds (or multiples of a step): a
-/// recomputed step, and a checkpoint's copies to and from host memory and the disk tier.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ThreeTierCosts {
-    /// One recomputed forward step.
-    pub forward: f64,
-    /// A checkpoint to host memory and back.
-    pub host: TierCost,
-    /// A checkpoint to the disk tier and back.
-    pub disk: TierCost,
-}
-
-impl ThreeTierCosts {
-    /// The tiered costs, fastest first (the GPU's copies cost nothing: a checkpoint there
-    /// keeps the buffers a step wrote).
-    pub fn tiered(&self) -> TieredCosts {
-        TieredCosts {
-            forward: self.forward,
-            tiers: vec![TierCost::default(), self.host, self.disk],
-        }
-    }
-}
-
 /// Steps between two checks of [`Checkpointing::UntilQuiet`]: each check waits for the GPU
 /// once and reduces the wavefield, and a shot runs at most this many steps past the moment
 /// it is quiet.
@@ -136,9 +113,9 @@ pub const QUIET_EVERY: u64 = 16;
 impl Checkpointing {
     /// The energy fraction at which a shot stops, for [`Checkpointing::UntilQuiet`]; `None`
     /// for a run of every step.
-    pub fn until_quiet(self) -> Option<f64> {
+    pub fn until_quiet(&self) -> Option<f64> {
         match self {
-            Checkpointing::UntilQuiet { fraction, .. } => Some(fraction),
+            Checkpointing::UntilQuiet { fraction, .. } => Some(*fraction),
             _ => None,
         }
     }
@@ -147,8 +124,8 @@ impl Checkpointing {
     ///
     /// # Errors
     /// As [`Revolve::new`], [`StoreAll::new`], [`LevelOptimal::new`] and [`TwoTier::new`].
-    pub fn schedule(self, steps: u64) -> Result<AnySchedule> {
-        Ok(match self {
+    pub fn schedule(&self, steps: u64) -> Result<AnySchedule> {
+        Ok(match *self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
             Checkpointing::Levels(levels) => match LevelOptimal::from_rest(steps, levels, 2) {
                 Ok(plan) => AnySchedule::Levels(plan),
@@ -164,11 +141,11 @@ impl Checkpointing {
                 device,
                 host,
                 disk,
-                costs,
+                ref costs,
             } => AnySchedule::CostOptimal(Box::new(CostOptimal::new(
                 steps,
                 &[device, host, disk],
-                &costs.tiered(),
+                costs,
             )?)),
             Checkpointing::UntilQuiet { snaps, .. } => {
                 AnySchedule::Online(Box::new(OnlineSchedule::new(steps, snaps)?))
@@ -176,12 +153,12 @@ impl Checkpointing {
             Checkpointing::TwoTier {
                 device,
                 host,
-                costs,
+                ref costs,
             } => AnySchedule::TwoTier(TwoTier::new(steps, device, host, costs)?),
             Checkpointing::TieredLevels {
                 levels,
                 host,
-                costs,
+                ref costs,
             } => match TieredLevels::from_rest(steps, levels, host, 2, costs) {
                 Ok(plan) => AnySchedule::TieredLevels(Box::new(plan)),
                 Err(e @ Error::PlanTooLarge { .. }) => {
@@ -280,9 +257,9 @@ impl Plans {
     fn new(checkpointing: Checkpointing, first: &Problem) -> Result<Self> {
         let steps = first.time().steps() as u64;
         Ok(Plans {
+            first: checkpointing.schedule(steps)?,
             checkpointing,
             steps,
-            first: checkpointing.schedule(steps)?,
         })
     }
 

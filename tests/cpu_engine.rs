@@ -322,7 +322,7 @@ fn slots_carry_their_tier_in_the_accounting() {
     .unwrap();
     let stats = revolver.apply_reverse().unwrap();
     assert_eq!(stats.peak_checkpoint_bytes, 2 * state);
-    assert!(stats.peak_host_bytes <= 7 * state && stats.peak_host_bytes > 0);
+    assert!(stats.peak_slower_bytes <= 7 * state && stats.peak_slower_bytes > 0);
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn a_cost_optimal_plan_over_three_tiers_gives_the_store_all_bits() {
     use gpurevolve::engine::Store;
     assert!((costs.evaluate(actions, store.tiers()) - cost).abs() <= 1e-9 * cost);
     assert!(stats.peak_checkpoint_bytes <= state);
-    assert!(stats.peak_host_bytes <= 5 * state);
+    assert!(stats.peak_slower_bytes <= 5 * state);
 }
 
 #[test]

@@ -89,15 +89,22 @@ fn three_tiers_give_the_store_all_bits() {
             let label = format!("{kind:?}, host buffers {host_buffers}: {stats:?}");
             assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
             assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
-            assert!(stats.disk_saves > 0 && stats.disk_restores > 0, "{label}");
-            assert!(stats.disk_reads_ahead > 0, "{label}");
-            let file = 40 + state;
-            assert_eq!(stats.disk_bytes_read, stats.disk_restores * file, "{label}");
             assert!(
-                stats.disk_bytes_written >= stats.disk_saves * file,
+                stats.tier(Tier::DISK).saves > 0 && stats.tier(Tier::DISK).restores > 0,
                 "{label}"
             );
-            assert!(stats.host_saves > 0, "{label}");
+            assert!(stats.tier(Tier::DISK).reads_ahead > 0, "{label}");
+            let file = 40 + state;
+            assert_eq!(
+                stats.tier(Tier::DISK).bytes_read,
+                stats.tier(Tier::DISK).restores * file,
+                "{label}"
+            );
+            assert!(
+                stats.tier(Tier::DISK).bytes_written >= stats.tier(Tier::DISK).saves * file,
+                "{label}"
+            );
+            assert!(stats.tier(Tier::HOST).saves > 0, "{label}");
             // The run's directory lives as long as the revolver.
             assert_eq!(leftovers(&dir).len(), 1, "{label}");
             drop(revolver);
@@ -272,7 +279,7 @@ fn the_cost_optimal_three_tier_schedule_runs_and_keeps_the_bits() {
             |a| matches!(a, Action::Save { slot, step } if *step > 0 && tiers[*slot] == Tier::DISK),
         )
         .count() as u64;
-    assert_eq!(stats.disk_saves, disk_saves, "{stats:?}");
+    assert_eq!(stats.tier(Tier::DISK).saves, disk_saves, "{stats:?}");
     assert!(plan.slot_capacity() >= 7);
     drop(revolver);
     assert!(leftovers(&dir).is_empty());

@@ -13,7 +13,7 @@ use gpurevolve::acoustic::{
 use gpurevolve::engine::{Operator, Revolver, RevolverOptions, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
-    Action, AnySchedule, LevelOptimal, Revolve, Schedule, StoreAll, min_advances,
+    Action, AnySchedule, LevelOptimal, Revolve, Schedule, StoreAll, Tier, min_advances,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -663,7 +663,11 @@ fn calibration_stays_inside_the_time_loop_and_types_its_errors() {
         leaked.is_none(),
         "calibration encoded an invalid step: {leaked:?}"
     );
-    for c in [costs.forward, costs.host_write, costs.host_read] {
+    for c in [
+        costs.forward,
+        costs.tier(Tier::HOST).write,
+        costs.tier(Tier::HOST).read,
+    ] {
         assert!(c.is_finite() && c > 0.0, "{costs:?}");
     }
     // An operator whose commands are invalid: a typed error, not a logged one.

@@ -8,7 +8,7 @@ use gpurevolve::acoustic::{CpuTwin, Problem};
 use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{Checkpointing, FwiGradient, gradient, gradient_on_devices, gradient_with};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::schedule::{Tier, TwoTierCosts};
+use gpurevolve::schedule::{Tier, TierCost, TieredCosts};
 use gpurevolve::{Error, ErrorKind};
 
 const NT: usize = 41;
@@ -53,7 +53,7 @@ fn every_checkpointing_gives_the_store_all_gradient() {
     // Each shot's progress ends at its total: every forward and adjoint evaluation.
     for (shot, p) in last.iter().enumerate() {
         let p = p.expect("progress reported");
-        let s = reference.shots[shot];
+        let s = &reference.shots[shot];
         assert_eq!(p.done, s.forward_steps + s.reverse_steps);
         assert_eq!(p.done, p.total);
     }
@@ -84,11 +84,13 @@ fn every_checkpointing_gives_the_store_all_gradient() {
     assert!(reference.gradient.iter().any(|g| *g != 0.0));
 
     let state = 2 * shots[0].level_bytes();
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 3.0,
-        host_read: 2.0,
-    };
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 3.0,
+            read: 2.0,
+        },
+    );
     let spill = RevolverOptions {
         device_budget: Some(2 * state),
         ..RevolverOptions::default()
@@ -121,7 +123,7 @@ fn every_checkpointing_gives_the_store_all_gradient() {
         for (t, r) in g.traces.iter().zip(&reference.traces) {
             assert_eq!(bits(t), bits(r), "{label}: traces");
         }
-        let spilled: u64 = g.shots.iter().map(|s| s.host_saves).sum();
+        let spilled: u64 = g.shots.iter().map(|s| s.tier(Tier::HOST).saves).sum();
         assert_eq!(spilled > 0, options.device_budget.is_some(), "{label}");
     }
 }
@@ -138,9 +140,18 @@ fn bad_calls_are_typed_errors() {
             other.map(|g| g.misfit)
         ),
     };
-    assert_eq!(name(gradient(&gpu, &[], &[], cp, |_, _| {})), "shots");
     assert_eq!(
-        name(gradient(&gpu, &shots, &observed[..1], cp, |_, _| {})),
+        name(gradient(&gpu, &[], &[], cp.clone(), |_, _| {})),
+        "shots"
+    );
+    assert_eq!(
+        name(gradient(
+            &gpu,
+            &shots,
+            &observed[..1],
+            cp.clone(),
+            |_, _| {}
+        )),
         "observed"
     );
     let other_grid = random_problem(&[30, 28], 4, 4, NT, 43);
@@ -280,15 +291,29 @@ fn several_devices_give_the_one_device_bits() {
         }
         let how = Checkpointing::Levels(12);
         let options = RevolverOptions::default();
-        let one = gradient_with(&gpu, &shots, &observed, how, options.clone(), |_, _| {}).unwrap();
+        let one = gradient_with(
+            &gpu,
+            &shots,
+            &observed,
+            how.clone(),
+            options.clone(),
+            |_, _| {},
+        )
+        .unwrap();
         for devices in [1, 2, 3, 7] {
             let gpus: Vec<Gpu> = (0..devices).map(|_| common::gpu().unwrap()).collect();
             let calls = std::sync::atomic::AtomicUsize::new(0);
-            let many =
-                gradient_on_devices(&gpus, &shots, &observed, how, options.clone(), |_, _| {
+            let many = gradient_on_devices(
+                &gpus,
+                &shots,
+                &observed,
+                how.clone(),
+                options.clone(),
+                |_, _| {
                     calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                })
-                .unwrap();
+                },
+            )
+            .unwrap();
             assert_eq!(
                 bits(&many.gradient),
                 bits(&one.gradient),
@@ -319,8 +344,8 @@ fn several_devices_give_the_one_device_bits() {
         let mut bad = observed.clone();
         bad[3].pop();
         let gpus: Vec<Gpu> = (0..2).map(|_| common::gpu().unwrap()).collect();
-        let err =
-            gradient_on_devices(&gpus, &shots, &bad, how, options.clone(), |_, _| {}).unwrap_err();
+        let err = gradient_on_devices(&gpus, &shots, &bad, how.clone(), options.clone(), |_, _| {})
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
         assert!(matches!(
             gradient_on_devices(&[], &shots, &observed, how, options.clone(), |_, _| {}),

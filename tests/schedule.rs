@@ -470,17 +470,19 @@ fn an_advance_after_every_step_is_reversed_is_refused_without_wrapping() {
 #[test]
 fn planned_schedules_agree_with_the_simulator() {
     use Action::*;
-    use gpurevolve::schedule::{Schedule, TwoTier, TwoTierCosts, planned};
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 3.0,
-        host_read: 2.0,
-    };
+    use gpurevolve::schedule::{Schedule, TierCost, TieredCosts, TwoTier, planned};
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 3.0,
+            read: 2.0,
+        },
+    );
     for n in [1u64, 2, 7, 50] {
         let own: Vec<Box<dyn Schedule>> = vec![
             Box::new(Revolve::new(n, n.min(3)).unwrap()),
             Box::new(StoreAll::new(n).unwrap()),
-            Box::new(TwoTier::new(n, 1, 2, costs).unwrap()),
+            Box::new(TwoTier::new(n, 1, 2, &costs).unwrap()),
         ];
         for schedule in own {
             let said = schedule.planned().unwrap().expect("plans itself");

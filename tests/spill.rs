@@ -10,7 +10,8 @@ use gpurevolve::acoustic::{AcousticOperator, BoundaryKind, Problem};
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats, calibrate};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredLevels, TwoTier, TwoTierCosts,
+    Action, LevelOptimal, Multistage, Revolve, Schedule, Tier, TierCost, TieredCosts, TieredLevels,
+    TwoTier,
 };
 
 const STEPS: u64 = 60;
@@ -78,7 +79,7 @@ fn level_schedule_spilled(gpu: &Gpu, kind: BoundaryKind) {
         assert_eq!(stats.forward_steps, planned, "{label}");
         assert_eq!(planned, schedule.advances() + 1, "{label}");
         assert_eq!(
-            stats.host_saves > 0,
+            stats.tier(Tier::HOST).saves > 0,
             device_slots < slots,
             "{label}: {stats:?}"
         );
@@ -94,13 +95,15 @@ fn tiered_level_schedules_give_the_store_all_bits() {
         let (problem, observed) = setup_with(kind);
         let reference = reference(&gpu, &problem, &observed);
         let level = problem.level_bytes();
-        let costs = TwoTierCosts {
-            forward: 1.0,
-            host_write: 2.0,
-            host_read: 2.0,
-        };
+        let costs = TieredCosts::two_tier(
+            1.0,
+            TierCost {
+                write: 2.0,
+                read: 2.0,
+            },
+        );
         for (levels, host) in [(0, 5), (3, 3), (7, 2)] {
-            let schedule = TieredLevels::from_rest(STEPS, levels, host, 2, costs).unwrap();
+            let schedule = TieredLevels::from_rest(STEPS, levels, host, 2, &costs).unwrap();
             let tiers = schedule.tiers().to_vec();
             let host_saves = schedule
                 .clone()
@@ -120,7 +123,11 @@ fn tiered_level_schedules_give_the_store_all_bits() {
             assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
             assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
             assert_eq!(stats.forward_steps, planned, "{label}");
-            assert_eq!(stats.host_saves, host_saves, "{label}: {stats:?}");
+            assert_eq!(
+                stats.tier(Tier::HOST).saves,
+                host_saves,
+                "{label}: {stats:?}"
+            );
             assert!(host_saves > 0, "{label}: the plan uses the host");
             assert!(
                 stats.peak_checkpoint_bytes <= levels * level,
@@ -128,7 +135,7 @@ fn tiered_level_schedules_give_the_store_all_bits() {
                 stats.peak_checkpoint_bytes
             );
             assert!(
-                stats.peak_host_bytes <= host * 2 * level,
+                stats.peak_slower_bytes <= host * 2 * level,
                 "{label}: {stats:?}"
             );
         }
@@ -174,18 +181,30 @@ fn every_device_budget_gives_the_store_all_bits() {
         // (rebuilt when restored): placed in host memory it moves no bytes.
         if device_slots + 1 < SNAPS {
             assert!(
-                stats.host_saves > 0 && stats.host_restores > 0,
+                stats.tier(Tier::HOST).saves > 0 && stats.tier(Tier::HOST).restores > 0,
                 "{label}: {stats:?}"
             );
-            assert_eq!(stats.spilled_bytes, stats.host_saves * state, "{label}");
-            assert_eq!(stats.restored_bytes, stats.host_restores * state, "{label}");
+            assert_eq!(
+                stats.total(|t| t.bytes_out),
+                stats.tier(Tier::HOST).saves * state,
+                "{label}"
+            );
+            assert_eq!(
+                stats.total(|t| t.bytes_in),
+                stats.tier(Tier::HOST).restores * state,
+                "{label}"
+            );
             assert_eq!(
                 stats.bytes_copied,
-                (stats.host_saves + stats.host_restores) * state,
+                (stats.tier(Tier::HOST).saves + stats.tier(Tier::HOST).restores) * state,
                 "{label}"
             );
         } else {
-            assert_eq!((stats.host_saves, stats.spilled_bytes), (0, 0), "{label}");
+            assert_eq!(
+                (stats.tier(Tier::HOST).saves, stats.total(|t| t.bytes_out)),
+                (0, 0),
+                "{label}"
+            );
             assert_eq!(stats.bytes_copied, 0, "{label}");
         }
         assert_eq!(
@@ -233,7 +252,10 @@ fn the_most_used_slots_stay_on_the_gpu() {
             traffic.host_saves - 1,
             traffic.host_restores - (uses[0] - 1)
         ),
-        (stats.host_saves, stats.host_restores)
+        (
+            stats.tier(Tier::HOST).saves,
+            stats.tier(Tier::HOST).restores
+        )
     );
     assert_eq!(traffic.device_saves + traffic.host_saves, stats.saves);
     let device_uses: Vec<u64> = (0..SNAPS as usize)
@@ -270,7 +292,8 @@ fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
     gpu.inject_out_of_memory_after(None);
     let info = revolver.operator().finish().unwrap();
     assert!(
-        stats.demotions >= 1 && stats.host_saves + stats.host_restores > 0,
+        stats.total(|t| t.demotions) >= 1
+            && stats.tier(Tier::HOST).saves + stats.tier(Tier::HOST).restores > 0,
         "{stats:?}"
     );
     // The placement reported is the one the run ended with: demoted slots in host memory.
@@ -281,7 +304,7 @@ fn running_out_of_gpu_memory_spills_and_keeps_the_bits() {
         .count();
     assert_eq!(
         on_device as u64,
-        SNAPS - stats.demotions,
+        SNAPS - stats.total(|t| t.demotions),
         "{:?}",
         revolver.tiers()
     );
@@ -317,20 +340,26 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
     let mut probe = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
     let costs = calibrate(&gpu, &mut probe, 3).unwrap();
     assert!(
-        [costs.forward, costs.host_write, costs.host_read]
-            .iter()
-            .all(|c| c.is_finite() && *c > 0.0),
+        [
+            costs.forward,
+            costs.tier(Tier::HOST).write,
+            costs.tier(Tier::HOST).read
+        ]
+        .iter()
+        .all(|c| c.is_finite() && *c > 0.0),
         "{costs:?}"
     );
     for costs in [
         costs,
-        TwoTierCosts {
-            forward: 1.0,
-            host_write: 0.5,
-            host_read: 0.5,
-        },
+        TieredCosts::two_tier(
+            1.0,
+            TierCost {
+                write: 0.5,
+                read: 0.5,
+            },
+        ),
     ] {
-        let plan = TwoTier::new(STEPS, 2, 4, costs).unwrap();
+        let plan = TwoTier::new(STEPS, 2, 4, &costs).unwrap();
         let tiers = plan.tiers();
         // State 0 is rebuilt, not saved (a shot starts at rest): its save copies nothing.
         let host_saves = plan
@@ -347,7 +376,7 @@ fn the_cost_optimal_two_tier_schedule_runs_and_keeps_the_bits() {
         let stats = revolver.apply_reverse().unwrap();
         let info = revolver.operator().finish().unwrap();
         assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{costs:?}");
-        assert_eq!(stats.host_saves, host_saves);
+        assert_eq!(stats.tier(Tier::HOST).saves, host_saves);
         let state = 2 * problem.level_bytes();
         assert!(stats.peak_checkpoint_bytes <= 2 * state, "{stats:?}");
     }
@@ -388,26 +417,26 @@ fn overlapped_and_blocking_transfers_give_the_same_bits() {
             assert_eq!(misfit.to_bits(), reference.misfit.to_bits(), "{label}");
             // The same traffic either way: overlapping changes when copies run, not which.
             let moved = (
-                stats.host_saves,
-                stats.host_restores,
-                stats.spilled_bytes,
-                stats.restored_bytes,
+                stats.tier(Tier::HOST).saves,
+                stats.tier(Tier::HOST).restores,
+                stats.total(|t| t.bytes_out),
+                stats.total(|t| t.bytes_in),
             );
             assert_eq!(*traffic.get_or_insert(moved), moved, "{label}");
-            assert!(stats.host_restores > 0, "{label}: {stats:?}");
+            assert!(stats.tier(Tier::HOST).restores > 0, "{label}: {stats:?}");
             if host_buffers && gpu.has_host_buffers() {
                 // Copies in command order: nothing to bring back early.
-                assert_eq!(stats.prefetched_restores, 0, "{label}");
+                assert_eq!(stats.tier(Tier::HOST).reads_ahead, 0, "{label}");
             } else if overlap {
                 // Revolve restores a host slot again right after reversing from it: the
                 // lookahead has the next one uploaded by then.
                 assert!(
-                    stats.prefetched_restores > 0
-                        && stats.prefetched_restores <= stats.host_restores,
+                    stats.tier(Tier::HOST).reads_ahead > 0
+                        && stats.tier(Tier::HOST).reads_ahead <= stats.tier(Tier::HOST).restores,
                     "{label}: {stats:?}"
                 );
             } else {
-                assert_eq!(stats.prefetched_restores, 0, "{label}");
+                assert_eq!(stats.tier(Tier::HOST).reads_ahead, 0, "{label}");
             }
         }
     }
@@ -466,7 +495,14 @@ fn a_checkpoint_freed_while_its_spill_is_in_flight_does_not_leak_into_the_next()
             .unwrap();
         let stats = revolver.apply_reverse().unwrap();
         let info = revolver.operator().finish().unwrap();
-        assert_eq!((stats.host_saves, stats.host_restores), (3, 1), "{stats:?}");
+        assert_eq!(
+            (
+                stats.tier(Tier::HOST).saves,
+                stats.tier(Tier::HOST).restores
+            ),
+            (3, 1),
+            "{stats:?}"
+        );
         assert_eq!(
             bits(&info.gradient),
             bits(&reference.gradient),
@@ -480,12 +516,14 @@ fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
     let Some(gpu) = common::gpu() else { return };
     let (problem, observed) = setup();
     let state = 2 * problem.level_bytes();
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 2.0,
-        host_read: 2.0,
-    };
-    let plan = TwoTier::new(STEPS, 4, 2, costs).unwrap();
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 2.0,
+            read: 2.0,
+        },
+    );
+    let plan = TwoTier::new(STEPS, 4, 2, &costs).unwrap();
     let options = RevolverOptions {
         device_budget: Some(3 * state),
         ..RevolverOptions::default()

@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use gpurevolve::Error;
 use gpurevolve::schedule::{
-    Action, LevelOptimal, Tier, TieredLevels, TwoTier, TwoTierCosts, simulate,
+    Action, LevelOptimal, Tier, TierCost, TieredCosts, TieredLevels, TwoTier, simulate,
 };
 
 /// Integer unit costs, so that sums are exact in both searches.
@@ -19,12 +19,14 @@ struct Costs {
 }
 
 impl Costs {
-    fn two_tier(self) -> TwoTierCosts {
-        TwoTierCosts {
-            forward: self.forward as f64,
-            host_write: self.write as f64,
-            host_read: self.read as f64,
-        }
+    fn two_tier(self) -> TieredCosts {
+        TieredCosts::two_tier(
+            self.forward as f64,
+            TierCost {
+                write: self.write as f64,
+                read: self.read as f64,
+            },
+        )
     }
 }
 
@@ -170,7 +172,7 @@ fn agrees_with_the_search(n: u8, levels: usize, slots: usize, q: u8, costs: Cost
         TieredLevels::new
     };
     let (n64, l64, h64, q64) = (n as u64, levels as u64, slots as u64, q as u64);
-    let plan = plan_with(n64, l64, h64, q64, costs.two_tier()).unwrap();
+    let plan = plan_with(n64, l64, h64, q64, &costs.two_tier()).unwrap();
     let (cost, priced, peak_levels, peak_host) = check(plan, costs);
     assert_eq!(cost, exhaustive as f64, "{label}: the programme");
     assert_eq!(priced, exhaustive as f64, "{label}: the actions");
@@ -218,7 +220,7 @@ fn with_three_levels_a_state_the_plan_is_valid_and_never_below_the_search() {
         for (levels, slots) in [(3, 1), (4, 2), (6, 1)] {
             let exhaustive = brute_force(n, levels, slots, 3, costs, false);
             let plan =
-                TieredLevels::new(n as u64, levels as u64, slots as u64, 3, costs.two_tier())
+                TieredLevels::new(n as u64, levels as u64, slots as u64, 3, &costs.two_tier())
                     .unwrap();
             let (cost, priced, peak_levels, peak_host) = check(plan, costs);
             assert_eq!(cost, priced);
@@ -236,14 +238,18 @@ fn host_slots_help_and_free_copies_help_most() {
     let gpu_only = simulate(LevelOptimal::from_rest(steps, 8, 2).unwrap())
         .unwrap()
         .advances as f64;
-    let costs = |copy: f64| TwoTierCosts {
-        forward: 1.0,
-        host_write: copy,
-        host_read: copy,
+    let costs = |copy: f64| {
+        TieredCosts::two_tier(
+            1.0,
+            TierCost {
+                write: copy,
+                read: copy,
+            },
+        )
     };
     let mut last = 0.0;
     for copy in [0.0, 1.0, 4.0, 1e6] {
-        let plan = TieredLevels::from_rest(steps, 8, 6, 2, costs(copy)).unwrap();
+        let plan = TieredLevels::from_rest(steps, 8, 6, 2, &costs(copy)).unwrap();
         let cost = plan.cost();
         assert!(
             cost <= gpu_only,
@@ -257,7 +263,7 @@ fn host_slots_help_and_free_copies_help_most() {
     assert_eq!(last, gpu_only);
     // Free copies: 6 host slots are worth at least 6 more two-level states on the GPU... and
     // no more than 12 levels (a host copy cannot share).
-    let free = TieredLevels::from_rest(steps, 8, 6, 2, costs(0.0))
+    let free = TieredLevels::from_rest(steps, 8, 6, 2, &costs(0.0))
         .unwrap()
         .cost();
     let wide = simulate(LevelOptimal::from_rest(steps, 8 + 12, 2).unwrap())
@@ -271,39 +277,44 @@ fn host_slots_help_and_free_copies_help_most() {
 
 #[test]
 fn bad_input_is_typed() {
-    let costs = TwoTierCosts {
-        forward: 1.0,
-        host_write: 1.0,
-        host_read: 1.0,
-    };
+    let costs = TieredCosts::two_tier(
+        1.0,
+        TierCost {
+            write: 1.0,
+            read: 1.0,
+        },
+    );
     assert!(matches!(
-        TieredLevels::new(0, 4, 1, 2, costs),
+        TieredLevels::new(0, 4, 1, 2, &costs),
         Err(Error::ZeroSteps)
     ));
     assert!(matches!(
-        TieredLevels::new(10, 1, 0, 2, costs),
+        TieredLevels::new(10, 1, 0, 2, &costs),
         Err(Error::LevelBudget {
             levels: 1,
             needed: 2
         })
     ));
     assert!(matches!(
-        TieredLevels::new(10, 4, 1, 0, costs),
+        TieredLevels::new(10, 4, 1, 0, &costs),
         Err(Error::InvalidArgument {
             name: "per_state",
             ..
         })
     ));
-    let bad = TwoTierCosts {
-        host_read: f64::NAN,
-        ..costs
-    };
+    let bad = TieredCosts::two_tier(
+        costs.forward,
+        TierCost {
+            read: f64::NAN,
+            ..costs.tier(Tier::HOST)
+        },
+    );
     assert!(matches!(
-        TieredLevels::new(10, 4, 1, 2, bad),
+        TieredLevels::new(10, 4, 1, 2, &bad),
         Err(Error::InvalidArgument { name: "costs", .. })
     ));
     assert!(matches!(
-        TieredLevels::from_rest(100_000, 200, 100, 2, costs),
+        TieredLevels::from_rest(100_000, 200, 100, 2, &costs),
         Err(Error::PlanTooLarge { .. })
     ));
 }
@@ -315,14 +326,16 @@ fn never_dearer_than_revolves_shape_in_the_same_memory() {
     for n in [2u64, 5, 13, 40, 97, 200] {
         for (snaps, host) in [(1usize, 1usize), (1, 4), (2, 3), (3, 6), (5, 2)] {
             for copy in [0.5, 2.0, 8.0] {
-                let costs = TwoTierCosts {
-                    forward: 1.0,
-                    host_write: copy,
-                    host_read: 0.5 * copy,
-                };
-                let two = TwoTier::new(n, snaps, host, costs).unwrap();
+                let costs = TieredCosts::two_tier(
+                    1.0,
+                    TierCost {
+                        write: copy,
+                        read: 0.5 * copy,
+                    },
+                );
+                let two = TwoTier::new(n, snaps, host, &costs).unwrap();
                 let two_cost = costs.evaluate(two.clone(), &two.tiers());
-                let plan = TieredLevels::new(n, 2 * snaps as u64, host as u64, 2, costs).unwrap();
+                let plan = TieredLevels::new(n, 2 * snaps as u64, host as u64, 2, &costs).unwrap();
                 assert!(
                     plan.cost() <= two_cost + 1e-9,
                     "n = {n}, {snaps} GPU snapshots, {host} host, copies {copy}: {} against {two_cost}",

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use bytemuck::{Pod, Zeroable};
 use gpurevolve::engine::{Operator, Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::{BindGroupCache, Dispatch1d, Gpu, STATE_USAGE, dispatch_1d};
-use gpurevolve::schedule::{Revolve, Schedule, StoreAll};
+use gpurevolve::schedule::{Revolve, Schedule, StoreAll, Tier};
 
 const SHADER: &str = include_str!("diffusion.wgsl");
 /// Invocations per workgroup: the shader's `WORKGROUP_SIZE`, and the dispatch counts.
@@ -336,7 +336,9 @@ fn run() -> Result<(), String> {
     );
     println!(
         "checkpoints to host / back   {} / {} ({} prefetched)",
-        stats.host_saves, stats.host_restores, stats.prefetched_restores
+        stats.tier(Tier::HOST).saves,
+        stats.tier(Tier::HOST).restores,
+        stats.tier(Tier::HOST).reads_ahead
     );
     println!("bytes copied between tiers   {}", stats.bytes_copied);
     println!("dot-product test             {dot_error:.2e}  (⟨u_n, y⟩ = {lhs:.6e})");

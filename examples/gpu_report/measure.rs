@@ -9,7 +9,7 @@ use gpurevolve::acoustic::{
 };
 use gpurevolve::engine::{Revolver, RevolverOptions, RunStats};
 use gpurevolve::gpu::{CpmlDispatch, Gpu, GpuOptions, KernelOptions};
-use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll};
+use gpurevolve::schedule::{LevelOptimal, Revolve, Schedule, StoreAll, Tier};
 
 use super::Row;
 
@@ -438,21 +438,21 @@ pub fn spilling(gpu: &Gpu, edge: usize, n: u64) -> Result<Vec<Row>, Error> {
             "spilling",
             &case,
             "host saves + restores",
-            (spilled.host_saves + spilled.host_restores) as f64,
+            (spilled.tier(Tier::HOST).saves + spilled.tier(Tier::HOST).restores) as f64,
             "count",
         ),
         Row::new(
             "spilling",
             &case,
             "host bytes moved (one run)",
-            (spilled.spilled_bytes + spilled.restored_bytes) as f64,
+            (spilled.total(|t| t.bytes_out) + spilled.total(|t| t.bytes_in)) as f64,
             "B",
         ),
         Row::new(
             "spilling",
             &case,
             "restores prefetched (staging)",
-            spilled.prefetched_restores as f64,
+            spilled.tier(Tier::HOST).reads_ahead as f64,
             "count",
         ),
     ];

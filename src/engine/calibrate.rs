@@ -1,14 +1,14 @@
-//! Measures the costs of the two-tier model on the running device.
+//! Measures the costs of the tiered model on the running device.
 
 use std::time::Instant;
 
 use std::path::Path;
 
-use super::disk::DiskTier;
+use super::disk::DiskFiles;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
-use crate::schedule::{TierCost, TwoTierCosts};
+use crate::schedule::{TierCost, TieredCosts};
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
 /// to host memory and back, as [`Revolver`](super::Revolver) makes them with its default
@@ -20,7 +20,7 @@ use crate::schedule::{TierCost, TwoTierCosts};
 /// # Errors
 /// As the operator's `encode_forward`; [`Error::Gpu`] when the operator's commands fail
 /// validation; [`Error::OutOfMemory`].
-pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TwoTierCosts> {
+pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TieredCosts> {
     let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
     let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
@@ -54,11 +54,13 @@ pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Re
     } else {
         staged_copies(gpu, &ring[..levels], samples)?
     };
-    Ok(TwoTierCosts {
+    Ok(TieredCosts::two_tier(
         forward,
-        host_write: write / samples as f64,
-        host_read: read / samples as f64,
-    })
+        TierCost {
+            write: write / samples as f64,
+            read: read / samples as f64,
+        },
+    ))
 }
 
 fn encoder(gpu: &Gpu, label: &str) -> wgpu::CommandEncoder {
@@ -164,7 +166,7 @@ pub fn calibrate_disk<O: Operator>(
         bytes,
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
     )?;
-    let mut disk = DiskTier::new(dir, None)?;
+    let mut disk = DiskFiles::new(dir, None)?;
     let (mut write, mut read) = (0.0, 0.0);
     for step in 0..samples as u64 {
         let start = Instant::now();

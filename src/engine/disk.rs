@@ -1,5 +1,6 @@
-//! The disk tier: checkpoint files in a fresh directory, written and read by one background
-//! thread, each with a checksum verified when it is read back.
+//! The disk tier ([`DiskTier`], a [`CheckpointTier`]): checkpoint files in a fresh
+//! directory, written and read by one background thread ([`DiskFiles`]), each with a checksum
+//! verified when it is read back.
 //!
 //! One thread does every write and read, in the order asked, so a read of a slot's file
 //! always follows the write before it. The engine hands it the bytes a spill brought to host
@@ -15,13 +16,18 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::checksum::Checksum;
 use super::scratch::ScratchDir;
+use super::spills::{SpillId, Spills};
+use super::stats::TierStats;
+use super::tier::{CheckpointTier, TierIo};
 use crate::error::{Error, Result};
+use crate::schedule::Action;
 
 /// File magic and format version. Version 2: an XXH3 checksum of the whole file, trailing.
 const MAGIC: &[u8; 8] = b"GRVCKPT2";
@@ -62,7 +68,7 @@ pub(crate) struct Done {
 const FILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The directory, its writer thread and the jobs in flight.
-pub(crate) struct DiskTier {
+pub(crate) struct DiskFiles {
     dir: PathBuf,
     /// The locked run directory ([`ScratchDir`]), removed after the thread has stopped.
     scratch: Option<ScratchDir>,
@@ -76,7 +82,7 @@ pub(crate) struct DiskTier {
     hung: bool,
 }
 
-impl DiskTier {
+impl DiskFiles {
     /// A fresh subdirectory of `parent` and its I/O thread. `write_limit`: a test hook, the
     /// writer fails as a full disk would once it has written that many bytes.
     ///
@@ -234,7 +240,7 @@ impl DiskTier {
     }
 }
 
-impl Drop for DiskTier {
+impl Drop for DiskFiles {
     /// Stops the thread after its queued jobs, then removes the run's directory. A thread
     /// stuck in the file system is left behind (detached), not waited for.
     fn drop(&mut self) {
@@ -443,6 +449,350 @@ fn read_checkpoint(
     Ok(out)
 }
 
+/// A disk checkpoint on its way: its spill to host memory, then its write; or written.
+#[derive(Clone, Copy, Debug)]
+enum FileState {
+    Spilling(SpillId),
+    Writing(JobId),
+    Written,
+}
+
+/// A checkpoint in the disk tier: state `step`, `levels` levels of `level_bytes`.
+struct Held {
+    step: u64,
+    file: FileState,
+    levels: usize,
+    level_bytes: u64,
+}
+
+/// A read asked for ahead of its restore.
+struct ReadAhead {
+    slot: usize,
+    step: u64,
+    job: JobId,
+}
+
+/// The disk tier of the GPU backend: a checkpoint goes to host memory through staging (a
+/// spill), from there to its slot's file by the disk thread ([`DiskFiles`]), and comes back
+/// by a read the lookahead asks for ahead of the restore.
+///
+/// Ordering: the disk thread runs writes and reads in the order asked, so a read of a slot
+/// follows the write before it; a spill's bytes reach the thread only once the GPU has run
+/// its copies ([`collect`](CheckpointTier::collect)).
+pub(crate) struct DiskTier {
+    parent: PathBuf,
+    /// Test hook: the writer fails as a full disk would past this many bytes.
+    write_limit: Option<u64>,
+    /// The directory and its thread, made when a slot is first placed here.
+    files: Option<DiskFiles>,
+    /// Copies to host memory on their way to a file.
+    spills: Spills,
+    held: Vec<Option<Held>>,
+    read_ahead: Option<ReadAhead>,
+    /// Reads finished before their restore.
+    reads: HashMap<JobId, Done>,
+    /// Reads whose slot was freed: their results are dropped.
+    discarded: Vec<JobId>,
+    stats: TierStats,
+}
+
+impl DiskTier {
+    /// A disk tier in a fresh subdirectory of `parent` (made when a slot is first placed
+    /// here), with at most `spills_in_flight` copies through staging in flight.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `disk` when `parent` is not a directory, used or not.
+    pub(crate) fn new(
+        parent: PathBuf,
+        write_limit: Option<u64>,
+        spills_in_flight: usize,
+    ) -> Result<Self> {
+        if !parent.is_dir() {
+            return Err(Error::InvalidArgument {
+                name: "disk",
+                reason: format!(
+                    "{} is not a directory: give an existing directory for the disk tier",
+                    parent.display()
+                ),
+            });
+        }
+        Ok(Self {
+            parent,
+            write_limit,
+            files: None,
+            spills: Spills::new(spills_in_flight),
+            held: Vec::new(),
+            read_ahead: None,
+            reads: HashMap::new(),
+            discarded: Vec::new(),
+            stats: TierStats {
+                name: "disk".into(),
+                ..TierStats::default()
+            },
+        })
+    }
+
+    /// The directory and its thread, made on first use.
+    fn files(&mut self) -> Result<&mut DiskFiles> {
+        if self.files.is_none() {
+            self.files = Some(DiskFiles::new(&self.parent, self.write_limit)?);
+        }
+        self.files.as_mut().ok_or_else(|| Error::InvalidArgument {
+            name: "disk",
+            reason: "the disk tier could not be made".into(),
+        })
+    }
+
+    /// Blocks until spill `id` has reached host memory and the disk thread.
+    fn await_spill(&mut self, io: &mut TierIo<'_, '_>, id: SpillId) -> Result<()> {
+        if self.spills.has_unsubmitted()
+            && let Some(index) = io.submit()?
+        {
+            self.spills.submitted(&index);
+        }
+        if let Some(index) = self.spills.submission_of(id) {
+            let start = Instant::now();
+            io.gpu().wait_for(index)?;
+            self.stats.wait_seconds += start.elapsed().as_secs_f64();
+        }
+        self.take_spills()
+    }
+
+    /// Hands the bytes of finished spills to the disk thread (a spill whose slot was freed
+    /// meanwhile is dropped), then takes the thread's finished jobs.
+    fn take_spills(&mut self) -> Result<()> {
+        for (id, copy) in self.spills.take_finished()? {
+            // The file has its own checksum, taken by the thread as it writes.
+            let target = self.held.iter().position(|held| {
+                matches!(held, Some(Held { file: FileState::Spilling(pending), .. }) if *pending == id)
+            });
+            let Some(slot) = target else { continue };
+            let Some(step) = self.held[slot].as_ref().map(|h| h.step) else {
+                continue;
+            };
+            let job = self.files()?.write(slot, step, copy.levels)?;
+            if let Some(held) = self.held[slot].as_mut() {
+                held.file = FileState::Writing(job);
+            }
+        }
+        self.take_files()
+    }
+
+    /// Takes the disk thread's finished jobs: a write done marks its checkpoint written, a
+    /// failed one stops the run with its error; reads are kept for their restore.
+    fn take_files(&mut self) -> Result<()> {
+        let Some(files) = self.files.as_mut() else {
+            return Ok(());
+        };
+        for done in files.finished() {
+            self.file_done(done)?;
+        }
+        Ok(())
+    }
+
+    fn file_done(&mut self, done: Done) -> Result<()> {
+        let write = self.held.iter().position(|held| {
+            matches!(held, Some(Held { file: FileState::Writing(job), .. }) if *job == done.id)
+        });
+        if let Some(slot) = write {
+            done.result?;
+            self.stats.bytes_written += done.bytes;
+            self.stats.write_seconds += done.seconds;
+            if let Some(held) = self.held[slot].as_mut() {
+                held.file = FileState::Written;
+            }
+            return Ok(());
+        }
+        if let Some(i) = self.discarded.iter().position(|&j| j == done.id) {
+            self.discarded.swap_remove(i);
+            return Ok(());
+        }
+        match done.result {
+            // A write whose slot was freed (or rewritten) since: its error still stops the
+            // run, a full disk is a full disk.
+            Err(e) => Err(e),
+            Ok(None) => {
+                self.stats.bytes_written += done.bytes;
+                self.stats.write_seconds += done.seconds;
+                Ok(())
+            }
+            Ok(Some(_)) => {
+                self.reads.insert(done.id, done);
+                Ok(())
+            }
+        }
+    }
+
+    /// Job `job`'s result: kept from an earlier collection, or waited for (taking any other
+    /// results that come first).
+    fn result(&mut self, job: JobId) -> Result<Done> {
+        if let Some(done) = self.reads.remove(&job) {
+            return Ok(done);
+        }
+        self.take_files()?;
+        if let Some(done) = self.reads.remove(&job) {
+            return Ok(done);
+        }
+        let done = self.files()?.wait(job)?;
+        // The thread answers in order, so every job before this one has answered too: a write
+        // among them that failed (a full disk) is the cause of whatever this read found (no
+        // file), and its error comes first. The others are taken now as well.
+        self.take_files()?;
+        Ok(done)
+    }
+}
+
+impl CheckpointTier for DiskTier {
+    fn name(&self) -> &str {
+        &self.stats.name
+    }
+
+    /// Makes the directory now, so a bad one is reported before the run.
+    fn placed(&mut self, slots: usize) -> Result<()> {
+        if slots > 0 {
+            self.files()?;
+        }
+        Ok(())
+    }
+
+    /// The copies to staging now; the file once the GPU has run them.
+    fn save(
+        &mut self,
+        io: &mut TierIo<'_, '_>,
+        slot: usize,
+        step: u64,
+        levels: &[Rc<wgpu::Buffer>],
+        demoted: bool,
+    ) -> Result<()> {
+        self.files()?;
+        while self.spills.is_full() {
+            let Some(oldest) = self.spills.oldest() else {
+                break;
+            };
+            self.await_spill(io, oldest)?;
+        }
+        let gpu = io.gpu();
+        let id = self.spills.start(gpu, io.encoder(), levels)?;
+        self.stats.bytes_out += levels.iter().map(|l| l.size()).sum::<u64>();
+        if self.held.len() <= slot {
+            self.held.resize_with(slot + 1, || None);
+        }
+        self.held[slot] = Some(Held {
+            step,
+            file: FileState::Spilling(id),
+            levels: levels.len(),
+            level_bytes: io.level_bytes(),
+        });
+        if demoted {
+            self.stats.demotions += 1;
+        } else {
+            self.stats.saves += 1;
+        }
+        Ok(())
+    }
+
+    /// Read back (ahead if the lookahead asked) and uploaded.
+    fn restore(
+        &mut self,
+        io: &mut TierIo<'_, '_>,
+        slot: usize,
+        step: u64,
+        into: &[Rc<wgpu::Buffer>],
+    ) -> Result<()> {
+        self.stats.restores += 1;
+        let Some(held) = self.held.get(slot).and_then(Option::as_ref) else {
+            return Err(Error::InvalidArgument {
+                name: "slot",
+                reason: format!("slot {slot} is not held by the disk tier"),
+            });
+        };
+        let (file, levels, level_bytes) = (held.file, held.levels, held.level_bytes);
+        // The spill must have reached the disk thread, so the read follows the write.
+        if let FileState::Spilling(id) = file {
+            self.await_spill(io, id)?;
+        }
+        let job = match self.read_ahead.take() {
+            Some(ahead) if ahead.slot == slot && ahead.step == step => {
+                self.stats.reads_ahead += 1;
+                ahead.job
+            }
+            other => {
+                self.read_ahead = other;
+                self.files()?.read(slot, step, levels, level_bytes)?
+            }
+        };
+        let start = Instant::now();
+        let done = self.result(job)?;
+        self.stats.wait_seconds += start.elapsed().as_secs_f64();
+        self.stats.read_seconds += done.seconds;
+        self.stats.bytes_read += done.bytes;
+        let levels = done.result?.unwrap_or_default();
+        self.stats.bytes_in += io.write_levels(into, &levels)?;
+        Ok(())
+    }
+
+    /// Drops the slot, and its read ahead (whose result is discarded).
+    fn free(&mut self, slot: usize, _step: u64) {
+        if let Some(held) = self.held.get_mut(slot) {
+            *held = None;
+        }
+        if self.read_ahead.as_ref().is_some_and(|r| r.slot == slot)
+            && let Some(ahead) = self.read_ahead.take()
+        {
+            self.discarded.push(ahead.job);
+        }
+    }
+
+    /// Asks for the read of the next disk checkpoint the schedule restores, once its bytes
+    /// are on their way to the file. One read ahead at a time.
+    fn prefetch(&mut self, io: &mut TierIo<'_, '_>, upcoming: &[Action]) -> Result<()> {
+        if self.read_ahead.is_some() || self.files.is_none() {
+            return Ok(());
+        }
+        let next = upcoming.iter().find_map(|action| match *action {
+            Action::Restore { step, slot } if io.placed_here(slot) => Some((slot, step)),
+            _ => None,
+        });
+        let Some((slot, step)) = next else {
+            return Ok(());
+        };
+        let queued = match self.held.get(slot) {
+            Some(Some(held))
+                if held.step == step
+                    && matches!(held.file, FileState::Writing(_) | FileState::Written) =>
+            {
+                Some((held.levels, held.level_bytes))
+            }
+            _ => None,
+        };
+        if let Some((levels, level_bytes)) = queued {
+            let job = self.files()?.read(slot, step, levels, level_bytes)?;
+            self.read_ahead = Some(ReadAhead { slot, step, job });
+        }
+        Ok(())
+    }
+
+    fn submitted(&mut self, index: &wgpu::SubmissionIndex) {
+        self.spills.submitted(index);
+    }
+
+    fn collect(&mut self, _io: &mut TierIo<'_, '_>) -> Result<()> {
+        self.take_spills()
+    }
+
+    fn held_bytes(&self) -> u64 {
+        self.held
+            .iter()
+            .flatten()
+            .map(|h| h.levels as u64 * h.level_bytes)
+            .sum()
+    }
+
+    fn stats(&self) -> TierStats {
+        self.stats.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +830,7 @@ mod tests {
     #[test]
     fn files_round_trip_and_damage_is_caught() {
         let parent = temp();
-        let mut disk = DiskTier::new(&parent, None).unwrap();
+        let mut disk = DiskFiles::new(&parent, None).unwrap();
         let dir = disk.dir().to_path_buf();
         let state = levels(1, 2, 1001);
         let w = disk.write(3, 17, state.clone()).unwrap();
@@ -701,7 +1051,7 @@ mod tests {
     #[test]
     fn a_full_disk_and_a_missing_directory_are_typed() {
         let parent = temp();
-        let mut disk = DiskTier::new(&parent, Some(3000)).unwrap();
+        let mut disk = DiskFiles::new(&parent, Some(3000)).unwrap();
         let ok = disk.write(0, 1, levels(2, 2, 1000)).unwrap();
         let full = disk.write(1, 2, levels(3, 2, 1000)).unwrap();
         assert!(disk.wait(ok).unwrap().result.is_ok());
@@ -712,7 +1062,7 @@ mod tests {
         );
         drop(disk);
         let missing = parent.join("no such directory");
-        let err = DiskTier::new(&missing, None).err().unwrap();
+        let err = DiskFiles::new(&missing, None).err().unwrap();
         assert!(
             matches!(err, Error::InvalidArgument { name: "disk", .. }),
             "{err}"

@@ -1,19 +1,19 @@
 //! [`GpuBackend`]: states as GPU level buffers, checkpoints kept by holding those buffers, and
-//! beyond the device budget (or when the GPU runs out) in host memory (see [`host`]).
+//! beyond the device budget (or when the GPU runs out) in the tiers below the GPU
+//! ([`CheckpointTier`]): host memory, the disk, any tier added.
 
-mod disk;
-mod host;
-
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::disk::{DiskTier, Done, JobId};
+use super::disk::DiskTier;
+use super::host::{DamageHook, HostTier};
 use super::operator::Operator;
 use super::revolver::{Revolver, RevolverOptions, check_steps};
-use super::spills::{SpillId, Spills};
-use super::stats::RunStats;
+use super::stats::{RunStats, TierStats};
 use super::store::{Backend, Store};
+use super::tier::{CheckpointTier, Device, TierIo};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
 use crate::schedule::{Action, Multistage, Schedule, Tier};
@@ -37,65 +37,42 @@ impl GpuState {
     }
 }
 
-/// A checkpoint: on the GPU (the buffers themselves), in host memory (their bytes), or
-/// nothing at all for the rest state of an operator that [starts at rest](Operator::starts_at_rest).
+/// A checkpoint: on the GPU (the buffers themselves), in a tier below it (`Tier(below + 1)`),
+/// or nothing at all for the rest state of an operator that [starts at rest](Operator::starts_at_rest).
 enum Held {
     Device(GpuState),
     Rest,
-    Host { step: u64, bytes: HostBytes },
-    Disk { step: u64, file: disk::DiskHeld },
-}
-
-/// A host checkpoint: in host buffers the GPU copies to and from, or as bytes copied out
-/// through staging, still on their way or here (shared with an upload).
-enum HostBytes {
-    Buffers(Vec<Rc<wgpu::Buffer>>),
-    Pending(SpillId),
-    Ready(Rc<super::spills::HostCopy>),
+    Below(usize),
 }
 
 /// The GPU side of a [`Revolver`]: an [`Operator`]'s states in level buffers, its checkpoints
-/// in two tiers, [`Tier::DEVICE`] (the buffers a step wrote, nothing copied) and
-/// [`Tier::HOST`] (host-memory buffers the GPU copies into and back out of in command order;
-/// without them, bytes copied out through staging buffers without draining the queue, and
-/// uploaded again ahead of their restore).
+/// on the GPU ([`Tier::DEVICE`]: the buffers a step wrote, nothing copied) or in the tiers
+/// below it, fastest first: [`Tier::HOST`] (host-memory buffers the GPU copies into and back
+/// out of in command order; without them, bytes copied out through staging buffers without
+/// draining the queue, and uploaded again ahead of their restore), [`Tier::DISK`] with
+/// [`RevolverOptions::disk`], then any added with [`Revolver::add_tier`].
 ///
 /// A level buffer is reused once neither the live state nor any checkpoint holds it, so the
 /// backend holds at most `levels × (slots + 2) + 1` buffers (one state more for a prefetched
 /// host checkpoint).
 pub struct GpuBackend<'g, O: Operator> {
-    gpu: &'g Gpu,
+    device: Device<'g>,
     operator: O,
     options: RevolverOptions,
-    pool: Vec<Rc<wgpu::Buffer>>,
-    /// Whether host checkpoints live in host buffers (the option, and the device has them).
-    host_buffers: bool,
-    /// Host buffers of host checkpoints, reused once no slot holds them.
-    host_pool: Vec<Rc<wgpu::Buffer>>,
-    /// Copies to host memory in flight, and their staging buffers.
-    spills: Spills,
-    /// The disk tier, made when a slot is placed there.
-    disk: Option<DiskTier>,
-    /// The disk read asked for ahead of its restore.
-    read_ahead: Option<disk::ReadAhead>,
-    /// Disk reads finished before their restore.
-    disk_reads: HashMap<JobId, Done>,
-    /// Reads whose slot was freed: their results are dropped.
-    discarded_reads: Vec<JobId>,
-    prefetched: Option<host::Prefetched>,
-    /// Set while a transfer is being timed (transfers nest: an upload may demote).
+    /// The tiers below the GPU: `below[i]` is `Tier(i + 1)`.
+    below: Vec<Box<dyn CheckpointTier>>,
+    /// The host tier's test hook ([`damage_host_copy_after`](Self::damage_host_copy_after)).
+    damage: DamageHook,
+    /// Set while a transfer is being timed (transfers nest: a restore may demote).
     transfer_started: Option<Instant>,
+    /// Seconds spent in the tiers' saves, restores and reads ahead.
+    transfer_seconds: f64,
     slots: Vec<Option<Held>>,
     tiers: Vec<Tier>,
     /// Saves and restores of each slot over the whole schedule (the demotion order).
     uses: Vec<u64>,
-    encoder: Option<wgpu::CommandEncoder>,
-    encoded: usize,
-    /// The first and the last work encoded since the last submission, `(phase, step)`: what
-    /// a validation error at the submission is reported against.
-    batch: Option<[(&'static str, u64); 2]>,
-    /// The counts only this backend knows: transfers, demotions, device bytes.
-    stats: RunStats,
+    /// The GPU's own counts as a tier (the rebuilt rest state counts there).
+    device_stats: TierStats,
 }
 
 /// A schedule's own placement, checked against the slots it names and the budgets. The GPU
@@ -106,7 +83,7 @@ fn check_own_tiers(
     capacity: usize,
     (state_bytes, level_bytes): (u64, u64),
     device_levels: Option<u64>,
-    options: &RevolverOptions,
+    budgets: &[(Option<u64>, &'static str)],
 ) -> Result<Vec<Tier>> {
     if tiers.len() != capacity {
         return Err(Error::InvalidArgument {
@@ -114,25 +91,18 @@ fn check_own_tiers(
             reason: format!("it places {} of its {capacity} slots", tiers.len()),
         });
     }
-    let slowest = if options.disk.is_some() {
-        Tier::DISK
-    } else {
-        Tier::HOST
-    };
-    if let Some(&tier) = tiers.iter().find(|t| **t > slowest) {
+    let slowest = budgets.len().saturating_sub(1);
+    if let Some(&tier) = tiers.iter().find(|t| t.0 > slowest) {
         return Err(Error::InvalidArgument {
             name: "tiers",
             reason: format!(
-                "the GPU backend has tiers 0 (device), 1 (host) and, with RevolverOptions::disk, 2 (disk); the placement names tier {}",
+                "the GPU backend has tiers 0 (device) to {slowest} (1: host; 2: the disk with RevolverOptions::disk; then tiers added); the placement names tier {}",
                 tier.0
             ),
         });
     }
-    for (tier, budget, name) in [
-        (Tier::DEVICE, options.device_budget, "device_budget"),
-        (Tier::HOST, options.host_budget, "host_budget"),
-        (Tier::DISK, options.disk_budget, "disk_budget"),
-    ] {
+    for (index, &(budget, name)) in budgets.iter().enumerate() {
+        let tier = Tier(index);
         let slots = tiers.iter().filter(|t| **t == tier).count() as u64;
         if let (Some(budget), Some(levels), Tier::DEVICE) = (budget, device_levels, tier) {
             if levels.saturating_mul(level_bytes) > budget {
@@ -159,13 +129,6 @@ fn check_own_tiers(
         }
     }
     Ok(tiers)
-}
-
-fn new_encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
-    gpu.device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("revolver"),
-        })
 }
 
 impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
@@ -195,44 +158,48 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             Some(p) => (p.slot_uses.clone(), p.stats.peak_slots),
             None => ((0..capacity as u64).collect(), capacity),
         };
-        let mut budgets = vec![options.device_budget, options.host_budget];
-        if options.disk.is_some() {
-            budgets.push(options.disk_budget);
+        let damage: DamageHook = Rc::new(Cell::new(u64::MAX));
+        let mut below: Vec<Box<dyn CheckpointTier>> = vec![Box::new(HostTier::new(
+            gpu,
+            options.host_buffers,
+            options.overlap_transfers,
+            options.spills_in_flight,
+            Rc::clone(&damage),
+        ))];
+        // The disk tier's registration: the rest of it is `DiskTier`.
+        if let Some(dir) = &options.disk {
+            below.push(Box::new(DiskTier::new(
+                dir.clone(),
+                options.disk_write_limit,
+                options.spills_in_flight,
+            )?));
         }
-        let sizes = (state_bytes, operator.level_bytes());
+        let mut backend = GpuBackend {
+            device: Device::new(gpu, operator.level_bytes()),
+            operator,
+            options,
+            below,
+            damage,
+            transfer_started: None,
+            transfer_seconds: 0.0,
+            slots: (0..capacity).map(|_| None).collect(),
+            tiers: Vec::new(),
+            uses,
+            device_stats: TierStats {
+                name: "device".into(),
+                ..TierStats::default()
+            },
+        };
+        let budgets: Vec<Option<u64>> = backend.budgets().iter().map(|b| b.0).collect();
+        let sizes = (state_bytes, backend.operator.level_bytes());
         let device_levels = schedule.level_budget().map(|b| b.levels);
-        let tiers = match schedule.tiers() {
-            Some(own) => check_own_tiers(own, capacity, sizes, device_levels, &options)?,
-            None => Multistage::over_tiers(&uses, needed, state_bytes, &budgets)?
+        backend.tiers = match schedule.tiers() {
+            Some(own) => check_own_tiers(own, capacity, sizes, device_levels, &backend.budgets())?,
+            None => Multistage::over_tiers(&backend.uses, needed, state_bytes, &budgets)?
                 .tiers()
                 .to_vec(),
         };
-        let spills = Spills::new(options.spills_in_flight);
-        let host_buffers = options.host_buffers && gpu.has_host_buffers();
-        let backend = GpuBackend {
-            gpu,
-            operator,
-            options,
-            pool: Vec::new(),
-            host_buffers,
-            host_pool: Vec::new(),
-            spills,
-            disk: None,
-            read_ahead: None,
-            disk_reads: HashMap::new(),
-            discarded_reads: Vec::new(),
-            prefetched: None,
-            transfer_started: None,
-            slots: (0..capacity).map(|_| None).collect(),
-            tiers,
-            uses,
-            encoder: None,
-            encoded: 0,
-            batch: None,
-            stats: RunStats::default(),
-        };
-        let mut backend = backend;
-        backend.open_disk_if_placed()?;
+        backend.tell_placement()?;
         let plan = planned.map(|p| p.stats);
         let lookahead = backend.options.lookahead;
         Revolver::with_backend(backend, schedule, plan, lookahead)
@@ -248,9 +215,19 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
         let backend = self.backend_mut();
         let state_bytes = backend.state_bytes();
         let slots = backend.slots.len();
-        backend.tiers = check_own_tiers(tiers, slots, (state_bytes, 0), None, &backend.options)?;
-        backend.open_disk_if_placed()?;
+        let budgets = backend.budgets();
+        backend.tiers = check_own_tiers(tiers, slots, (state_bytes, 0), None, &budgets)?;
+        backend.tell_placement()?;
         Ok(self)
+    }
+
+    /// Adds `tier` below the others (the slowest), as the next tier number, which it returns:
+    /// `Tier(2)` without a disk tier, `Tier(3)` with one. Place slots there with
+    /// [`with_tiers`](Self::with_tiers). It has no budget: the placement is the caller's.
+    pub fn add_tier(&mut self, tier: Box<dyn CheckpointTier>) -> Tier {
+        let backend = self.backend_mut();
+        backend.below.push(tier);
+        Tier(backend.below.len())
     }
 
     /// The operator (to read its results after the run).
@@ -272,7 +249,16 @@ impl<'g, O: Operator> GpuBackend<'g, O> {
 
     /// The GPU it runs on.
     pub fn gpu(&self) -> &'g Gpu {
-        self.gpu
+        self.device.gpu
+    }
+
+    /// Test hook: the host copy (in a host `Vec`, through staging) that arrives after the
+    /// next `copies` ones has one bit flipped once its checksum is taken, as damage in host
+    /// memory would; its restore then fails with [`Error::CheckpointCorrupted`]. Copies in
+    /// host buffers and on their way to the disk tier do not count. `None` disarms it.
+    #[doc(hidden)]
+    pub fn damage_host_copy_after(&self, copies: Option<u64>) {
+        self.damage.set(copies.unwrap_or(u64::MAX));
     }
 }
 
@@ -281,12 +267,94 @@ impl<O: Operator> GpuBackend<'_, O> {
         self.operator.levels() as u64 * self.operator.level_bytes()
     }
 
+    /// Each tier's budget and its option's name, fastest first; added tiers have none.
+    fn budgets(&self) -> Vec<(Option<u64>, &'static str)> {
+        let o = &self.options;
+        let mut budgets = vec![
+            (o.device_budget, "device_budget"),
+            (o.host_budget, "host_budget"),
+        ];
+        if o.disk.is_some() {
+            budgets.push((o.disk_budget, "disk_budget"));
+        }
+        budgets.resize(self.below.len() + 1, (None, "tiers"));
+        budgets
+    }
+
+    /// Tells each tier below the GPU how many slots the placement puts there.
+    fn tell_placement(&mut self) -> Result<()> {
+        for (i, tier) in self.below.iter_mut().enumerate() {
+            let here = Tier(i + 1);
+            tier.placed(self.tiers.iter().filter(|t| **t == here).count())?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on tier `Tier(below + 1)` with its view of the GPU, timed as a transfer unless
+    /// an outer call already is (a restore may demote); then tells the other tiers of a
+    /// submission the call made.
+    fn in_tier<T>(
+        &mut self,
+        below: usize,
+        f: impl FnOnce(&mut dyn CheckpointTier, &mut TierIo<'_, '_>) -> Result<T>,
+    ) -> Result<T> {
+        let outer = self.transfer_started.is_none();
+        if outer {
+            self.transfer_started = Some(Instant::now());
+        }
+        let result = match self.below.get_mut(below) {
+            Some(tier) => {
+                let mut io = TierIo::new(&mut self.device, &self.tiers, Tier(below + 1));
+                f(tier.as_mut(), &mut io)
+            }
+            None => Err(Error::InvalidArgument {
+                name: "tiers",
+                reason: format!("the GPU backend has no tier {}", below + 1),
+            }),
+        };
+        // The caller answered its own submission; the others' copies all came before it.
+        if let Some(index) = self.device.take_fresh() {
+            for (i, tier) in self.below.iter_mut().enumerate() {
+                if i != below {
+                    tier.submitted(&index);
+                }
+            }
+        }
+        if outer && let Some(start) = self.transfer_started.take() {
+            self.transfer_seconds += start.elapsed().as_secs_f64();
+        }
+        result
+    }
+
+    /// Moves the least used device checkpoint to the fastest tier below the GPU; false when
+    /// none is left. Its buffers are free for reuse at once: the copies come first in command
+    /// order.
+    fn demote_one(&mut self) -> Result<bool> {
+        let victim = (0..self.slots.len())
+            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_))))
+            .min_by_key(|&i| (self.uses[i], i));
+        let Some(slot) = victim else { return Ok(false) };
+        let Some(Held::Device(state)) = self.slots[slot].take() else {
+            return Ok(false);
+        };
+        log::warn!(
+            "GPU out of memory: checkpoint slot {slot} (state {}) moves to host memory",
+            state.step
+        );
+        self.in_tier(0, |tier, io| {
+            tier.save(io, slot, state.step, &state.levels, true)
+        })?;
+        self.slots[slot] = Some(Held::Below(0));
+        self.tiers[slot] = Tier::HOST;
+        Ok(true)
+    }
+
     /// A level buffer nobody holds, or a new one. When the GPU is out of memory, device
     /// checkpoints move to host memory (least used slot first) until a buffer is free or can be
     /// made: a checkpoint is never lost.
     fn take_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
         loop {
-            match self.free_or_new_level() {
+            match self.device.free_or_new_level() {
                 Err(e @ Error::OutOfMemory { .. }) => {
                     if !self.demote_one()? {
                         return Err(e);
@@ -297,36 +365,47 @@ impl<O: Operator> GpuBackend<'_, O> {
         }
     }
 
+    /// A state's worth of level buffers, taken as [`take_level`](Self::take_level) does.
+    fn take_levels(&mut self) -> Result<Vec<Rc<wgpu::Buffer>>> {
+        (0..self.operator.levels())
+            .map(|_| self.take_level())
+            .collect()
+    }
+
     /// State 0 of an operator that starts at rest, rebuilt: fresh levels cleared in the
     /// encoder, so the clear lands after the work already encoded that used those buffers.
     fn rest_state(&mut self) -> Result<GpuState> {
-        let levels = (0..self.operator.levels())
-            .map(|_| self.take_level())
-            .collect::<Result<Vec<_>>>()?;
-        let gpu = self.gpu;
-        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        let levels = self.take_levels()?;
+        let encoder = self.device.encoder();
         for level in &levels {
             encoder.clear_buffer(level, 0, None);
         }
         Ok(GpuState { step: 0, levels })
     }
 
-    /// A level buffer nobody holds, or a new one.
-    fn free_or_new_level(&mut self) -> Result<Rc<wgpu::Buffer>> {
-        if let Some(free) = self.pool.iter().find(|b| Rc::strong_count(b) == 1) {
-            return Ok(Rc::clone(free));
+    /// The state in a slot below the GPU, back in level buffers: those the tier brought back
+    /// ahead, or fresh ones it fills.
+    fn restore_from_below(&mut self, below: usize, slot: usize, step: u64) -> Result<GpuState> {
+        if let Some(levels) = self
+            .below
+            .get_mut(below)
+            .and_then(|t| t.restored_ahead(slot, step))
+        {
+            return Ok(GpuState { step, levels });
         }
-        let bytes = self.operator.level_bytes();
-        let buffer = Rc::new(self.gpu.create_buffer("time level", bytes, STATE_USAGE)?);
-        self.pool.push(Rc::clone(&buffer));
-        self.stats.device_bytes += bytes;
-        Ok(buffer)
-    }
-
-    /// Notes work encoded into the current batch, for error reports.
-    fn note_batch(&mut self, phase: &'static str, k: u64) {
-        let first = self.batch.map_or((phase, k), |[first, _]| first);
-        self.batch = Some([first, (phase, k)]);
+        // Timed as one transfer with the level buffers it takes (which may demote).
+        let outer = self.transfer_started.is_none();
+        if outer {
+            self.transfer_started = Some(Instant::now());
+        }
+        let restored = self.take_levels().and_then(|levels| {
+            self.in_tier(below, |tier, io| tier.restore(io, slot, step, &levels))?;
+            Ok(GpuState { step, levels })
+        });
+        if outer && let Some(start) = self.transfer_started.take() {
+            self.transfer_seconds += start.elapsed().as_secs_f64();
+        }
+        restored
     }
 
     /// Copies of `state`'s levels, encoded now, when the state contract is checked.
@@ -337,7 +416,8 @@ impl<O: Operator> GpuBackend<'_, O> {
         let bytes = self.operator.level_bytes();
         let copies = (0..state.levels.len())
             .map(|_| {
-                self.gpu
+                self.device
+                    .gpu
                     .create_buffer("state contract copy", bytes, STATE_USAGE)
             })
             .collect::<Result<Vec<_>>>();
@@ -353,8 +433,7 @@ impl<O: Operator> GpuBackend<'_, O> {
             }
             other => other?,
         };
-        let gpu = self.gpu;
-        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
+        let encoder = self.device.encoder();
         for (level, copy) in state.levels.iter().zip(&copies) {
             encoder.copy_buffer_to_buffer(level, 0, copy, 0, bytes);
         }
@@ -374,7 +453,7 @@ impl<O: Operator> GpuBackend<'_, O> {
         };
         self.flush(true)?;
         for (level, (buffer, copy)) in state.levels.iter().zip(&copies).enumerate() {
-            let read = |b: &wgpu::Buffer| match self.gpu.read_back::<u32>(b) {
+            let read = |b: &wgpu::Buffer| match self.device.gpu.read_back::<u32>(b) {
                 Err(Error::OutOfMemory { .. }) => Ok(None),
                 other => other.map(Some),
             };
@@ -402,11 +481,9 @@ impl<O: Operator> GpuBackend<'_, O> {
         let k = state.step;
         let copies = self.contract_copies(state)?;
         let refs: Vec<&wgpu::Buffer> = state.levels().collect();
-        let gpu = self.gpu;
-        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
-            .encode_forward(encoder, k, &refs, &next, record)?;
-        self.note_batch("forward", k);
+            .encode_forward(self.device.encoder(), k, &refs, &next, record)?;
+        self.device.note_batch("forward", k);
         self.check_contract(copies, state, "forward")?;
         let mut levels = Vec::with_capacity(state.levels.len());
         levels.push(Rc::clone(&next));
@@ -420,46 +497,24 @@ impl<O: Operator> GpuBackend<'_, O> {
         ))
     }
 
-    /// Submits what is encoded; with `wait`, blocks until the GPU is done.
-    ///
-    /// Encoding errors (an operator's bind group that does not match its pipeline, say) reach
-    /// wgpu only when the encoder finishes; a validation scope turns them into
-    /// [`Error::Gpu`] here instead of a log line and silently wrong results.
+    /// Submits what is encoded; with `wait`, blocks until the GPU is done. Then every tier
+    /// takes the work that finished.
     fn flush(&mut self, wait: bool) -> Result<()> {
-        if let Some(encoder) = self.encoder.take() {
-            let scope = self
-                .gpu
-                .device()
-                .push_error_scope(wgpu::ErrorFilter::Validation);
-            let commands = encoder.finish();
-            let index = self.gpu.submit([commands]);
-            let batch = self.batch.take();
-            if let Some(e) = pollster::block_on(scope.pop()) {
-                let context = match batch {
-                    Some([(p0, k0), (p1, k1)]) if (p0, k0) == (p1, k1) => {
-                        format!("the {p0} of step {k0}")
-                    }
-                    Some([(p0, k0), (p1, k1)]) => format!(
-                        "the steps from the {p0} of step {k0} to the {p1} of step {k1} (one \
-                         batch; check_state_contract runs one step a batch)"
-                    ),
-                    None => "running the schedule".into(),
-                };
-                return Err(Error::Gpu {
-                    context,
-                    detail: e.to_string(),
-                });
+        if let Some(index) = self.device.submit()? {
+            for tier in &mut self.below {
+                tier.submitted(&index);
             }
-            self.spills.submitted(&index);
         }
-        self.encoded = 0;
         if wait {
-            self.gpu.wait()?;
+            self.device.gpu.wait()?;
         } else {
-            // Runs the map callbacks of spills the GPU has finished; blocks on nothing.
-            self.gpu.poll()?;
+            // Runs the map callbacks of copies the GPU has finished; blocks on nothing.
+            self.device.gpu.poll()?;
         }
-        self.collect_spills()
+        for below in 0..self.below.len() {
+            self.in_tier(below, |tier, io| tier.collect(io))?;
+        }
+        Ok(())
     }
 }
 
@@ -474,64 +529,78 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         let tier = *self.tiers.get(slot).ok_or_else(|| slot_error(slot))?;
         debug_assert_eq!(step, state.step);
         if step == 0 && self.operator.starts_at_rest() {
-            // Zeros are rebuilt on restore: nothing kept, nothing copied.
+            // Zeros are rebuilt on restore: nothing kept, nothing copied. The GPU's save.
             self.slots[slot] = Some(Held::Rest);
-            Ok(())
+            self.device_stats.saves += 1;
         } else if tier == Tier::DEVICE {
             self.slots[slot] = Some(Held::Device(state.clone()));
-            Ok(())
-        } else if tier == Tier::DISK {
-            self.save_to_disk(slot, state)
+            self.device_stats.saves += 1;
         } else {
-            self.save_to_host(slot, state)
+            let below = tier.0 - 1;
+            self.in_tier(below, |t, io| t.save(io, slot, step, &state.levels, false))?;
+            self.slots[slot] = Some(Held::Below(below));
         }
+        Ok(())
     }
 
     fn restore(&mut self, slot: usize, step: u64) -> Result<GpuState> {
         match self.slots.get(slot) {
-            Some(Some(Held::Device(state))) => Ok(state.clone()),
-            Some(Some(Held::Host { .. })) => self.restore_from_host(slot, step),
-            Some(Some(Held::Disk { .. })) => self.restore_from_disk(slot, step),
-            Some(Some(Held::Rest)) => self.rest_state(),
+            Some(Some(Held::Device(state))) => {
+                let state = state.clone();
+                self.device_stats.restores += 1;
+                Ok(state)
+            }
+            Some(Some(Held::Below(below))) => self.restore_from_below(*below, slot, step),
+            Some(Some(Held::Rest)) => {
+                self.device_stats.restores += 1;
+                self.rest_state()
+            }
             _ => Err(slot_error(slot)),
         }
     }
 
-    fn free(&mut self, slot: usize, _step: u64) -> Result<()> {
-        *self.slots.get_mut(slot).ok_or_else(|| slot_error(slot))? = None;
-        self.forget_prefetch(slot);
-        self.forget_read_ahead(slot);
+    fn free(&mut self, slot: usize, step: u64) -> Result<()> {
+        let held = self.slots.get_mut(slot).ok_or_else(|| slot_error(slot))?;
+        if let Some(Held::Below(below)) = held.take()
+            && let Some(tier) = self.below.get_mut(below)
+        {
+            tier.free(slot, step);
+        }
         Ok(())
     }
 
     fn prefetch(&mut self, upcoming: &[Action]) -> Result<()> {
-        self.prefetch_next(upcoming)?;
-        self.read_ahead_next(upcoming)
+        for below in 0..self.below.len() {
+            self.in_tier(below, |tier, io| tier.prefetch(io, upcoming))?;
+        }
+        Ok(())
     }
 
     fn held_bytes(&self) -> Vec<u64> {
-        let held: Vec<&Held> = self.slots.iter().flatten().collect();
-        let distinct: HashSet<*const wgpu::Buffer> = held
+        let distinct: HashSet<*const wgpu::Buffer> = self
+            .slots
             .iter()
+            .flatten()
             .filter_map(|h| match h {
                 Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
-                Held::Host { .. } | Held::Disk { .. } | Held::Rest => None,
+                Held::Below(_) | Held::Rest => None,
             })
             .flatten()
             .collect();
         let device = distinct.len() as u64 * self.operator.level_bytes();
-        let count = |f: fn(&Held) -> bool| held.iter().filter(|h| f(h)).count() as u64;
-        let host = count(|h| matches!(h, Held::Host { .. })) * self.state_bytes();
-        let disk = count(|h| matches!(h, Held::Disk { .. })) * self.state_bytes();
-        if self.tiers.contains(&Tier::DISK) {
-            vec![device, host, disk]
-        } else {
-            vec![device, host]
-        }
+        std::iter::once(device)
+            .chain(self.below.iter().map(|t| t.held_bytes()))
+            .collect()
     }
 
     fn bytes_copied(&self) -> u64 {
-        self.stats.spilled_bytes + self.stats.restored_bytes
+        self.below
+            .iter()
+            .map(|t| {
+                let s = t.stats();
+                s.bytes_out + s.bytes_in
+            })
+            .sum()
     }
 }
 
@@ -549,7 +618,7 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
             .map(|_| self.take_level())
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&wgpu::Buffer> = levels.iter().map(|b| b.as_ref()).collect();
-        self.operator.initialize(self.gpu, &refs)?;
+        self.operator.initialize(self.device.gpu, &refs)?;
         Ok(GpuState { step: 0, levels })
     }
 
@@ -565,11 +634,9 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         };
         let copies = self.contract_copies(&state)?;
         let refs: Vec<&wgpu::Buffer> = state.levels().collect();
-        let gpu = self.gpu;
-        let encoder = self.encoder.get_or_insert_with(|| new_encoder(gpu));
         self.operator
-            .encode_adjoint(encoder, k, &refs, next.as_deref())?;
-        self.note_batch("adjoint", k);
+            .encode_adjoint(self.device.encoder(), k, &refs, next.as_deref())?;
+        self.device.note_batch("adjoint", k);
         self.check_contract(copies, &state, "adjoint")?;
         Ok(u64::from(next.is_some()))
     }
@@ -583,8 +650,8 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     }
 
     fn step_done(&mut self) -> Result<()> {
-        self.encoded += 1;
-        if self.encoded >= self.options.steps_per_submit {
+        self.device.encoded += 1;
+        if self.device.encoded >= self.options.steps_per_submit {
             self.flush(false)?;
         }
         Ok(())
@@ -595,22 +662,10 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     }
 
     fn account(&self, stats: &mut RunStats) {
-        let s = &self.stats;
-        stats.device_bytes = s.device_bytes;
-        stats.host_saves = s.host_saves;
-        stats.host_restores = s.host_restores;
-        stats.spilled_bytes = s.spilled_bytes;
-        stats.restored_bytes = s.restored_bytes;
-        stats.demotions = s.demotions;
-        stats.transfer_seconds = s.transfer_seconds;
-        stats.transfer_wait_seconds = s.transfer_wait_seconds;
-        stats.prefetched_restores = s.prefetched_restores;
-        stats.disk_saves = s.disk_saves;
-        stats.disk_restores = s.disk_restores;
-        stats.disk_reads_ahead = s.disk_reads_ahead;
-        stats.disk_bytes_written = s.disk_bytes_written;
-        stats.disk_bytes_read = s.disk_bytes_read;
-        stats.disk_write_seconds = s.disk_write_seconds;
-        stats.disk_read_seconds = s.disk_read_seconds;
+        stats.device_bytes = self.device.device_bytes;
+        stats.transfer_seconds = self.transfer_seconds;
+        stats.tiers = std::iter::once(self.device_stats.clone())
+            .chain(self.below.iter().map(|t| t.stats()))
+            .collect();
     }
 }

@@ -5,7 +5,8 @@
 //! [`Revolver`] is the action interpreter, written once against the [`Backend`] trait. Two
 //! backends come with the crate:
 //! - [`GpuBackend`] (feature `gpu`): an [`Operator`]'s states as GPU buffers, checkpoints on
-//!   the GPU and beyond a budget in host memory; made by `Revolver::new`.
+//!   the GPU and beyond a budget in the tiers below it, each a `CheckpointTier` (host memory,
+//!   the disk, any added); made by `Revolver::new`.
 //! - [`CpuBackend`]: a [`CpuOperator`]'s states as host values, checkpoints in any [`Store`]
 //!   ([`MemoryStore`]); made by [`Revolver::on_cpu`].
 
@@ -19,6 +20,8 @@ mod disk;
 #[cfg(feature = "gpu")]
 mod gpu_backend;
 #[cfg(feature = "gpu")]
+mod host;
+#[cfg(feature = "gpu")]
 mod operator;
 mod revolver;
 #[cfg(feature = "gpu")]
@@ -27,6 +30,8 @@ mod scratch;
 mod spills;
 mod stats;
 mod store;
+#[cfg(feature = "gpu")]
+mod tier;
 
 #[cfg(feature = "gpu")]
 pub use calibrate::{calibrate, calibrate_disk};
@@ -40,5 +45,7 @@ pub use revolver::{
 };
 #[cfg(feature = "gpu")]
 pub use scratch::remove_scratch_directories;
-pub use stats::RunStats;
+pub use stats::{RunStats, TierStats};
 pub use store::{Backend, Store};
+#[cfg(feature = "gpu")]
+pub use tier::{CheckpointTier, TierIo};

@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use super::stats::RunStats;
+use super::stats::{RunStats, TierStats};
 use super::store::Backend;
 use crate::error::{Error, Result};
 use crate::schedule::{Action, Schedule, ScheduleStats, Simulator, Tier, Violation};
@@ -172,6 +172,8 @@ pub struct Revolver<'a, B: Backend, S: Schedule> {
     /// Steps below this have run with `record = true`.
     recorded: u64,
     stats: RunStats,
+    /// Most bytes held at once in each tier.
+    peaks: Vec<u64>,
     /// The progress callback; `false` stops the run.
     progress: Option<Box<dyn FnMut(Progress) -> bool + 'a>>,
     forward_done: bool,
@@ -214,6 +216,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
             live: None,
             recorded: 0,
             stats: RunStats::default(),
+            peaks: Vec::new(),
             progress: None,
             forward_done: false,
         })
@@ -244,9 +247,20 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
 
     /// What the run has done so far.
     pub fn stats(&self) -> RunStats {
-        let mut stats = self.stats;
+        let mut stats = self.stats.clone();
         stats.bytes_copied = self.backend.bytes_copied();
         self.backend.account(&mut stats);
+        // One entry per tier, each with its peak: a backend may count nothing per tier.
+        if stats.tiers.len() < self.peaks.len() {
+            let named = (stats.tiers.len()..self.peaks.len()).map(|i| TierStats {
+                name: format!("tier {i}"),
+                ..TierStats::default()
+            });
+            stats.tiers.extend(named);
+        }
+        for (tier, &peak) in stats.tiers.iter_mut().zip(&self.peaks) {
+            tier.peak_bytes = peak;
+        }
         stats
     }
 
@@ -478,7 +492,13 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         let fastest = bytes.first().copied().unwrap_or(0);
         let slower: u64 = bytes.iter().skip(1).sum();
         self.stats.peak_checkpoint_bytes = self.stats.peak_checkpoint_bytes.max(fastest);
-        self.stats.peak_host_bytes = self.stats.peak_host_bytes.max(slower);
+        self.stats.peak_slower_bytes = self.stats.peak_slower_bytes.max(slower);
+        if self.peaks.len() < bytes.len() {
+            self.peaks.resize(bytes.len(), 0);
+        }
+        for (peak, held) in self.peaks.iter_mut().zip(bytes) {
+            *peak = (*peak).max(held);
+        }
     }
 
     fn after_step(&mut self) -> Result<()> {

@@ -13,7 +13,6 @@
 //! [checksum](super::checksum), taken as each piece is copied out of the staging buffer (the
 //! piece still in cache), and verified before the bytes go back to the GPU.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -109,8 +108,6 @@ pub(crate) struct Spills {
     in_flight: VecDeque<Spill>,
     next_id: SpillId,
     limit: usize,
-    /// Test hook: host copies to let pass before one is damaged; `u64::MAX` when disarmed.
-    damage_after: Cell<u64>,
 }
 
 impl Spills {
@@ -121,27 +118,6 @@ impl Spills {
             in_flight: VecDeque::new(),
             next_id: 0,
             limit: limit.max(1),
-            damage_after: Cell::new(u64::MAX),
-        }
-    }
-
-    /// Test hook: arms (or with `None` disarms) [`take_damage`](Self::take_damage).
-    pub(crate) fn damage_after(&self, copies: Option<u64>) {
-        self.damage_after.set(copies.unwrap_or(u64::MAX));
-    }
-
-    /// Test hook: whether the host copy now arriving is the one to damage.
-    pub(crate) fn take_damage(&self) -> bool {
-        match self.damage_after.get() {
-            u64::MAX => false,
-            0 => {
-                self.damage_after.set(u64::MAX);
-                true
-            }
-            n => {
-                self.damage_after.set(n - 1);
-                false
-            }
         }
     }
 

@@ -2,8 +2,10 @@
 //! and by its backend ([`Backend::account`](super::Backend::account)). Its own file, below
 //! both, so that the store traits do not import the interpreter.
 
+use crate::schedule::Tier;
+
 /// What a run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     /// Forward step evaluations, recording steps included: advances plus one recording step
     /// per reverse (`n + p` for Revolve), or, with an adjoint that needs state `k` alone,
@@ -20,9 +22,9 @@ pub struct RunStats {
     /// Checkpoints dropped.
     pub frees: u64,
     /// Bytes copied to take or restore checkpoints ([`Store::bytes_copied`](super::Store::bytes_copied)).
-    /// With the GPU backend only copies between tiers count
-    /// ([`spilled_bytes`](Self::spilled_bytes) + [`restored_bytes`](Self::restored_bytes)):
-    /// a checkpoint on the GPU keeps the buffers a step wrote. A [`MemoryStore`](super::MemoryStore)
+    /// With the GPU backend only copies between tiers count (each tier's
+    /// [`bytes_out`](TierStats::bytes_out) and [`bytes_in`](TierStats::bytes_in)): a
+    /// checkpoint on the GPU keeps the buffers a step wrote. A [`MemoryStore`](super::MemoryStore)
     /// copies a state at every save and restore.
     pub bytes_copied: u64,
     /// Most checkpoints held at once.
@@ -30,44 +32,91 @@ pub struct RunStats {
     /// Most bytes held by checkpoints in the fastest tier at once (on the GPU: distinct level
     /// buffers, since consecutive checkpoints share levels).
     pub peak_checkpoint_bytes: u64,
+    /// Most bytes held at once by checkpoints in the slower tiers together.
+    pub peak_slower_bytes: u64,
     /// Bytes of all level buffers the GPU backend allocated (checkpoints, live state, spare).
     pub device_bytes: u64,
     /// Wall time of the forward sweep (up to the first reverse), seconds.
     pub forward_seconds: f64,
     /// Wall time of the reverse sweep, seconds.
     pub reverse_seconds: f64,
-    /// Checkpoints saved to a slower tier (host memory).
-    pub host_saves: u64,
-    /// Checkpoints restored from a slower tier.
-    pub host_restores: u64,
-    /// Bytes copied GPU → host.
-    pub spilled_bytes: u64,
-    /// Bytes copied host → GPU.
-    pub restored_bytes: u64,
-    /// Device slots moved to host because the GPU ran out of memory.
-    pub demotions: u64,
-    /// Most bytes held at once by checkpoints in the slower tiers together.
-    pub peak_host_bytes: u64,
-    /// Seconds the host spent on copies to and from host memory: encoding them, reading
-    /// staging buffers, uploads, and waiting (below).
+    /// Seconds the host spent in the slower tiers' saves, restores and reads ahead: encoding
+    /// copies, reading staging buffers, uploads, and waiting (each tier's
+    /// [`wait_seconds`](TierStats::wait_seconds)).
     pub transfer_seconds: f64,
-    /// Of which seconds blocked until the GPU had run a spill's copies: the transfer time
-    /// that overlapping did not hide.
-    pub transfer_wait_seconds: f64,
-    /// Restores from host memory whose upload the lookahead had issued already.
-    pub prefetched_restores: u64,
-    /// Checkpoints written to the disk tier.
-    pub disk_saves: u64,
-    /// Checkpoints read back from the disk tier.
-    pub disk_restores: u64,
-    /// Of which read while the lookahead saw their restore coming.
-    pub disk_reads_ahead: u64,
-    /// Bytes written to checkpoint files (headers included).
-    pub disk_bytes_written: u64,
-    /// Bytes read back from checkpoint files.
-    pub disk_bytes_read: u64,
-    /// Seconds the disk thread spent writing (in the background).
-    pub disk_write_seconds: f64,
-    /// Seconds the disk thread spent reading.
-    pub disk_read_seconds: f64,
+    /// Each tier's own counts, fastest first (indexed by [`Tier`]): with the GPU backend the
+    /// device, host memory, the disk when there is one, then any tier added. A backend that
+    /// counts nothing per tier still gets one entry per tier with its
+    /// [`peak_bytes`](TierStats::peak_bytes).
+    pub tiers: Vec<TierStats>,
+}
+
+/// A tier that did nothing: what [`RunStats::tier`] answers for a tier the run did not have.
+static NO_TIER: TierStats = TierStats {
+    name: String::new(),
+    saves: 0,
+    restores: 0,
+    reads_ahead: 0,
+    demotions: 0,
+    bytes_out: 0,
+    bytes_in: 0,
+    bytes_written: 0,
+    bytes_read: 0,
+    peak_bytes: 0,
+    write_seconds: 0.0,
+    read_seconds: 0.0,
+    wait_seconds: 0.0,
+};
+
+impl RunStats {
+    /// The counts of `tier`; all zero when the run had no such tier.
+    pub fn tier(&self, tier: Tier) -> &TierStats {
+        self.tiers.get(tier.0).unwrap_or(&NO_TIER)
+    }
+
+    /// The counts of the tier named `name` (`host`, `disk`); all zero when there is none.
+    pub fn named(&self, name: &str) -> &TierStats {
+        self.tiers
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or(&NO_TIER)
+    }
+
+    /// The sum of `f` over the tiers.
+    pub fn total(&self, f: impl Fn(&TierStats) -> u64) -> u64 {
+        self.tiers.iter().map(f).sum()
+    }
+}
+
+/// What one memory tier did: its own counts, reported by the tier
+/// (`CheckpointTier::stats`, with the `gpu` feature) or by the backend for the GPU itself.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierStats {
+    /// The tier's name (`device`, `host`, `disk`).
+    pub name: String,
+    /// Checkpoints saved there.
+    pub saves: u64,
+    /// Checkpoints restored from there.
+    pub restores: u64,
+    /// Of which brought back ahead of their restore, from what the lookahead saw coming.
+    pub reads_ahead: u64,
+    /// Checkpoints moved there because the GPU ran out of memory (not counted as saves).
+    pub demotions: u64,
+    /// Bytes copied off the GPU to this tier.
+    pub bytes_out: u64,
+    /// Bytes copied back onto the GPU from this tier.
+    pub bytes_in: u64,
+    /// Bytes the tier's own storage wrote beyond those copies (files, headers included).
+    pub bytes_written: u64,
+    /// Bytes the tier's own storage read back.
+    pub bytes_read: u64,
+    /// Most bytes held there at once.
+    pub peak_bytes: u64,
+    /// Seconds spent writing its storage (in the background, for the disk).
+    pub write_seconds: f64,
+    /// Seconds spent reading its storage.
+    pub read_seconds: f64,
+    /// Seconds the run blocked waiting for this tier's copies or reads: what overlapping did
+    /// not hide.
+    pub wait_seconds: f64,
 }

@@ -8,10 +8,11 @@
 //! [`CpuBackend`](super::CpuBackend) runs a [`CpuOperator`](super::CpuOperator) over any
 //! [`Store`], such as [`MemoryStore`](super::MemoryStore) for states that are host values.
 //!
-//! **Adding a tier** (a disk, a peer GPU) is one new `Store` implementation that numbers its
-//! tiers fastest first ([`Tier`]), plus the tier's budget in the placement
-//! ([`Multistage::over_tiers`](crate::schedule::Multistage::over_tiers)) and its costs where a
-//! cost-optimal plan is wanted.
+//! **Adding a tier** below the GPU (a disk, a peer GPU, a remote store) is one
+//! `CheckpointTier` implementation (feature `gpu`), added with `Revolver::add_tier` or
+//! registered where the GPU backend is made (as the disk tier is); the placement names it by
+//! its [`Tier`] number, and a cost-optimal plan takes its costs. A store for another kind of
+//! state is one `Store` implementation that numbers its tiers fastest first.
 
 use super::stats::RunStats;
 use crate::error::Result;

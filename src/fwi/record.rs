@@ -81,6 +81,7 @@ pub(crate) fn decode(words: &[u64]) -> Option<ShotDone> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::TierStats;
 
     #[test]
     fn a_shot_survives_its_encoding_bit_for_bit() {
@@ -90,9 +91,13 @@ mod tests {
             stats: RunStats {
                 forward_steps: 7,
                 reverse_seconds: std::f64::consts::PI,
-                disk_read_seconds: 0.1 + 0.7,
                 transfer_seconds: f64::MIN_POSITIVE,
-                prefetched_restores: 9,
+                tiers: vec![TierStats {
+                    name: "disk".into(),
+                    read_seconds: 0.1 + 0.7,
+                    reads_ahead: 9,
+                    ..TierStats::default()
+                }],
                 ..RunStats::default()
             },
             tiers: vec![Tier::DEVICE, Tier::HOST],

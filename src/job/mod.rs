@@ -307,7 +307,11 @@ impl GradientJob {
         Survey {
             shots: &self.shots,
             observed: &self.observed,
-            plans: Plans::planned(plan.checkpointing, self.steps(), plan.schedule.clone()),
+            plans: Plans::planned(
+                plan.checkpointing.clone(),
+                self.steps(),
+                plan.schedule.clone(),
+            ),
             options: self.options(plan),
         }
     }
@@ -401,7 +405,7 @@ impl GradientJob {
         // Shot 0's placement as its run ended: the plan's, with any slot the GPU could not hold.
         let tiers = result.tiers.first().cloned().unwrap_or_default();
         let modelled = modelled_cost(
-            plan.checkpointing,
+            plan.checkpointing.clone(),
             plan.schedule.clone(),
             &tiers,
             plan.state_bytes,
@@ -454,7 +458,7 @@ impl GradientJob {
                 .max()
                 .unwrap_or(0),
             bytes_copied: sum(|s| s.bytes_copied),
-            spilled_bytes: sum(|s| s.spilled_bytes),
+            spilled_bytes: sum(|s| s.total(|t| t.bytes_out)),
             tiers: TierTraffic::of(stats),
             misfit: result.misfit,
             timings,

@@ -58,8 +58,7 @@ pub fn modelled_cost(
             disk,
             costs,
         } => {
-            let tiered = costs.tiered();
-            let optimal = tiered.evaluate(schedule, tiers);
+            let optimal = costs.evaluate(schedule, tiers);
             let revolve = Revolve::new(steps, (device + host + disk) as u64)?;
             let plan = schedule::planned(revolve.clone())?;
             let budgets = [
@@ -75,12 +74,12 @@ pub fn modelled_cost(
             )?;
             Ok(Some(ModelledCost {
                 step: costs.forward,
-                to_host: costs.host.write,
-                to_gpu: costs.host.read,
-                to_disk: Some(costs.disk.write),
-                from_disk: Some(costs.disk.read),
+                to_host: costs.tier(Tier::HOST).write,
+                to_gpu: costs.tier(Tier::HOST).read,
+                to_disk: Some(costs.tier(Tier::DISK).write),
+                from_disk: Some(costs.tier(Tier::DISK).read),
                 cost_optimal: Some(optimal),
-                multistage: Some(tiered.evaluate(revolve, placed.tiers())),
+                multistage: Some(costs.evaluate(revolve, placed.tiers())),
                 ..ModelledCost::default()
             }))
         }
@@ -104,12 +103,12 @@ pub fn modelled_cost(
             // Revolve's shape holds state 0 in one of its GPU snapshots.
             let device = usize::try_from(levels / 2).unwrap_or(usize::MAX);
             let host_slots = usize::try_from(host).unwrap_or(usize::MAX);
-            let two_tier = TwoTier::new(steps, device.max(1), host_slots, costs)?;
+            let two_tier = TwoTier::new(steps, device.max(1), host_slots, &costs)?;
             let two_tier_tiers = two_tier.tiers();
             Ok(Some(ModelledCost {
                 step: costs.forward,
-                to_host: costs.host_write,
-                to_gpu: costs.host_read,
+                to_host: costs.tier(Tier::HOST).write,
+                to_gpu: costs.tier(Tier::HOST).read,
                 tiered_levels: Some(optimal),
                 two_tier: Some(costs.evaluate(two_tier, &two_tier_tiers)),
                 multistage,
@@ -131,8 +130,8 @@ pub fn modelled_cost(
             )?;
             Ok(Some(ModelledCost {
                 step: costs.forward,
-                to_host: costs.host_write,
-                to_gpu: costs.host_read,
+                to_host: costs.tier(Tier::HOST).write,
+                to_gpu: costs.tier(Tier::HOST).read,
                 two_tier: Some(optimal),
                 multistage: Some(costs.evaluate(revolve, placed.tiers())),
                 ..ModelledCost::default()

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fwi::{Checkpointing, ScheduleChoice, ThreeTierCosts};
-use crate::schedule::{self, Revolve, TierCost, TwoTierCosts};
+use crate::fwi::{Checkpointing, ScheduleChoice};
+use crate::schedule::{self, Revolve, TierCost, TieredCosts};
 
 /// How checkpoints are split between the GPU, host memory and the disk tier when the GPU's
 /// budget holds fewer than the schedule's memory.
@@ -213,7 +213,7 @@ impl RunPolicy {
         &self,
         steps: u64,
         state_bytes: u64,
-        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure: impl FnOnce() -> Result<TieredCosts>,
         measure_disk: impl FnOnce() -> Result<TierCost>,
     ) -> Result<Checkpointing> {
         self.check()?;
@@ -247,7 +247,7 @@ impl RunPolicy {
         &self,
         snaps: u64,
         state_bytes: u64,
-        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure: impl FnOnce() -> Result<TieredCosts>,
         measure_disk: impl FnOnce() -> Result<TierCost>,
     ) -> Result<Checkpointing> {
         let snaps = count(snaps)?;
@@ -269,32 +269,30 @@ impl RunPolicy {
             ));
         }
         let costs = match self.costs.as_deref() {
-            Some(&[forward, to_host, to_gpu, to_disk, from_disk]) => ThreeTierCosts {
+            Some(&[forward, to_host, to_gpu, to_disk, from_disk]) => TieredCosts {
                 forward,
-                host: TierCost {
-                    write: to_host,
-                    read: to_gpu,
-                },
-                disk: TierCost {
-                    write: to_disk,
-                    read: from_disk,
-                },
+                tiers: vec![
+                    TierCost::default(),
+                    TierCost {
+                        write: to_host,
+                        read: to_gpu,
+                    },
+                    TierCost {
+                        write: to_disk,
+                        read: from_disk,
+                    },
+                ],
             },
             _ => {
-                let two = measure()?;
+                let mut costs = measure()?;
                 let disk = if disk == 0 {
                     TierCost::default()
                 } else {
                     measure_disk()?
                 };
-                ThreeTierCosts {
-                    forward: two.forward,
-                    host: TierCost {
-                        write: two.host_write,
-                        read: two.host_read,
-                    },
-                    disk,
-                }
+                costs.tiers.resize(2, TierCost::default());
+                costs.tiers.push(disk);
+                costs
             }
         };
         Ok(Checkpointing::ThreeTier {
@@ -311,7 +309,7 @@ impl RunPolicy {
         &self,
         snaps: u64,
         state_bytes: u64,
-        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure: impl FnOnce() -> Result<TieredCosts>,
     ) -> Result<Checkpointing> {
         let snaps = count(snaps)?;
         let fits = |bytes: u64| count(bytes / state_bytes).unwrap_or(usize::MAX);
@@ -342,7 +340,7 @@ impl RunPolicy {
         &self,
         snaps: u64,
         state_bytes: u64,
-        measure: impl FnOnce() -> Result<TwoTierCosts>,
+        measure: impl FnOnce() -> Result<TieredCosts>,
     ) -> Result<Checkpointing> {
         let level_bytes = (state_bytes / 2).max(1);
         let total = 2 * snaps;
@@ -374,20 +372,14 @@ impl RunPolicy {
     fn two_tier_costs(
         &self,
         host: bool,
-        measure: impl FnOnce() -> Result<TwoTierCosts>,
-    ) -> Result<TwoTierCosts> {
+        measure: impl FnOnce() -> Result<TieredCosts>,
+    ) -> Result<TieredCosts> {
         Ok(match self.costs.as_deref() {
-            Some(&[forward, host_write, host_read]) => TwoTierCosts {
-                forward,
-                host_write,
-                host_read,
-            },
+            Some(&[forward, write, read]) => {
+                TieredCosts::two_tier(forward, TierCost { write, read })
+            }
             // Nothing goes to the host: the plan is the GPU's alone whatever the copies cost.
-            _ if !host => TwoTierCosts {
-                forward: 1.0,
-                host_write: 0.0,
-                host_read: 0.0,
-            },
+            _ if !host => TieredCosts::two_tier(1.0, TierCost::default()),
             _ => measure()?,
         })
     }
@@ -543,7 +535,7 @@ mod tests {
 
     #[test]
     fn placement_by_cost_splits_the_memory_by_the_budgets() {
-        let never = || -> Result<TwoTierCosts> { panic!("costs were given") };
+        let never = || -> Result<TieredCosts> { panic!("costs were given") };
         let never_disk = || -> Result<TierCost> { panic!("no disk tier") };
         // Five snapshots of 100 bytes, 250 bytes of GPU memory: 2 on the GPU, 3 in host memory.
         let policy = RunPolicy {
@@ -587,7 +579,7 @@ mod tests {
             placement: Placement::Optimal,
             ..RunPolicy::default()
         };
-        let never = || -> Result<TwoTierCosts> { panic!("nothing goes to the host") };
+        let never = || -> Result<TieredCosts> { panic!("nothing goes to the host") };
         let checkpointing = policy.checkpointing(30, 64, never, || Ok(TierCost::default()));
         assert!(matches!(
             checkpointing,
@@ -600,11 +592,13 @@ mod tests {
         };
         let measure = || {
             measured = true;
-            Ok(TwoTierCosts {
-                forward: 1.0,
-                host_write: 2.0,
-                host_read: 2.0,
-            })
+            Ok(TieredCosts::two_tier(
+                1.0,
+                TierCost {
+                    write: 2.0,
+                    read: 2.0,
+                },
+            ))
         };
         spilling
             .checkpointing(30, 64, measure, || Ok(TierCost::default()))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::modelled::ModelledCost;
 use super::policy::Placement;
-use crate::engine::RunStats;
+use crate::engine::{RunStats, TierStats};
 use crate::schedule::Tier;
 
 /// Each shot's checkpoint traffic by tier (`summary.json`'s `tiers`), one entry per shot.
@@ -46,25 +46,33 @@ pub struct TierTraffic {
 }
 
 impl TierTraffic {
-    /// The traffic of each shot's run.
+    /// The traffic of each shot's run, from its tiers' own counts: host memory and the disk
+    /// by name; the bytes each way and the demotions summed over the tiers (disk spills pass
+    /// through host memory); a save or restore in no tier of host memory counts as the GPU's.
     pub fn of(shots: &[RunStats]) -> Self {
-        let each = |f: fn(&RunStats) -> u64| shots.iter().map(f).collect::<Vec<u64>>();
+        let each = |f: &dyn Fn(&RunStats) -> u64| shots.iter().map(f).collect::<Vec<u64>>();
+        fn host(s: &RunStats) -> &TierStats {
+            s.named("host")
+        }
+        fn disk(s: &RunStats) -> &TierStats {
+            s.named("disk")
+        }
         TierTraffic {
-            device_saves: each(|s| s.saves - s.host_saves),
-            device_restores: each(|s| s.restores - s.host_restores),
-            host_saves: each(|s| s.host_saves),
-            host_restores: each(|s| s.host_restores),
-            bytes_to_host: each(|s| s.spilled_bytes),
-            bytes_to_device: each(|s| s.restored_bytes),
-            out_of_memory_demotions: each(|s| s.demotions),
-            peak_host_bytes: each(|s| s.peak_host_bytes),
-            disk_saves: each(|s| s.disk_saves),
-            disk_restores: each(|s| s.disk_restores),
-            disk_reads_ahead: each(|s| s.disk_reads_ahead),
-            bytes_to_disk: each(|s| s.disk_bytes_written),
-            bytes_from_disk: each(|s| s.disk_bytes_read),
-            disk_write_seconds: shots.iter().map(|s| s.disk_write_seconds).collect(),
-            disk_read_seconds: shots.iter().map(|s| s.disk_read_seconds).collect(),
+            device_saves: each(&|s| s.saves - host(s).saves),
+            device_restores: each(&|s| s.restores - host(s).restores),
+            host_saves: each(&|s| host(s).saves),
+            host_restores: each(&|s| host(s).restores),
+            bytes_to_host: each(&|s| s.total(|t| t.bytes_out)),
+            bytes_to_device: each(&|s| s.total(|t| t.bytes_in)),
+            out_of_memory_demotions: each(&|s| s.total(|t| t.demotions)),
+            peak_host_bytes: each(&|s| s.peak_slower_bytes),
+            disk_saves: each(&|s| disk(s).saves),
+            disk_restores: each(&|s| disk(s).restores),
+            disk_reads_ahead: each(&|s| disk(s).reads_ahead),
+            bytes_to_disk: each(&|s| disk(s).bytes_written),
+            bytes_from_disk: each(&|s| disk(s).bytes_read),
+            disk_write_seconds: shots.iter().map(|s| disk(s).write_seconds).collect(),
+            disk_read_seconds: shots.iter().map(|s| disk(s).read_seconds).collect(),
         }
     }
 }

@@ -38,6 +38,20 @@ pub struct TieredCosts {
 }
 
 impl TieredCosts {
+    /// The costs of two tiers: a recomputed step, the GPU's copies free (a checkpoint there
+    /// keeps the buffers a step wrote), and host memory's at `host`.
+    pub fn two_tier(forward: f64, host: TierCost) -> Self {
+        Self {
+            forward,
+            tiers: vec![TierCost::default(), host],
+        }
+    }
+
+    /// Tier `tier`'s costs; free for a tier these costs do not name.
+    pub fn tier(&self, tier: Tier) -> TierCost {
+        self.tiers.get(tier.0).copied().unwrap_or_default()
+    }
+
     /// The cost of running `actions` with slots placed on `tiers`:
     /// `forward · advances + Σ write(tier) · saves + Σ read(tier) · restores`. A slot placed on
     /// a tier these costs do not name costs nothing to save or restore.

@@ -104,4 +104,4 @@ pub(crate) use simulate::Simulator;
 pub use simulate::{planned, simulate, simulate_actions};
 pub use store_all::StoreAll;
 pub use tiered_levels::TieredLevels;
-pub use two_tier::{TwoTier, TwoTierCosts};
+pub use two_tier::TwoTier;

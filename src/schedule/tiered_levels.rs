@@ -2,8 +2,8 @@
 //! whose documentation derives the programme.
 
 use super::action::{Action, LevelBudget, Planned, Schedule, Tier};
+use super::cost_optimal::TieredCosts;
 use super::simulate::planned;
-use super::two_tier::TwoTierCosts;
 use crate::error::{Error, Result};
 
 /// The most table entries a plan may fill (`(q + 2)·n·l·h`): 16 M, 256 MiB while planning.
@@ -73,7 +73,7 @@ impl Table {
 /// ```
 ///
 /// over `1 ≤ i ≤ m − 2`, with `f`, `w` and `read` a step's, a host write's and a host read's
-/// costs ([`TwoTierCosts`]), and `r(host) = read`, 0 otherwise. A move happens where the held
+/// costs (host memory's in [`TieredCosts`]), and `r(host) = read`, 0 otherwise. A move happens where the held
 /// state is live, at the start of a range; one is enough since copies cost nothing negative,
 /// so moves compare against the costs without one. The tests check the programme against an
 /// exhaustive search over every sequence of moves on whole states (advance, save to either
@@ -91,10 +91,10 @@ impl Table {
 /// ([`Multistage`](super::Multistage)).
 ///
 /// ```
-/// use gpurevolve::schedule::{LevelOptimal, TieredLevels, TwoTierCosts, simulate};
+/// use gpurevolve::schedule::{LevelOptimal, TierCost, TieredCosts, TieredLevels, simulate};
 /// // 200 steps, 6 GPU levels and 4 host slots; a host copy costs 3 steps each way.
-/// let costs = TwoTierCosts { forward: 1.0, host_write: 3.0, host_read: 3.0 };
-/// let plan = TieredLevels::from_rest(200, 6, 4, 2, costs)?;
+/// let costs = TieredCosts::two_tier(1.0, TierCost { write: 3.0, read: 3.0 });
+/// let plan = TieredLevels::from_rest(200, 6, 4, 2, &costs)?;
 /// let gpu_only = LevelOptimal::from_rest(200, 6, 2)?;
 /// let stats = simulate(plan.clone())?;
 /// assert!(plan.cost() < simulate(gpu_only)?.advances as f64); // host slots help
@@ -125,7 +125,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         per_state: u64,
-        costs: TwoTierCosts,
+        costs: &TieredCosts,
     ) -> Result<Self> {
         Self::plan(steps, levels, host, per_state, costs, false)
     }
@@ -141,7 +141,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         per_state: u64,
-        costs: TwoTierCosts,
+        costs: &TieredCosts,
     ) -> Result<Self> {
         Self::plan(steps, levels, host, per_state, costs, true)
     }
@@ -151,7 +151,7 @@ impl TieredLevels {
         levels: u64,
         host: u64,
         q: u64,
-        costs: TwoTierCosts,
+        costs: &TieredCosts,
         initial_free: bool,
     ) -> Result<Self> {
         if steps == 0 {
@@ -163,7 +163,8 @@ impl TieredLevels {
                 reason: "a state is at least one time level".into(),
             });
         }
-        let all = [costs.forward, costs.host_write, costs.host_read];
+        let host_costs = costs.tier(Tier::HOST);
+        let all = [costs.forward, host_costs.write, host_costs.read];
         if all.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
             let listed: Vec<String> = all.iter().map(|&x| crate::error::num(x)).collect();
             return Err(Error::InvalidArgument {
@@ -196,7 +197,7 @@ impl TieredLevels {
                 ),
             });
         }
-        let table = solve(steps as usize, l as usize, h as usize, q, costs);
+        let table = solve(steps as usize, l as usize, h as usize, q, all);
         let n = steps as usize;
         let (l, h) = (l as usize, h as usize);
         // State 0: rebuilt, on the GPU, or in host memory.
@@ -208,7 +209,7 @@ impl TieredLevels {
                 starts.push((0.0, device(q), q as usize, 0));
             }
             if h >= 1 {
-                starts.push((costs.host_write, HOST, 0, 1));
+                starts.push((host_costs.write, HOST, 0, 1));
             }
         }
         let (mut cost, kind, used_l, used_h) = starts
@@ -250,7 +251,7 @@ impl TieredLevels {
         })
     }
 
-    /// The least cost: `forward · advances + host_write · host saves + host_read · host
+    /// The least cost: `forward · advances + write · host saves + read · host
     /// restores` (the recording and adjoint steps, the same for every schedule, excluded).
     pub fn cost(&self) -> f64 {
         self.cost
@@ -267,7 +268,8 @@ impl TieredLevels {
     }
 }
 
-fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: TwoTierCosts) -> Table {
+/// The table for `costs`: a step's, a host write's and a host read's.
+fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: [f64; 3]) -> Table {
     let kinds = q as usize + 2;
     let size = kinds * (n + 1) * (levels + 1) * (slots + 1);
     let mut t = Table {
@@ -277,11 +279,7 @@ fn solve(n: usize, levels: usize, slots: usize, q: u64, costs: TwoTierCosts) -> 
         cost: vec![0.0; size],
         choice: vec![Choice::Direct; size],
     };
-    let TwoTierCosts {
-        forward: f,
-        host_write: w,
-        host_read: r,
-    } = costs;
+    let [f, w, r] = costs;
     for m in 2..=n {
         for kind in 0..kinds {
             let restore = if kind == HOST { r } else { 0.0 };

@@ -1,63 +1,20 @@
 //! The cost-optimal schedule for two memory tiers: `m` fast (GPU) slots whose saves and
-//! restores are free, `d` slow (host) slots that cost `host_write` to fill and `host_read` to
-//! restore, and `forward` per recomputed step. The two-tier case of
+//! restores are free, `d` slow (host) slots that cost their tier's `write` to fill and `read`
+//! to restore, and `forward` per recomputed step ([`TieredCosts::two_tier`]). The two-tier case of
 //! [`CostOptimal`](super::CostOptimal), which documents the dynamic program.
 
 use super::action::{Action, Planned, Schedule, Tier};
-use super::cost_optimal::{CostOptimal, TierCost, TieredCosts};
+use super::cost_optimal::{CostOptimal, TieredCosts};
 use crate::error::Result;
-
-/// Unit costs of the two-tier model (seconds, or multiples of a forward step).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TwoTierCosts {
-    /// One recomputed forward step.
-    pub forward: f64,
-    /// Saving a checkpoint to the slow tier (a device → host copy).
-    pub host_write: f64,
-    /// Restoring a checkpoint from the slow tier (a host → device copy).
-    pub host_read: f64,
-}
-
-impl TwoTierCosts {
-    /// The cost of running `actions` with slots placed on `tiers`:
-    /// `forward · advances + host_write · host saves + host_read · host restores`.
-    pub fn evaluate(&self, actions: impl IntoIterator<Item = Action>, tiers: &[Tier]) -> f64 {
-        let on_host = |slot: usize| tiers.get(slot) != Some(&Tier::DEVICE);
-        actions.into_iter().fold(0.0, |cost, action| {
-            cost + match action {
-                Action::Advance { from, to } => self.forward * (to - from) as f64,
-                Action::Save { slot, .. } if on_host(slot) => self.host_write,
-                Action::Restore { slot, .. } if on_host(slot) => self.host_read,
-                _ => 0.0,
-            }
-        })
-    }
-}
-
-impl From<TwoTierCosts> for TieredCosts {
-    /// The GPU tier free, the host tier at the given costs.
-    fn from(c: TwoTierCosts) -> Self {
-        TieredCosts {
-            forward: c.forward,
-            tiers: vec![
-                TierCost::default(),
-                TierCost {
-                    write: c.host_write,
-                    read: c.host_read,
-                },
-            ],
-        }
-    }
-}
 
 /// The cost-optimal two-tier schedule: an iterator of actions whose slots `0..m` are fast and
 /// `m..m + d` slow (see [`TwoTier::tiers`]).
 ///
 /// ```
-/// use gpurevolve::schedule::{min_advances, simulate, TwoTier, TwoTierCosts};
+/// use gpurevolve::schedule::{min_advances, simulate, TierCost, TieredCosts, TwoTier};
 /// // Free host copies: the optimum is Revolve's with all 2 + 3 slots.
-/// let free = TwoTierCosts { forward: 1.0, host_write: 0.0, host_read: 0.0 };
-/// let s = TwoTier::new(100, 2, 3, free)?;
+/// let free = TieredCosts::two_tier(1.0, TierCost::default());
+/// let s = TwoTier::new(100, 2, 3, &free)?;
 /// assert_eq!(s.cost(), min_advances(100, 5)? as f64);
 /// simulate(s)?;
 /// # Ok::<(), gpurevolve::Error>(())
@@ -72,13 +29,13 @@ impl TwoTier {
     ///
     /// # Errors
     /// As [`CostOptimal::new`].
-    pub fn new(steps: u64, fast: usize, slow: usize, costs: TwoTierCosts) -> Result<Self> {
+    pub fn new(steps: u64, fast: usize, slow: usize, costs: &TieredCosts) -> Result<Self> {
         Ok(Self {
-            plan: CostOptimal::new(steps, &[fast, slow], &costs.into())?,
+            plan: CostOptimal::new(steps, &[fast, slow], costs)?,
         })
     }
 
-    /// The least cost: `forward · advances + host_write · host saves + host_read · host
+    /// The least cost: `forward · advances + write · host saves + read · host
     /// restores` (the recording and adjoint steps, the same for every schedule, excluded).
     pub fn cost(&self) -> f64 {
         self.plan.cost()
