@@ -162,6 +162,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
+        allow_hyphen_values = true,
         value_name = "STEP,TO_HOST,TO_GPU[,TO_DISK,FROM_DISK]"
     )]
     costs: Option<Vec<f64>>,

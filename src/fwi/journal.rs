@@ -99,10 +99,21 @@ impl Journal {
             _ => {}
         }
         if resume {
-            log::info!(
-                "nothing to resume in {}: every shot runs",
-                journal.dir.display()
-            );
+            // A warning, not a note: records may be there that this run now discards (the
+            // run file was lost or damaged, so no record can be trusted to be of these inputs).
+            let run_file = journal.dir.join(RUN_FILE);
+            if run_file.exists() {
+                log::warn!(
+                    "the journal's run file {} is unreadable: its records cannot be matched to \
+                     these inputs, and every shot runs again",
+                    run_file.display()
+                );
+            } else {
+                log::info!(
+                    "nothing to resume in {}: every shot runs",
+                    journal.dir.display()
+                );
+            }
         }
         journal.clear().map_err(&io)?;
         crate::fs::write_atomically(journal.dir.join(RUN_FILE), |w| {
@@ -289,6 +300,14 @@ impl Journal {
         let Some((body, sum)) = bytes.split_last_chunk::<8>() else {
             return Err(damaged("is too short"));
         };
+        // Another format first: its checksum may be laid out differently.
+        if body.len() >= 8 && body[..7] == MAGIC[..7] && body[7] != MAGIC[7] {
+            return Err(damaged(&format!(
+                "was written by another version of gpurevolve (format {}, this one reads {})",
+                char::from(body[7]),
+                char::from(MAGIC[7])
+            )));
+        }
         let mut check = Checksum::new();
         check.update(body);
         if check.value() != u64::from_le_bytes(*sum) || body.len() < 32 || body.len() % 8 != 0 {

@@ -121,6 +121,24 @@ impl RunPolicy {
                 "store_all runs every step: give one or the other",
             ));
         }
+        if self.store_all && self.placement != Placement::Multistage {
+            return Err(invalid(
+                "placement",
+                "store_all keeps every state where it is made: no placement applies",
+            ));
+        }
+        if self.store_all && self.schedule != ScheduleChoice::default() {
+            return Err(invalid(
+                "schedule",
+                "store_all keeps every state: no schedule applies, give one or the other",
+            ));
+        }
+        if self.snaps == Some(0) {
+            return Err(invalid(
+                "snaps",
+                "0 snapshots hold no state: give at least 1, or leave it to the default",
+            ));
+        }
         if let Some(fraction) = self.until_quiet {
             if !(fraction > 0.0 && fraction < 1.0) {
                 return Err(invalid(
@@ -138,10 +156,12 @@ impl RunPolicy {
             }
         }
         if let Some(costs) = &self.costs {
-            if self.placement != Placement::Optimal {
+            if self.placement != Placement::Optimal || self.store_all || self.until_quiet.is_some()
+            {
                 return Err(invalid(
                     "costs",
-                    "they are used by placement \"optimal\" only: ask for it, or drop the costs",
+                    "they are used by placement \"optimal\" only, which plans a fixed number of \
+                     snapshots (not store_all, not until_quiet): drop the costs, or ask for it",
                 ));
             }
             let want = if self.disk.is_some() { 5 } else { 3 };
