@@ -567,7 +567,7 @@ fn shots_on_devices<R: ProgressReply>(
 }
 
 /// Checks the shots and their records; returns shot 0.
-fn check_shots<'s>(shots: &'s [Problem], observed: &[Vec<f64>]) -> Result<&'s Problem> {
+pub(crate) fn check_shots<'s>(shots: &'s [Problem], observed: &[Vec<f64>]) -> Result<&'s Problem> {
     let first = shots.first().ok_or_else(|| Error::InvalidArgument {
         name: "shots",
         reason: "at least one shot is needed".into(),

@@ -36,7 +36,7 @@ use crate::engine::{
     Operator, Progress, ProgressReply, RevolverOptions, calibrate, calibrate_disk,
 };
 use crate::error::{Error, Result};
-use crate::fwi::{Checkpointing, FwiGradient, Journal, Plans, Survey, summed};
+use crate::fwi::{Checkpointing, FwiGradient, Journal, Plans, Survey, check_shots, summed};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::schedule::{AnySchedule, OnlineRun, Planned, Schedule, Tier};
 
@@ -172,16 +172,7 @@ impl GradientJob {
     /// shots on different grids or time axes, and as [`RunPolicy::check`].
     pub fn new(shots: Vec<Problem>, observed: Vec<Vec<f64>>, policy: RunPolicy) -> Result<Self> {
         policy.check()?;
-        let first = shots.first().ok_or_else(|| Error::InvalidArgument {
-            name: "shots",
-            reason: "at least one shot is needed".into(),
-        })?;
-        if observed.len() != shots.len() {
-            return Err(Error::InvalidArgument {
-                name: "observed",
-                reason: format!("{} records for {} shots", observed.len(), shots.len()),
-            });
-        }
+        let first = check_shots(&shots, &observed)?;
         for (i, (shot, record)) in shots.iter().zip(&observed).enumerate() {
             if shot.layout() != first.layout() || shot.time() != first.time() {
                 return Err(Error::InvalidArgument {
