@@ -1,6 +1,6 @@
-//! Files written whole: every output of gpurevolve (arrays, journal records, summaries,
-//! pictures) goes through [`write_atomically`], so a run stopped at any moment leaves each
-//! file as it was or whole, never partial.
+//! Files written whole: the library's outputs (arrays, journal records) and the main job's
+//! (summary, pictures) go through [`write_atomically`], so a run stopped at any moment leaves
+//! each file as it was or whole, never partial.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

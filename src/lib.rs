@@ -17,6 +17,7 @@
 //! | `gpu` (feature `gpu`) | wgpu | adapter and device with the adapter's own limits, typed out-of-memory through error scopes, staging read-back, dispatch helpers, WGSL kernels from `shaders/` |
 //! | [`engine`] | schedules (and `gpu`) | the action interpreter [`Revolver`](engine::Revolver) over a [`Store`](engine::Store) of states: GPU buffers with host spill, or any CPU value |
 //! | `acoustic`, `fwi` (feature `acoustic`) | `gpu`, `engine` | the acoustic wave solver in WGSL with a float64 CPU twin; the multi-shot FWI gradient |
+//! | [`job`] (feature `acoustic`) | all of the above | one gradient job: the run policy, planning, running on devices or MPI ranks, and the `Summary` the main job and Python both return |
 //!
 //! ## Features
 //!

@@ -155,5 +155,16 @@ fn a_bad_job_is_refused_before_any_step() {
     };
     assert!(GradientJob::new(shots.clone(), observed.clone(), bad).is_err());
     assert!(GradientJob::new(Vec::new(), Vec::new(), RunPolicy::default()).is_err());
+    // A record left empty (as MPI ranks leave other ranks' shots) cannot run in one process.
+    let (_, mut empty) = self::shots();
+    empty[1].clear();
+    let job = GradientJob::new(shots.clone(), empty, RunPolicy::default()).unwrap();
+    if let Some(gpu) = common::gpu() {
+        let plan = job.plan(&gpu).unwrap();
+        match job.run(&plan, &[gpu], None, |_, _| {}) {
+            Err(Error::InvalidArgument { name, .. }) => assert_eq!(name, "observed"),
+            other => panic!("{:?}", other.err()),
+        }
+    }
     assert!(GradientJob::new(shots, observed[..2].to_vec(), RunPolicy::default()).is_err());
 }

@@ -385,19 +385,18 @@ fn run(args: &Args) -> Result<(), String> {
         go_on()
     })?;
     bar.finish_and_clear();
-    // Rank 0 summarises and writes everything: it gathers the observed records.
-    let summary = match &result {
-        Some(result) => {
-            let mut context = RunContext::of_devices(&gpus);
-            context.ranks = ranks.size();
-            context.resumed_shots = finished;
-            context.timings = std::mem::take(&mut timings);
-            context.seed = Some(args.seed);
-            let shown = job.shot_zero_schedule(&plan, result).map_err(err)?;
-            Some((job.summary(&plan, result, context).map_err(err)?, shown))
-        }
-        None => None,
-    };
+    // Rank 0 summarises and writes everything: it gathers the observed records. Its summary
+    // is made before the records leave the job, and its error raised only after the
+    // collectives below, which every rank must reach.
+    let summary = result.as_ref().map(|result| {
+        let mut context = RunContext::of_devices(&gpus);
+        context.ranks = ranks.size();
+        context.resumed_shots = finished;
+        context.timings = std::mem::take(&mut timings);
+        context.seed = Some(args.seed);
+        let shown = job.shot_zero_schedule(&plan, result).map_err(err)?;
+        Ok::<_, String>((job.summary(&plan, result, context).map_err(err)?, shown))
+    });
     let start_shot = job.shots()[0].clone();
     let own = job.into_observed().into_iter().enumerate();
     let own = own.filter(|(i, _)| mine.contains(i)).collect();
@@ -410,16 +409,22 @@ fn run(args: &Args) -> Result<(), String> {
         None => Ok(()),
     };
     ranks.agree(removed)?;
-    let (Some(result), Some(observed), Some(journal), Some((mut summary, shown))) =
+    let (Some(result), Some(observed), Some(journal), Some(summary)) =
         (result, observed, journal, summary)
     else {
         return Ok(()); // not rank 0
     };
+    let (mut summary, shown) = summary?;
     since = Instant::now();
     // Shot 0's placement as its run ended: the plan's, with any slot the GPU could not hold.
     let tiers = result.tiers.first().cloned().unwrap_or_default();
     let gradient = start_shot.model_gradient(&result.gradient).map_err(err)?;
-    write_outputs(args, &setup, &observed, &gradient, &result, shown, &tiers)?;
+    let outputs = Outputs {
+        gradient: &gradient,
+        result: &result,
+        recomputes: plan.recomputes,
+    };
+    write_outputs(args, &setup, &observed, outputs, shown, &tiers)?;
     summary
         .timings
         .insert("output".into(), since.elapsed().as_secs_f64());
@@ -521,16 +526,29 @@ fn fail_if_asked(ranks: &ranks::Ranks, observed: &mut [Vec<f64>]) {
     }
 }
 
+/// What the run computed, for the files.
+struct Outputs<'a> {
+    /// The gradient of the physical model.
+    gradient: &'a [f64],
+    result: &'a FwiGradient,
+    /// Whether every reverse recomputed its step (the sweep is drawn with that cost).
+    recomputes: bool,
+}
+
 /// The arrays and pictures: gradient, models, data, and the schedule's sweep.
 fn write_outputs(
     args: &Args,
     setup: &Setup,
     observed: &[Vec<f64>],
-    gradient: &[f64],
-    result: &FwiGradient,
+    outputs: Outputs<'_>,
     schedule: impl Schedule,
     tiers: &[Tier],
 ) -> Result<(), String> {
+    let Outputs {
+        gradient,
+        result,
+        recomputes,
+    } = outputs;
     let out = &args.out;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let (truth, start) = (&setup.truth, &setup.start);
@@ -617,11 +635,7 @@ fn write_outputs(
         .first()
         .map_or(0, |s| s.forward_steps + s.reverse_steps);
     // The acoustic adjoint needs only its state; `--schedule classic` recomputes each step.
-    let reverse_cost = if args.schedule == ScheduleChoice::Classic {
-        2
-    } else {
-        1
-    };
+    let reverse_cost = if recomputes { 2 } else { 1 };
     images::schedule(
         &out.join("schedule.png"),
         schedule,

@@ -267,11 +267,8 @@ impl Device {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Device(adapter={:?}, is_software={})",
-            self.adapter(),
-            if self.is_software() { "True" } else { "False" }
-        )
+        let software = if self.is_software() { ", software" } else { "" };
+        format!("<gpurevolve.Device {:?}{software}>", self.adapter())
     }
 
     /// Shot records `(shots, nt, receivers)`: one shot per row of `sources`, every shot with

@@ -145,7 +145,7 @@ impl<'g> GpuAcoustic<'g> {
         // Before compiling or uploading anything: can a field ever exist on this device?
         gpu.check_buffer_size("time level", problem.level_bytes(), FIELD_USAGE)?;
         // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
-        // a tuning knob of the device (`GpuOptions`); the WGSL's `override WORKGROUP_X/Y/Z` have
+        // a tuning knob of the device (`GpuOptions::kernels`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
         let (dim, wg) = if layout.dim == 3 {
             ("3d", gpu.options().kernels.step_workgroup_3d)

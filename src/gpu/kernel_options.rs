@@ -1,7 +1,7 @@
 //! The shapes of the kernels compiled on a device ([`GpuOptions::kernels`](super::GpuOptions)):
-//! tuning knobs, swept by the GPU report, that change speed and never results. Apart from the
-//! device options (which adapter, which limits, how long to wait), as the issue of one
-//! meaning per struct asks: a device is opened once, its kernels may be tuned per problem.
+//! tuning knobs, swept by the GPU report, that change speed and never results. Fixed when the
+//! device opens (its pipelines are compiled once), but a struct of their own: they tune the
+//! kernels, not the choice of the device, its limits or how long to wait for it.
 
 /// Workgroup shapes and dispatch choices of the acoustic kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,7 +29,7 @@ mod summary;
 
 pub use modelled::{ModelledCost, modelled_cost};
 pub use policy::{Placement, RunPolicy};
-pub use summary::{GRADIENT_UNITS, Summary, TierTraffic, to_json};
+pub use summary::{GRADIENT_UNITS, ShotTraffic, Summary, to_json};
 
 use crate::acoustic::{AcousticOperator, Boundary, Geometry, Model, Problem, TimeAxis};
 use crate::engine::{
@@ -318,7 +318,8 @@ impl GradientJob {
     /// stops the run with [`Error::Interrupted`].
     ///
     /// # Errors
-    /// As [`gradient_on_devices_journaled`](crate::fwi::gradient_on_devices_journaled).
+    /// [`Error::InvalidArgument`] naming `observed` for a shot without a record; as
+    /// [`gradient_on_devices_journaled`](crate::fwi::gradient_on_devices_journaled).
     pub fn run<R: ProgressReply>(
         &self,
         plan: &JobPlan,
@@ -326,6 +327,15 @@ impl GradientJob {
         journal: Option<&Journal>,
         progress: impl Fn(usize, Progress) -> R + Sync,
     ) -> Result<FwiGradient> {
+        // Only the ranks of an MPI job leave records empty: those of other ranks' shots.
+        if let Some(i) = self.observed.iter().position(Vec::is_empty) {
+            return Err(Error::InvalidArgument {
+                name: "observed",
+                reason: format!(
+                    "shot {i} has no record; one process runs every shot, so each needs one"
+                ),
+            });
+        }
         summed(gpus, &self.survey(plan), journal, progress)
     }
 
@@ -369,7 +379,8 @@ impl GradientJob {
     /// The summary of `result`, a run of this job under `plan`.
     ///
     /// # Errors
-    /// As [`modelled_cost`].
+    /// None at present (a comparison that cannot be made is left out of
+    /// [`Summary::modelled_cost`]); a `Result` so that a summary may check what it reads.
     pub fn summary(
         &self,
         plan: &JobPlan,
@@ -401,7 +412,7 @@ impl GradientJob {
             &tiers,
             plan.state_bytes,
             self.policy.host_memory,
-        )?;
+        );
         let seconds = |f: fn(&crate::engine::RunStats) -> f64| stats.iter().map(f).sum::<f64>();
         let mut timings: std::collections::BTreeMap<String, f64> =
             context.timings.into_iter().collect();
@@ -450,7 +461,7 @@ impl GradientJob {
                 .unwrap_or(0),
             bytes_copied: sum(|s| s.bytes_copied),
             spilled_bytes: sum(|s| s.total(|t| t.bytes_out)),
-            tiers: TierTraffic::of(stats),
+            tiers: ShotTraffic::of(stats),
             misfit: result.misfit,
             timings,
             gradient_units: GRADIENT_UNITS.into(),

@@ -41,15 +41,15 @@ pub struct ModelledCost {
 /// The modelled costs of `plan` run as `schedule` on `tiers` (its own placement); `None` for
 /// a plan placed by use. `host_memory` bounds the host tier of the alternatives.
 ///
-/// # Errors
-/// As the schedules built for comparison.
+/// An alternative that cannot be made (a level plan too large to make, a placement that
+/// does not fit the budgets) is left out (`None`).
 pub fn modelled_cost(
     plan: Checkpointing,
     schedule: impl Schedule,
     tiers: &[Tier],
     state_bytes: u64,
     host_memory: Option<u64>,
-) -> Result<Option<ModelledCost>> {
+) -> Option<ModelledCost> {
     let steps = schedule.steps();
     match plan {
         Checkpointing::ThreeTier {
@@ -59,29 +59,33 @@ pub fn modelled_cost(
             costs,
         } => {
             let optimal = costs.evaluate(schedule, tiers);
-            let revolve = Revolve::new(steps, (device + host + disk) as u64)?;
-            let plan = schedule::planned(revolve.clone())?;
-            let budgets = [
-                Some(device as u64 * state_bytes),
-                Some(host as u64 * state_bytes),
-                None,
-            ];
-            let placed = Multistage::over_tiers(
-                &plan.slot_uses,
-                plan.stats.peak_slots,
-                state_bytes,
-                &budgets,
-            )?;
-            Ok(Some(ModelledCost {
+            // The alternative, Revolve placed by use; none where it cannot be made.
+            let by_use = || -> Result<f64> {
+                let revolve = Revolve::new(steps, (device + host + disk) as u64)?;
+                let plan = schedule::planned(revolve.clone())?;
+                let budgets = [
+                    Some(device as u64 * state_bytes),
+                    Some(host as u64 * state_bytes),
+                    None,
+                ];
+                let placed = Multistage::over_tiers(
+                    &plan.slot_uses,
+                    plan.stats.peak_slots,
+                    state_bytes,
+                    &budgets,
+                )?;
+                Ok(costs.evaluate(revolve, placed.tiers()))
+            };
+            Some(ModelledCost {
                 step: costs.forward,
                 to_host: costs.tier(Tier::HOST).write,
                 to_gpu: costs.tier(Tier::HOST).read,
                 to_disk: Some(costs.tier(Tier::DISK).write),
                 from_disk: Some(costs.tier(Tier::DISK).read),
                 cost_optimal: Some(optimal),
-                multistage: Some(costs.evaluate(revolve, placed.tiers())),
+                multistage: by_use().ok(),
                 ..ModelledCost::default()
-            }))
+            })
         }
         Checkpointing::TieredLevels {
             levels,
@@ -92,28 +96,37 @@ pub fn modelled_cost(
             // host slot holds a whole state there, so it may not fit), and Revolve's shape by
             // cost.
             let optimal = costs.evaluate(schedule, tiers);
-            let by_use = LevelOptimal::from_rest(steps, levels + 2 * host, 2)?;
-            let placed = Multistage::new(
-                by_use.clone(),
-                state_bytes,
-                Some(levels * state_bytes / 2),
-                Some(host * state_bytes),
-            );
-            let multistage = placed.ok().map(|p| costs.evaluate(by_use, p.tiers()));
+            // Each alternative is left out where it cannot be made (a level plan too large,
+            // a placement that does not fit): the run itself is not at stake.
+            let multistage = LevelOptimal::from_rest(steps, levels + 2 * host, 2)
+                .ok()
+                .and_then(|by_use| {
+                    let placed = Multistage::new(
+                        by_use.clone(),
+                        state_bytes,
+                        Some(levels * state_bytes / 2),
+                        Some(host * state_bytes),
+                    );
+                    placed.ok().map(|p| costs.evaluate(by_use, p.tiers()))
+                });
             // Revolve's shape holds state 0 in one of its GPU snapshots.
             let device = usize::try_from(levels / 2).unwrap_or(usize::MAX);
             let host_slots = usize::try_from(host).unwrap_or(usize::MAX);
-            let two_tier = TwoTier::new(steps, device.max(1), host_slots, &costs)?;
-            let two_tier_tiers = two_tier.tiers();
-            Ok(Some(ModelledCost {
+            let two_tier = TwoTier::new(steps, device.max(1), host_slots, &costs)
+                .ok()
+                .map(|two| {
+                    let placement = two.tiers();
+                    costs.evaluate(two, &placement)
+                });
+            Some(ModelledCost {
                 step: costs.forward,
                 to_host: costs.tier(Tier::HOST).write,
                 to_gpu: costs.tier(Tier::HOST).read,
                 tiered_levels: Some(optimal),
-                two_tier: Some(costs.evaluate(two_tier, &two_tier_tiers)),
+                two_tier,
                 multistage,
                 ..ModelledCost::default()
-            }))
+            })
         }
         Checkpointing::TwoTier {
             device,
@@ -121,22 +134,25 @@ pub fn modelled_cost(
             costs,
         } => {
             let optimal = costs.evaluate(schedule, tiers);
-            let revolve = Revolve::new(steps, (device + host) as u64)?;
-            let placed = Multistage::new(
-                revolve.clone(),
-                state_bytes,
-                Some(device as u64 * state_bytes),
-                host_memory,
-            )?;
-            Ok(Some(ModelledCost {
+            let by_use = || -> Result<f64> {
+                let revolve = Revolve::new(steps, (device + host) as u64)?;
+                let placed = Multistage::new(
+                    revolve.clone(),
+                    state_bytes,
+                    Some(device as u64 * state_bytes),
+                    host_memory,
+                )?;
+                Ok(costs.evaluate(revolve, placed.tiers()))
+            };
+            Some(ModelledCost {
                 step: costs.forward,
                 to_host: costs.tier(Tier::HOST).write,
                 to_gpu: costs.tier(Tier::HOST).read,
                 two_tier: Some(optimal),
-                multistage: Some(costs.evaluate(revolve, placed.tiers())),
+                multistage: by_use().ok(),
                 ..ModelledCost::default()
-            }))
+            })
         }
-        _ => Ok(None),
+        _ => None,
     }
 }

@@ -12,7 +12,7 @@ use crate::schedule::Tier;
 
 /// Each shot's checkpoint traffic by tier (`summary.json`'s `tiers`), one entry per shot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TierTraffic {
+pub struct ShotTraffic {
     /// Saves kept on the GPU.
     pub device_saves: Vec<u64>,
     /// Restores from the GPU.
@@ -45,7 +45,7 @@ pub struct TierTraffic {
     pub disk_read_seconds: Vec<f64>,
 }
 
-impl TierTraffic {
+impl ShotTraffic {
     /// The traffic of each shot's run, from its tiers' own counts: host memory and the disk
     /// by name; the bytes each way and the demotions summed over the tiers (disk spills pass
     /// through host memory); a save or restore in no tier of host memory counts as the GPU's.
@@ -57,15 +57,18 @@ impl TierTraffic {
         fn disk(s: &RunStats) -> &TierStats {
             s.named("disk")
         }
-        TierTraffic {
-            device_saves: each(&|s| s.saves - host(s).saves),
-            device_restores: each(&|s| s.restores - host(s).restores),
+        ShotTraffic {
+            // What is not saved to a slower tier stays on the GPU (the rebuilt rest state too).
+            device_saves: each(&|s| s.saves - s.total(|t| t.saves) + s.tier(Tier::DEVICE).saves),
+            device_restores: each(&|s| {
+                s.restores - s.total(|t| t.restores) + s.tier(Tier::DEVICE).restores
+            }),
             host_saves: each(&|s| host(s).saves),
             host_restores: each(&|s| host(s).restores),
             bytes_to_host: each(&|s| s.total(|t| t.bytes_out)),
             bytes_to_device: each(&|s| s.total(|t| t.bytes_in)),
             out_of_memory_demotions: each(&|s| s.total(|t| t.demotions)),
-            peak_host_bytes: each(&|s| s.peak_slower_bytes),
+            peak_host_bytes: each(&|s| host(s).peak_bytes),
             disk_saves: each(&|s| disk(s).saves),
             disk_restores: each(&|s| disk(s).restores),
             disk_reads_ahead: each(&|s| disk(s).reads_ahead),
@@ -144,7 +147,7 @@ pub struct Summary {
     pub shot_devices: Vec<usize>,
     /// The rank each shot ran on.
     pub shot_ranks: Vec<usize>,
-    /// The quiet fraction each shot stopped at, if the run stopped when quiet.
+    /// The fraction of its peak energy at which a shot stops, if the run stops when quiet.
     pub until_quiet: Option<f64>,
     /// Each shot's forward step evaluations.
     pub forward_steps: Vec<u64>,
@@ -163,7 +166,7 @@ pub struct Summary {
     /// Bytes spilled to host memory, all shots.
     pub spilled_bytes: u64,
     /// Checkpoint traffic by tier.
-    pub tiers: TierTraffic,
+    pub tiers: ShotTraffic,
     /// `½ Σ (d − d_obs)²`, summed over shots.
     pub misfit: f64,
     /// Seconds per phase (`forward sweeps`, `reverse sweeps`, `total`, and the command
@@ -206,7 +209,6 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
 #[derive(Default)]
 struct OneLineArrays {
     depth: usize,
-    in_array: usize,
     /// Whether the current object has had a key (for the closing brace's line).
     has_value: Vec<bool>,
 }
@@ -222,12 +224,10 @@ impl OneLineArrays {
 
 impl serde_json::ser::Formatter for OneLineArrays {
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.in_array += 1;
         w.write_all(b"[")
     }
 
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.in_array -= 1;
         w.write_all(b"]")
     }
 

@@ -89,9 +89,9 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
 
 /// A memory tier, by its place in the list of tiers from fastest (0) to slowest.
 ///
-/// The GPU engine has two: [`Tier::DEVICE`] (GPU buffers) and [`Tier::HOST`] (host memory,
-/// reached through staging copies). A store with more tiers (a disk, a peer GPU) numbers them
-/// on from there. Serialized as its number.
+/// The GPU engine has [`Tier::DEVICE`] (GPU buffers), [`Tier::HOST`] (host memory: host
+/// buffers the GPU copies into, or staging copies) and, with a disk directory,
+/// [`Tier::DISK`]; a tier added from outside takes the next number. Serialized as its number.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
