@@ -545,16 +545,8 @@ impl DiskTier {
 
     /// Blocks until spill `id` has reached host memory and the disk thread.
     fn await_spill(&mut self, io: &mut TierIo<'_, '_>, id: SpillId) -> Result<()> {
-        if self.spills.has_unsubmitted()
-            && let Some(index) = io.submit()?
-        {
-            self.spills.submitted(&index);
-        }
-        if let Some(index) = self.spills.submission_of(id) {
-            let start = Instant::now();
-            io.gpu().wait_for(index)?;
-            self.stats.wait_seconds += start.elapsed().as_secs_f64();
-        }
+        let gpu = io.gpu();
+        self.stats.wait_seconds += self.spills.wait_for(gpu, id, || io.submit())?;
         self.take_spills()
     }
 

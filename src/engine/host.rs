@@ -26,7 +26,6 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Instant;
 
 use super::spills::{HostCopy, SpillId, Spills};
 use super::stats::TierStats;
@@ -174,16 +173,8 @@ impl HostTier {
     /// Blocks until spill `id` is in host memory: until its submission is done, not the
     /// whole queue.
     fn await_spill(&mut self, io: &mut TierIo<'_, '_>, id: SpillId) -> Result<()> {
-        if self.spills.has_unsubmitted()
-            && let Some(index) = io.submit()?
-        {
-            self.spills.submitted(&index);
-        }
-        if let Some(index) = self.spills.submission_of(id) {
-            let start = Instant::now();
-            io.gpu().wait_for(index)?;
-            self.stats.wait_seconds += start.elapsed().as_secs_f64();
-        }
+        let gpu = io.gpu();
+        self.stats.wait_seconds += self.spills.wait_for(gpu, id, || io.submit())?;
         self.take_spills()
     }
 

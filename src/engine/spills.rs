@@ -148,6 +148,33 @@ impl Spills {
             .and_then(|s| s.submission.clone())
     }
 
+    /// Blocks until spill `id`'s copies have run: if some spill is still in the open encoder,
+    /// `submit` submits it (and returns the submission that carries everything encoded so
+    /// far), then the wait on `gpu` is for that spill's submission, not the whole queue.
+    /// Returns the seconds spent waiting for the GPU. The finished spill is then ready for
+    /// [`take_finished`](Self::take_finished).
+    ///
+    /// # Errors
+    /// As `submit` and [`Gpu::wait_for`].
+    pub(crate) fn wait_for(
+        &mut self,
+        gpu: &Gpu,
+        id: SpillId,
+        submit: impl FnOnce() -> Result<Option<wgpu::SubmissionIndex>>,
+    ) -> Result<f64> {
+        if self.has_unsubmitted()
+            && let Some(index) = submit()?
+        {
+            self.submitted(&index);
+        }
+        let Some(index) = self.submission_of(id) else {
+            return Ok(0.0);
+        };
+        let start = std::time::Instant::now();
+        gpu.wait_for(index)?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
     /// Encodes copies of `levels` into staging buffers (reused, or made here).
     ///
     /// # Errors
