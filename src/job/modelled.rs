@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use crate::fwi::Checkpointing;
-use crate::schedule::{self, LevelOptimal, Multistage, Revolve, Schedule, Tier, TwoTier};
+use crate::schedule::{
+    self, LevelOptimal, Multistage, Revolve, Schedule, Tier, TieredCosts, TwoTier,
+};
 
 /// The costs a plan by cost used and what they model, in seconds (or multiples of a step):
 /// `summary.json`'s `modelled_cost`. The key of the plan's own cost is its schedule's name
@@ -59,23 +60,12 @@ pub fn modelled_cost(
             costs,
         } => {
             let optimal = costs.evaluate(schedule, tiers);
-            // The alternative, Revolve placed by use; none where it cannot be made.
-            let by_use = || -> Result<f64> {
-                let revolve = Revolve::new(steps, (device + host + disk) as u64)?;
-                let plan = schedule::planned(revolve.clone())?;
-                let budgets = [
-                    Some(device as u64 * state_bytes),
-                    Some(host as u64 * state_bytes),
-                    None,
-                ];
-                let placed = Multistage::over_tiers(
-                    &plan.slot_uses,
-                    plan.stats.peak_slots,
-                    state_bytes,
-                    &budgets,
-                )?;
-                Ok(costs.evaluate(revolve, placed.tiers()))
-            };
+            let budgets = [
+                Some(device as u64 * state_bytes),
+                Some(host as u64 * state_bytes),
+                None,
+            ];
+            let by_use = revolve_by_use(steps, device + host + disk, state_bytes, &budgets, &costs);
             Some(ModelledCost {
                 step: costs.forward,
                 to_host: costs.tier(Tier::HOST).write,
@@ -83,7 +73,7 @@ pub fn modelled_cost(
                 to_disk: Some(costs.tier(Tier::DISK).write),
                 from_disk: Some(costs.tier(Tier::DISK).read),
                 cost_optimal: Some(optimal),
-                multistage: by_use().ok(),
+                multistage: by_use,
                 ..ModelledCost::default()
             })
         }
@@ -134,25 +124,34 @@ pub fn modelled_cost(
             costs,
         } => {
             let optimal = costs.evaluate(schedule, tiers);
-            let by_use = || -> Result<f64> {
-                let revolve = Revolve::new(steps, (device + host) as u64)?;
-                let placed = Multistage::new(
-                    revolve.clone(),
-                    state_bytes,
-                    Some(device as u64 * state_bytes),
-                    host_memory,
-                )?;
-                Ok(costs.evaluate(revolve, placed.tiers()))
-            };
+            let budgets = [Some(device as u64 * state_bytes), host_memory];
+            let by_use = revolve_by_use(steps, device + host, state_bytes, &budgets, &costs);
             Some(ModelledCost {
                 step: costs.forward,
                 to_host: costs.tier(Tier::HOST).write,
                 to_gpu: costs.tier(Tier::HOST).read,
                 two_tier: Some(optimal),
-                multistage: by_use().ok(),
+                multistage: by_use,
                 ..ModelledCost::default()
             })
         }
         _ => None,
     }
+}
+
+/// Revolve with `snaps` snapshots, its slots placed by use on tiers of `budgets` (fastest
+/// first): its modelled cost under `costs`, or `None` where it cannot be made or does not fit.
+fn revolve_by_use(
+    steps: u64,
+    snaps: usize,
+    state_bytes: u64,
+    budgets: &[Option<u64>],
+    costs: &TieredCosts,
+) -> Option<f64> {
+    let revolve = Revolve::new(steps, snaps as u64).ok()?;
+    let plan = schedule::planned(revolve.clone()).ok()?;
+    let placed =
+        Multistage::over_tiers(&plan.slot_uses, plan.stats.peak_slots, state_bytes, budgets)
+            .ok()?;
+    Some(costs.evaluate(revolve, placed.tiers()))
 }
