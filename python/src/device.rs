@@ -418,7 +418,6 @@ impl Device {
             disk,
             disk_memory: optional_count(disk_memory, "disk_memory")?,
         };
-        policy.check().map_err(to_py)?;
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {
             return Err(bad(

@@ -246,7 +246,7 @@ impl GradientJob {
             p.levels() as u64 * p.level_bytes()
         };
         let steps = self.steps();
-        let checkpointing = self.policy.checkpointing(
+        let checkpointing = self.policy.resolve(
             steps,
             state_bytes,
             || {

@@ -237,6 +237,18 @@ impl RunPolicy {
         measure_disk: impl FnOnce() -> Result<TierCost>,
     ) -> Result<Checkpointing> {
         self.check()?;
+        self.resolve(steps, state_bytes, measure, measure_disk)
+    }
+
+    /// [`checkpointing`](Self::checkpointing) for a policy already checked (a
+    /// [`GradientJob`](super::GradientJob)'s: the disk directory is probed once).
+    pub(crate) fn resolve(
+        &self,
+        steps: u64,
+        state_bytes: u64,
+        measure: impl FnOnce() -> Result<TieredCosts>,
+        measure_disk: impl FnOnce() -> Result<TierCost>,
+    ) -> Result<Checkpointing> {
         if self.store_all {
             return Ok(Checkpointing::StoreAll);
         }
