@@ -36,7 +36,7 @@ use mpi::datatype::PartitionMut;
 use mpi::traits::{Communicator, Destination, Root, Source};
 
 use super::record::{decode, encode};
-use super::{Checkpointing, FwiGradient, Journal, Survey, add_shot, check_shots, empty_total};
+use super::{Checkpointing, FwiGradient, Journal, Survey, add_shot, empty_total};
 use crate::acoustic::Problem;
 use crate::engine::{Progress, ProgressReply, RevolverOptions};
 use crate::error::{Error, Result};
@@ -102,8 +102,7 @@ pub fn gradient_over_ranks_journaled<C: Communicator, R: ProgressReply>(
     journal: Option<&Journal>,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<Option<FwiGradient>> {
-    let survey = check_shots(shots, observed)
-        .and_then(|_| Survey::new(shots, observed, checkpointing, options));
+    let survey = Survey::new(shots, observed, checkpointing, options);
     // A bad survey fails on every rank alike; agreed all the same, so no rank waits alone.
     let survey = agree(world, survey)?;
     over_ranks(world, gpus, &survey, journal, progress)
@@ -117,7 +116,7 @@ pub(crate) fn over_ranks<C: Communicator, R: ProgressReply>(
     journal: Option<&Journal>,
     progress: impl Fn(usize, Progress) -> R + Sync,
 ) -> Result<Option<FwiGradient>> {
-    let (shots, observed) = (survey.shots, survey.observed);
+    let shots = survey.shots;
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mine = shots_of_rank(shots.len(), rank, ranks);
     let local = if mine.is_empty() {
@@ -137,7 +136,8 @@ pub(crate) fn over_ranks<C: Communicator, R: ProgressReply>(
     }
     // Rank 0 adds each shot as it comes, in shot order: besides its own shots it holds one
     // received result at a time.
-    let first = check_shots(shots, observed)?;
+    // A survey holds at least one shot (`Survey::new` and `GradientJob::new` check it).
+    let first = shots.first().ok_or_else(|| lost(0))?;
     let mut total = empty_total(first, shots.len());
     let mut own = done.into_iter();
     for i in 0..shots.len() {
