@@ -437,7 +437,7 @@ fn run(args: &Args) -> Result<(), String> {
         w.write_all(text.as_bytes())
     })
     .map_err(err)?;
-    report::print_table(args, &summary, &tiers);
+    report::print_table(args, &summary);
     journal.remove().map_err(err)?;
     if ranks.size() > 1 {
         // Every other rank has removed its own (agreed above).

@@ -1,22 +1,17 @@
 //! The closing table, read from the run's [`Summary`].
 
 use gpurevolve::job::Summary;
-use gpurevolve::schedule::Tier;
 
 use super::Args;
 
-/// Slots in `tier`.
-fn count(tiers: &[Tier], tier: Tier) -> usize {
-    tiers.iter().filter(|t| **t == tier).count()
-}
-
-/// The closing table on stdout; `tiers` is shot 0's placement as its run ended.
-pub fn print_table(args: &Args, s: &Summary, tiers: &[Tier]) {
+/// The closing table on stdout; the slots shown are shot 0's as its run ended.
+pub fn print_table(args: &Args, s: &Summary) {
+    let shot0 = |slots: &[u64]| slots.first().copied().unwrap_or(0);
     let seconds = |name: &str| s.timings.get(name).copied().unwrap_or(0.0);
     let sum = |v: &[u64]| v.iter().sum::<u64>();
     let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
     let disk = if args.disk.is_some() {
-        format!(", {} on disk", count(tiers, Tier::DISK))
+        format!(", {} on disk", shot0(&s.disk_slots))
     } else {
         String::new()
     };
@@ -59,8 +54,8 @@ pub fn print_table(args: &Args, s: &Summary, tiers: &[Tier]) {
                 s.schedule,
                 s.snaps,
                 s.checkpoint_levels,
-                count(tiers, Tier::DEVICE),
-                count(tiers, Tier::HOST),
+                shot0(&s.device_slots),
+                shot0(&s.host_slots),
             ),
         ),
         steps,
