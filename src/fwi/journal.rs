@@ -335,3 +335,40 @@ fn shot_of(name: &str) -> Option<usize> {
         .ok()?;
     (name == format!("shot-{shot:06}.bin")).then_some(shot)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RunStats;
+
+    #[test]
+    fn a_record_of_another_format_says_so_and_is_not_read() {
+        let dir =
+            std::env::temp_dir().join(format!("gpurevolve-journal-fmt-{}", std::process::id()));
+        let journal = Journal::open(&dir, 0x1234, false).unwrap();
+        let done = ShotDone {
+            device: 0,
+            misfit: 0.1 + 0.2,
+            gradient: vec![1.5, -2.0],
+            stats: RunStats::default(),
+            traces: vec![0.25; 3],
+            tiers: Vec::new(),
+        };
+        journal.record(0, &done).unwrap();
+        assert_eq!(journal.load(0).unwrap().gradient, done.gradient);
+        let path = journal.path(0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[7] = b'1';
+        std::fs::write(&path, bytes).unwrap();
+        let err = journal
+            .load(0)
+            .err()
+            .expect("a record of format 1 is refused");
+        assert!(
+            err.to_string()
+                .contains("another version of gpurevolve (format 1"),
+            "{err}"
+        );
+        journal.remove().unwrap();
+    }
+}
