@@ -102,6 +102,8 @@ fn region_coord(d: u32, j: u32, n: u32) -> i32 {
 // limit) and laid out z fastest, so neighbouring invocations read neighbouring words and no
 // workgroup idles for a region's shape (a band 44 cells deep in 64-wide workgroups would).
 fn region_cell(dims: u32, wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> vec3<i32> {
+    // The shot rides on the dispatch's z dimension.
+    base = wid.z * grid.batch.x;
     let id = (wid.y * nwg.x + wid.x) * LAYER_WORKGROUP + lid;
     let lx = region_len(0u, grid.nx);
     let ly = select(1u, region_len(1u, grid.ny), dims == 3u);
@@ -121,7 +123,7 @@ fn region_cell(dims: u32, wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> vec3<i32>
 fn padded_index(c: vec3<i32>) -> u32 {
     let r = i32(RADIUS);
     let ry = select(0, r, grid.py > 1u);
-    return u32(((c.x + r) * i32(grid.py) + (c.y + ry)) * i32(grid.pz) + (c.z + r));
+    return base + u32(((c.x + r) * i32(grid.py) + (c.y + ry)) * i32(grid.pz) + (c.z + r));
 }
 
 fn axis_stride(d: u32) -> i32 {
@@ -138,8 +140,8 @@ fn profile(d: u32, c: i32) -> vec2<f32> {
 // A (`which` 0) or B (1) of `profile`.
 fn profile_at(d: u32, c: i32, which: u32) -> f32 {
     let pad = 2u * RADIUS;
-    let base = select(select(grid.nx + grid.ny + 2u * pad, grid.nx + pad, d == 1u), 0u, d == 0u);
-    return pml_profile[2u * (base + u32(c + i32(RADIUS))) + which];
+    let start = select(select(grid.nx + grid.ny + 2u * pad, grid.nx + pad, d == 1u), 0u, d == 0u);
+    return pml_profile[2u * (start + u32(c + i32(RADIUS))) + which];
 }
 
 // A line of axis d's slab through cell c, along d, on c's side of the grid. The slab holds,
@@ -165,7 +167,7 @@ fn slab_line(d: u32, c: vec3<i32>) -> SlabLine {
     dims[d] = 2 * w;
     var s = c;
     s[d] = 0;
-    let line = i32(grid.psi_offset[d]) + (s.x * dims.y + s.y) * dims.z + s.z;
+    let line = i32(base + grid.psi_offset[d]) + (s.x * dims.y + s.y) * dims.z + s.z;
     let stride = select(select(1, dims.z, d == 1u), dims.y * dims.z, d == 0u);
     // The right side's half starts w cells into the slab, and at n − w along the axis.
     let right = 2 * c[d] >= n;
@@ -320,7 +322,7 @@ fn pml_adjoint(i: u32, c: vec3<i32>, d: u32) -> f32 {
 
 // The step's `update` with b = 1: `2b·cur − (2b − 1)·prev` is `2·cur − prev` bit for bit.
 fn undamped_update(i: u32, lap: f32) {
-    next[i] = 2.0 * cur[i] - prev[i] + coef_a[i] * lap;
+    next[i] = 2.0 * cur[i] - prev[i] + coef_a[model(i)] * lap;
 }
 
 // The step: next = 2b·cur − (2b − 1)·prev + a·(L cur + the layer's terms), and the next memory
@@ -413,7 +415,7 @@ fn layer_gradient(c: vec3<i32>, dims: u32) {
         }
     }
     // `accumulate` with b = 1: 2(b − 1)(u_k − u_{k−1}) is zero, so u_{k−1} is not read.
-    grad[i] -= psi[i] * (coef_a[i] * (s.lap + terms)) * grid.inv_dt2;
+    grad[i] -= psi[i] * (coef_a[model(i)] * (s.lap + terms)) * grid.inv_dt2;
 }
 
 @compute @workgroup_size(LAYER_WORKGROUP)

@@ -1,5 +1,9 @@
 // Where off-grid points (sources, receivers) meet the grid: injection and sampling.
 //
+// A batch of shots is one plan: its points are the shots' points one shot after another, its
+// cells index the batched field (shot × the level's length + the cell), and the model's
+// arrays, one for the batch, are read at the cell within its shot (`cell % sample.stride`).
+//
 // Sampling reads the 2^dim multilinear taps of a point. Injection, its exact transpose, is a
 // gather: one invocation per grid cell touched sums the contributions of the points that reach
 // it, in increasing point order, and adds the sum to its own cell. Each cell is written by one
@@ -12,7 +16,8 @@ struct Sample {
     points: u32,
     // 1/Δt², for `gradient_at_sources`.
     inv_dt2: f32,
-    _pad1: u32,
+    // Words from one shot's field to the next in a batched buffer (a time level's length).
+    stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> sample: Sample;
@@ -49,7 +54,7 @@ fn inject(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let cell = cells[c];
-    field[cell] += coef_a[cell] * gathered(c);
+    field[cell] += coef_a[cell % sample.stride] * gathered(c);
 }
 
 // --- the source term of the gradient: grad[cell] −= ψ[cell] · a[cell] · Σ weight · values[k][point] / Δt² ---
@@ -66,7 +71,7 @@ fn gradient_at_sources(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let cell = cells[c];
-    field[cell] -= psi[cell] * (coef_a[cell] * gathered(c)) * sample.inv_dt2;
+    field[cell] -= psi[cell] * (coef_a[cell % sample.stride] * gathered(c)) * sample.inv_dt2;
 }
 
 // --- sampling: traces[k][point] = Σ weight · source[cell] ---
@@ -100,10 +105,12 @@ fn sample_points(@builtin(global_invocation_id) gid: vec3<u32>) {
 //
 // The data residual of the adjoint source, from the traces the forward sweep recorded on the
 // GPU: the adjoint of step k then needs no u_{k+1}, and no trace goes to the host between the
-// sweeps.
+// sweeps. Past the last sample of its point's shot (`ends`: a shot of a batch that stopped
+// early, when quiet), the residual is zero, so that shot's adjoint starts at its own end.
 
 @group(0) @binding(10) var<storage, read> observed: array<f32>;
 @group(0) @binding(12) var<storage, read> recorded: array<f32>;
+@group(0) @binding(13) var<storage, read> ends: array<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn trace_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -112,5 +119,5 @@ fn trace_residual(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let at = sample.k * sample.points + p;
-    traces[at] = recorded[at] - observed[at];
+    traces[at] = select(0.0, recorded[at] - observed[at], sample.k <= ends[p]);
 }

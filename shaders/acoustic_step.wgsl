@@ -34,6 +34,10 @@ struct Grid {
     psi_offset: vec4<u32>,
     // Values in axis d's slab: 2·pml_width cells across, the full grid along the others.
     slab_len: vec4<u32>,
+    // The batch: words from one shot's time level to the next (a level's length), shots in
+    // the batch, and in 3D the workgroups along x of one shot (the dispatch's z dimension
+    // holds every shot's, one after the other).
+    batch: vec4<u32>,
 }
 
 // Stencil radius (space order / 2), fixed when the pipeline is built so the loop unrolls.
@@ -54,6 +58,17 @@ override WORKGROUP_Z: u32;
 // The gradient's inputs and output: ψ_{k+1} and ∂J/∂m.
 @group(0) @binding(6) var<storage, read> psi: array<f32>;
 @group(0) @binding(7) var<storage, read_write> grad: array<f32>;
+
+// Where this invocation's shot starts in every batched buffer (time levels, ψ, the gradients):
+// shot × the level's length. The model's arrays (coef_a, coef_b, the CPML's profile) are one
+// for the batch and indexed without it ([`model`]). Shots never read each other's words, so a
+// shot's bits do not depend on the batch it runs in.
+var<private> base: u32;
+
+// The model's index of the field index i.
+fn model(i: u32) -> u32 {
+    return i - base;
+}
 
 fn coeff(k: u32) -> f32 {
     return grid.coeffs[k / 4u][k % 4u];
@@ -95,15 +110,30 @@ fn laplacian_3d(i: u32) -> f32 {
 // The padded index of extended cell (x, z), or of (x, y, z); z is contiguous in memory and
 // rides on gid.x so neighbouring invocations read neighbouring words.
 fn cell_2d(gid: vec3<u32>) -> u32 {
-    return (gid.y + RADIUS) * grid.pz + (gid.x + RADIUS);
+    return base + (gid.y + RADIUS) * grid.pz + (gid.x + RADIUS);
 }
 
 fn cell_3d(gid: vec3<u32>) -> u32 {
-    return ((gid.z + RADIUS) * grid.py + (gid.y + RADIUS)) * grid.pz + (gid.x + RADIUS);
+    return base + ((gid.z + RADIUS) * grid.py + (gid.y + RADIUS)) * grid.pz + (gid.x + RADIUS);
 }
 
-fn inside_2d(gid: vec3<u32>) -> bool {
-    return gid.x < grid.nz && gid.y < grid.nx;
+// In 2D the shot rides on the dispatch's z dimension (gid.z): sets `base` to its start, and
+// says whether the invocation has a cell, of a shot of the batch.
+fn shot_2d(gid: vec3<u32>) -> bool {
+    base = gid.z * grid.batch.x;
+    return gid.x < grid.nz && gid.y < grid.nx && gid.z < grid.batch.y;
+}
+
+// In 3D z is the x axis: the dispatch's z dimension holds batch.z workgroups of it per shot,
+// shot after shot. Sets `base` to the shot's start; returns the invocation's id within it.
+fn shot_3d(wid: vec3<u32>, lid: vec3<u32>) -> vec3<u32> {
+    let shot = wid.z / grid.batch.z;
+    base = shot * grid.batch.x;
+    return vec3<u32>(
+        wid.x * WORKGROUP_X + lid.x,
+        wid.y * WORKGROUP_Y + lid.y,
+        (wid.z % grid.batch.z) * WORKGROUP_Z + lid.z,
+    );
 }
 
 fn inside_3d(gid: vec3<u32>) -> bool {
@@ -111,13 +141,13 @@ fn inside_3d(gid: vec3<u32>) -> bool {
 }
 
 fn update(i: u32, lap: f32) {
-    let b = coef_b[i];
-    next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + coef_a[i] * lap;
+    let b = coef_b[model(i)];
+    next[i] = 2.0 * b * cur[i] - (2.0 * b - 1.0) * prev[i] + coef_a[model(i)] * lap;
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
 fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (!inside_2d(gid)) {
+    if (!shot_2d(gid)) {
         return;
     }
     let i = cell_2d(gid);
@@ -125,7 +155,11 @@ fn step_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
-fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn step_3d(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let gid = shot_3d(wid, lid);
     if (!inside_3d(gid)) {
         return;
     }
@@ -144,13 +178,13 @@ fn step_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
 // has none of the cancellation of the large u_{k+1} − 2u_k. Each invocation updates only its own cell, in a
 // fixed order over steps: no atomics.
 fn accumulate(i: u32, lap: f32) {
-    let d = 2.0 * (coef_b[i] - 1.0) * (cur[i] - prev[i]) + coef_a[i] * lap;
+    let d = 2.0 * (coef_b[model(i)] - 1.0) * (cur[i] - prev[i]) + coef_a[model(i)] * lap;
     grad[i] -= psi[i] * d * grid.inv_dt2;
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
 fn gradient_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (!inside_2d(gid)) {
+    if (!shot_2d(gid)) {
         return;
     }
     let i = cell_2d(gid);
@@ -158,7 +192,11 @@ fn gradient_2d(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y, WORKGROUP_Z)
-fn gradient_3d(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn gradient_3d(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let gid = shot_3d(wid, lid);
     if (!inside_3d(gid)) {
         return;
     }

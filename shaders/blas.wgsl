@@ -43,7 +43,8 @@ struct ReduceParams {
     chunk: u32,
     // Workgroups per row of the dispatch (long vectors spill into workgroup_id.y).
     row: u32,
-    _pad: u32,
+    // The first element reduced: one shot's field in a batched buffer, say.
+    offset: u32,
 }
 
 @group(0) @binding(3) var<uniform> reduce_params: ReduceParams;
@@ -60,7 +61,7 @@ fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     for (var i = lid; i < reduce_params.chunk; i = i + REDUCE_SIZE) {
         let j = start + i;
         if (j < reduce_params.len) {
-            let x = v[j];
+            let x = v[reduce_params.offset + j];
             s = s + x * x;
         }
     }

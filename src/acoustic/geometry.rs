@@ -396,6 +396,41 @@ impl PointPlan {
         }
     }
 
+    /// The plan of a batch of shots: `plans`' points one shot after another, and their cells
+    /// moved into a batched buffer in which shot `s`'s field starts at `s × stride` words.
+    /// Each shot's cells keep their entries in point order, so a gather sums a shot's
+    /// contributions exactly as its own plan does.
+    pub(crate) fn batched(plans: &[&PointPlan], stride: usize) -> PointPlan {
+        let mut batch = PointPlan {
+            points: 0,
+            taps: Vec::new(),
+            cells: Vec::new(),
+            offsets: Vec::new(),
+            entries: Vec::new(),
+        };
+        for (shot, plan) in plans.iter().enumerate() {
+            let (first_point, start) = (batch.points, shot * stride);
+            let first_entry = batch.entries.len();
+            batch.cells.extend(plan.cells.iter().map(|&c| start + c));
+            // Each shot's offsets but its closing one: the next shot's first opens there.
+            let opened = plan.offsets.len().saturating_sub(1);
+            batch
+                .offsets
+                .extend(plan.offsets[..opened].iter().map(|&o| first_entry + o));
+            batch
+                .entries
+                .extend(plan.entries.iter().map(|&(p, w)| (first_point + p, w)));
+            batch.taps.extend(
+                plan.taps
+                    .iter()
+                    .map(|t| t.iter().map(|&(c, w)| (start + c, w)).collect()),
+            );
+            batch.points += plan.points;
+        }
+        batch.offsets.push(batch.entries.len());
+        batch
+    }
+
     /// `field[cell] += scale[cell] · Σ weight · values[point]` (injection; `values` per point):
     /// the float64 twin of the GPU's injection, which the twin's steps use.
     ///

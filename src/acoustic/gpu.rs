@@ -11,6 +11,7 @@ use std::cell::Cell;
 use bytemuck::{Pod, Zeroable};
 
 use super::cpml_kernels::CpmlKernels;
+use super::geometry::PointPlan;
 use super::grid::Layout;
 use super::kernels::{BindKey, FIELD_USAGE, STEP_WGSL, to_f32};
 use super::points::{PointBuffers, PointKernels};
@@ -29,6 +30,9 @@ struct GridUniform {
     first: [f32; 12],
     psi_offset: [u32; 4],
     slab_len: [u32; 4],
+    /// A level's length (words from one shot to the next in a batched buffer), the shots in
+    /// the batch, and in 3D the workgroups along x of one shot.
+    batch: [u32; 4],
 }
 
 /// What the adjoint step injects at the receivers.
@@ -50,7 +54,8 @@ pub enum AdjointInput<'a> {
 /// buffer every step, so the cache is bounded rather than kept forever.
 const BIND_GROUPS_KEPT: usize = 256;
 
-/// The acoustic problem resident on the GPU.
+/// The acoustic problem resident on the GPU: one shot, or a batch of shots stepped together
+/// ([`batch`](Self::batch)).
 ///
 /// ```no_run
 /// use gpurevolve::acoustic::{GpuAcoustic, Geometry, Model, Problem, TimeAxis};
@@ -70,7 +75,11 @@ pub struct GpuAcoustic<'g> {
     layout: Layout,
     pub(super) nt: usize,
     dt: f64,
+    /// One shot's time level, in words.
     level_len: usize,
+    /// Shots in the batch, and each one's receivers (its columns of the traces).
+    pub(super) batch: usize,
+    pub(super) shot_receivers: Vec<usize>,
     stencils: Stencils,
     step_groups: [u32; 3],
     points: PointKernels,
@@ -140,10 +149,43 @@ impl<'g> GpuAcoustic<'g> {
     /// the grid needs more workgroups than a dispatch holds, [`Error::Gpu`] on a kernel that
     /// does not compile.
     pub fn new(gpu: &'g Gpu, problem: &Problem) -> Result<Self> {
+        Self::batch(gpu, &[problem])
+    }
+
+    /// A batch of `shots` stepped together: each dispatch steps every shot. A batched buffer
+    /// holds the shots' fields one after another, [`Problem::level_len`] words apart; a time
+    /// level ([`level_bytes`](Self::level_bytes)) is the batch's, traces are `[nt][receivers of
+    /// every shot]`, shot after shot, and so is the source series. Each shot's numbers are
+    /// the bits it has alone: no kernel reads another shot's words.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); [`Error::InvalidArgument`] for no shots, or shots that do not
+    /// [share their medium](Problem::shares_medium) with the first; [`Error::BufferTooLarge`]
+    /// when the batch's time level exceeds the device's buffer limits (a smaller batch may fit).
+    pub fn batch(gpu: &'g Gpu, shots: &[&Problem]) -> Result<Self> {
+        let Some(problem) = shots.first() else {
+            return Err(Error::InvalidArgument {
+                name: "shots",
+                reason: "a batch needs at least one shot".into(),
+            });
+        };
+        if let Some(i) = shots.iter().position(|s| !s.shares_medium(problem)) {
+            return Err(Error::InvalidArgument {
+                name: "shots",
+                reason: format!(
+                    "shot {i} of the batch has another grid, time axis, order, absorbing \
+                     layer or model than its first: only shots that differ in their sources, \
+                     receivers and wavelets can run together"
+                ),
+            });
+        }
+        let batch = shots.len();
         let layout = *problem.layout();
         let limits = gpu.limits();
         // Before compiling or uploading anything: can a field ever exist on this device?
         gpu.check_buffer_size("time level", problem.level_bytes(), FIELD_USAGE)?;
+        let batch_bytes = problem.level_bytes().saturating_mul(batch as u64);
+        gpu.check_buffer_size("batch's time level", batch_bytes, FIELD_USAGE)?;
         // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
         // a tuning knob of the device (`GpuOptions::kernels`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
@@ -154,24 +196,35 @@ impl<'g> GpuAcoustic<'g> {
         };
         let e = layout.extended;
         let groups = |cells: usize, size: u32| cells.div_ceil(size as usize) as u32;
+        // The shots ride on the dispatch's z dimension: in 2D one per z invocation, in 3D
+        // (where z is the x axis) one run of x's workgroups after another.
+        let x_groups = groups(e[0], wg[2]);
         let step_groups = if layout.dim == 3 {
             [
                 groups(e[2], wg[0]),
                 groups(e[1], wg[1]),
-                groups(e[0], wg[2]),
+                x_groups.saturating_mul(batch as u32),
             ]
         } else {
-            [groups(e[2], wg[0]), groups(e[0], wg[1]), 1]
+            [
+                groups(e[2], wg[0]),
+                groups(e[0], wg[1]),
+                groups(batch, wg[2]),
+            ]
         };
+        // A CPML region's dispatch holds one shot per workgroup along z.
         if step_groups
             .iter()
+            .chain(&[batch as u32])
             .any(|&g| g > limits.max_compute_workgroups_per_dimension)
+            || batch > u32::MAX as usize
         {
             return Err(Error::InvalidArgument {
                 name: "shape",
                 reason: format!(
-                    "an extended grid of {e:?} needs {step_groups:?} workgroups, above this \
-                     device's {} per dimension",
+                    "an extended grid of {e:?} in a batch of {batch} shots needs \
+                     {step_groups:?} workgroups, above this device's {} per dimension: use a \
+                     smaller batch or grid",
                     limits.max_compute_workgroups_per_dimension
                 ),
             });
@@ -243,6 +296,7 @@ impl<'g> GpuAcoustic<'g> {
             first,
             psi_offset,
             slab_len,
+            batch: [problem.level_len() as u32, batch as u32, x_groups, 0],
         };
         let grid = gpu.upload("grid", &[grid_uniform], wgpu::BufferUsages::UNIFORM)?;
 
@@ -256,22 +310,38 @@ impl<'g> GpuAcoustic<'g> {
         let a = gpu.upload("a", &to_f32(&a), wgpu::BufferUsages::STORAGE)?;
         let b = gpu.upload("b", &to_f32(&b), wgpu::BufferUsages::STORAGE)?;
         let nt = problem.time().nt;
-        let sources = points.buffers(gpu, problem.sources(), nt, dt)?;
-        let receivers = points.buffers(gpu, problem.receivers(), nt, dt)?;
+        let stride = problem.level_len();
+        let plans = |plan: fn(&Problem) -> &PointPlan| {
+            let plans: Vec<&PointPlan> = shots.iter().map(|s| plan(s)).collect();
+            PointPlan::batched(&plans, stride)
+        };
+        let sources = points.buffers(gpu, &plans(Problem::sources), nt, dt, stride)?;
+        let receivers = points.buffers(gpu, &plans(Problem::receivers), nt, dt, stride)?;
+        // [nt][sources of every shot]: each shot's row k, shot after shot.
+        let series: Vec<Vec<f64>> = shots.iter().map(|s| s.source_series()).collect();
+        let mut interleaved = Vec::with_capacity(nt * sources.points as usize);
+        for k in 0..nt {
+            for (shot, series) in shots.iter().zip(&series) {
+                let n = shot.sources().points;
+                interleaved.extend_from_slice(&series[k * n..(k + 1) * n]);
+            }
+        }
         let source_values = gpu.upload(
             "source series",
-            &to_f32(&problem.source_series()),
+            &to_f32(&interleaved),
             wgpu::BufferUsages::STORAGE,
         )?;
         let traces = gpu.create_buffer(
             "traces",
-            (nt * problem.receivers().points * 4) as u64,
+            (nt * receivers.points as usize * 4) as u64,
             FIELD_USAGE,
         )?;
         Ok(Self {
             gpu,
             layout,
             level_len: problem.level_len(),
+            batch,
+            shot_receivers: shots.iter().map(|s| s.receivers().points).collect(),
             nt,
             dt,
             stencils,
@@ -305,9 +375,44 @@ impl<'g> GpuAcoustic<'g> {
     }
 
     /// Bytes of one time level: the padded field, then under a CPML the layer's memory fields
-    /// ([`Problem::level_len`]). What the steps read and write, and what a checkpoint holds.
+    /// ([`Problem::level_len`]), for every shot of the batch. What the steps read and write,
+    /// and what a checkpoint holds.
     pub fn level_bytes(&self) -> u64 {
-        self.level_len as u64 * 4
+        (self.level_len * self.batch) as u64 * 4
+    }
+
+    /// Shots in the batch (1 for [`new`](Self::new)).
+    pub fn shots(&self) -> usize {
+        self.batch
+    }
+
+    /// Each shot's part of a batched level read back (`[shot][level]`, a level's length
+    /// apart), cut to its first `len` values: a shot's field of a gradient, say.
+    pub(super) fn split_shots<T: Copy>(&self, batched: &[T], len: usize) -> Vec<Vec<T>> {
+        batched
+            .chunks(self.level_len)
+            .take(self.batch)
+            .map(|shot| shot[..len.min(shot.len())].to_vec())
+            .collect()
+    }
+
+    /// Each shot's columns of `[nt][receivers of every shot]` traces, as `[nt][its
+    /// receivers]`.
+    pub(super) fn split_traces(&self, traces: &[f64]) -> Vec<Vec<f64>> {
+        let all = self.receivers.points as usize;
+        let mut first = 0;
+        self.shot_receivers
+            .iter()
+            .map(|&n| {
+                let columns = first..first + n;
+                first += n;
+                traces
+                    .chunks(all.max(1))
+                    .take(self.nt)
+                    .flat_map(|row| row[columns.clone()].iter().copied())
+                    .collect()
+            })
+            .collect()
     }
 
     /// A new zeroed field buffer (wgpu zero-fills new buffers).
@@ -378,7 +483,7 @@ impl<'g> GpuAcoustic<'g> {
         let entries = [(0, grid), (1, a), p, c, n, (8, profile.as_entire_binding())];
         for region in regions {
             let key = BindKey::LayerStep(adjoint, region.axes, buffers.clone());
-            let kernel = ("cpml step", &region.pipeline, region.groups);
+            let kernel = ("cpml step", &region.pipeline, self.region_groups(region));
             self.dispatch_cached(pass, kernel, key, &entries);
         }
     }
@@ -416,9 +521,18 @@ impl<'g> GpuAcoustic<'g> {
         let entries = [g, a, u, psi, grad, (8, profile.as_entire_binding())];
         for region in &kernels.gradient {
             let key = BindKey::LayerGradient(region.axes, buffers.clone());
-            let kernel = ("cpml gradient", &region.pipeline, region.groups);
+            let kernel = (
+                "cpml gradient",
+                &region.pipeline,
+                self.region_groups(region),
+            );
             self.dispatch_cached(pass, kernel, key, &entries);
         }
+    }
+
+    /// A CPML region's workgroups for the batch: its own in x and y, the shots in z.
+    fn region_groups(&self, region: &super::cpml_kernels::LayerRegion) -> [u32; 3] {
+        [region.groups[0], region.groups[1], self.batch as u32]
     }
 
     /// Dispatches `pipeline` over `groups` with the bind group cached under `key`, made from

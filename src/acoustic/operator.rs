@@ -9,11 +9,15 @@ use crate::gpu::Gpu;
 /// One shot's misfit and gradient as an [`Operator`]: two time levels `[u_k, u_{k−1}]` (under a
 /// CPML each level also carries the layer's memory fields, so [`Operator::level_bytes`] is
 /// [`Problem::level_bytes`] and every budget counts them), the adjoint wavefield and the
-/// gradient held inside.
+/// gradient held inside. Or those of a batch of shots stepped together
+/// ([`batch`](Self::batch)): then a level holds every shot's, and so does a checkpoint.
 #[derive(Debug)]
 pub struct AcousticOperator<'g> {
     acoustic: GpuAcoustic<'g>,
-    observed_host: Vec<f64>,
+    /// Each shot's record, `[nt][its receivers]`.
+    observed_host: Vec<Vec<f64>>,
+    /// Each shot's last sample: `nt − 1`, or where it stopped, quiet, before its batch.
+    ends: std::cell::RefCell<Vec<usize>>,
     observed: wgpu::Buffer,
     residual: wgpu::Buffer,
     gradient: wgpu::Buffer,
@@ -30,10 +34,55 @@ impl<'g> AcousticOperator<'g> {
     /// # Errors
     /// As [`GpuAcoustic::new`]; [`crate::Error::InvalidArgument`] for a wrong trace length.
     pub fn new(gpu: &'g Gpu, problem: &Problem, observed: &[f64]) -> Result<Self> {
-        let acoustic = GpuAcoustic::new(gpu, problem)?;
-        let observed_gpu = acoustic.upload_receiver_traces("observed", observed)?;
+        Self::batch(gpu, &[problem], &[observed])
+    }
+
+    /// The operator of a batch of `shots` ([`GpuAcoustic::batch`]) against their `observed`
+    /// traces (one `[nt][its receivers]` record per shot): every step steps every shot, and
+    /// [`finish_batch`](Self::finish_batch) returns each shot's misfit, gradient and traces
+    /// with the bits it has alone.
+    ///
+    /// # Errors
+    /// As [`GpuAcoustic::batch`]; [`crate::Error::InvalidArgument`] for a record count or a
+    /// trace length that does not match.
+    pub fn batch(gpu: &'g Gpu, shots: &[&Problem], observed: &[&[f64]]) -> Result<Self> {
+        if observed.len() != shots.len() {
+            return Err(crate::Error::InvalidArgument {
+                name: "observed",
+                reason: format!(
+                    "{} records for a batch of {} shots",
+                    observed.len(),
+                    shots.len()
+                ),
+            });
+        }
+        let acoustic = GpuAcoustic::batch(gpu, shots)?;
+        let nt = acoustic.nt();
+        for (i, (shot, record)) in shots.iter().zip(observed).enumerate() {
+            let want = nt * shot.receivers().points;
+            if record.len() != want {
+                return Err(crate::Error::InvalidArgument {
+                    name: "observed",
+                    reason: format!(
+                        "shot {i} of the batch: {} samples; [nt][receivers] needs {want}",
+                        record.len()
+                    ),
+                });
+            }
+        }
+        // [nt][receivers of every shot]: each shot's row k, shot after shot.
+        let mut interleaved = Vec::with_capacity(observed.iter().map(|o| o.len()).sum());
+        for k in 0..nt {
+            for (shot, record) in shots.iter().zip(observed) {
+                let n = shot.receivers().points;
+                interleaved.extend_from_slice(&record[k * n..(k + 1) * n]);
+            }
+        }
+        let observed_gpu = acoustic.upload_receiver_traces("observed", &interleaved)?;
         let residual = acoustic.receiver_buffer("residual")?;
-        let gradient = acoustic.field("gradient")?;
+        // A level's length per shot, as every batched buffer: a shot's gradient is the first
+        // `layout.len()` values of its part.
+        let gradient = acoustic.level("gradient")?;
         let psi = [
             acoustic.level("psi")?,
             acoustic.level("psi")?,
@@ -41,7 +90,8 @@ impl<'g> AcousticOperator<'g> {
         ];
         Ok(Self {
             acoustic,
-            observed_host: observed.to_vec(),
+            observed_host: observed.iter().map(|o| o.to_vec()).collect(),
+            ends: std::cell::RefCell::new(vec![nt - 1; shots.len()]),
             observed: observed_gpu,
             residual,
             gradient,
@@ -55,24 +105,105 @@ impl<'g> AcousticOperator<'g> {
         &self.acoustic
     }
 
-    /// Reads the results after the reverse sweep: misfit, gradient, predicted traces.
+    /// Shots in the batch (1 for [`new`](Self::new)).
+    pub fn shots(&self) -> usize {
+        self.acoustic.shots()
+    }
+
+    /// Sets the last sample of each shot of the batch, before the reverse sweep: a shot that
+    /// stopped early (quiet, [`Quiet`](super::Quiet)) while others ran on counts nothing
+    /// after its end, and its adjoint starts there, exactly as when it runs alone.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a count other than the shots' or a sample past
+    /// the time axis; as [`Gpu::write`].
+    pub fn set_ends(&self, ends: &[usize]) -> Result<()> {
+        let nt = self.acoustic.nt();
+        if ends.len() != self.shots() || ends.iter().any(|&e| e >= nt) {
+            return Err(crate::Error::InvalidArgument {
+                name: "ends",
+                reason: format!(
+                    "{ends:?}: one last sample per shot of the batch ({}), each below nt = {nt}",
+                    self.shots()
+                ),
+            });
+        }
+        let per_point: Vec<u32> = ends
+            .iter()
+            .zip(&self.acoustic.shot_receivers)
+            .flat_map(|(&e, &n)| std::iter::repeat_n(e as u32, n))
+            .collect();
+        if !per_point.is_empty() {
+            self.acoustic
+                .receivers
+                .set_ends(self.acoustic.gpu(), &per_point)?;
+        }
+        self.ends.replace(ends.to_vec());
+        Ok(())
+    }
+
+    /// Reads the results of a one-shot operator after the reverse sweep: misfit, gradient,
+    /// predicted traces.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a batch of several shots
+    /// (use [`finish_batch`](Self::finish_batch)); as [`finish_batch`](Self::finish_batch).
+    pub fn finish(&self) -> Result<GradientInfo> {
+        if self.shots() != 1 {
+            return Err(crate::Error::InvalidArgument {
+                name: "finish",
+                reason: format!(
+                    "a batch of {} shots has one result per shot: use finish_batch",
+                    self.shots()
+                ),
+            });
+        }
+        let mut shots = self.read_results(None)?;
+        Ok(shots.remove(0))
+    }
+
+    /// Reads each shot's results after the reverse sweep, in the batch's order: misfit,
+    /// gradient, predicted traces (zero after a shot's end), each with the bits of the shot
+    /// run alone. `first` is the survey's number of the batch's first shot, for errors.
     ///
     /// # Errors
     /// As [`Gpu::read_back`]; [`Error::NonFinite`](crate::Error::NonFinite) when any of them
-    /// is NaN or infinite.
-    pub fn finish(&self) -> Result<GradientInfo> {
-        let (misfit, _) = self
-            .acoustic
-            .misfit_of(&self.residual, &self.observed_host)?;
-        let gradient: Vec<f32> = self.acoustic.gpu().read_back(&self.gradient)?;
-        let info = GradientInfo {
-            misfit,
-            gradient: gradient.iter().map(|&g| g as f64).collect(),
-            traces: self.acoustic.read_traces()?,
-        };
+    /// is NaN or infinite, naming the shot (`first` + its place in the batch).
+    pub fn finish_batch(&self, first: usize) -> Result<Vec<GradientInfo>> {
+        self.read_results(Some(first))
+    }
+
+    fn read_results(&self, first: Option<usize>) -> Result<Vec<GradientInfo>> {
         let acoustic = &self.acoustic;
-        super::finite::check_gradient(&info, info.traces.len() / acoustic.nt(), acoustic.dt())?;
-        Ok(info)
+        let (nt, dt) = (acoustic.nt(), acoustic.dt());
+        let residual: Vec<f32> = acoustic.gpu().read_back(&self.residual)?;
+        let residual: Vec<f64> = residual.iter().map(|&x| f64::from(x)).collect();
+        let gradient: Vec<f32> = acoustic.gpu().read_back(&self.gradient)?;
+        let gradients = acoustic.split_shots(&gradient, acoustic.layout().len());
+        let traces = acoustic.split_traces(&acoustic.read_traces()?);
+        let residuals = acoustic.split_traces(&residual);
+        let ends = self.ends.borrow().clone();
+        let shots = (gradients.into_iter().zip(traces).zip(residuals))
+            .zip(self.observed_host.iter().zip(&ends));
+        let mut infos = Vec::with_capacity(self.shots());
+        for (i, (((gradient, mut traces), mut residual), (observed, &end))) in shots.enumerate() {
+            let receivers = traces.len() / nt.max(1);
+            // Samples after the shot's end were recorded while its batch ran on: alone, the
+            // shot never recorded them.
+            traces[(end + 1) * receivers..].fill(0.0);
+            let misfit = super::store_all::misfit_of_residual(&mut residual, observed, receivers);
+            let info = GradientInfo {
+                misfit,
+                gradient: gradient.iter().map(|&g| f64::from(g)).collect(),
+                traces,
+            };
+            super::finite::check_gradient(&info, receivers, dt).map_err(|e| match first {
+                Some(first) => e.in_shot(first + i),
+                None => e,
+            })?;
+            infos.push(info);
+        }
+        Ok(infos)
     }
 }
 

@@ -15,14 +15,15 @@ const POINTS_WGSL: &str = include_str!("../../shaders/acoustic_points.wgsl");
 /// default, so this is its only definition.
 pub(super) const POINTS_WORKGROUP: u32 = 64;
 
-/// One sample's uniforms: the time index, the number of points and `1/Δt²`.
+/// One sample's uniforms: the time index, the number of points, `1/Δt²` and the words from
+/// one shot's field to the next in a batched buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct SampleUniform {
     k: u32,
     points: u32,
     inv_dt2: f32,
-    _pad: u32,
+    stride: u32,
 }
 
 /// One plan's buffers: the gather for injection, the taps for sampling, and a table of
@@ -35,6 +36,8 @@ pub(super) struct PointBuffers {
     entries: wgpu::Buffer,
     taps: wgpu::Buffer,
     table: wgpu::Buffer,
+    /// Per point, the last sample its shot records: the residual is zero after it.
+    ends: wgpu::Buffer,
     pub(super) points: u32,
     cell_count: u32,
 }
@@ -131,6 +134,7 @@ impl PointKernels {
                 storage(9, false),
                 storage(10, true),
                 storage(12, true),
+                storage(13, true),
             ],
         )?;
         let source_gradient = pipeline(
@@ -158,7 +162,8 @@ impl PointKernels {
         })
     }
 
-    /// Uploads `plan` for `nt` samples of `dt` seconds.
+    /// Uploads `plan` for `nt` samples of `dt` seconds, its fields `shot_stride` words apart in a
+    /// batched buffer ([`PointPlan::batched`]).
     ///
     /// # Errors
     /// As [`Gpu::upload`].
@@ -168,6 +173,7 @@ impl PointKernels {
         plan: &PointPlan,
         nt: usize,
         dt: f64,
+        shot_stride: usize,
     ) -> Result<PointBuffers> {
         let usage = wgpu::BufferUsages::STORAGE;
         let pairs = |v: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<[u32; 2]> {
@@ -184,7 +190,7 @@ impl PointKernels {
                 k: k as u32,
                 points: plan.points as u32,
                 inv_dt2: (1.0 / (dt * dt)) as f32,
-                _pad: 0,
+                stride: shot_stride as u32,
             };
             let at = k * stride;
             table[at..at + size_of::<SampleUniform>()].copy_from_slice(bytemuck::bytes_of(&entry));
@@ -195,6 +201,13 @@ impl PointKernels {
             entries: gpu.upload("plan entries", &entries, usage)?,
             taps: gpu.upload("plan taps", &taps, usage)?,
             table: gpu.upload("sample table", &table, wgpu::BufferUsages::UNIFORM)?,
+            // COPY_DST (added by `upload`): a batch's shots that stop early rewrite it.
+            ends: gpu.upload(
+                "last samples",
+                // One word at least: a binding cannot be empty.
+                &vec![(nt - 1) as u32; plan.points.max(1)],
+                usage,
+            )?,
             points: plan.points as u32,
             cell_count: plan.cells.len() as u32,
         })
@@ -312,6 +325,7 @@ impl PointKernels {
             (9, residual.as_entire_binding()),
             (10, observed.as_entire_binding()),
             (12, recorded.as_entire_binding()),
+            (13, plan.ends.as_entire_binding()),
         ];
         let pipeline = ("residual", &self.residual);
         self.dispatch(
@@ -366,6 +380,14 @@ impl PointKernels {
 }
 
 impl PointBuffers {
+    /// Sets the last sample of each point's shot (`ends` per point).
+    ///
+    /// # Errors
+    /// As [`Gpu::write`].
+    pub(super) fn set_ends(&self, gpu: &Gpu, ends: &[u32]) -> Result<()> {
+        gpu.write(&self.ends, ends)
+    }
+
     /// The gather's bindings (1–3): touched cells, their offsets, their (point, weight) entries.
     fn gather(&self) -> [(u32, wgpu::BindingResource<'_>); 3] {
         [

@@ -228,6 +228,19 @@ impl Problem {
         })
     }
 
+    /// Whether `other` steps exactly as this problem does: the same grid, time axis, order,
+    /// absorbing layer and model, so that both can run in one batch and share its
+    /// coefficients. Their sources, receivers and wavelets may differ.
+    pub fn shares_medium(&self, other: &Problem) -> bool {
+        self.layout == other.layout
+            && self.time == other.time
+            && self.space_order == other.space_order
+            && self.boundary == other.boundary
+            && self.laplacian == other.laplacian
+            && self.slowness_squared == other.slowness_squared
+            && self.damping == other.damping
+    }
+
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model

@@ -66,13 +66,29 @@ impl Quiet {
 
 impl AcousticOperator<'_> {
     /// The energy `Σ u²` of a time level's wavefield (its memory fields left out), reduced
-    /// on the GPU without atomics after the work submitted so far.
+    /// on the GPU without atomics after the work submitted so far; of the first shot of a batch.
     ///
     /// # Errors
     /// As [`SumSquares::sum`].
     pub fn energy(&self, level: &wgpu::Buffer) -> Result<f64> {
-        let gpu = self.acoustic().gpu();
-        let len = self.acoustic().layout().len() as u64;
+        self.shot_energy(level, 0)
+    }
+
+    /// The energy of shot `shot`'s wavefield in a batched time level.
+    ///
+    /// # Errors
+    /// As [`SumSquares::sum_from`]; [`Error::InvalidArgument`] for a shot past the batch.
+    pub fn shot_energy(&self, level: &wgpu::Buffer, shot: usize) -> Result<f64> {
+        let acoustic = self.acoustic();
+        if shot >= acoustic.shots() {
+            return Err(Error::InvalidArgument {
+                name: "shot",
+                reason: format!("shot {shot} of a batch of {}", acoustic.shots()),
+            });
+        }
+        let gpu = acoustic.gpu();
+        let len = acoustic.layout().len() as u64;
+        let offset = shot as u64 * (acoustic.level_bytes() / 4 / acoustic.shots() as u64);
         let sums = match self.sum_squares.get() {
             Some(sums) => sums,
             None => {
@@ -80,6 +96,6 @@ impl AcousticOperator<'_> {
                 self.sum_squares.get_or_init(|| made)
             }
         };
-        sums.sum(gpu, level, len)
+        sums.sum_from(gpu, level, offset, len)
     }
 }

@@ -124,10 +124,8 @@ impl GpuAcoustic<'_> {
             .map(|&x| x as f64)
             .collect();
         r.truncate(self.nt * nr);
-        for (x, o) in r[..nr].iter_mut().zip(observed) {
-            *x = -o;
-        }
-        Ok((0.5 * r.iter().map(|x| x * x).sum::<f64>(), r))
+        let misfit = misfit_of_residual(&mut r, observed, nr);
+        Ok((misfit, r))
     }
 
     /// The adjoint sweep over stored fields `u_0 … u_{nt−1}` injecting `input`.
@@ -239,4 +237,14 @@ impl GpuAcoustic<'_> {
         super::finite::check_gradient(&info, info.traces.len() / self.nt, self.dt())?;
         Ok(info)
     }
+}
+
+/// `½ Σ r²` of one shot's residual `[nt][receivers]` read back from the GPU, whose sample 0 the
+/// GPU never computes: it is set to `−d_obs[0]` here first.
+pub(super) fn misfit_of_residual(residual: &mut [f64], observed: &[f64], receivers: usize) -> f64 {
+    let first = receivers.min(residual.len());
+    for (x, o) in residual[..first].iter_mut().zip(observed) {
+        *x = -o;
+    }
+    0.5 * residual.iter().map(|x| x * x).sum::<f64>()
 }

@@ -120,7 +120,7 @@ struct ReduceParams {
     len: u32,
     chunk: u32,
     row: u32,
-    _pad: u32,
+    offset: u32,
 }
 
 /// `Σ x[i]²` of a float32 storage buffer (a wavefield's energy, say), reduced on the GPU
@@ -169,11 +169,24 @@ impl SumSquares {
     /// [`Error::InvalidArgument`] when `x` holds fewer than `len` floats or `len` is zero;
     /// [`Error::OutOfMemory`]; as [`Gpu::read_back`].
     pub fn sum(&self, gpu: &Gpu, x: &wgpu::Buffer, len: u64) -> Result<f64> {
+        self.sum_from(gpu, x, 0, len)
+    }
+
+    /// `Σ x[i]²` over the `len` floats of `x` from float `offset` on: one shot's field in a
+    /// batched buffer, say.
+    ///
+    /// # Errors
+    /// As [`sum`](Self::sum), for `offset + len` floats.
+    pub fn sum_from(&self, gpu: &Gpu, x: &wgpu::Buffer, offset: u64, len: u64) -> Result<f64> {
         let floats = x.size() / 4;
-        if len == 0 || len > floats || len > u64::from(u32::MAX) {
+        let end = offset.saturating_add(len);
+        if len == 0 || end > floats || end > u64::from(u32::MAX) {
             return Err(Error::InvalidArgument {
                 name: "len",
-                reason: format!("a sum over {len} elements; the buffer holds {floats} floats"),
+                reason: format!(
+                    "a sum over {len} elements from element {offset}; the buffer holds \
+                     {floats} floats"
+                ),
             });
         }
         let groups = len.div_ceil(u64::from(Self::CHUNK));
@@ -183,7 +196,7 @@ impl SumSquares {
             len: len as u32,
             chunk: Self::CHUNK,
             row: row as u32,
-            _pad: 0,
+            offset: offset as u32,
         };
         // UNIFORM: bound as `var<uniform>`.
         let uniforms = gpu.upload(
