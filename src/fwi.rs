@@ -291,6 +291,8 @@ pub(crate) struct Survey<'a> {
     pub(crate) observed: &'a [Vec<f64>],
     pub(crate) plans: Plans,
     pub(crate) options: RevolverOptions,
+    /// The most shots stepped together ([`AcousticOperator::batch`]): 1 runs each alone.
+    pub(crate) batch: usize,
 }
 
 impl<'a> Survey<'a> {
@@ -307,7 +309,27 @@ impl<'a> Survey<'a> {
             observed,
             plans: Plans::new(checkpointing, first)?,
             options,
+            batch: 1,
         })
+    }
+
+    /// The shots of `wanted` in batches, in order: each at most [`batch`](Self::batch)
+    /// consecutive shots of `wanted` that [share their medium](Problem::shares_medium), as
+    /// places in `wanted`.
+    fn batches(&self, wanted: &[usize]) -> Vec<Vec<usize>> {
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for (place, &shot) in wanted.iter().enumerate() {
+            let joins = batches.last().is_some_and(|batch| {
+                let first = &self.shots[wanted[batch[0]]];
+                batch.len() < self.batch.max(1)
+                    && self.shots.get(shot).is_some_and(|s| s.shares_medium(first))
+            });
+            match batches.last_mut() {
+                Some(batch) if joins => batch.push(place),
+                _ => batches.push(vec![place]),
+            }
+        }
+        batches
     }
 }
 
@@ -371,8 +393,9 @@ pub fn gradient_with<R: ProgressReply>(
     let survey = Survey::new(shots, observed, checkpointing, options)?;
     let mut total = empty_total(&shots[0], shots.len());
     for i in 0..shots.len() {
-        let done = run_shot(gpu, i, &survey, |p| progress(i, p))?;
-        add_shot(&mut total, done);
+        for done in run_batch(gpu, &[i], &survey, &mut progress)? {
+            add_shot(&mut total, done);
+        }
     }
     Ok(total)
 }
@@ -490,11 +513,12 @@ fn run_or_read<R: ProgressReply>(
         .collect()
 }
 
-/// The shots numbered in `wanted` (each at most once), spread over `gpus`, one worker thread
-/// each taking the next shot from a shared queue; their results in the order of `wanted`,
-/// not summed. `finished(i, result)` is called on the worker as each shot ends (a journal
-/// records it there); its error counts as the shot's. After a failure the workers take no
-/// new shot, and the error of the first failing shot in the order of `wanted` is returned.
+/// The shots numbered in `wanted` (each at most once), in batches of consecutive shots
+/// ([`Survey::batches`]) spread over `gpus`, one worker thread each taking the next batch from
+/// a shared queue; their results in the order of `wanted`, not summed. `finished(i, result)`
+/// is called on the worker as each shot's batch ends (a journal records it there); its error
+/// counts as the shot's. After a failure the workers take no new batch, and the error of the
+/// first failing shot in the order of `wanted` is returned.
 fn shots_on_devices<R: ProgressReply>(
     gpus: &[Gpu],
     survey: &Survey<'_>,
@@ -508,6 +532,7 @@ fn shots_on_devices<R: ProgressReply>(
             reason: "at least one device is needed".into(),
         });
     }
+    let batches = survey.batches(wanted);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ShotDone>>>> =
@@ -516,19 +541,38 @@ fn shots_on_devices<R: ProgressReply>(
         // Each worker builds its operators and revolvers itself: they hold `Rc`s and stay on
         // its thread.
         while !failed.load(Ordering::Relaxed) {
-            let slot = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = wanted.get(slot) else { break };
-            if i >= survey.shots.len() {
+            let Some(places) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let shots: Vec<usize> = places.iter().map(|&place| wanted[place]).collect();
+            if shots.iter().any(|&i| i >= survey.shots.len()) {
                 break;
             }
-            let done = run_shot(gpu, i, survey, |p| progress(i, p))
-                .map(|done| ShotDone { device, ..done })
-                .and_then(|done| finished(i, &done).map(|()| done));
-            if done.is_err() {
+            let mut progress = |i, p| progress(i, p);
+            let done = run_batch(gpu, &shots, survey, &mut progress).and_then(|done| {
+                done.into_iter()
+                    .zip(&shots)
+                    .map(|(done, &i)| {
+                        let done = ShotDone { device, ..done };
+                        finished(i, &done).map(|()| done)
+                    })
+                    .collect::<Result<Vec<ShotDone>>>()
+            });
+            let Ok(mut results) = results.lock() else {
                 failed.store(true, Ordering::Relaxed);
-            }
-            if let Ok(mut results) = results.lock() {
-                results[slot] = Some(done);
+                break;
+            };
+            match done {
+                Ok(done) => {
+                    for (&place, done) in places.iter().zip(done) {
+                        results[place] = Some(Ok(done));
+                    }
+                }
+                // The batch's first shot carries its error; its others stay unrun.
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    results[places[0]] = Some(Err(e));
+                }
             }
         }
     };
@@ -610,51 +654,96 @@ fn add_shot(total: &mut FwiGradient, done: ShotDone) {
     total.devices.push(done.device);
 }
 
-/// Shot `i` of `survey`: its misfit and gradient on `gpu`.
-fn run_shot<R: ProgressReply>(
+/// The shots numbered in `batch` (consecutive in the survey's order, sharing their medium),
+/// stepped together on `gpu` under one schedule: each one's misfit and gradient, with the bits
+/// it has alone. `progress(i, p)` is told every shot's progress; any `Break` stops the batch.
+fn run_batch<R: ProgressReply>(
     gpu: &Gpu,
-    i: usize,
+    batch: &[usize],
     survey: &Survey<'_>,
-    progress: impl FnMut(Progress) -> R,
-) -> Result<ShotDone> {
-    let (shot, plans) = (&survey.shots[i], &survey.plans);
-    let observed = survey.observed.get(i).map_or(&[][..], |o| &o[..]);
-    let operator = AcousticOperator::new(gpu, shot, observed)?;
-    let schedule = plans.for_shot(shot)?;
+    progress: &mut impl FnMut(usize, Progress) -> R,
+) -> Result<Vec<ShotDone>> {
+    let plans = &survey.plans;
+    let shots: Vec<&Problem> = batch.iter().map(|&i| &survey.shots[i]).collect();
+    let observed: Vec<&[f64]> = batch
+        .iter()
+        .map(|&i| survey.observed.get(i).map_or(&[][..], |o| &o[..]))
+        .collect();
+    let first = batch.first().copied().unwrap_or(0);
+    let operator = AcousticOperator::batch(gpu, &shots, &observed)?;
+    let schedule = plans.for_shot(shots[0])?;
     let options = &survey.options;
+    let every_shot = |p: Progress| {
+        let go_on = batch
+            .iter()
+            .fold(true, |go_on, &i| progress(i, p).go_on() && go_on);
+        if go_on {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            std::ops::ControlFlow::Break(())
+        }
+    };
     let mut revolver =
-        Revolver::new(gpu, operator, schedule, options.clone())?.on_progress(progress);
+        Revolver::new(gpu, operator, schedule, options.clone())?.on_progress(every_shot);
     if let Checkpointing::UntilQuiet { fraction, .. } = plans.checkpointing {
-        let mut quiet = Quiet::new(shot, fraction)?;
+        // Each shot stops at the first check where it is quiet, as it would alone; the batch
+        // runs until its last one is.
+        let mut quiet = shots
+            .iter()
+            .map(|shot| Quiet::new(shot, fraction))
+            .collect::<Result<Vec<Quiet>>>()?;
+        let mut ends: Vec<Option<u64>> = vec![None; shots.len()];
         let end = revolver.apply_forward_until(QUIET_EVERY, |backend, state, k| {
             let Some(level) = state.levels().next() else {
                 return Ok(false);
             };
-            Ok(quiet.is_quiet(k, backend.operator().energy(level)?))
+            for (shot, (quiet, end)) in quiet.iter_mut().zip(&mut ends).enumerate() {
+                if end.is_none() && quiet.is_quiet(k, backend.operator().shot_energy(level, shot)?)
+                {
+                    *end = Some(k);
+                }
+            }
+            Ok(ends.iter().all(Option::is_some))
         })?;
-        if !end.stopped {
-            log::warn!(
-                "shot {i}: the wavefield was not quiet after its {} steps (peak energy {:.3e})",
-                end.steps,
-                quiet.peak()
-            );
+        for ((shot_end, quiet), &i) in ends.iter().zip(&quiet).zip(batch) {
+            if shot_end.is_none() {
+                log::warn!(
+                    "shot {i}: the wavefield was not quiet after its {} steps (peak energy {:.3e})",
+                    end.steps,
+                    quiet.peak()
+                );
+            }
         }
+        let last: Vec<usize> = ends
+            .iter()
+            .map(|e| e.unwrap_or(end.steps) as usize)
+            .collect();
+        revolver.operator().set_ends(&last)?;
     } else {
         revolver.apply_forward()?;
     }
-    let stats = revolver.apply_reverse()?;
-    let info = revolver.operator().finish().map_err(|e| e.in_shot(i))?;
-    log::info!(
-        "shot {i}: misfit {:.6e}, {} forward steps",
-        info.misfit,
-        stats.forward_steps
-    );
-    Ok(ShotDone {
-        device: 0,
-        misfit: info.misfit,
-        gradient: info.gradient,
-        stats,
-        traces: info.traces,
-        tiers: revolver.tiers().to_vec(),
-    })
+    let mut stats = revolver.apply_reverse()?;
+    stats.batch = batch.len() as u64;
+    stats.dispatches = revolver.operator().acoustic().dispatches();
+    let infos = revolver.operator().finish_batch(first)?;
+    let tiers = revolver.tiers().to_vec();
+    Ok(infos
+        .into_iter()
+        .zip(batch)
+        .map(|(info, &i)| {
+            log::info!(
+                "shot {i}: misfit {:.6e}, {} forward steps",
+                info.misfit,
+                stats.forward_steps
+            );
+            ShotDone {
+                device: 0,
+                misfit: info.misfit,
+                gradient: info.gradient,
+                stats: stats.clone(),
+                traces: info.traces,
+                tiers: tiers.clone(),
+            }
+        })
+        .collect())
 }

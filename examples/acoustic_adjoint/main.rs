@@ -35,7 +35,7 @@ use clap::{Parser, ValueEnum};
 use gpurevolve::acoustic::GpuAcoustic;
 use gpurevolve::fwi::{FwiGradient, Journal, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::job::{self, GradientJob, JobPlan, Placement, RunContext, RunPolicy};
+use gpurevolve::job::{self, Batch, GradientJob, JobPlan, Placement, RunContext, RunPolicy};
 use gpurevolve::schedule::{Schedule, Tier};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use setup::Setup;
@@ -112,10 +112,17 @@ struct Args {
     /// Starting model from a .npy file [default: the truth smoothed].
     #[arg(long)]
     initial_npy: Option<PathBuf>,
-    /// Checkpoint memory per shot, in snapshots of two time levels [default: the fewest with
+    /// Checkpoint memory, in snapshots of one shot's two time levels, held by each batch of
+    /// shots: a batch of B shots gets snaps/B snapshots of its own [default: the fewest with
     /// which classic Revolve takes at most 3 forward steps per step].
     #[arg(long, conflicts_with = "store_all")]
     snaps: Option<u64>,
+    /// Shots stepped together in each dispatch, or `auto`: the size of least modelled time per
+    /// shot, from a step cost measured on the device (once per device and grid). A batch
+    /// shares one schedule and the memory of --snaps, so raise --snaps with --batch. The
+    /// gradient's bits do not depend on it.
+    #[arg(long, default_value = "1", value_name = "B|auto")]
+    batch: Batch,
     /// The schedule within that memory: `levels` (the fewest forward steps: the acoustic
     /// adjoint needs only its state, and the memory is counted in time levels that
     /// consecutive states share), `revolve` (Revolve's binomial schedule, for comparison) or
@@ -289,6 +296,7 @@ fn policy(args: &Args) -> RunPolicy {
         host_memory: args.host_memory,
         disk: args.disk.clone(),
         disk_memory: args.disk_memory,
+        batch: args.batch,
     }
 }
 

@@ -44,6 +44,17 @@ pub struct RunStats {
     /// copies, reading staging buffers, uploads, and waiting (each tier's
     /// [`wait_seconds`](TierStats::wait_seconds)).
     pub transfer_seconds: f64,
+    /// Shots the operator stepped together in this run, when the caller batches shots (an
+    /// [`AcousticOperator::batch`](crate::acoustic::AcousticOperator::batch)): every count
+    /// above is then the batch's, shared by its shots. 0 or 1 for one shot; the engine never
+    /// sets it.
+    #[serde(default)]
+    pub batch: u64,
+    /// Compute dispatches the operator encoded in this run, when the caller counts them (an
+    /// acoustic operator's [`dispatches`](crate::acoustic::GpuAcoustic::dispatches)); 0 when
+    /// not counted. The engine never sets it.
+    #[serde(default)]
+    pub dispatches: u64,
     /// Each tier's own counts, fastest first (indexed by [`Tier`]): with the GPU backend the
     /// device, host memory, the disk when there is one, then any tier added. A backend that
     /// counts nothing per tier still gets one entry per tier with its

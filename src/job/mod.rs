@@ -23,12 +23,14 @@
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 
+pub mod batching;
 mod modelled;
 mod policy;
 mod summary;
 
+pub use batching::{BatchOption, StepCost};
 pub use modelled::{ModelledCost, modelled_cost};
-pub use policy::{Placement, RunPolicy};
+pub use policy::{Batch, Placement, RunPolicy};
 pub use summary::{GRADIENT_UNITS, ShotTraffic, Summary, to_json};
 
 use crate::acoustic::{AcousticOperator, Boundary, Geometry, Model, Problem, TimeAxis};
@@ -111,10 +113,18 @@ pub struct JobPlan {
     pub schedule: AnySchedule,
     /// What the schedule does; for a run until quiet, a run of every step.
     pub planned: Planned,
-    /// Bytes of one state.
+    /// Bytes of one state: of a batch's shots together.
     pub state_bytes: u64,
     /// Whether every reverse recomputes its step (`schedule` classic).
     pub recomputes: bool,
+    /// Shots stepped together in each dispatch: the policy's, or the one
+    /// [`Batch::Auto`] chose; at most the survey's shots.
+    pub batch: usize,
+    /// The step cost [`Batch::Auto`] measured, and the batch sizes it weighed with their
+    /// modelled time per shot (none for a given batch size).
+    pub step_cost: Option<StepCost>,
+    /// The batch sizes weighed.
+    pub batch_options: Vec<BatchOption>,
 }
 
 impl JobPlan {
@@ -237,16 +247,22 @@ impl GradientJob {
     /// As [`RunPolicy::checkpointing`], [`Checkpointing::schedule`] and the calibrations.
     pub fn plan(&self, gpu: &Gpu) -> Result<JobPlan> {
         let first = &self.shots[0];
-        // The operator says how large a state is and serves the calibration; its records are
-        // never used (zeros: a rank without records plans too).
+        let steps = self.steps();
+        let (batch, step_cost, batch_options) = self.choose_batch(gpu)?;
+        let policy = self.policy.for_batch(steps, batch)?;
+        // The operator of a batch says how large a state is and serves the calibration; its
+        // records are never used (zeros: a rank without records plans too).
         let zeros = vec![0.0; first.time().nt * first.geometry().receivers.len()];
-        let probe = std::cell::RefCell::new(AcousticOperator::new(gpu, first, &zeros)?);
+        let probe = std::cell::RefCell::new(AcousticOperator::batch(
+            gpu,
+            &vec![first; batch],
+            &vec![&zeros[..]; batch],
+        )?);
         let state_bytes = {
             let p = probe.borrow();
             p.levels() as u64 * p.level_bytes()
         };
-        let steps = self.steps();
-        let checkpointing = self.policy.resolve(
+        let checkpointing = policy.resolve(
             steps,
             state_bytes,
             || {
@@ -279,7 +295,80 @@ impl GradientJob {
             planned,
             state_bytes,
             recomputes: self.policy.recomputes(),
+            batch,
+            step_cost,
+            batch_options,
         })
+    }
+
+    /// The batch size: the policy's (at most the survey's shots), or for [`Batch::Auto`] the
+    /// size of least modelled time per shot ([`batching`]), with the step cost measured and
+    /// the sizes weighed.
+    fn choose_batch(&self, gpu: &Gpu) -> Result<(usize, Option<StepCost>, Vec<BatchOption>)> {
+        let shots = self.shots.len();
+        if let Batch::Shots(b) = self.policy.batch {
+            return Ok((b.clamp(1, shots), None, Vec::new()));
+        }
+        let first = &self.shots[0];
+        let steps = self.steps();
+        let largest = batching::largest_batch(gpu, first).min(shots);
+        if largest <= 1 {
+            return Ok((1, None, Vec::new()));
+        }
+        // Measured at up to 16 shots: the line through two points reaches the rest.
+        let cost = batching::step_cost(gpu, first, largest.min(16), 8)?;
+        let mut options = Vec::new();
+        for batch in batching::candidates(shots, largest) {
+            let Some(forward_steps) = self.forward_steps_of_batch(steps, batch)? else {
+                continue;
+            };
+            options.push(BatchOption {
+                batch,
+                forward_steps,
+                seconds_per_shot: cost.seconds_per_shot(shots, batch, forward_steps, steps),
+            });
+        }
+        let chosen = batching::best(&options).map_or(1, |o| o.batch);
+        for o in &options {
+            log::info!(
+                "batch {:>4}: {:>7} forward steps a batch, modelled {:.3e} s a shot{}",
+                o.batch,
+                o.forward_steps,
+                o.seconds_per_shot,
+                if o.batch == chosen { "  (chosen)" } else { "" }
+            );
+        }
+        Ok((chosen, Some(cost), options))
+    }
+
+    /// Forward steps a batch of `batch` shots runs in its share of the memory, as planned
+    /// (by use: a placement by cost moves slots between tiers, not the steps' count much);
+    /// `None` when the memory holds no snapshot of the batch.
+    fn forward_steps_of_batch(&self, steps: u64, batch: usize) -> Result<Option<u64>> {
+        let policy = match self.policy.for_batch(steps, batch) {
+            Ok(policy) => RunPolicy {
+                placement: Placement::Multistage,
+                costs: None,
+                ..policy
+            },
+            Err(_) => return Ok(None),
+        };
+        let no_costs = || Error::InvalidArgument {
+            name: "placement",
+            reason: "placement by use measures no costs".into(),
+        };
+        let checkpointing = policy.resolve(steps, 1, || Err(no_costs()), || Err(no_costs()))?;
+        let planned = match checkpointing {
+            Checkpointing::UntilQuiet { snaps, .. } => OnlineRun::new(steps, snaps)?.planned()?,
+            ref c => c.schedule(steps)?.planned()?,
+        };
+        Ok(planned.map(|p| {
+            if policy.recomputes() {
+                p.stats.total_forward
+            } else {
+                p.stats.state_adjoint_total_forward()
+            }
+        }))
     }
 
     /// The engine's options of this policy.
@@ -304,6 +393,7 @@ impl GradientJob {
                 plan.schedule.clone(),
             ),
             options: self.options(plan),
+            batch: plan.batch,
         }
     }
 
@@ -393,11 +483,27 @@ impl GradientJob {
         let stats = &result.shots;
         let each = |f: fn(&crate::engine::RunStats) -> u64| stats.iter().map(f).collect();
         let sum = |f: fn(&crate::engine::RunStats) -> u64| stats.iter().map(f).sum::<u64>();
+        // A shot's share of its batch's counts, which every shot of the batch carries: summed
+        // over the shots, each batch counts once.
+        let share = |s: &crate::engine::RunStats, x: f64| x / s.batch.max(1) as f64;
+        let shared = |f: fn(&crate::engine::RunStats) -> f64| {
+            stats.iter().map(|s| share(s, f(s))).sum::<f64>()
+        };
+        let shared_bytes = |f: fn(&crate::engine::RunStats) -> u64| {
+            shared_sum(stats.iter().map(|s| share(s, f(s) as f64)))
+        };
         let ranks = context.ranks.max(1);
         let mut rank_seconds = vec![0.0; ranks];
         for (i, s) in stats.iter().enumerate() {
-            rank_seconds[i % ranks] += s.forward_seconds + s.reverse_seconds;
+            rank_seconds[i % ranks] += share(s, s.forward_seconds + s.reverse_seconds);
         }
+        let sweep_seconds = shared(|s| s.forward_seconds + s.reverse_seconds);
+        let shot_steps = sum(|s| s.forward_steps + s.reverse_steps).max(1) as f64;
+        let modelled_seconds_per_shot = plan
+            .batch_options
+            .iter()
+            .find(|o| o.batch == plan.batch)
+            .map(|o| o.seconds_per_shot);
         let memory = plan.schedule.memory(plan.recomputes);
         let recompute_factor = if self.policy.until_quiet.is_some() {
             sum(|s| s.forward_steps) as f64 / sum(|s| s.reverse_steps).max(1) as f64
@@ -413,11 +519,10 @@ impl GradientJob {
             plan.state_bytes,
             self.policy.host_memory,
         );
-        let seconds = |f: fn(&crate::engine::RunStats) -> f64| stats.iter().map(f).sum::<f64>();
         let mut timings: std::collections::BTreeMap<String, f64> =
             context.timings.into_iter().collect();
-        timings.insert("forward sweeps".into(), seconds(|s| s.forward_seconds));
-        timings.insert("reverse sweeps".into(), seconds(|s| s.reverse_seconds));
+        timings.insert("forward sweeps".into(), shared(|s| s.forward_seconds));
+        timings.insert("reverse sweeps".into(), shared(|s| s.reverse_seconds));
         Ok(Summary {
             adapter: context.devices.join(" + "),
             dimensions: model.dim(),
@@ -428,6 +533,10 @@ impl GradientJob {
             boundary_velocity: boundary.reference_velocity(),
             space_order: first.space_order(),
             shots: self.shots.len(),
+            batch: plan.batch,
+            modelled_seconds_per_shot,
+            measured_seconds_per_shot: sweep_seconds / stats.len().max(1) as f64,
+            dispatches_per_shot_step: shared(|s| s.dispatches as f64) / shot_steps,
             receivers: first.geometry().receivers.len(),
             nt: first.time().nt,
             dt: first.time().dt,
@@ -435,7 +544,7 @@ impl GradientJob {
             schedule: memory.name.into(),
             snaps: memory.snaps,
             checkpoint_levels: memory.levels,
-            checkpoint_bytes: memory.levels * first.level_bytes(),
+            checkpoint_bytes: memory.levels * first.level_bytes() * plan.batch as u64,
             peak_checkpoint_levels: plan.planned.stats.peak_levels,
             placement: self.policy.placement,
             device_slots: summary::slots_in(&result.tiers, Tier::DEVICE),
@@ -459,8 +568,8 @@ impl GradientJob {
                 .map(|s| s.peak_checkpoint_bytes)
                 .max()
                 .unwrap_or(0),
-            bytes_copied: sum(|s| s.bytes_copied),
-            spilled_bytes: sum(|s| s.total(|t| t.bytes_out)),
+            bytes_copied: shared_bytes(|s| s.bytes_copied),
+            spilled_bytes: shared_bytes(|s| s.total(|t| t.bytes_out)),
             tiers: ShotTraffic::of(stats),
             misfit: result.misfit,
             timings,
@@ -468,4 +577,10 @@ impl GradientJob {
             seed: context.seed,
         })
     }
+}
+
+/// A sum of shots' shares of their batches' byte counts, as bytes: whole batches add up to
+/// whole numbers, up to rounding.
+fn shared_sum(shares: impl Iterator<Item = f64>) -> u64 {
+    shares.sum::<f64>().round() as u64
 }

@@ -52,6 +52,50 @@ impl std::str::FromStr for Placement {
     }
 }
 
+/// How many shots step together in each dispatch ([`RunPolicy::batch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Batch {
+    /// This many shots a batch (the last may hold fewer); 1 runs each shot alone.
+    Shots(usize),
+    /// The batch size of least modelled time per shot for the checkpoint memory
+    /// ([`super::batching`]), from a step cost measured on the device.
+    Auto,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::Shots(1)
+    }
+}
+
+impl Batch {
+    /// Its name: `auto`, or the number of shots.
+    pub fn name(self) -> String {
+        match self {
+            Batch::Shots(n) => n.to_string(),
+            Batch::Auto => "auto".into(),
+        }
+    }
+}
+
+impl std::str::FromStr for Batch {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        if text == "auto" {
+            return Ok(Batch::Auto);
+        }
+        match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Batch::Shots(n)),
+            _ => Err(invalid(
+                "batch",
+                format!("{text:?}: give \"auto\" or a number of shots of at least 1"),
+            )),
+        }
+    }
+}
+
 /// The whole checkpointing policy of a run. Every field is named as the command line's option
 /// (`snaps` is `--snaps`) and Python's keyword; the defaults are theirs.
 ///
@@ -66,8 +110,9 @@ impl std::str::FromStr for Placement {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunPolicy {
-    /// Checkpoint memory per shot, in snapshots of two time levels [default: the fewest with
-    /// which classic Revolve takes at most 3 forward steps per step].
+    /// Checkpoint memory, in snapshots of one shot's two time levels, held by each batch of
+    /// shots: a batch of B shots gets `snaps / B` snapshots of its own ([`batch`](Self::batch))
+    /// [default: the fewest with which classic Revolve takes at most 3 forward steps per step].
     pub snaps: Option<u64>,
     /// Keep every forward state (the reference; no recomputation).
     pub store_all: bool,
@@ -92,6 +137,11 @@ pub struct RunPolicy {
     pub disk: Option<PathBuf>,
     /// Bytes of checkpoints on the disk tier [default: unlimited].
     pub disk_memory: Option<u64>,
+    /// Shots stepped together in each dispatch, or `auto` [default: 1]. A batch shares one
+    /// schedule, and its shots share `snaps`: a batch of B shots gets `snaps / B` snapshots of
+    /// B shots' states, the same memory. The gradient's bits do not depend on it.
+    #[serde(default)]
+    pub batch: Batch,
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
@@ -131,6 +181,12 @@ impl RunPolicy {
             return Err(invalid(
                 "schedule",
                 "store_all keeps every state: no schedule applies, give one or the other",
+            ));
+        }
+        if self.batch == Batch::Shots(0) {
+            return Err(invalid(
+                "batch",
+                "0 shots: give at least 1 (each shot alone), or \"auto\"",
             ));
         }
         if self.snaps == Some(0) {
@@ -220,6 +276,38 @@ impl RunPolicy {
             }
             None => schedule::min_snapshots_for_factor(steps, 3.0),
         }
+    }
+
+    /// The policy of one batch of `batch` shots: the memory of [`snaps`](Self::snaps) (or its
+    /// default for `steps` steps) shared by the batch's states, `snaps / batch` snapshots.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `batch` when `snaps` cannot hold one snapshot of the
+    /// batch; as the snapshots' check against `steps`.
+    pub fn for_batch(&self, steps: u64, batch: usize) -> Result<RunPolicy> {
+        let batch = batch.max(1) as u64;
+        if batch == 1 || self.store_all {
+            return Ok(self.clone());
+        }
+        // The total is not checked against the steps: the batch's share is, when resolved.
+        let snaps = match self.snaps {
+            Some(s) => s,
+            None => schedule::min_snapshots_for_factor(steps, 3.0)?,
+        };
+        if snaps < batch {
+            return Err(invalid(
+                "batch",
+                format!(
+                    "a batch of {batch} shots shares the memory of {snaps} one-shot snapshots \
+                     (snaps), less than one snapshot of the batch: raise snaps to at least \
+                     {batch}, or lower batch"
+                ),
+            ));
+        }
+        Ok(RunPolicy {
+            snaps: Some(snaps / batch),
+            ..self.clone()
+        })
     }
 
     /// The checkpointing for `steps` steps with states of `state_bytes`; `measure` and

@@ -107,6 +107,18 @@ pub struct Summary {
     pub space_order: usize,
     /// Shots in the survey.
     pub shots: usize,
+    /// Shots stepped together in each dispatch (the last batch may hold fewer). Per-shot
+    /// counts below are those of the shot's batch, which its shots share.
+    pub batch: usize,
+    /// The modelled seconds per shot of that batch size, when `batch` was `auto` (`null`
+    /// otherwise).
+    pub modelled_seconds_per_shot: Option<f64>,
+    /// Seconds per shot run, measured: the forward and reverse sweeps of every batch over
+    /// the shots they ran.
+    pub measured_seconds_per_shot: f64,
+    /// Compute dispatches per shot and step evaluation (forward or adjoint): a batch of `B`
+    /// shots makes one dispatch of each kernel for all of them, so this falls as `1/B`.
+    pub dispatches_per_shot_step: f64,
     /// Receivers per shot.
     pub receivers: usize,
     /// Time samples per trace.
