@@ -674,9 +674,11 @@ fn run_batch<R: ProgressReply>(
     let schedule = plans.for_shot(shots[0])?;
     let options = &survey.options;
     let every_shot = |p: Progress| {
-        let go_on = batch
-            .iter()
-            .fold(true, |go_on, &i| progress(i, p).go_on() && go_on);
+        // Every shot of the batch hears of the step, even after one has asked to stop.
+        let mut go_on = true;
+        for &i in batch {
+            go_on &= progress(i, p).go_on();
+        }
         if go_on {
             std::ops::ControlFlow::Continue(())
         } else {

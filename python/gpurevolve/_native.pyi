@@ -62,6 +62,7 @@ class Device:
         host_memory: Optional[int] = None,
         disk: Union[None, str, "os.PathLike[str]"] = None,
         disk_memory: Optional[int] = None,
+        batch: Union[None, int, Literal["auto"]] = None,
         progress: Optional[Progress] = None,
     ) -> Tuple[float, FloatArray, dict]: ...
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use gpurevolve::acoustic::{Boundary, BoundaryKind, GpuAcoustic, Model, Problem, TimeAxis};
 use gpurevolve::gpu::Gpu;
-use gpurevolve::job::{self, GradientJob, RunContext, RunPolicy};
+use gpurevolve::job::{self, Batch, GradientJob, RunContext, RunPolicy};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -241,6 +241,27 @@ fn snaps_of(snaps: Option<&Bound<'_, PyAny>>) -> PyResult<(Option<u64>, bool)> {
     }
 }
 
+/// `batch` as an int (shots per dispatch, at least 1) or `"auto"` (planned with the
+/// checkpoints on the device).
+fn batch_of(batch: &Bound<'_, PyAny>) -> PyResult<Batch> {
+    if batch.is_instance_of::<PyString>() {
+        let text: String = batch.extract()?;
+        if text == "auto" {
+            return Ok(Batch::Auto);
+        }
+        return Err(bad(
+            "batch",
+            format!("{text:?} is not a batch; give an int of at least 1 or \"auto\""),
+        ));
+    }
+    let shots = crate::arrays::count(Some(batch), "batch", 1)?;
+    let shots = usize::try_from(shots)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| bad("batch", format!("must be at least 1 shot, got {shots}")))?;
+    Ok(Batch::Shots(shots))
+}
+
 #[pymethods]
 impl Device {
     #[new]
@@ -366,7 +387,10 @@ impl Device {
     /// `info["reverse_steps"]`), `device_memory` and `host_memory` (checkpoint bytes on each
     /// GPU, the rest spilling to host memory, and in host memory), `disk` (a directory for a
     /// tier below host memory; files in a fresh subdirectory, removed at the end) and
-    /// `disk_memory` (its bytes). The shots are spread over the device's GPUs.
+    /// `disk_memory` (its bytes), `batch` (shots stepped by each dispatch, sharing the time
+    /// axis and one schedule within `snaps`: an int, default 1, or `"auto"`, the size that
+    /// minimises the modelled time per shot; the bits do not depend on it). The shots are
+    /// spread over the device's GPUs.
     /// `progress(done, total)` counts step evaluations over all shots, at most every 0.1 s;
     /// Ctrl-C stops the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
@@ -374,7 +398,7 @@ impl Device {
         nbl = None, boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,
         schedule = "levels", placement = "multistage", costs = None, until_quiet = None,
         device_memory = None, host_memory = None, disk = None, disk_memory = None,
-        progress = None
+        batch = None, progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn gradient<'py>(
@@ -401,6 +425,7 @@ impl Device {
         host_memory: Option<&Bound<'py, PyAny>>,
         disk: Option<std::path::PathBuf>,
         disk_memory: Option<&Bound<'py, PyAny>>,
+        batch: Option<&Bound<'py, PyAny>>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let clock = Instant::now();
@@ -417,6 +442,11 @@ impl Device {
             host_memory: optional_count(host_memory, "host_memory")?,
             disk,
             disk_memory: optional_count(disk_memory, "disk_memory")?,
+            batch: batch
+                .filter(|b| !b.is_none())
+                .map(batch_of)
+                .transpose()?
+                .unwrap_or_default(),
         };
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {

@@ -72,6 +72,12 @@ def test_nt_and_tmax_together_are_refused(device, case):
         (dict(snaps="most"), ValueError, "all"),
         (dict(snaps=2.5), ValueError, "int"),
         (dict(schedule="best"), ValueError, "levels"),
+        (dict(batch=0), ValueError, "batch.*at least 1"),
+        (dict(batch=-2), ValueError, "batch"),
+        (dict(batch="many"), ValueError, "auto"),
+        (dict(batch=1.5), TypeError, "batch"),
+        # Two shots sharing one snapshot's memory: each needs at least one.
+        (dict(batch=2, snaps=1), ValueError, "snaps"),
         # Budgets that hold no checkpoint: can never fit.
         (dict(snaps=5, device_memory=1, host_memory=1), MemoryError, "fit"),
     ],

@@ -141,6 +141,28 @@ def test_checkpointing_spilling_and_schedules_give_the_store_all_bits(device):
     assert sum(info["forward_steps"]) > sum(info_all["forward_steps"])
 
 
+def test_batches_of_shots_give_the_one_at_a_time_bits(device):
+    """Shots stepped together by each dispatch, in batches that divide the shot count or not,
+    with spilling too, give the bits of one shot at a time; the summary says how."""
+    true, start, nt, common = small(shots=5, nt=120)
+    observed = device.forward(true, nt=nt, **common)
+    j_one, g_one, info_one = device.gradient(start, observed, snaps=12, **common)
+    assert info_one["batch"] == 1
+    level_bytes = info_one["peak_checkpoint_bytes"] // 12
+    runs = [dict(batch=2), dict(batch=3), dict(batch=5), dict(batch="auto"),
+            dict(batch=2, device_memory=4 * level_bytes)]
+    for kwargs in runs:
+        j, g, info = device.gradient(start, observed, snaps=12, **kwargs, **common)
+        assert j == j_one, kwargs
+        assert g.tobytes() == g_one.tobytes(), kwargs
+        if kwargs["batch"] != "auto":
+            assert info["batch"] == kwargs["batch"], kwargs
+            # One dispatch steps the whole batch: fewer dispatches per shot-step.
+            assert info["dispatches_per_shot_step"] < info_one["dispatches_per_shot_step"]
+        assert info["measured_seconds_per_shot"] > 0
+    assert info["spilled_bytes"] > 0
+
+
 def test_float32_in_float32_out_and_any_layout(device):
     true, start, nt, common = small(shots=1)
     observed = device.forward(true, nt=nt, **common)
