@@ -248,6 +248,12 @@ fn bench_jobs(_: &mut Criterion) {
         };
         let job = GradientJob::new(shots.clone(), observed.clone(), policy).unwrap();
         let plan = job.plan(&gpus[0]).unwrap();
+        for o in &plan.batch_options {
+            println!(
+                "    auto weighs B = {:>3}: {:>6} forward steps a batch, modelled {:.4} s a shot",
+                o.batch, o.forward_steps, o.seconds_per_shot
+            );
+        }
         let result = job.run(&plan, &gpus, None, |_, _| {}).unwrap();
         let s = job
             .summary(&plan, &result, RunContext::of_devices(&gpus))

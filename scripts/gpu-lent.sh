@@ -59,6 +59,27 @@ steps=$(grep -o '"reverse_steps": \[[0-9]*\]' /tmp/gpu-lent-quiet/summary.json |
 run quiet-reference --nx 2000 --nz 800 --shots 1 --nt $((steps + 1)) --store-all
 same quiet quiet-reference
 
+# Issue 26: the main job's grid with 64 shots, one shot a dispatch against 64 (each batch with
+# the checkpoint memory of 37 snapshots a shot, so the same forward steps a shot) and auto in
+# that memory: shots per second and the same gradient bits.
+seconds_per_shot() { grep -o '"measured_seconds_per_shot": [0-9.e+-]*' "/tmp/gpu-lent-$1/summary.json" | awk '{print $2}'; }
+run batch-1 --shots 64 --batch 1
+run batch-64 --shots 64 --batch 64 --snaps 2368
+run batch-auto --shots 64 --batch auto --snaps 2368
+same batch-1 batch-64
+same batch-1 batch-auto
+for b in 1 64 auto; do
+    chosen=$(grep -o '"batch": [0-9]*' "/tmp/gpu-lent-batch-$b/summary.json" | awk '{print $2}')
+    echo "batch $b (B = $chosen): $(seconds_per_shot "batch-$b") s a shot, $(awk -v a="$(seconds_per_shot batch-1)" -v b="$(seconds_per_shot "batch-$b")" 'BEGIN { printf "%.1f", a / b }')x the shots/s of B = 1" | tee -a "$out/jobs.txt"
+done
+# The step view of benches/batch.rs (shot-steps/s and bandwidth against a copy, B = 1..64 at
+# the main job's grid), with criterion's sampling cut short.
+if [ -x .dev/bench_batch ]; then
+    say "bench batch"
+    timeout 200 .dev/bench_batch --bench --warm-up-time 0.2 --measurement-time 0.5 >"$out/bench-batch.txt" 2>&1
+    echo "rc=$? (bench batch)" >>"$out/bench-batch.txt"
+fi
+
 say "tests"
 export CI=true
 for t in .dev/tests/*; do
@@ -69,5 +90,6 @@ done
 say "done"
 
 grep -E "^test result|^== |^rc=" "$out/tests.txt" | paste -sd' ' | sed 's/== /\n== /g'
-grep -E "^(schedule|steps run|forward / reverse|to disk|rc=|gradient|GRADIENT)" "$out/jobs.txt"
+grep -E "^(schedule|steps run|forward / reverse|to disk|rc=|gradient|GRADIENT|batch )" "$out/jobs.txt"
+[ -f "$out/bench-batch.txt" ] && sed -n '/^grid /,$p' "$out/bench-batch.txt" | grep -v "^$" | head -40
 sed -n '/gpurevolve GPU report/,$p' "$out/report.txt" | grep -v "^$" | head -120

@@ -283,6 +283,23 @@ fn bad_batches_are_typed_errors() {
         "{e}"
     );
     assert!(e.to_string().contains("raise snaps"), "{e}");
+    // More memory than a batch's states: each batch keeps them all, under a given batch size
+    // or auto (whose one-shot candidate must not fail on the memory meant for many shots);
+    // one shot of a given batch size is checked as without batching.
+    let ample = RunPolicy {
+        snaps: Some(1000),
+        batch: Batch::Shots(4),
+        ..RunPolicy::default()
+    };
+    assert_eq!(ample.for_batch(100, 4).unwrap().snaps, Some(100));
+    assert_eq!(ample.for_batch(100, 8).unwrap().snaps, Some(100));
+    assert_eq!(ample.for_batch(1000, 8).unwrap().snaps, Some(125));
+    let auto = RunPolicy {
+        batch: Batch::Auto,
+        ..ample.clone()
+    };
+    assert_eq!(auto.for_batch(100, 1).unwrap().snaps, Some(100));
+    assert_eq!(ample.for_batch(100, 1).unwrap().snaps, Some(1000));
     let Some(gpu) = common::gpu() else { return };
     // Shots of another model cannot share a batch.
     let (shots, observed) = survey(&[20, 18], BoundaryKind::Sponge, 17, 1, 69);

@@ -58,6 +58,22 @@ pub fn print_table(args: &Args, s: &Summary) {
                 shot0(&s.host_slots),
             ),
         ),
+        (
+            "batch",
+            format!(
+                "{} shot{} a dispatch, {:.3} dispatches / shot-step",
+                s.batch,
+                if s.batch == 1 { "" } else { "s" },
+                s.dispatches_per_shot_step
+            ),
+        ),
+        (
+            "seconds / shot",
+            match s.modelled_seconds_per_shot {
+                Some(m) => format!("{:.3} s (modelled {m:.3} s)", s.measured_seconds_per_shot),
+                None => format!("{:.3} s", s.measured_seconds_per_shot),
+            },
+        ),
         steps,
         ("recompute factor", format!("{:.3}", s.recompute_factor)),
         ("peak checkpoints on GPU", mb(s.peak_checkpoint_bytes)),

@@ -316,7 +316,7 @@ impl GradientJob {
             return Ok((1, None, Vec::new()));
         }
         // Measured at up to 16 shots: the line through two points reaches the rest.
-        let cost = batching::step_cost(gpu, first, largest.min(16), 8)?;
+        let cost = batching::step_cost(gpu, first, largest.min(16), 16)?;
         let mut options = Vec::new();
         for batch in batching::candidates(shots, largest) {
             let Some(forward_steps) = self.forward_steps_of_batch(steps, batch)? else {

@@ -279,14 +279,17 @@ impl RunPolicy {
     }
 
     /// The policy of one batch of `batch` shots: the memory of [`snaps`](Self::snaps) (or its
-    /// default for `steps` steps) shared by the batch's states, `snaps / batch` snapshots.
+    /// default for `steps` steps) shared by the batch's states, `snaps / batch` snapshots, at
+    /// most `steps` (a share of memory larger than every state of the batch keeps them all).
+    /// One shot of a batch size the user gave keeps the policy as given, its snapshots
+    /// checked against the steps as without batching.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming `batch` when `snaps` cannot hold one snapshot of the
     /// batch; as the snapshots' check against `steps`.
     pub fn for_batch(&self, steps: u64, batch: usize) -> Result<RunPolicy> {
         let batch = batch.max(1) as u64;
-        if batch == 1 || self.store_all {
+        if self.store_all || (batch == 1 && self.batch != Batch::Auto) {
             return Ok(self.clone());
         }
         // The total is not checked against the steps: the batch's share is, when resolved.
@@ -305,7 +308,7 @@ impl RunPolicy {
             ));
         }
         Ok(RunPolicy {
-            snaps: Some(snaps / batch),
+            snaps: Some((snaps / batch).min(steps.max(1))),
             ..self.clone()
         })
     }
