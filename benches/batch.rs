@@ -13,7 +13,7 @@
 //!
 //! `cargo bench --bench batch`. `GPUREVOLVE_BENCH_QUICK=1` runs the small grid only. On a
 //! software adapter (lavapipe) only the ratios mean anything; absolute figures come from a GPU
-//! (the GPU report, `examples/gpu_report`, measures the main job's grid with 64 shots).
+//! (`scripts/gpu-lent.sh` runs this bench and the main job's grid with 64 shots).
 
 use std::time::Instant;
 

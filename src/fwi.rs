@@ -320,9 +320,11 @@ impl<'a> Survey<'a> {
         let mut batches: Vec<Vec<usize>> = Vec::new();
         for (place, &shot) in wanted.iter().enumerate() {
             let joins = batches.last().is_some_and(|batch| {
-                let first = &self.shots[wanted[batch[0]]];
+                let first = batch.first().and_then(|&p| self.shots.get(wanted[p]));
                 batch.len() < self.batch.max(1)
-                    && self.shots.get(shot).is_some_and(|s| s.shares_medium(first))
+                    && first
+                        .zip(self.shots.get(shot))
+                        .is_some_and(|(f, s)| s.shares_medium(f))
             });
             match batches.last_mut() {
                 Some(batch) if joins => batch.push(place),
@@ -654,9 +656,11 @@ fn add_shot(total: &mut FwiGradient, done: ShotDone) {
     total.devices.push(done.device);
 }
 
-/// The shots numbered in `batch` (consecutive in the survey's order, sharing their medium),
-/// stepped together on `gpu` under one schedule: each one's misfit and gradient, with the bits
-/// it has alone. `progress(i, p)` is told every shot's progress; any `Break` stops the batch.
+/// The shots numbered in `batch` (consecutive among the shots this worker runs, sharing their
+/// medium), stepped together on `gpu` under one schedule: each one's misfit and gradient, with
+/// the bits it has alone. `progress(i, p)` is told every shot's progress; any `Break` stops the
+/// batch. Under until-quiet each shot's `reverse_steps` is its own length, the steps of the
+/// store-all run it equals; the batch's sweep ran to its longest.
 fn run_batch<R: ProgressReply>(
     gpu: &Gpu,
     batch: &[usize],
@@ -669,7 +673,6 @@ fn run_batch<R: ProgressReply>(
         .iter()
         .map(|&i| survey.observed.get(i).map_or(&[][..], |o| &o[..]))
         .collect();
-    let first = batch.first().copied().unwrap_or(0);
     let operator = AcousticOperator::batch(gpu, &shots, &observed)?;
     let schedule = plans.for_shot(shots[0])?;
     let options = &survey.options;
@@ -687,6 +690,8 @@ fn run_batch<R: ProgressReply>(
     };
     let mut revolver =
         Revolver::new(gpu, operator, schedule, options.clone())?.on_progress(every_shot);
+    // Each shot's own length, where it ended before its batch.
+    let mut shot_steps: Vec<Option<u64>> = vec![None; batch.len()];
     if let Checkpointing::UntilQuiet { fraction, .. } = plans.checkpointing {
         // Each shot stops at the first check where it is quiet, as it would alone; the batch
         // runs until its last one is.
@@ -721,28 +726,32 @@ fn run_batch<R: ProgressReply>(
             .map(|e| e.unwrap_or(end.steps) as usize)
             .collect();
         revolver.operator().set_ends(&last)?;
+        shot_steps = last.iter().map(|&e| Some(e as u64)).collect();
     } else {
         revolver.apply_forward()?;
     }
     let mut stats = revolver.apply_reverse()?;
     stats.batch = batch.len() as u64;
     stats.dispatches = revolver.operator().acoustic().dispatches();
-    let infos = revolver.operator().finish_batch(first)?;
+    let infos = revolver.operator().finish_batch(batch)?;
     let tiers = revolver.tiers().to_vec();
     Ok(infos
         .into_iter()
         .zip(batch)
-        .map(|(info, &i)| {
+        .zip(shot_steps)
+        .map(|((info, &i), steps)| {
             log::info!(
                 "shot {i}: misfit {:.6e}, {} forward steps",
                 info.misfit,
                 stats.forward_steps
             );
+            let mut stats = stats.clone();
+            stats.reverse_steps = steps.unwrap_or(stats.reverse_steps);
             ShotDone {
                 device: 0,
                 misfit: info.misfit,
                 gradient: info.gradient,
-                stats: stats.clone(),
+                stats,
                 traces: info.traces,
                 tiers: tiers.clone(),
             }

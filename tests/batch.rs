@@ -188,18 +188,26 @@ fn a_batch_stops_each_shot_at_its_own_end() {
         until_quiet: Some(0.02),
         ..RunPolicy::default()
     };
-    let (alone, summary) = run(&gpus, &survey, batch(1, &policy));
-    let ends = &summary.reverse_steps;
+    let (alone, alone_summary) = run(&gpus, &survey, batch(1, &policy));
+    let ends = &alone_summary.reverse_steps;
     assert!(
         ends.iter().any(|&e| e != ends[0]) && ends.iter().all(|&e| e < 399),
         "the shots should stop at different steps, before the last: {ends:?}"
     );
-    for b in [2, 4] {
+    for b in [2, 3, 4] {
         let (batched, summary) = run(&gpus, &survey, batch(b, &policy));
         assert_eq!(batched, alone, "a batch of {b} until quiet");
-        // Each batch runs until its last shot is quiet.
-        let longest = ends.iter().take(b).max().copied();
-        assert_eq!(summary.reverse_steps.first().copied(), longest);
+        // Each shot reports its own length, as alone, though its batch ran to its longest:
+        // a batch's forward sweep is at least as long as that of any of its shots alone.
+        assert_eq!(&summary.reverse_steps, ends, "a batch of {b}");
+        let alone_forward = &alone_summary.forward_steps;
+        for (start, forward) in summary.forward_steps.iter().enumerate().step_by(b) {
+            let longest = alone_forward[start..(start + b).min(4)].iter().max();
+            assert!(
+                Some(forward) >= longest,
+                "a batch of {b}: {forward} < {longest:?}"
+            );
+        }
     }
 }
 
@@ -245,12 +253,30 @@ fn auto_chooses_a_batch_and_keeps_the_bits() {
         batch: Batch::Auto,
         ..policy
     };
+    // The plan weighs sizes up to the survey's and picks the least modelled time per shot;
+    // the step cost is measured once per process, so the run below plans the same.
+    let job = GradientJob::new(survey.0.clone(), survey.1.clone(), auto.clone()).unwrap();
+    let plan = job.plan(&gpus[0]).unwrap();
+    let sizes: Vec<usize> = plan.batch_options.iter().map(|o| o.batch).collect();
+    assert_eq!(sizes, vec![1, 2, 3, 4, 6], "{:?}", plan.batch_options);
+    let least = plan
+        .batch_options
+        .iter()
+        .min_by(|a, b| a.seconds_per_shot.total_cmp(&b.seconds_per_shot))
+        .unwrap();
+    assert_eq!(plan.batch, least.batch, "{:?}", plan.batch_options);
+    let cost = plan.step_cost.expect("auto measures the step");
+    assert!(cost.forward_fixed + cost.forward_per_shot > 0.0, "{cost:?}");
+    // More shots a batch, fewer snapshots each: never fewer forward steps.
+    for pair in plan.batch_options.windows(2) {
+        assert!(pair[0].forward_steps <= pair[1].forward_steps, "{pair:?}");
+    }
     let (bits, summary) = run(&gpus, &survey, auto);
-    assert!((1..=6).contains(&summary.batch), "{summary:?}");
-    let modelled = summary
-        .modelled_seconds_per_shot
-        .expect("auto models its choice");
-    assert!(modelled.is_finite() && modelled > 0.0);
+    assert_eq!(summary.batch, plan.batch);
+    assert_eq!(
+        summary.modelled_seconds_per_shot,
+        Some(least.seconds_per_shot)
+    );
     assert_eq!(bits, alone);
 }
 
@@ -323,4 +349,17 @@ fn bad_batches_are_typed_errors() {
     let e =
         AcousticOperator::batch(&gpu, &[&shots[0], &shots[0]], &[&observed[0], short]).unwrap_err();
     assert!(e.to_string().contains("shot 1 of the batch"), "{e}");
+    // The store-all reference paths keep one shot's results: a batch is refused, not written
+    // past its one-shot gradient buffer.
+    let pair = GpuAcoustic::batch(&gpu, &[&shots[0], &shots[0]]).unwrap();
+    let twice: Vec<f64> = observed[0].iter().chain(&observed[0]).copied().collect();
+    let e = pair.gradient_store_all(&twice).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { name: "shots", .. }),
+        "{e}"
+    );
+    // One shot's operator finishes with `finish`; a batch's with `finish_batch` only.
+    let record = &observed[0][..];
+    let op = AcousticOperator::batch(&gpu, &[&shots[0], &shots[0]], &[record, record]).unwrap();
+    assert!(op.finish().is_err());
 }

@@ -246,13 +246,7 @@ fn snaps_of(snaps: Option<&Bound<'_, PyAny>>) -> PyResult<(Option<u64>, bool)> {
 fn batch_of(batch: &Bound<'_, PyAny>) -> PyResult<Batch> {
     if batch.is_instance_of::<PyString>() {
         let text: String = batch.extract()?;
-        if text == "auto" {
-            return Ok(Batch::Auto);
-        }
-        return Err(bad(
-            "batch",
-            format!("{text:?} is not a batch; give an int of at least 1 or \"auto\""),
-        ));
+        return text.parse().map_err(to_py);
     }
     let shots = crate::arrays::count(Some(batch), "batch", 1)?;
     let shots = usize::try_from(shots)

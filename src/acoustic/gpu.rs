@@ -139,6 +139,19 @@ pub struct GradientInfo {
     pub traces: Vec<f64>,
 }
 
+/// Each shot's `[nt][points]` series as one `[nt][points of every shot]` series: row `k` of
+/// every shot, shot after shot (the batched layout of source series and traces). `rows` pairs
+/// a shot's series with its points.
+pub(super) fn interleave(nt: usize, rows: &[(&[f64], usize)]) -> Vec<f64> {
+    let mut interleaved = Vec::with_capacity(rows.iter().map(|(s, _)| s.len()).sum());
+    for k in 0..nt {
+        for &(series, n) in rows {
+            interleaved.extend_from_slice(&series[k * n..(k + 1) * n]);
+        }
+    }
+    interleaved
+}
+
 impl<'g> GpuAcoustic<'g> {
     /// Compiles the kernels for `problem`'s order and dimension and uploads its coefficients,
     /// source wavelet and point plans.
@@ -186,6 +199,20 @@ impl<'g> GpuAcoustic<'g> {
         gpu.check_buffer_size("time level", problem.level_bytes(), FIELD_USAGE)?;
         let batch_bytes = problem.level_bytes().saturating_mul(batch as u64);
         gpu.check_buffer_size("batch's time level", batch_bytes, FIELD_USAGE)?;
+        // The kernels index a batched field in u32 words and the CPML's memory fields in i32
+        // (negative means outside a slab): a batch's level must stay under 2³¹ words, whatever
+        // the device's buffer limits allow.
+        if (batch as u64).saturating_mul(problem.level_len() as u64) > i32::MAX as u64 {
+            return Err(Error::InvalidArgument {
+                name: "batch",
+                reason: format!(
+                    "a batch of {batch} shots of {} words a level exceeds the kernels' 2^31 \
+                     word indices: use a batch of at most {}",
+                    problem.level_len(),
+                    (i32::MAX as usize / problem.level_len().max(1)).max(1)
+                ),
+            });
+        }
         // The step kernel's workgroup shape, `(z, y or x, x)` with `z` contiguous in memory, is
         // a tuning knob of the device (`GpuOptions::kernels`); the WGSL's `override WORKGROUP_X/Y/Z` have
         // no default, so the dispatch below and the kernel always agree.
@@ -317,15 +344,11 @@ impl<'g> GpuAcoustic<'g> {
         };
         let sources = points.buffers(gpu, &plans(Problem::sources), nt, dt, stride)?;
         let receivers = points.buffers(gpu, &plans(Problem::receivers), nt, dt, stride)?;
-        // [nt][sources of every shot]: each shot's row k, shot after shot.
         let series: Vec<Vec<f64>> = shots.iter().map(|s| s.source_series()).collect();
-        let mut interleaved = Vec::with_capacity(nt * sources.points as usize);
-        for k in 0..nt {
-            for (shot, series) in shots.iter().zip(&series) {
-                let n = shot.sources().points;
-                interleaved.extend_from_slice(&series[k * n..(k + 1) * n]);
-            }
-        }
+        let rows: Vec<(&[f64], usize)> = (series.iter().zip(shots))
+            .map(|(series, shot)| (&series[..], shot.sources().points))
+            .collect();
+        let interleaved = interleave(nt, &rows);
         let source_values = gpu.upload(
             "source series",
             &to_f32(&interleaved),
@@ -379,6 +402,11 @@ impl<'g> GpuAcoustic<'g> {
     /// and what a checkpoint holds.
     pub fn level_bytes(&self) -> u64 {
         (self.level_len * self.batch) as u64 * 4
+    }
+
+    /// Words from one shot's part of a batched level to the next's ([`Problem::level_len`]).
+    pub fn level_len(&self) -> usize {
+        self.level_len
     }
 
     /// Shots in the batch (1 for [`new`](Self::new)).

@@ -70,14 +70,10 @@ impl<'g> AcousticOperator<'g> {
                 });
             }
         }
-        // [nt][receivers of every shot]: each shot's row k, shot after shot.
-        let mut interleaved = Vec::with_capacity(observed.iter().map(|o| o.len()).sum());
-        for k in 0..nt {
-            for (shot, record) in shots.iter().zip(observed) {
-                let n = shot.receivers().points;
-                interleaved.extend_from_slice(&record[k * n..(k + 1) * n]);
-            }
-        }
+        let rows: Vec<(&[f64], usize)> = (observed.iter().zip(shots))
+            .map(|(record, shot)| (*record, shot.receivers().points))
+            .collect();
+        let interleaved = super::gpu::interleave(nt, &rows);
         let observed_gpu = acoustic.upload_receiver_traces("observed", &interleaved)?;
         let residual = acoustic.receiver_buffer("residual")?;
         // A level's length per shot, as every batched buffer: a shot's gradient is the first
@@ -164,16 +160,17 @@ impl<'g> AcousticOperator<'g> {
 
     /// Reads each shot's results after the reverse sweep, in the batch's order: misfit,
     /// gradient, predicted traces (zero after a shot's end), each with the bits of the shot
-    /// run alone. `first` is the survey's number of the batch's first shot, for errors.
+    /// run alone. `numbers` are the batch's shots as the caller numbers them (a survey's), for
+    /// errors; a shot without a number is named by its place in the batch.
     ///
     /// # Errors
     /// As [`Gpu::read_back`]; [`Error::NonFinite`](crate::Error::NonFinite) when any of them
-    /// is NaN or infinite, naming the shot (`first` + its place in the batch).
-    pub fn finish_batch(&self, first: usize) -> Result<Vec<GradientInfo>> {
-        self.read_results(Some(first))
+    /// is NaN or infinite, naming the shot.
+    pub fn finish_batch(&self, numbers: &[usize]) -> Result<Vec<GradientInfo>> {
+        self.read_results(Some(numbers))
     }
 
-    fn read_results(&self, first: Option<usize>) -> Result<Vec<GradientInfo>> {
+    fn read_results(&self, numbers: Option<&[usize]>) -> Result<Vec<GradientInfo>> {
         let acoustic = &self.acoustic;
         let (nt, dt) = (acoustic.nt(), acoustic.dt());
         let residual: Vec<f32> = acoustic.gpu().read_back(&self.residual)?;
@@ -197,8 +194,8 @@ impl<'g> AcousticOperator<'g> {
                 gradient: gradient.iter().map(|&g| f64::from(g)).collect(),
                 traces,
             };
-            super::finite::check_gradient(&info, receivers, dt).map_err(|e| match first {
-                Some(first) => e.in_shot(first + i),
+            super::finite::check_gradient(&info, receivers, dt).map_err(|e| match numbers {
+                Some(numbers) => e.in_shot(numbers.get(i).copied().unwrap_or(i)),
                 None => e,
             })?;
             infos.push(info);

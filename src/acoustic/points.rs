@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::geometry::PointPlan;
 use super::kernels::BindKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{BindGroupCache, Gpu};
 
 const POINTS_WGSL: &str = include_str!("../../shaders/acoustic_points.wgsl");
@@ -166,7 +166,9 @@ impl PointKernels {
     /// batched buffer ([`PointPlan::batched`]).
     ///
     /// # Errors
-    /// As [`Gpu::upload`].
+    /// As [`Gpu::upload`]; [`Error::InvalidArgument`] naming `batch` when the plan has more
+    /// points or cells than one dispatch of this device reaches (a batch of many shots with
+    /// many receivers each).
     pub(super) fn buffers(
         &self,
         gpu: &Gpu,
@@ -175,6 +177,22 @@ impl PointKernels {
         dt: f64,
         shot_stride: usize,
     ) -> Result<PointBuffers> {
+        // One invocation per point or cell, in one row of workgroups: past that the dispatch
+        // would be refused, and the traces or injections silently missing.
+        let reach = u64::from(gpu.limits().max_compute_workgroups_per_dimension)
+            * u64::from(POINTS_WORKGROUP);
+        let most = plan.points.max(plan.cells.len()) as u64;
+        if most > reach.min(u64::from(u32::MAX)) {
+            return Err(Error::InvalidArgument {
+                name: "batch",
+                reason: format!(
+                    "the batch's {} points touch {} cells, more than one dispatch of this \
+                     device reaches ({reach}): use a smaller batch or fewer receivers",
+                    plan.points,
+                    plan.cells.len()
+                ),
+            });
+        }
         let usage = wgpu::BufferUsages::STORAGE;
         let pairs = |v: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<[u32; 2]> {
             v.map(|(i, w)| [i as u32, (w as f32).to_bits()]).collect()

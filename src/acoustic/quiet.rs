@@ -88,7 +88,7 @@ impl AcousticOperator<'_> {
         }
         let gpu = acoustic.gpu();
         let len = acoustic.layout().len() as u64;
-        let offset = shot as u64 * (acoustic.level_bytes() / 4 / acoustic.shots() as u64);
+        let offset = shot as u64 * acoustic.level_len() as u64;
         let sums = match self.sum_squares.get() {
             Some(sums) => sums,
             None => {

@@ -8,6 +8,22 @@ use crate::engine::{Progress, ProgressReply};
 use crate::error::{Error, Result};
 
 impl GpuAcoustic<'_> {
+    /// The store-all reference paths keep one shot's gradient and misfit: a batch of several
+    /// shots is refused (the job runs batches through [`AcousticOperator`](super::AcousticOperator)).
+    fn one_shot(&self, what: &str) -> Result<()> {
+        if self.shots() > 1 {
+            return Err(Error::InvalidArgument {
+                name: "shots",
+                reason: format!(
+                    "{what} runs one shot, not a batch of {}: make one GpuAcoustic per shot, or \
+                     run the batch through AcousticOperator",
+                    self.shots()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The traces recorded so far, `[nt][receivers]`.
     ///
     /// # Errors
@@ -114,8 +130,10 @@ impl GpuAcoustic<'_> {
     /// `−d_obs[0]`, taken from `observed`.
     ///
     /// # Errors
-    /// As [`Gpu::read_back`](crate::gpu::Gpu::read_back).
+    /// As [`Gpu::read_back`](crate::gpu::Gpu::read_back); [`Error::InvalidArgument`] for a
+    /// batch of several shots.
     pub fn misfit_of(&self, residual: &wgpu::Buffer, observed: &[f64]) -> Result<(f64, Vec<f64>)> {
+        self.one_shot("misfit_of")?;
         let nr = self.receivers.points as usize;
         let mut r: Vec<f64> = self
             .gpu
@@ -183,14 +201,15 @@ impl GpuAcoustic<'_> {
     /// the linearised map, for dot-product tests.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for wrong lengths; [`Error::OutOfMemory`]; as
-    /// [`Gpu::read_back`](crate::gpu::Gpu::read_back).
+    /// [`Error::InvalidArgument`] for wrong lengths or a batch of several shots;
+    /// [`Error::OutOfMemory`]; as [`Gpu::read_back`](crate::gpu::Gpu::read_back).
     pub fn adjoint(
         &self,
         fields: &[wgpu::Buffer],
         input: &[f64],
         source_adjoint: bool,
     ) -> Result<GpuAdjoint> {
+        self.one_shot("adjoint")?;
         let input = self.upload_receiver_traces("adjoint input", input)?;
         let (grad, src_adj) =
             self.reverse_sweep(fields, AdjointInput::Given(&input), source_adjoint)?;
@@ -216,8 +235,9 @@ impl GpuAcoustic<'_> {
     /// bit. The residual is computed on the GPU in the reverse sweep, as in a checkpointed run.
     ///
     /// # Errors
-    /// As [`forward`](Self::forward) and [`adjoint`](Self::adjoint).
+    /// As [`forward`](Self::forward) and [`adjoint`](Self::adjoint) (a batch is refused).
     pub fn gradient_store_all(&self, observed: &[f64]) -> Result<GradientInfo> {
+        self.one_shot("gradient_store_all")?;
         let observed_gpu = self.upload_receiver_traces("observed", observed)?;
         let fwd = self.forward(true)?;
         let fields = fwd.fields.unwrap_or_default();

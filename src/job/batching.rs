@@ -188,7 +188,7 @@ fn time(gpu: &Gpu, encode: impl FnOnce() -> Result<wgpu::CommandEncoder>) -> Res
 
 /// The batch sizes [`Batch::Auto`](super::Batch::Auto) weighs for `shots` shots, at most
 /// `largest`: every size up to 4, then powers of two and their halfway points (6, 12, 24, …),
-/// and `shots` itself — a dozen plans at most for a survey of a thousand shots.
+/// and `shots` itself — about twenty plans for a survey of a thousand shots.
 pub fn candidates(shots: usize, largest: usize) -> Vec<usize> {
     let top = shots.min(largest).max(1);
     let mut sizes: Vec<usize> = (1..=4.min(top)).collect();

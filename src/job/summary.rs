@@ -113,8 +113,9 @@ pub struct Summary {
     /// The modelled seconds per shot of that batch size, when `batch` was `auto` (`null`
     /// otherwise).
     pub modelled_seconds_per_shot: Option<f64>,
-    /// Seconds per shot run, measured: the forward and reverse sweeps of every batch over
-    /// the shots they ran.
+    /// Device-seconds per shot run, measured: the forward and reverse sweeps of every batch,
+    /// summed over the devices and ranks that ran them, over the shots they ran (two devices
+    /// side by side each count their own seconds; auto's calibration is not counted).
     pub measured_seconds_per_shot: f64,
     /// Compute dispatches per shot and step evaluation (forward or adjoint): a batch of `B`
     /// shots makes one dispatch of each kernel for all of them, so this falls as `1/B`.
@@ -139,7 +140,8 @@ pub struct Summary {
     pub peak_checkpoint_levels: u64,
     /// How the slots were split between tiers.
     pub placement: Placement,
-    /// Each shot's slots on the GPU, as its run ended (after any out-of-memory demotion).
+    /// Each shot's slots on the GPU, as its run ended (after any out-of-memory demotion): its
+    /// batch's, each slot holding the batch's states.
     pub device_slots: Vec<u64>,
     /// Each shot's slots in host memory.
     pub host_slots: Vec<u64>,
@@ -163,7 +165,8 @@ pub struct Summary {
     pub until_quiet: Option<f64>,
     /// Each shot's forward step evaluations.
     pub forward_steps: Vec<u64>,
-    /// Each shot's reverse steps (its steps run).
+    /// Each shot's reverse steps (its steps run; until quiet, its own length, though its
+    /// batch ran to its longest shot's).
     pub reverse_steps: Vec<u64>,
     /// Each shot's checkpoint saves.
     pub saves: Vec<u64>,
@@ -171,7 +174,7 @@ pub struct Summary {
     pub restores: Vec<u64>,
     /// Forward steps per step: as planned, or for runs that stopped when quiet, as run.
     pub recompute_factor: f64,
-    /// The most checkpoint bytes any shot held on the GPU at once.
+    /// The most checkpoint bytes any shot's batch held on the GPU at once.
     pub peak_checkpoint_bytes: u64,
     /// Bytes copied between GPU buffers, all shots.
     pub bytes_copied: u64,
