@@ -77,6 +77,7 @@
 
 #[cfg(feature = "acoustic")]
 pub mod acoustic;
+pub mod compression;
 pub mod engine;
 mod error;
 pub mod fs;

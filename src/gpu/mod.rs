@@ -3,6 +3,7 @@
 
 mod bind_cache;
 mod blas;
+mod compression;
 mod context;
 mod counters;
 mod dispatch;
@@ -12,6 +13,7 @@ mod pipelines;
 
 pub use bind_cache::BindGroupCache;
 pub use blas::{Axpy, SumSquares};
+pub use compression::Codec;
 pub use context::{Gpu, GpuOptions, wait_deadline_from_env};
 pub use counters::GpuCounters;
 pub use dispatch::{Dispatch1d, dispatch_1d};

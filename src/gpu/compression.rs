@@ -1,0 +1,191 @@
+//! Host side of `shaders/compression.wgsl`: a time level encoded in a
+//! [`CheckpointFormat`] at a save and decoded at a restore, in command order with the steps.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Gpu, dispatch_1d};
+use crate::compression::{CheckpointFormat, INT8_BLOCK};
+use crate::error::{Error, Result};
+
+const SHADER: &str = include_str!("../../shaders/compression.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    len: u32,
+    row: u32,
+    _pad: [u32; 2],
+}
+
+/// The encoder and decoder kernels of one lossy [`CheckpointFormat`].
+#[derive(Debug)]
+pub struct Codec {
+    format: CheckpointFormat,
+    encode: wgpu::ComputePipeline,
+    decode: wgpu::ComputePipeline,
+    max_groups_per_dim: u32,
+}
+
+impl Codec {
+    /// Invocations per workgroup of the per-word kernels (the shader's `WORKGROUP_SIZE`).
+    pub const WORKGROUP_SIZE: u32 = 256;
+
+    /// Compiles `format`'s kernels; `None` for [`CheckpointFormat::F32`], which stores the
+    /// levels themselves.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] if the shader does not compile on this device.
+    pub fn new(gpu: &Gpu, format: CheckpointFormat) -> Result<Option<Self>> {
+        let (encode, decode) = match format {
+            CheckpointFormat::Bf16 => ("encode_bf16", "decode_bf16"),
+            CheckpointFormat::Int8 => ("encode_int8", "decode_int8"),
+            _ => return Ok(None),
+        };
+        let size = [("WORKGROUP_SIZE", f64::from(Self::WORKGROUP_SIZE))];
+        Ok(Some(Self {
+            format,
+            encode: gpu.compute_pipeline("checkpoint encode", SHADER, encode, &size)?,
+            decode: gpu.compute_pipeline("checkpoint decode", SHADER, decode, &size)?,
+            max_groups_per_dim: gpu.limits().max_compute_workgroups_per_dimension,
+        }))
+    }
+
+    /// The format.
+    pub fn format(&self) -> CheckpointFormat {
+        self.format
+    }
+
+    /// Caps the workgroups per dispatch dimension below the device's limit, so tests can
+    /// exercise the two-dimensional dispatch on small levels.
+    #[doc(hidden)]
+    pub fn with_max_groups_per_dim(mut self, groups: u32) -> Self {
+        self.max_groups_per_dim = groups.min(self.max_groups_per_dim);
+        self
+    }
+
+    /// Records the encoding of the `len` words of `level` into `encoded`, which holds
+    /// [`CheckpointFormat::encoded_words`] of them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a buffer is too short; [`Error::OutOfMemory`] if the
+    /// uniform buffer cannot be made.
+    pub fn encode(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        level: &wgpu::Buffer,
+        encoded: &wgpu::Buffer,
+        len: u64,
+    ) -> Result<()> {
+        self.check(level, encoded, len)?;
+        // The bf16 encoder writes a word per two values; the int8 one a workgroup per block.
+        let (items, size) = match self.format {
+            CheckpointFormat::Int8 => (len.div_ceil(INT8_BLOCK as u64), 1),
+            _ => (len.div_ceil(2), Self::WORKGROUP_SIZE),
+        };
+        self.dispatch(
+            gpu,
+            encoder,
+            &self.encode,
+            [level, encoded],
+            len,
+            items,
+            size,
+        )
+    }
+
+    /// Records the decoding of `encoded` into the `len` words of `level`.
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub fn decode(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        encoded: &wgpu::Buffer,
+        level: &wgpu::Buffer,
+        len: u64,
+    ) -> Result<()> {
+        self.check(level, encoded, len)?;
+        let size = Self::WORKGROUP_SIZE;
+        self.dispatch(gpu, encoder, &self.decode, [level, encoded], len, len, size)
+    }
+
+    fn check(&self, level: &wgpu::Buffer, encoded: &wgpu::Buffer, len: u64) -> Result<()> {
+        let want = self
+            .format
+            .encoded_words(usize::try_from(len).unwrap_or(usize::MAX)) as u64
+            * 4;
+        if len == 0 || len > u64::from(u32::MAX) || level.size() < len * 4 || encoded.size() < want
+        {
+            return Err(Error::InvalidArgument {
+                name: "len",
+                reason: format!(
+                    "{} of {len} words needs a level of {} bytes and {want} encoded bytes; the \
+                     buffers hold {} and {}",
+                    self.format,
+                    len * 4,
+                    level.size(),
+                    encoded.size()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// One dispatch of `pipeline` over `items` items of `size` a workgroup (the int8 encoder:
+    /// a block a workgroup, `size` 1), in rows when one dimension is not enough.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        [level, encoded]: [&wgpu::Buffer; 2],
+        len: u64,
+        items: u64,
+        size: u32,
+    ) -> Result<()> {
+        // Rows of `row` items: invocations, or for the int8 encoder (`size` 1) workgroups.
+        let dispatch = dispatch_1d(items, size, self.max_groups_per_dim)?;
+        let params = Params {
+            len: len as u32,
+            row: dispatch.row,
+            _pad: [0; 2],
+        };
+        // UNIFORM: bound as `var<uniform>`; COPY_DST (added by `upload`): filled by the queue.
+        let uniforms = gpu.upload(
+            "checkpoint codec params",
+            &[params],
+            wgpu::BufferUsages::UNIFORM,
+        )?;
+        let layout = pipeline.get_bind_group_layout(0);
+        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("checkpoint codec"),
+            layout: &layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: level.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: encoded.as_entire_binding(),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("checkpoint codec"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        let [gx, gy, gz] = dispatch.groups;
+        pass.dispatch_workgroups(gx, gy, gz);
+        Ok(())
+    }
+}
