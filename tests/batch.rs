@@ -349,6 +349,24 @@ fn bad_batches_are_typed_errors() {
     let e =
         AcousticOperator::batch(&gpu, &[&shots[0], &shots[0]], &[&observed[0], short]).unwrap_err();
     assert!(e.to_string().contains("shot 1 of the batch"), "{e}");
+    // One shot more than the device's limits hold is refused, naming the batch and the most
+    // that fit (auto never weighs more).
+    for problem in [
+        &shots[0],
+        &survey(&[12, 10, 8], BoundaryKind::Cpml, 9, 1, 71).0[0],
+    ] {
+        let (most, limit) = gpurevolve::acoustic::largest_batch(&gpu, problem);
+        assert!(most >= 2, "{most} ({limit})");
+        let too_many = vec![problem; most + 1];
+        let e = GpuAcoustic::batch(&gpu, &too_many)
+            .err()
+            .expect("too many shots");
+        assert!(
+            matches!(e, Error::InvalidArgument { name: "batch", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("at most {most}")), "{e}");
+    }
     // The store-all reference paths keep one shot's results: a batch is refused, not written
     // past its one-shot gradient buffer.
     let pair = GpuAcoustic::batch(&gpu, &[&shots[0], &shots[0]]).unwrap();

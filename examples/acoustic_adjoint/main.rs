@@ -119,8 +119,9 @@ struct Args {
     snaps: Option<u64>,
     /// Shots stepped together in each dispatch, or `auto`: the size of least modelled time per
     /// shot, from a step cost measured on the device (once per device and grid). A batch
-    /// shares one schedule and the memory of --snaps, so raise --snaps with --batch. The
-    /// gradient's bits do not depend on it.
+    /// shares one schedule and the memory of --snaps, so raise --snaps with --batch. A batch
+    /// larger than --shots holds them all; one larger than the device holds is refused, naming
+    /// the largest that fits. The gradient's bits do not depend on it.
     #[arg(long, default_value = "1", value_name = "B|auto")]
     batch: Batch,
     /// The schedule within that memory: `levels` (the fewest forward steps: the acoustic

@@ -152,6 +152,74 @@ pub(super) fn interleave(nt: usize, rows: &[(&[f64], usize)]) -> Vec<f64> {
     interleaved
 }
 
+/// The most shots of `problem` one batch can hold on `gpu`, and the limit that binds (for
+/// errors): each batched buffer (a time level, the traces, records and residuals, the source
+/// series) within the device's buffer limits, the kernels' 2³¹-word indices, the step's and
+/// the CPML's dispatches, and the point kernels' one row of workgroups. 0 when one shot does
+/// not fit.
+pub fn largest_batch(gpu: &Gpu, problem: &Problem) -> (usize, &'static str) {
+    let limits = gpu.limits();
+    let buffer = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let per_dim = u64::from(limits.max_compute_workgroups_per_dimension);
+    let nt = problem.time().nt as u64;
+    let layout = problem.layout();
+    let (wg, dim3) = if layout.dim == 3 {
+        (gpu.options().kernels.step_workgroup_3d, true)
+    } else {
+        (gpu.options().kernels.step_workgroup_2d, false)
+    };
+    let x_groups = (layout.extended[0] as u64).div_ceil(u64::from(wg[2]).max(1));
+    let reach = per_dim * u64::from(super::points::POINTS_WORKGROUP);
+    let points = |plan: &PointPlan| plan.points.max(plan.cells.len()) as u64;
+    let fits = |whole: u64, one: u64| whole.checked_div(one).unwrap_or(u64::MAX);
+    let bounds = [
+        (
+            fits(buffer, problem.level_bytes()),
+            "the device's buffer size for a time level",
+        ),
+        (
+            fits(buffer, nt * problem.receivers().points as u64 * 4),
+            "the device's buffer size for the traces",
+        ),
+        (
+            fits(buffer, nt * problem.sources().points as u64 * 4),
+            "the device's buffer size for the source series",
+        ),
+        (
+            fits(i32::MAX as u64, problem.level_len() as u64),
+            "the kernels' 2^31-word indices",
+        ),
+        (
+            if dim3 {
+                fits(per_dim, x_groups)
+            } else {
+                per_dim * u64::from(wg[2])
+            },
+            "the device's workgroups per dispatch dimension for the step",
+        ),
+        (
+            per_dim,
+            "the device's workgroups per dispatch dimension for the absorbing layer",
+        ),
+        (
+            fits(reach, points(problem.receivers())),
+            "one dispatch of the receivers on the device",
+        ),
+        (
+            fits(reach, points(problem.sources())),
+            "one dispatch of the sources on the device",
+        ),
+        (u64::from(u32::MAX), "32-bit shot counts"),
+    ];
+    let (most, limit) = bounds
+        .into_iter()
+        .min_by_key(|&(n, _)| n)
+        .unwrap_or((1, "none"));
+    (usize::try_from(most).unwrap_or(usize::MAX), limit)
+}
+
 impl<'g> GpuAcoustic<'g> {
     /// Compiles the kernels for `problem`'s order and dimension and uploads its coefficients,
     /// source wavelet and point plans.
@@ -197,6 +265,17 @@ impl<'g> GpuAcoustic<'g> {
         let limits = gpu.limits();
         // Before compiling or uploading anything: can a field ever exist on this device?
         gpu.check_buffer_size("time level", problem.level_bytes(), FIELD_USAGE)?;
+        // And a batch of them? Say how many would (the checks below stay as the backstop).
+        let (most, limit) = largest_batch(gpu, problem);
+        if batch > 1 && batch > most {
+            return Err(Error::InvalidArgument {
+                name: "batch",
+                reason: format!(
+                    "a batch of {batch} shots exceeds {limit}: lower batch to at most {}",
+                    most.max(1)
+                ),
+            });
+        }
         let batch_bytes = problem.level_bytes().saturating_mul(batch as u64);
         gpu.check_buffer_size("batch's time level", batch_bytes, FIELD_USAGE)?;
         // The kernels index a batched field in u32 words and the CPML's memory fields in i32

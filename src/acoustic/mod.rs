@@ -25,7 +25,7 @@ mod store_all;
 pub use boundary::{Boundary, BoundaryKind};
 pub use cpu::{CpuAdjoint, CpuForward, CpuTwin, misfit, velocity_gradient};
 pub use geometry::{Geometry, PointPlan, TimeAxis, ricker};
-pub use gpu::{AdjointInput, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo};
+pub use gpu::{AdjointInput, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo, largest_batch};
 pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
 pub use kernels::FIELD_USAGE;
 pub use model::Model;

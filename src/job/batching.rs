@@ -228,17 +228,10 @@ pub fn best(options: &[BatchOption]) -> Option<BatchOption> {
     })
 }
 
-/// The most shots whose time level the device can hold in one buffer.
+/// The most shots of `shot`'s problem one batch can hold on `gpu`
+/// ([`largest_batch`](crate::acoustic::largest_batch)), at least 1.
 pub(crate) fn largest_batch(gpu: &Gpu, shot: &Problem) -> usize {
-    let limits = gpu.limits();
-    let buffer = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size.min(u64::from(u32::MAX)));
-    let fits = buffer / shot.level_bytes().max(1);
-    usize::try_from(fits)
-        .unwrap_or(usize::MAX)
-        .min(limits.max_compute_workgroups_per_dimension as usize)
-        .max(1)
+    crate::acoustic::largest_batch(gpu, shot).0.max(1)
 }
 
 #[cfg(test)]

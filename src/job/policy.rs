@@ -90,7 +90,10 @@ impl std::str::FromStr for Batch {
             Ok(n) if n >= 1 => Ok(Batch::Shots(n)),
             _ => Err(invalid(
                 "batch",
-                format!("{text:?}: give \"auto\" or a number of shots of at least 1"),
+                format!(
+                    "{text:?}: give \"auto\" or a whole number of shots, at least 1 (a batch \
+                     larger than the survey holds all its shots)"
+                ),
             )),
         }
     }
