@@ -77,17 +77,30 @@ impl CheckpointFormat {
 
     /// `u32` words that hold `len` encoded words.
     pub fn encoded_words(self, len: usize) -> usize {
+        self.encoded_words_in(len, 1)
+    }
+
+    /// `u32` words that hold `len` encoded words made of `parts` equal, independent parts
+    /// (the shots of a batch): no int8 block spans two of them, so each part's encoding is the
+    /// one it has alone.
+    pub fn encoded_words_in(self, len: usize, parts: usize) -> usize {
+        let parts = parts.max(1);
         match self {
             Self::F32 => len,
             Self::Bf16 => len.div_ceil(2),
-            Self::Int8 => len.div_ceil(INT8_BLOCK) * INT8_BLOCK_WORDS,
+            Self::Int8 => parts * (len / parts).div_ceil(INT8_BLOCK) * INT8_BLOCK_WORDS,
         }
     }
 
     /// Bytes that hold a level of `level_bytes` bytes (whole `f32` words) once encoded.
     pub fn encoded_bytes(self, level_bytes: u64) -> u64 {
+        self.encoded_bytes_in(level_bytes, 1)
+    }
+
+    /// As [`encoded_bytes`](Self::encoded_bytes), for a level of `parts` independent parts.
+    pub fn encoded_bytes_in(self, level_bytes: u64, parts: usize) -> u64 {
         let words = usize::try_from(level_bytes / 4).unwrap_or(usize::MAX);
-        (self.encoded_words(words) as u64).saturating_mul(4)
+        (self.encoded_words_in(words, parts) as u64).saturating_mul(4)
     }
 
     /// Encoded levels that fit in the bytes of `levels` `f32` levels of `level_bytes`: the
@@ -99,6 +112,20 @@ impl CheckpointFormat {
 
     /// `values` encoded as `u32` words ([`encoded_words`](Self::encoded_words) of them).
     pub fn encode(self, values: &[f32]) -> Vec<u32> {
+        self.encode_in(values, 1)
+    }
+
+    /// `values`, made of `parts` equal parts, encoded part by part
+    /// ([`encoded_words_in`](Self::encoded_words_in) words).
+    pub fn encode_in(self, values: &[f32], parts: usize) -> Vec<u32> {
+        if self == Self::Int8 && parts > 1 {
+            let part = values.len() / parts;
+            return values
+                .chunks(part.max(1))
+                .take(parts)
+                .flat_map(|p| self.encode_in(p, 1))
+                .collect();
+        }
         match self {
             Self::F32 => values.iter().map(|v| v.to_bits()).collect(),
             Self::Bf16 => values
@@ -127,16 +154,33 @@ impl CheckpointFormat {
     /// [`Error::InvalidArgument`] when `encoded` is not [`encoded_words`](Self::encoded_words)
     /// long.
     pub fn decode(self, encoded: &[u32], len: usize) -> Result<Vec<f32>> {
-        if encoded.len() != self.encoded_words(len) {
+        self.decode_in(encoded, len, 1)
+    }
+
+    /// The `len` words, made of `parts` equal parts, that `encoded` holds.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode).
+    pub fn decode_in(self, encoded: &[u32], len: usize, parts: usize) -> Result<Vec<f32>> {
+        let parts = parts.max(1);
+        if encoded.len() != self.encoded_words_in(len, parts) {
             return Err(Error::InvalidArgument {
                 name: "encoded",
                 reason: format!(
                     "{} words hold no {} level of {len} words ({} do)",
                     encoded.len(),
                     self.name(),
-                    self.encoded_words(len)
+                    self.encoded_words_in(len, parts)
                 ),
             });
+        }
+        if self == Self::Int8 && parts > 1 {
+            let part = len / parts;
+            let words = self.encoded_words(part);
+            return Ok(encoded
+                .chunks(words.max(1))
+                .flat_map(|e| (0..part).map(move |i| self.decode_one(e, i)))
+                .collect());
         }
         Ok((0..len).map(|i| self.decode_one(encoded, i)).collect())
     }
@@ -347,5 +391,20 @@ mod tests {
         }
         assert!("f16".parse::<CheckpointFormat>().is_err());
         assert!(CheckpointFormat::Bf16.decode(&[0; 3], 4).is_err());
+        // Parts: no int8 block spans two, so each part encodes as it does alone.
+        let values: Vec<f32> = (0..300)
+            .map(|i| (i as f32 * 0.37).sin() * (1 + i / 100) as f32)
+            .collect();
+        let f = CheckpointFormat::Int8;
+        let whole = f.encode_in(&values, 3);
+        let alone: Vec<u32> = values.chunks(100).flat_map(|p| f.encode(p)).collect();
+        assert_eq!(whole, alone);
+        assert_eq!(whole.len(), f.encoded_words_in(300, 3));
+        let back = f.decode_in(&whole, 300, 3).unwrap();
+        let back_alone: Vec<f32> = values
+            .chunks(100)
+            .flat_map(|p| f.decode(&f.encode(p), 100).unwrap())
+            .collect();
+        assert_eq!(back, back_alone);
     }
 }

@@ -38,21 +38,21 @@ fn level(rng: &mut StdRng, len: usize, special: bool) -> Vec<f32> {
     values
 }
 
-fn round_trip(gpu: &Gpu, codec: &Codec, values: &[f32]) -> (Vec<u32>, Vec<u32>) {
+fn round_trip(gpu: &Gpu, codec: &Codec, values: &[f32], parts: usize) -> (Vec<u32>, Vec<u32>) {
     let len = values.len() as u64;
     let format = codec.format();
     let source = gpu.upload("level", values, STATE_USAGE).unwrap();
-    let encoded_bytes = format.encoded_words(values.len()) as u64 * 4;
+    let encoded_bytes = format.encoded_words_in(values.len(), parts) as u64 * 4;
     let encoded = gpu
         .create_buffer("encoded", encoded_bytes, STATE_USAGE)
         .unwrap();
     let back = gpu.create_buffer("decoded", len * 4, STATE_USAGE).unwrap();
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     codec
-        .encode(gpu, &mut encoder, &source, &encoded, len)
+        .encode(gpu, &mut encoder, [&source, &encoded], len, parts)
         .unwrap();
     codec
-        .decode(gpu, &mut encoder, &encoded, &back, len)
+        .decode(gpu, &mut encoder, [&encoded, &back], len, parts)
         .unwrap();
     gpu.submit([encoder.finish()]);
     let encoded: Vec<u32> = gpu.read_back(&encoded).unwrap();
@@ -74,14 +74,26 @@ fn gpu_kernels_give_their_cpu_twins_bits() {
                 .with_max_groups_per_dim(20),
         ];
         for codec in &codecs {
-            for len in [1, 2, 63, 64, 65, 1000, 4099, 20_000] {
+            // Levels of one part, and of 3 or 7 parts (a batch's shots) that no block spans.
+            for (len, parts) in [
+                (1, 1),
+                (2, 1),
+                (63, 1),
+                (64, 1),
+                (65, 1),
+                (1000, 1),
+                (4099, 1),
+                (20_000, 1),
+                (3 * 97, 3),
+                (7 * 640, 7),
+            ] {
                 let special = rng.random_bool(0.5);
                 let values = level(&mut rng, len, special);
-                let (encoded, back) = round_trip(&gpu, codec, &values);
-                let cpu = format.encode(&values);
-                assert_eq!(encoded, cpu, "{format} encoding of {len} words");
+                let (encoded, back) = round_trip(&gpu, codec, &values, parts);
+                let cpu = format.encode_in(&values, parts);
+                assert_eq!(encoded, cpu, "{format} encoding of {len} words in {parts}");
                 let decoded: Vec<u32> = format
-                    .decode(&cpu, len)
+                    .decode_in(&cpu, len, parts)
                     .unwrap()
                     .iter()
                     .map(|v| v.to_bits())
@@ -115,8 +127,19 @@ fn f32_needs_no_kernel_and_short_buffers_are_refused() {
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     assert!(
         codec
-            .encode(&gpu, &mut encoder, &level, &short, 100)
+            .encode(&gpu, &mut encoder, [&level, &short], 100, 1)
             .is_err()
     );
-    assert!(codec.decode(&gpu, &mut encoder, &short, &level, 0).is_err());
+    assert!(
+        codec
+            .decode(&gpu, &mut encoder, [&short, &level], 0, 1)
+            .is_err()
+    );
+    // Parts that do not divide the level.
+    let encoded = gpu.create_buffer("encoded", 400, STATE_USAGE).unwrap();
+    assert!(
+        codec
+            .encode(&gpu, &mut encoder, [&level, &encoded], 100, 3)
+            .is_err()
+    );
 }

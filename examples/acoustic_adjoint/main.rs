@@ -33,6 +33,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use gpurevolve::acoustic::GpuAcoustic;
+use gpurevolve::compression::CheckpointFormat;
 use gpurevolve::fwi::{FwiGradient, Journal, ScheduleChoice};
 use gpurevolve::gpu::Gpu;
 use gpurevolve::job::{self, Batch, GradientJob, JobPlan, Placement, RunContext, RunPolicy};
@@ -124,6 +125,12 @@ struct Args {
     /// the largest that fits. The gradient's bits do not depend on it.
     #[arg(long, default_value = "1", value_name = "B|auto")]
     batch: Batch,
+    /// How checkpoints store their time levels: `f32` (exact: the store-all gradient to the
+    /// bit), `bf16` (half the bytes) or `int8` (one byte a value, a power-of-two scale per 64
+    /// values). A lossy format fits more checkpoints in --snaps' memory, so fewer forward
+    /// steps, and spills fewer bytes; its gradient is close to the exact one, not equal.
+    #[arg(long, default_value = "f32", value_name = "f32|bf16|int8")]
+    checkpoint_format: CheckpointFormat,
     /// The schedule within that memory: `levels` (the fewest forward steps: the acoustic
     /// adjoint needs only its state, and the memory is counted in time levels that
     /// consecutive states share), `revolve` (Revolve's binomial schedule, for comparison) or
@@ -298,6 +305,7 @@ fn policy(args: &Args) -> RunPolicy {
         disk: args.disk.clone(),
         disk_memory: args.disk_memory,
         batch: args.batch,
+        checkpoint_format: args.checkpoint_format,
     }
 }
 

@@ -63,6 +63,7 @@ class Device:
         disk: Union[None, str, "os.PathLike[str]"] = None,
         disk_memory: Optional[int] = None,
         batch: Union[None, int, Literal["auto"]] = None,
+        checkpoint_format: Literal["f32", "bf16", "int8"] = "f32",
         progress: Optional[Progress] = None,
     ) -> Tuple[float, FloatArray, dict]: ...
 

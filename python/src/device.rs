@@ -383,8 +383,10 @@ impl Device {
     /// tier below host memory; files in a fresh subdirectory, removed at the end) and
     /// `disk_memory` (its bytes), `batch` (shots stepped by each dispatch, sharing the time
     /// axis and one schedule within `snaps`: an int, default 1, or `"auto"`, the size that
-    /// minimises the modelled time per shot; the bits do not depend on it). The shots are
-    /// spread over the device's GPUs.
+    /// minimises the modelled time per shot; the bits do not depend on it) and
+    /// `checkpoint_format` (`"f32"`, exact, the default; `"bf16"` or `"int8"`: more
+    /// checkpoints in the same memory and fewer bytes spilled, a gradient close to the exact
+    /// one). The shots are spread over the device's GPUs.
     /// `progress(done, total)` counts step evaluations over all shots, at most every 0.1 s;
     /// Ctrl-C stops the run (`KeyboardInterrupt`).
     #[pyo3(signature = (
@@ -392,7 +394,7 @@ impl Device {
         nbl = None, boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,
         schedule = "levels", placement = "multistage", costs = None, until_quiet = None,
         device_memory = None, host_memory = None, disk = None, disk_memory = None,
-        batch = None, progress = None
+        batch = None, checkpoint_format = "f32", progress = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn gradient<'py>(
@@ -420,6 +422,7 @@ impl Device {
         disk: Option<std::path::PathBuf>,
         disk_memory: Option<&Bound<'py, PyAny>>,
         batch: Option<&Bound<'py, PyAny>>,
+        checkpoint_format: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let clock = Instant::now();
@@ -441,6 +444,7 @@ impl Device {
                 .map(batch_of)
                 .transpose()?
                 .unwrap_or_default(),
+            checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
         };
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {

@@ -78,6 +78,8 @@ def test_nt_and_tmax_together_are_refused(device, case):
         (dict(batch=1.5), TypeError, "batch"),
         # Two shots sharing one snapshot's memory: each needs at least one.
         (dict(batch=2, snaps=1), ValueError, "snaps"),
+        (dict(checkpoint_format="f16"), ValueError, "bf16"),
+        (dict(checkpoint_format="bf16", placement="optimal"), ValueError, "placement"),
         # Budgets that hold no checkpoint: can never fit.
         (dict(snaps=5, device_memory=1, host_memory=1), MemoryError, "fit"),
     ],

@@ -77,7 +77,8 @@ def test_the_python_gradient_is_the_main_jobs_bit_for_bit(device, tmp_path):
     assert set(info["timings"]) <= set(summary["timings"])
     # The same run, so the same values, except where the two differ by nature: the seed of
     # the built-in model (the main job's alone) and the seconds.
-    for key in sorted(set(summary) - {"seed", "timings", "rank_seconds", "tiers"}):
+    seconds = {"timings", "rank_seconds", "measured_seconds_per_shot", "modelled_seconds_per_shot"}
+    for key in sorted(set(summary) - seconds - {"seed", "tiers"}):
         assert info[key] == summary[key], key
     assert summary["seed"] == 1 and info["seed"] is None
     assert gradient.dtype == np.float64 and gradient.shape == (nx, nz)
@@ -161,6 +162,25 @@ def test_batches_of_shots_give_the_one_at_a_time_bits(device):
             assert info["dispatches_per_shot_step"] < info_one["dispatches_per_shot_step"]
         assert info["measured_seconds_per_shot"] > 0
     assert info["spilled_bytes"] > 0
+
+
+def test_lossy_checkpoints_stay_close_and_repeat_their_bits(device):
+    """bf16 and int8 checkpoints: more of them in the memory of the exact run (fewer forward
+    steps), a gradient that correlates with the exact one, and the same bits on a second run
+    and with batches."""
+    true, start, nt, common = small(shots=2)
+    observed = device.forward(true, nt=nt, **common)
+    _, exact, info_exact = device.gradient(start, observed, snaps=4, **common)
+    assert info_exact["checkpoint_format"] == "f32"
+    for fmt, least in [("bf16", 0.999), ("int8", 0.995)]:
+        _, g, info = device.gradient(start, observed, snaps=4, checkpoint_format=fmt, **common)
+        assert info["checkpoint_format"] == fmt
+        assert sum(info["forward_steps"]) < sum(info_exact["forward_steps"])
+        assert np.corrcoef(g.ravel(), exact.ravel())[0, 1] >= least, fmt
+        assert g.tobytes() != exact.tobytes()
+        _, again, _ = device.gradient(start, observed, snaps=8, batch=2,
+                                      checkpoint_format=fmt, **common)
+        assert again.tobytes() == g.tobytes(), fmt
 
 
 def test_float32_in_float32_out_and_any_layout(device):

@@ -236,6 +236,11 @@ impl Operator for AcousticOperator<'_> {
         true
     }
 
+    /// The shots of the batch: a lossy checkpoint stores each as it would alone.
+    fn level_parts(&self) -> usize {
+        self.shots()
+    }
+
     /// The gradient term is formed from state `k` and the residual from the recorded traces:
     /// the engine never recomputes `u_{k+1}` for this adjoint.
     fn adjoint_needs_next(&self) -> bool {

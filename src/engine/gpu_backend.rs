@@ -3,7 +3,7 @@
 //! ([`CheckpointTier`]): host memory, the disk, any tier added.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use super::stats::{RunStats, TierStats};
 use super::store::{Backend, Store};
 use super::tier::{CheckpointTier, Device, TierIo};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, STATE_USAGE};
+use crate::gpu::{Codec, Gpu, STATE_USAGE};
 use crate::schedule::{Action, Multistage, Schedule, Tier};
 
 /// One forward state on the GPU: its step and its levels, newest first.
@@ -37,10 +37,12 @@ impl GpuState {
     }
 }
 
-/// A checkpoint: on the GPU (the buffers themselves), in a tier below it (`Tier(below + 1)`),
-/// or nothing at all for the rest state of an operator that [starts at rest](Operator::starts_at_rest).
+/// A checkpoint: on the GPU (the buffers themselves, or in a lossy format their encodings:
+/// `Encoded`), in a tier below it (`Tier(below + 1)`), or nothing at all for the rest state of
+/// an operator that [starts at rest](Operator::starts_at_rest).
 enum Held {
     Device(GpuState),
+    Encoded(GpuState),
     Rest,
     Below(usize),
 }
@@ -73,6 +75,12 @@ pub struct GpuBackend<'g, O: Operator> {
     uses: Vec<u64>,
     /// The GPU's own counts as a tier (the rebuilt rest state counts there).
     device_stats: TierStats,
+    /// The kernels of a lossy checkpoint format; `None` for exact checkpoints.
+    codec: Option<Codec>,
+    /// The encoded levels that checkpoints on the GPU hold, by time index: a state saved
+    /// next to one already held shares its encoded level, as exact checkpoints share level
+    /// buffers (the level schedules count their memory so).
+    encoded_levels: HashMap<i64, Rc<wgpu::Buffer>>,
 }
 
 /// A schedule's own placement, checked against the slots it names and the budgets. The GPU
@@ -152,7 +160,11 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
         }
         let planned = schedule.planned()?;
         let capacity = schedule.slot_capacity();
-        let state_bytes = operator.levels() as u64 * operator.level_bytes();
+        let format = options.checkpoint_format;
+        let parts = operator.level_parts();
+        let stored_level_bytes = format.encoded_bytes_in(operator.level_bytes(), parts);
+        let state_bytes = operator.levels() as u64 * stored_level_bytes;
+        let codec = Codec::new(gpu, format)?;
         // Without a plan, assume Revolve's pattern: the higher a slot, the more it is used.
         let (uses, needed) = match &planned {
             Some(p) => (p.slot_uses.clone(), p.stats.peak_slots),
@@ -175,7 +187,7 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             )?));
         }
         let mut backend = GpuBackend {
-            device: Device::new(gpu, operator.level_bytes()),
+            device: Device::new(gpu, operator.level_bytes(), stored_level_bytes, format),
             operator,
             options,
             below,
@@ -189,9 +201,11 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
                 name: "device".into(),
                 ..TierStats::default()
             },
+            codec,
+            encoded_levels: HashMap::new(),
         };
         let budgets: Vec<Option<u64>> = backend.budgets().iter().map(|b| b.0).collect();
-        let sizes = (state_bytes, backend.operator.level_bytes());
+        let sizes = (state_bytes, stored_level_bytes);
         let device_levels = schedule.level_budget().map(|b| b.levels);
         backend.tiers = match schedule.tiers() {
             Some(own) => check_own_tiers(own, capacity, sizes, device_levels, &backend.budgets())?,
@@ -263,8 +277,9 @@ impl<'g, O: Operator> GpuBackend<'g, O> {
 }
 
 impl<O: Operator> GpuBackend<'_, O> {
+    /// Bytes of a checkpointed state, as its format stores it.
     fn state_bytes(&self) -> u64 {
-        self.operator.levels() as u64 * self.operator.level_bytes()
+        self.operator.levels() as u64 * self.device.stored_bytes()
     }
 
     /// Each tier's budget and its option's name, fastest first; added tiers have none.
@@ -331,11 +346,13 @@ impl<O: Operator> GpuBackend<'_, O> {
     /// order.
     fn demote_one(&mut self) -> Result<bool> {
         let victim = (0..self.slots.len())
-            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_))))
+            .filter(|&i| matches!(self.slots[i], Some(Held::Device(_) | Held::Encoded(_))))
             .min_by_key(|&i| (self.uses[i], i));
         let Some(slot) = victim else { return Ok(false) };
-        let Some(Held::Device(state)) = self.slots[slot].take() else {
-            return Ok(false);
+        // A tier takes levels as the format stores them: the encodings, for a lossy one.
+        let state = match self.slots[slot].take() {
+            Some(Held::Device(state) | Held::Encoded(state)) => state,
+            _ => return Ok(false),
         };
         log::warn!(
             "GPU out of memory: checkpoint slot {slot} (state {}) moves to host memory",
@@ -346,7 +363,83 @@ impl<O: Operator> GpuBackend<'_, O> {
         })?;
         self.slots[slot] = Some(Held::Below(0));
         self.tiers[slot] = Tier::HOST;
+        self.forget_unheld_encodings();
         Ok(true)
+    }
+
+    /// Drops the encoded levels no checkpoint holds any more.
+    fn forget_unheld_encodings(&mut self) {
+        self.encoded_levels
+            .retain(|_, level| Rc::strong_count(level) > 1);
+    }
+
+    /// `state`'s levels encoded in the checkpoint format, in stored level buffers: for a
+    /// checkpoint on the GPU (`share`: a level another checkpoint there already holds is
+    /// shared, not encoded again) or on its way to a tier below. Encoded in command order
+    /// with the steps. Exact checkpoints are the levels themselves.
+    fn stored_levels(&mut self, state: &GpuState, share: bool) -> Result<Vec<Rc<wgpu::Buffer>>> {
+        if self.codec.is_none() {
+            return Ok(state.levels.clone());
+        }
+        self.forget_unheld_encodings();
+        let len = self.operator.level_bytes() / 4;
+        let mut stored = Vec::with_capacity(state.levels.len());
+        for (i, level) in state.levels.iter().enumerate() {
+            let time = state.step as i64 - i as i64;
+            if share && let Some(held) = self.encoded_levels.get(&time) {
+                stored.push(Rc::clone(held));
+                continue;
+            }
+            let encoded = self.take_stored()?;
+            let (gpu, codec) = (self.device.gpu, self.codec.as_ref());
+            if let Some(codec) = codec {
+                let parts = self.operator.level_parts();
+                codec.encode(gpu, self.device.encoder(), [level, &encoded], len, parts)?;
+            }
+            if share {
+                self.encoded_levels.insert(time, Rc::clone(&encoded));
+            }
+            stored.push(encoded);
+        }
+        Ok(stored)
+    }
+
+    /// State `step` decoded from its stored levels into fresh level buffers (exact
+    /// checkpoints are their levels already).
+    fn decoded(&mut self, step: u64, stored: Vec<Rc<wgpu::Buffer>>) -> Result<GpuState> {
+        if self.codec.is_none() {
+            return Ok(GpuState {
+                step,
+                levels: stored,
+            });
+        }
+        let len = self.operator.level_bytes() / 4;
+        let mut levels = Vec::with_capacity(stored.len());
+        for encoded in &stored {
+            let level = self.take_level()?;
+            let (gpu, codec) = (self.device.gpu, self.codec.as_ref());
+            if let Some(codec) = codec {
+                let parts = self.operator.level_parts();
+                codec.decode(gpu, self.device.encoder(), [encoded, &level], len, parts)?;
+            }
+            levels.push(level);
+        }
+        Ok(GpuState { step, levels })
+    }
+
+    /// A stored level buffer nobody holds, or a new one; out of memory, device checkpoints
+    /// move to host memory first, as for [`take_level`](Self::take_level).
+    fn take_stored(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        loop {
+            match self.device.free_or_new_stored() {
+                Err(e @ Error::OutOfMemory { .. }) => {
+                    if !self.demote_one()? {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A level buffer nobody holds, or a new one. When the GPU is out of memory, device
@@ -386,21 +479,24 @@ impl<O: Operator> GpuBackend<'_, O> {
     /// The state in a slot below the GPU, back in level buffers: those the tier brought back
     /// ahead, or fresh ones it fills.
     fn restore_from_below(&mut self, below: usize, slot: usize, step: u64) -> Result<GpuState> {
-        if let Some(levels) = self
+        if let Some(stored) = self
             .below
             .get_mut(below)
             .and_then(|t| t.restored_ahead(slot, step))
         {
-            return Ok(GpuState { step, levels });
+            return self.decoded(step, stored);
         }
         // Timed as one transfer with the level buffers it takes (which may demote).
         let outer = self.transfer_started.is_none();
         if outer {
             self.transfer_started = Some(Instant::now());
         }
-        let restored = self.take_levels().and_then(|levels| {
-            self.in_tier(below, |tier, io| tier.restore(io, slot, step, &levels))?;
-            Ok(GpuState { step, levels })
+        let stored_levels = (0..self.operator.levels())
+            .map(|_| self.take_stored())
+            .collect::<Result<Vec<_>>>();
+        let restored = stored_levels.and_then(|stored| {
+            self.in_tier(below, |tier, io| tier.restore(io, slot, step, &stored))?;
+            self.decoded(step, stored)
         });
         if outer && let Some(start) = self.transfer_started.take() {
             self.transfer_seconds += start.elapsed().as_secs_f64();
@@ -532,12 +628,17 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             // Zeros are rebuilt on restore: nothing kept, nothing copied. The GPU's save.
             self.slots[slot] = Some(Held::Rest);
             self.device_stats.saves += 1;
+        } else if tier == Tier::DEVICE && self.codec.is_some() {
+            let levels = self.stored_levels(state, true)?;
+            self.slots[slot] = Some(Held::Encoded(GpuState { step, levels }));
+            self.device_stats.saves += 1;
         } else if tier == Tier::DEVICE {
             self.slots[slot] = Some(Held::Device(state.clone()));
             self.device_stats.saves += 1;
         } else {
             let below = tier.0 - 1;
-            self.in_tier(below, |t, io| t.save(io, slot, step, &state.levels, false))?;
+            let levels = self.stored_levels(state, false)?;
+            self.in_tier(below, |t, io| t.save(io, slot, step, &levels, false))?;
             self.slots[slot] = Some(Held::Below(below));
         }
         Ok(())
@@ -549,6 +650,11 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
                 let state = state.clone();
                 self.device_stats.restores += 1;
                 Ok(state)
+            }
+            Some(Some(Held::Encoded(state))) => {
+                let (step, stored) = (state.step, state.levels.clone());
+                self.device_stats.restores += 1;
+                self.decoded(step, stored)
             }
             Some(Some(Held::Below(below))) => self.restore_from_below(*below, slot, step),
             Some(Some(Held::Rest)) => {
@@ -566,6 +672,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
         {
             tier.free(slot, step);
         }
+        self.forget_unheld_encodings();
         Ok(())
     }
 
@@ -582,12 +689,13 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             .iter()
             .flatten()
             .filter_map(|h| match h {
-                Held::Device(s) => Some(s.levels.iter().map(Rc::as_ptr)),
+                Held::Device(s) | Held::Encoded(s) => Some(s.levels.iter().map(Rc::as_ptr)),
                 Held::Below(_) | Held::Rest => None,
             })
             .flatten()
             .collect();
-        let device = distinct.len() as u64 * self.operator.level_bytes();
+        // Exact checkpoints hold level buffers; lossy ones their encodings, all of one size.
+        let device = distinct.len() as u64 * self.device.stored_bytes();
         std::iter::once(device)
             .chain(self.below.iter().map(|t| t.held_bytes()))
             .collect()

@@ -71,6 +71,14 @@ pub trait Operator {
         false
     }
 
+    /// Equal, independent parts of a level (the shots of a batch, one after another): a
+    /// lossy [checkpoint format](crate::compression::CheckpointFormat) whose blocks share a
+    /// scale never lets a block span two, so each part is stored as it would be alone.
+    /// Default 1.
+    fn level_parts(&self) -> usize {
+        1
+    }
+
     /// Whether the adjoint of step `k` needs the step's output `u_{k+1}` (Revolve's model, the
     /// default) or state `k` alone. When it needs state `k` alone, a reverse runs no forward
     /// step unless the step's outputs were never recorded (the last step's, in the first

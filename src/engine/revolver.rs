@@ -88,6 +88,17 @@ pub struct RevolverOptions {
     /// waits for the GPU and reads the state back: for developing an operator, not for
     /// production. GPU backend only. Default: on in debug builds, off in release.
     pub check_state_contract: bool,
+    /// How checkpoints store their time levels ([`CheckpointFormat`]). `F32` (the default)
+    /// keeps the levels a step wrote: the store-all gradient to the bit. A lossy format
+    /// encodes each level on the GPU at a save (consecutive states held on the GPU share an
+    /// encoded level, as they share a level buffer in `F32`) and decodes it at a restore;
+    /// the tiers below the GPU move and hold the encoded bytes. Plan the schedule in the
+    /// encoded size ([`CheckpointFormat::levels_in`]), or the memory saved buys nothing. GPU
+    /// backend only.
+    ///
+    /// [`CheckpointFormat`]: crate::compression::CheckpointFormat
+    /// [`CheckpointFormat::levels_in`]: crate::compression::CheckpointFormat::levels_in
+    pub checkpoint_format: crate::compression::CheckpointFormat,
 }
 
 impl Default for RevolverOptions {
@@ -105,6 +116,7 @@ impl Default for RevolverOptions {
             lookahead: 1024,
             recompute_in_reverse: false,
             check_state_contract: cfg!(debug_assertions),
+            checkpoint_format: crate::compression::CheckpointFormat::F32,
         }
     }
 }

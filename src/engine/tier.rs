@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use super::stats::TierStats;
+use crate::compression::CheckpointFormat;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, STATE_USAGE};
 use crate::schedule::{Action, Tier};
@@ -130,6 +131,11 @@ pub(crate) struct Device<'g> {
     /// Level buffers; one is reused once nobody holds it.
     pool: Vec<Rc<wgpu::Buffer>>,
     level_bytes: u64,
+    /// Encoded level buffers of a lossy checkpoint format, `stored_bytes` each; reused as
+    /// `pool`'s. Empty, and `stored_bytes == level_bytes`, for exact checkpoints.
+    stored_pool: Vec<Rc<wgpu::Buffer>>,
+    stored_bytes: u64,
+    lossy: bool,
     /// Bytes of all level buffers allocated.
     pub(crate) device_bytes: u64,
     /// A submission made by a tier that the other tiers have not been told of.
@@ -139,7 +145,14 @@ pub(crate) struct Device<'g> {
 }
 
 impl<'g> Device<'g> {
-    pub(crate) fn new(gpu: &'g Gpu, level_bytes: u64) -> Self {
+    /// The device side of levels of `level_bytes`, checkpoints stored in `format`, a stored
+    /// level `stored_bytes` long.
+    pub(crate) fn new(
+        gpu: &'g Gpu,
+        level_bytes: u64,
+        stored_bytes: u64,
+        format: CheckpointFormat,
+    ) -> Self {
         Self {
             gpu,
             encoder: None,
@@ -147,6 +160,9 @@ impl<'g> Device<'g> {
             batch: None,
             pool: Vec::new(),
             level_bytes,
+            stored_pool: Vec::new(),
+            stored_bytes,
+            lossy: !format.is_exact(),
             device_bytes: 0,
             fresh: None,
             last: None,
@@ -174,6 +190,27 @@ impl<'g> Device<'g> {
         self.pool.push(Rc::clone(&buffer));
         self.device_bytes += bytes;
         Ok(buffer)
+    }
+
+    /// A buffer for one stored level (a checkpoint's, as its format stores it) nobody holds,
+    /// or a new one: a level buffer for exact checkpoints.
+    pub(crate) fn free_or_new_stored(&mut self) -> Result<Rc<wgpu::Buffer>> {
+        if !self.lossy {
+            return self.free_or_new_level();
+        }
+        if let Some(free) = self.stored_pool.iter().find(|b| Rc::strong_count(b) == 1) {
+            return Ok(Rc::clone(free));
+        }
+        let bytes = self.stored_bytes;
+        let buffer = Rc::new(self.gpu.create_buffer("stored level", bytes, STATE_USAGE)?);
+        self.stored_pool.push(Rc::clone(&buffer));
+        self.device_bytes += bytes;
+        Ok(buffer)
+    }
+
+    /// Bytes of one stored level.
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
     }
 
     /// Notes work encoded into the current batch, for error reports.
@@ -256,9 +293,10 @@ impl<'a, 'g> TierIo<'a, 'g> {
         self.placement.get(slot) == Some(&self.tier)
     }
 
-    /// Bytes of one time level.
+    /// Bytes of one time level as a checkpoint stores it: the operator's level, or its
+    /// encoding in a lossy [`CheckpointFormat`] (what a tier holds and moves).
     pub fn level_bytes(&self) -> u64 {
-        self.device.level_bytes
+        self.device.stored_bytes()
     }
 
     /// The open encoder: copies encoded here run after the steps encoded before them and
@@ -281,14 +319,15 @@ impl<'a, 'g> TierIo<'a, 'g> {
         Ok(self.device.last.clone())
     }
 
-    /// A level buffer nobody holds (a new one if need be), or `None` when the GPU is out of
+    /// A stored level buffer ([`level_bytes`](Self::level_bytes)) nobody holds (a new one if
+    /// need be), or `None` when the GPU is out of
     /// memory: for bringing a checkpoint back ahead of its restore, which must never move
     /// another out.
     ///
     /// # Errors
     /// A failed allocation other than out of memory.
     pub fn spare_level(&mut self) -> Result<Option<Rc<wgpu::Buffer>>> {
-        match self.device.free_or_new_level() {
+        match self.device.free_or_new_stored() {
             Ok(level) => Ok(Some(level)),
             Err(Error::OutOfMemory { .. }) => Ok(None),
             Err(e) => Err(e),

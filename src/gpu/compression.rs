@@ -14,7 +14,8 @@ const SHADER: &str = include_str!("../../shaders/compression.wgsl");
 struct Params {
     len: u32,
     row: u32,
-    _pad: [u32; 2],
+    segment: u32,
+    _pad: u32,
 }
 
 /// The encoder and decoder kernels of one lossy [`CheckpointFormat`].
@@ -63,38 +64,41 @@ impl Codec {
         self
     }
 
-    /// Records the encoding of the `len` words of `level` into `encoded`, which holds
-    /// [`CheckpointFormat::encoded_words`] of them.
+    /// Records the encoding of the `len` words of `level`, made of `parts` equal independent
+    /// parts (the shots of a batch), into `encoded`, which holds
+    /// [`CheckpointFormat::encoded_words_in`] of them.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when a buffer is too short; [`Error::OutOfMemory`] if the
-    /// uniform buffer cannot be made.
+    /// [`Error::InvalidArgument`] when a buffer is too short or `parts` does not divide `len`;
+    /// [`Error::OutOfMemory`] if the uniform buffer cannot be made.
     pub fn encode(
         &self,
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
-        level: &wgpu::Buffer,
-        encoded: &wgpu::Buffer,
+        [level, encoded]: [&wgpu::Buffer; 2],
         len: u64,
+        parts: usize,
     ) -> Result<()> {
-        self.check(level, encoded, len)?;
+        let segment = self.check(level, encoded, len, parts)?;
         // The bf16 encoder writes a word per two values; the int8 one a workgroup per block.
         let (items, size) = match self.format {
-            CheckpointFormat::Int8 => (len.div_ceil(INT8_BLOCK as u64), 1),
+            CheckpointFormat::Int8 => (len / segment * segment.div_ceil(INT8_BLOCK as u64), 1),
             _ => (len.div_ceil(2), Self::WORKGROUP_SIZE),
         };
+        let bound = [level, encoded];
         self.dispatch(
             gpu,
             encoder,
             &self.encode,
-            [level, encoded],
-            len,
+            bound,
+            [len, segment],
             items,
             size,
         )
     }
 
-    /// Records the decoding of `encoded` into the `len` words of `level`.
+    /// Records the decoding of `encoded` into the `len` words of `level`, made of `parts`
+    /// parts as encoded.
     ///
     /// # Errors
     /// As [`encode`](Self::encode).
@@ -102,20 +106,32 @@ impl Codec {
         &self,
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
-        encoded: &wgpu::Buffer,
-        level: &wgpu::Buffer,
+        [encoded, level]: [&wgpu::Buffer; 2],
         len: u64,
+        parts: usize,
     ) -> Result<()> {
-        self.check(level, encoded, len)?;
-        let size = Self::WORKGROUP_SIZE;
-        self.dispatch(gpu, encoder, &self.decode, [level, encoded], len, len, size)
+        let segment = self.check(level, encoded, len, parts)?;
+        let (bound, size) = ([level, encoded], Self::WORKGROUP_SIZE);
+        self.dispatch(gpu, encoder, &self.decode, bound, [len, segment], len, size)
     }
 
-    fn check(&self, level: &wgpu::Buffer, encoded: &wgpu::Buffer, len: u64) -> Result<()> {
-        let want = self
-            .format
-            .encoded_words(usize::try_from(len).unwrap_or(usize::MAX)) as u64
-            * 4;
+    /// The words of a part, once the buffers and the parts are checked.
+    fn check(
+        &self,
+        level: &wgpu::Buffer,
+        encoded: &wgpu::Buffer,
+        len: u64,
+        parts: usize,
+    ) -> Result<u64> {
+        let parts = parts.max(1) as u64;
+        if !len.is_multiple_of(parts) {
+            return Err(Error::InvalidArgument {
+                name: "parts",
+                reason: format!("{parts} equal parts cannot make a level of {len} words"),
+            });
+        }
+        let words = usize::try_from(len).unwrap_or(usize::MAX);
+        let want = self.format.encoded_words_in(words, parts as usize) as u64 * 4;
         if len == 0 || len > u64::from(u32::MAX) || level.size() < len * 4 || encoded.size() < want
         {
             return Err(Error::InvalidArgument {
@@ -130,7 +146,7 @@ impl Codec {
                 ),
             });
         }
-        Ok(())
+        Ok(len / parts)
     }
 
     /// One dispatch of `pipeline` over `items` items of `size` a workgroup (the int8 encoder:
@@ -142,7 +158,7 @@ impl Codec {
         encoder: &mut wgpu::CommandEncoder,
         pipeline: &wgpu::ComputePipeline,
         [level, encoded]: [&wgpu::Buffer; 2],
-        len: u64,
+        [len, segment]: [u64; 2],
         items: u64,
         size: u32,
     ) -> Result<()> {
@@ -151,7 +167,8 @@ impl Codec {
         let params = Params {
             len: len as u32,
             row: dispatch.row,
-            _pad: [0; 2],
+            segment: segment as u32,
+            _pad: 0,
         };
         // UNIFORM: bound as `var<uniform>`; COPY_DST (added by `upload`): filled by the queue.
         let uniforms = gpu.upload(

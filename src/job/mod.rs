@@ -357,7 +357,10 @@ impl GradientJob {
             name: "placement",
             reason: "placement by use measures no costs".into(),
         };
-        let checkpointing = policy.resolve(steps, 1, || Err(no_costs()), || Err(no_costs()))?;
+        // A batch's state, two levels of the batch's shots: the encoded size plans the memory.
+        let state_bytes = 2 * self.shots[0].level_bytes() * batch as u64;
+        let checkpointing =
+            policy.resolve(steps, state_bytes, || Err(no_costs()), || Err(no_costs()))?;
         let planned = match checkpointing {
             Checkpointing::UntilQuiet { snaps, .. } => OnlineRun::new(steps, snaps)?.planned()?,
             ref c => c.schedule(steps)?.planned()?,
@@ -379,6 +382,7 @@ impl GradientJob {
             disk: self.policy.disk.clone(),
             disk_budget: self.policy.disk_memory,
             recompute_in_reverse: plan.recomputes,
+            checkpoint_format: self.policy.checkpoint_format,
             ..RevolverOptions::default()
         }
     }
@@ -544,7 +548,12 @@ impl GradientJob {
             schedule: memory.name.into(),
             snaps: memory.snaps,
             checkpoint_levels: memory.levels,
-            checkpoint_bytes: memory.levels * first.level_bytes() * plan.batch as u64,
+            checkpoint_format: self.policy.checkpoint_format.name().into(),
+            checkpoint_bytes: memory.levels
+                * self
+                    .policy
+                    .checkpoint_format
+                    .encoded_bytes(first.level_bytes() * plan.batch as u64),
             peak_checkpoint_levels: plan.planned.stats.peak_levels,
             placement: self.policy.placement,
             device_slots: summary::slots_in(&result.tiers, Tier::DEVICE),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::compression::CheckpointFormat;
 use crate::error::{Error, Result};
 use crate::fwi::{Checkpointing, ScheduleChoice};
 use crate::schedule::{self, Revolve, TierCost, TieredCosts};
@@ -145,6 +146,18 @@ pub struct RunPolicy {
     /// B shots' states, the same memory. The gradient's bits do not depend on it.
     #[serde(default)]
     pub batch: Batch,
+    /// How checkpoints store their time levels [default: `f32`, exact]. A lossy format
+    /// (`bf16`, `int8`) holds more checkpoints in the memory of `snaps` (planned with the
+    /// encoded size: fewer forward steps) and moves fewer bytes when they spill; the gradient
+    /// is then close to, not equal to, the exact one ([`CheckpointFormat`]).
+    #[serde(default)]
+    pub checkpoint_format: CheckpointFormat,
+}
+
+/// Bytes of a state of `state_bytes` (two time levels of equal size, as the acoustic job's)
+/// stored in `format`.
+fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64) -> u64 {
+    format.encoded_bytes(state_bytes / 2) * 2
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
@@ -184,6 +197,16 @@ impl RunPolicy {
             return Err(invalid(
                 "schedule",
                 "store_all keeps every state: no schedule applies, give one or the other",
+            ));
+        }
+        if !self.checkpoint_format.is_exact() && self.placement == Placement::Optimal {
+            return Err(invalid(
+                "placement",
+                format!(
+                    "placement by cost does not yet count the {} checkpoints' encoding kernels: \
+                     use placement multistage with a lossy checkpoint_format, or f32",
+                    self.checkpoint_format
+                ),
             ));
         }
         if self.batch == Batch::Shots(0) {
@@ -347,6 +370,17 @@ impl RunPolicy {
             return Ok(Checkpointing::StoreAll);
         }
         let snaps = self.snaps_for(steps)?;
+        // The memory of `snaps` exact snapshots holds more encoded ones (every state at most).
+        let stored_state_bytes = stored_state_bytes(self.checkpoint_format, state_bytes);
+        let snaps = match self.checkpoint_format {
+            CheckpointFormat::F32 => snaps,
+            _ => {
+                let encoded = u128::from(snaps) * u128::from(state_bytes.max(1))
+                    / u128::from(stored_state_bytes.max(1));
+                u64::try_from(encoded).unwrap_or(u64::MAX).min(steps.max(1))
+            }
+        };
+        let state_bytes = stored_state_bytes;
         if let Some(fraction) = self.until_quiet {
             // As Revolve's choice: state 0 is rebuilt, so its slot holds nothing.
             return Ok(Checkpointing::UntilQuiet {

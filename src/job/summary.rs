@@ -130,8 +130,11 @@ pub struct Summary {
     pub steps: u64,
     /// The schedule that ran ([`ScheduleMemory::name`](crate::schedule::ScheduleMemory)).
     pub schedule: String,
-    /// Its memory in two-level snapshots.
+    /// Its memory in two-level snapshots (as stored: a lossy format holds more).
     pub snaps: u64,
+    /// How checkpoints stored their levels: `f32` (exact), `bf16` or `int8`.
+    #[serde(default = "exact")]
+    pub checkpoint_format: String,
     /// Its memory in time levels.
     pub checkpoint_levels: u64,
     /// Its memory in bytes.
@@ -288,6 +291,11 @@ impl serde_json::ser::Formatter for OneLineArrays {
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
     }
+}
+
+/// The checkpoint format of a summary written before formats existed.
+fn exact() -> String {
+    "f32".into()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Shared test helpers.
 
-use gpurevolve::acoustic::{Boundary, BoundaryKind, Geometry, Model, Problem, TimeAxis};
+use gpurevolve::acoustic::{Boundary, BoundaryKind, CpuTwin, Geometry, Model, Problem, TimeAxis};
 use gpurevolve::gpu::{Gpu, GpuOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -161,4 +161,43 @@ pub fn store_all(
         .unwrap()
         .gradient_store_all(observed)
         .unwrap()
+}
+
+/// `count` shots on one random model: each with its own random sources (one to three) and
+/// receivers (two to nine), so that a batch's point plans differ from shot to shot; records
+/// from the float64 twin with a weaker source.
+#[allow(dead_code)] // each test crate uses its own subset of the helpers
+pub fn survey(
+    shape: &[usize],
+    kind: BoundaryKind,
+    nt: usize,
+    count: usize,
+    seed: u64,
+) -> (Vec<Problem>, Vec<Vec<f64>>) {
+    let first = random_problem_with(shape, 4, 4, nt, seed, kind);
+    let model = first.model();
+    let extent = model.extent();
+    let mut rng = StdRng::seed_from_u64(seed + 7);
+    let mut points = |n: usize| -> Vec<Vec<f64>> {
+        (0..n)
+            .map(|_| extent.iter().map(|e| rng.random_range(0.0..=*e)).collect())
+            .collect()
+    };
+    let shots: Vec<Problem> = (0..count)
+        .map(|i| {
+            let sources = points(1 + i % 3);
+            let receivers = points(2 + (i * 5) % 8);
+            let geometry = Geometry::new(model, sources, receivers, 20.0).unwrap();
+            Problem::with_boundary(model.clone(), geometry, *first.time(), 4, first.boundary())
+                .unwrap()
+        })
+        .collect();
+    let observed = shots
+        .iter()
+        .map(|p| {
+            let wavelet: Vec<f64> = p.source_series().iter().map(|w| 0.7 * w).collect();
+            CpuTwin::new(p).forward(&wavelet, false).unwrap().traces
+        })
+        .collect();
+    (shots, observed)
 }
