@@ -11,8 +11,10 @@ struct Params {
     // Invocations per row of x-workgroups (a dispatch dimension holds at most 65535
     // workgroups; long levels spill into workgroup_id.y). For the int8 encoder, workgroups.
     row: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // Words of each of the level's independent parts (the shots of a batch; `len` for one):
+    // no int8 block spans two parts, so each encodes as it does alone.
+    segment: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -104,14 +106,15 @@ fn encode_int8(
     @builtin(local_invocation_index) t: u32,
 ) {
     let block = wid.x + wid.y * params.row;
-    let blocks = (params.len + BLOCK - 1u) / BLOCK;
+    let per_part = (params.segment + BLOCK - 1u) / BLOCK;
+    let blocks = (params.len / params.segment) * per_part;
     if (block >= blocks) {
         return;
     }
-    let w = block * BLOCK + t;
+    let local = (block % per_part) * BLOCK + t;
     var bits = 0u;
-    if (w < params.len) {
-        bits = words[w];
+    if (local < params.segment) {
+        bits = words[(block / per_part) * params.segment + local];
     }
     magnitude[t] = bits & 0x7FFFFFFFu;
     workgroupBarrier();
@@ -150,7 +153,9 @@ fn decode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= params.len) {
         return;
     }
-    let block = (i / BLOCK) * BLOCK_WORDS;
+    let per_part = (params.segment + BLOCK - 1u) / BLOCK;
+    let local = i % params.segment;
+    let block = ((i / params.segment) * per_part + local / BLOCK) * BLOCK_WORDS;
     let field = encoded[block];
     if (field == NON_FINITE) {
         words[i] = 0x7FC00000u;
@@ -160,7 +165,7 @@ fn decode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
         words[i] = 0u;
         return;
     }
-    let at = i % BLOCK;
+    let at = local % BLOCK;
     let byte = (encoded[block + 1u + at / 4u] >> (8u * (at % 4u))) & 0xFFu;
     // The byte as a signed integer, then q · 2^(e − 6): exact (|q| ≤ 127, a normal result).
     let q = f32(i32(byte << 24u) >> 24u);
