@@ -48,13 +48,19 @@ fn encode_bf16(@builtin(global_invocation_id) gid: vec3<u32>) {
     encoded[i] = bf16_of(words[first]) | (high << 16u);
 }
 
+// Invocation i writes the two words that encoded word i holds.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn decode_bf16(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row;
-    if (i >= params.len) {
+    let first = 2u * i;
+    if (first >= params.len) {
         return;
     }
-    words[i] = ((encoded[i / 2u] >> (16u * (i % 2u))) & 0xFFFFu) << 16u;
+    let pair = encoded[i];
+    words[first] = pair << 16u;
+    if (first + 1u < params.len) {
+        words[first + 1u] = pair & 0xFFFF0000u;
+    }
 }
 
 // Block-scaled 8-bit: blocks of BLOCK words, each encoded as BLOCK_WORDS u32: the exponent field
@@ -65,9 +71,6 @@ const BLOCK_WORDS: u32 = 17u;
 const NON_FINITE: u32 = 0xFFu;
 // Blocks whose largest exponent field is below this are stored as zero.
 const SMALLEST_FIELD: u32 = 7u;
-
-var<workgroup> magnitude: array<u32, BLOCK>;
-var<workgroup> bytes: array<u32, BLOCK>;
 
 // round(x · 2^(6 − e)) for the word `bits` in a block of exponent field `field`, by integer
 // arithmetic on the mantissa: ties to even, at most 127 in magnitude, subnormals zero. As a
@@ -96,78 +99,70 @@ fn quantize(bits: u32, field: u32) -> u32 {
     return m;
 }
 
-// One workgroup a block, one invocation a word: the largest magnitude by a fixed tree of
-// integer maxima (the same whatever the order), then each word's byte, then 16 invocations
-// pack the bytes. Every invocation reaches every barrier (the early return is the whole
-// workgroup's: a block past the end).
-@compute @workgroup_size(64)
-fn encode_int8(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) t: u32,
-) {
-    let block = wid.x + wid.y * params.row;
+// One invocation a block: its largest magnitude (an integer maximum), then its bytes, packed
+// four to a word. A block's 256 bytes are read twice, the second time from cache. No
+// workgroup memory or barriers: software adapters run those slowly, and a GPU needs neither.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn encode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let block = gid.x + gid.y * params.row;
     let per_part = (params.segment + BLOCK - 1u) / BLOCK;
     let blocks = (params.len / params.segment) * per_part;
     if (block >= blocks) {
         return;
     }
-    let local = (block % per_part) * BLOCK + t;
-    var bits = 0u;
-    if (local < params.segment) {
-        bits = words[(block / per_part) * params.segment + local];
+    let start = (block % per_part) * BLOCK;
+    let first = (block / per_part) * params.segment + start;
+    let count = min(BLOCK, params.segment - start);
+    var largest = 0u;
+    for (var i = 0u; i < count; i++) {
+        largest = max(largest, words[first + i] & 0x7FFFFFFFu);
     }
-    magnitude[t] = bits & 0x7FFFFFFFu;
-    workgroupBarrier();
-    for (var s = BLOCK / 2u; s > 0u; s = s >> 1u) {
-        if (t < s) {
-            magnitude[t] = max(magnitude[t], magnitude[t + s]);
-        }
-        workgroupBarrier();
-    }
-    let field = magnitude[0] >> 23u;
+    let field = largest >> 23u;
     let stored = field >= SMALLEST_FIELD && field != NON_FINITE;
-    var q = 0u;
-    if (stored) {
-        q = quantize(bits, field);
-    }
-    bytes[t] = q;
-    workgroupBarrier();
     let out = block * BLOCK_WORDS;
-    if (t == 0u) {
-        var header = 0u;
-        if (field == NON_FINITE || stored) {
-            header = field;
-        }
-        encoded[out] = header;
+    var header = 0u;
+    if (field == NON_FINITE || stored) {
+        header = field;
     }
-    if (t < BLOCK / 4u) {
-        let b = 4u * t;
-        encoded[out + 1u + t] =
-            bytes[b] | (bytes[b + 1u] << 8u) | (bytes[b + 2u] << 16u) | (bytes[b + 3u] << 24u);
+    encoded[out] = header;
+    for (var w = 0u; w < BLOCK / 4u; w++) {
+        var packed = 0u;
+        for (var j = 0u; j < 4u; j++) {
+            let i = 4u * w + j;
+            if (stored && i < count) {
+                packed = packed | (quantize(words[first + i], field) << (8u * j));
+            }
+        }
+        encoded[out + 1u + w] = packed;
     }
 }
 
+// Invocation q writes the (up to) four words of data word q % 16 of block q / 16.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn decode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * params.row;
-    if (i >= params.len) {
-        return;
-    }
+    let q = gid.x + gid.y * params.row;
     let per_part = (params.segment + BLOCK - 1u) / BLOCK;
-    let local = i % params.segment;
-    let block = ((i / params.segment) * per_part + local / BLOCK) * BLOCK_WORDS;
-    let field = encoded[block];
-    if (field == NON_FINITE) {
-        words[i] = 0x7FC00000u;
+    let block = q / (BLOCK / 4u);
+    if (block >= (params.len / params.segment) * per_part) {
         return;
     }
-    if (field < SMALLEST_FIELD) {
-        words[i] = 0u;
-        return;
+    let local = (block % per_part) * BLOCK + 4u * (q % (BLOCK / 4u));
+    let first = (block / per_part) * params.segment + local;
+    let field = encoded[block * BLOCK_WORDS];
+    let packed = encoded[block * BLOCK_WORDS + 1u + q % (BLOCK / 4u)];
+    // q · 2^(e − 6) for each byte q: exact (|q| ≤ 127, a normal result).
+    let scale = bitcast<f32>((max(field, SMALLEST_FIELD) - 6u) << 23u);
+    for (var j = 0u; j < 4u; j++) {
+        if (local + j >= params.segment) {
+            return;
+        }
+        var value = 0u;
+        if (field == NON_FINITE) {
+            value = 0x7FC00000u;
+        } else if (field >= SMALLEST_FIELD) {
+            let byte = (packed >> (8u * j)) & 0xFFu;
+            value = bitcast<u32>(f32(i32(byte << 24u) >> 24u) * scale);
+        }
+        words[first + j] = value;
     }
-    let at = local % BLOCK;
-    let byte = (encoded[block + 1u + at / 4u] >> (8u * (at % 4u))) & 0xFFu;
-    // The byte as a signed integer, then q · 2^(e − 6): exact (|q| ≤ 127, a normal result).
-    let q = f32(i32(byte << 24u) >> 24u);
-    words[i] = bitcast<u32>(q * bitcast<f32>((field - 6u) << 23u));
 }

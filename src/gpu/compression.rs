@@ -1,6 +1,9 @@
 //! Host side of `shaders/compression.wgsl`: a time level encoded in a
 //! [`CheckpointFormat`] at a save and decoded at a restore, in command order with the steps.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bytemuck::{Pod, Zeroable};
 
 use super::{Gpu, dispatch_1d};
@@ -10,7 +13,7 @@ use crate::error::{Error, Result};
 const SHADER: &str = include_str!("../../shaders/compression.wgsl");
 
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Pod, Zeroable)]
 struct Params {
     len: u32,
     row: u32,
@@ -25,6 +28,9 @@ pub struct Codec {
     encode: wgpu::ComputePipeline,
     decode: wgpu::ComputePipeline,
     max_groups_per_dim: u32,
+    /// The parameters' uniform buffers made so far: a run encodes levels of one size, so it
+    /// makes one or two, not one a save.
+    uniforms: Mutex<HashMap<Params, Arc<wgpu::Buffer>>>,
 }
 
 impl Codec {
@@ -48,6 +54,7 @@ impl Codec {
             encode: gpu.compute_pipeline("checkpoint encode", SHADER, encode, &size)?,
             decode: gpu.compute_pipeline("checkpoint decode", SHADER, decode, &size)?,
             max_groups_per_dim: gpu.limits().max_compute_workgroups_per_dimension,
+            uniforms: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -80,9 +87,12 @@ impl Codec {
         parts: usize,
     ) -> Result<()> {
         let segment = self.check(level, encoded, len, parts)?;
-        // The bf16 encoder writes a word per two values; the int8 one a workgroup per block.
+        // The bf16 encoder writes a word per two values; the int8 one a block per invocation.
         let (items, size) = match self.format {
-            CheckpointFormat::Int8 => (len / segment * segment.div_ceil(INT8_BLOCK as u64), 1),
+            CheckpointFormat::Int8 => (
+                len / segment * segment.div_ceil(INT8_BLOCK as u64),
+                Self::WORKGROUP_SIZE,
+            ),
             _ => (len.div_ceil(2), Self::WORKGROUP_SIZE),
         };
         let bound = [level, encoded];
@@ -111,8 +121,24 @@ impl Codec {
         parts: usize,
     ) -> Result<()> {
         let segment = self.check(level, encoded, len, parts)?;
+        // The bf16 decoder writes the two words of an encoded word; the int8 one the four of
+        // a data word.
+        let items = match self.format {
+            CheckpointFormat::Int8 => {
+                len / segment * segment.div_ceil(INT8_BLOCK as u64) * (INT8_BLOCK as u64 / 4)
+            }
+            _ => len.div_ceil(2),
+        };
         let (bound, size) = ([level, encoded], Self::WORKGROUP_SIZE);
-        self.dispatch(gpu, encoder, &self.decode, bound, [len, segment], len, size)
+        self.dispatch(
+            gpu,
+            encoder,
+            &self.decode,
+            bound,
+            [len, segment],
+            items,
+            size,
+        )
     }
 
     /// The words of a part, once the buffers and the parts are checked.
@@ -149,8 +175,21 @@ impl Codec {
         Ok(len / parts)
     }
 
-    /// One dispatch of `pipeline` over `items` items of `size` a workgroup (the int8 encoder:
-    /// a block a workgroup, `size` 1), in rows when one dimension is not enough.
+    /// The uniform buffer holding `params`, made on first use.
+    fn uniforms(&self, gpu: &Gpu, params: Params) -> Result<Arc<wgpu::Buffer>> {
+        let mut made = self.uniforms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buffer) = made.get(&params) {
+            return Ok(Arc::clone(buffer));
+        }
+        // UNIFORM: bound as `var<uniform>`; COPY_DST (added by `upload`): filled by the queue.
+        let usage = wgpu::BufferUsages::UNIFORM;
+        let buffer = Arc::new(gpu.upload("checkpoint codec params", &[params], usage)?);
+        made.insert(params, Arc::clone(&buffer));
+        Ok(buffer)
+    }
+
+    /// One dispatch of `pipeline` over `items` items (invocations), `size` a workgroup, in rows
+    /// when one dimension is not enough.
     #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
@@ -162,7 +201,6 @@ impl Codec {
         items: u64,
         size: u32,
     ) -> Result<()> {
-        // Rows of `row` items: invocations, or for the int8 encoder (`size` 1) workgroups.
         let dispatch = dispatch_1d(items, size, self.max_groups_per_dim)?;
         let params = Params {
             len: len as u32,
@@ -170,12 +208,7 @@ impl Codec {
             segment: segment as u32,
             _pad: 0,
         };
-        // UNIFORM: bound as `var<uniform>`; COPY_DST (added by `upload`): filled by the queue.
-        let uniforms = gpu.upload(
-            "checkpoint codec params",
-            &[params],
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let uniforms = self.uniforms(gpu, params)?;
         let layout = pipeline.get_bind_group_layout(0);
         let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("checkpoint codec"),
