@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use gpurevolve::compression::CheckpointFormat;
 use gpurevolve::schedule::{
     Action, LevelOptimal, OnlineRun, Revolve, Schedule, ScheduleStats, StoreAll,
     min_snapshots_for_factor, repetition_number, simulate,
@@ -55,7 +56,21 @@ struct Args {
     /// The schedule --actions lists and --svg draws (the table and JSON report both).
     #[arg(long, value_enum, default_value = "levels")]
     show: Shown,
+    /// How checkpoints store their time levels: `f32`, or `bf16` / `int8`, whose encoded
+    /// levels fit more snapshots in the memory of --snaps f32 snapshots (every figure is then
+    /// for that many, and the table shows the f32 level schedule's forward steps beside).
+    #[arg(long, default_value = "f32", value_name = "f32|bf16|int8")]
+    checkpoint_format: CheckpointFormat,
+    /// Bytes of one time level, for the encoded size (int8 rounds each level up to whole
+    /// blocks) [default: the main job's, 240 × 110 cells and its CPML's memory fields].
+    #[arg(long, value_name = "BYTES", default_value_t = MAIN_JOB_LEVEL_BYTES)]
+    level_bytes: u64,
 }
+
+/// Bytes of a time level of the main job (200 × 70 cells with a 20-cell CPML, order 8: the
+/// padded field and the layer's memory fields): its `summary.json`'s `checkpoint_bytes` over
+/// `checkpoint_levels`.
+const MAIN_JOB_LEVEL_BYTES: u64 = 229_056;
 
 /// The most actions drawn into an SVG; beyond this the picture is unreadable and huge.
 const SVG_MAX_ACTIONS: u64 = 100_000;
@@ -112,6 +127,25 @@ fn run(args: &Args) -> Result<(), String> {
         (None, None, true) => args.steps.saturating_sub(1).max(1),
         (None, None, false) => return Err("give --snaps S, --factor F or --store-all".into()),
     };
+    // A lossy format: the memory of `snaps` f32 snapshots holds more encoded ones.
+    let format = args.checkpoint_format;
+    let memory_snaps = snaps;
+    let f32_levels = if format.is_exact() || args.store_all {
+        None
+    } else {
+        level_plan(args.steps, snaps)?.ok()
+    };
+    let snaps = if f32_levels.is_some() {
+        let level = args.level_bytes.max(4);
+        let held =
+            u128::from(snaps) * u128::from(level) / u128::from(format.encoded_bytes(level).max(1));
+        u64::try_from(held)
+            .unwrap_or(u64::MAX)
+            .min(args.steps.max(1))
+    } else {
+        snaps
+    };
+    let f32_forward = f32_levels.map(|s| s.state_adjoint_total_forward());
     let classic = if args.store_all {
         simulate(StoreAll::new(args.steps).map_err(|e| e.to_string())?)
     } else {
@@ -193,6 +227,7 @@ fn run(args: &Args) -> Result<(), String> {
         animation::write(path, shown, args.steps, &tiers, state_only)?;
     }
     if args.json {
+        let format = (format.name(), memory_snaps, f32_forward);
         println!(
             "{}",
             json(
@@ -202,7 +237,8 @@ fn run(args: &Args) -> Result<(), String> {
                 &classic,
                 &level_stats,
                 &online,
-                fallback.is_some()
+                fallback.is_some(),
+                format
             )
         );
     } else {
@@ -215,6 +251,14 @@ fn run(args: &Args) -> Result<(), String> {
             &online,
             fallback.is_some(),
         );
+        if let Some(f32_forward) = f32_forward {
+            println!(
+                "{}: the memory of {memory_snaps} f32 snapshots holds {snaps}; levels: {} forward \
+                 steps, against {f32_forward} in f32",
+                format.name(),
+                level_stats.state_adjoint_total_forward()
+            );
+        }
     }
     Ok(())
 }
@@ -243,16 +287,23 @@ struct PlannerJson<'a> {
     level_fallback: bool,
     online_total_forward: u64,
     online_state_adjoint_total_forward: u64,
+    /// The checkpoint format, the memory given (in f32 snapshots), and for a lossy format the
+    /// f32 level schedule's forward steps in that memory.
+    checkpoint_format: &'a str,
+    memory_snaps: u64,
+    f32_level_total_forward: Option<u64>,
 }
 
-fn json(
-    name: &str,
+#[allow(clippy::too_many_arguments)]
+fn json<'a>(
+    name: &'a str,
     snaps: u64,
     reps: u64,
     s: &ScheduleStats,
     levels: &ScheduleStats,
     online: &ScheduleStats,
     fallback: bool,
+    (checkpoint_format, memory_snaps, f32_level_total_forward): (&'a str, u64, Option<u64>),
 ) -> String {
     let report = PlannerJson {
         schedule: name,
@@ -275,6 +326,9 @@ fn json(
         level_fallback: fallback,
         online_total_forward: online.total_forward,
         online_state_adjoint_total_forward: online.state_adjoint_total_forward(),
+        checkpoint_format,
+        memory_snaps,
+        f32_level_total_forward,
     };
     serde_json::to_string(&report).unwrap_or_default()
 }
