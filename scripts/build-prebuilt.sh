@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds what scripts/gpu-report.sh --prebuilt DIR needs, for a GPU machine without a Rust
-# toolchain: DIR/gpu_report, DIR/acoustic_adjoint, DIR/bench_batch and DIR/tests/* (every test
+# toolchain: DIR/gpu_report, DIR/acoustic_adjoint, DIR/bench_batch, DIR/bench_compression and
+# DIR/tests/* (every test
 # binary).
 #
 #   bash scripts/build-prebuilt.sh [DIR]      (default .dev, which ../shared/GPU.md carries)
@@ -14,10 +15,12 @@ dir="${1:-.dev}"
 mkdir -p "$dir/tests"
 cargo build --release --example gpu_report --example acoustic_adjoint
 cp target/release/examples/gpu_report target/release/examples/acoustic_adjoint "$dir/"
-# The batch bench (benches/batch.rs), which gpu-lent.sh runs for its step view.
-cargo bench --no-run --bench batch --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*batch-[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' |
-    while read -r exe; do cp "$exe" "$dir/bench_batch"; done
+# The batch and compression benches, which gpu-lent.sh runs.
+for bench in batch compression; do
+    cargo bench --no-run --bench "$bench" --message-format=json 2>/dev/null |
+        grep -o "\"executable\":\"[^\"]*$bench-[^\"]*\"" | sed 's/"executable":"\(.*\)"/\1/' |
+        while read -r exe; do cp "$exe" "$dir/bench_$bench"; done
+done
 # The test binaries: cargo names each in its JSON messages, with `"test":true` in its profile
 # (the examples it also builds are not tests).
 rm -f "$dir"/tests/*

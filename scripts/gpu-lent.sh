@@ -72,6 +72,21 @@ for b in 1 64 auto; do
     chosen=$(grep -o '"batch": [0-9]*' "/tmp/gpu-lent-batch-$b/summary.json" | awk '{print $2}')
     echo "batch $b (B = $chosen): $(seconds_per_shot "batch-$b") s a shot, $(awk -v a="$(seconds_per_shot batch-1)" -v b="$(seconds_per_shot "batch-$b")" 'BEGIN { printf "%.1f", a / b }')x the shots/s of B = 1" | tee -a "$out/jobs.txt"
 done
+# Issue 28: the report's spilling case (1024^2, order 4, n = 1000, 20 snapshots, 10 of them
+# on the GPU) in f32 and bf16, against all on the GPU; the gradients' agreement; and the
+# kernels' cost against a step (benches/compression.rs, as .dev/bench_compression).
+spill="--nx 1024 --nz 1024 --space-order 4 --nt 1001 --shots 1 --snaps 20"
+run spill-gpu $spill
+level=$(awk -F': ' '/"checkpoint_bytes"/ {b=$2+0} /"checkpoint_levels"/ {l=$2+0} END {if (l) print int(b / l)}' /tmp/gpu-lent-spill-gpu/summary.json)
+if [ -n "$level" ]; then
+    for f in f32 bf16 int8; do
+        run "spill-$f" $spill --checkpoint-format "$f" --device-memory $((20 * level))
+        echo "spill $f: $(seconds_per_shot "spill-$f") s, $(awk -v a="$(seconds_per_shot "spill-$f")" -v b="$(seconds_per_shot spill-gpu)" 'BEGIN { printf "%.2f", a / b }')x all on the GPU ($(seconds_per_shot spill-gpu) s)" | tee -a "$out/jobs.txt"
+    done
+fi
+if [ -x .dev/bench_compression ]; then
+    timeout 120 .dev/bench_compression --bench >"$out/bench-compression.txt" 2>&1
+fi
 # The step view of benches/batch.rs (shot-steps/s and bandwidth against a copy, B = 1..64 at
 # the main job's grid), with criterion's sampling cut short.
 if [ -x .dev/bench_batch ]; then
@@ -90,6 +105,7 @@ done
 say "done"
 
 grep -E "^test result|^== |^rc=" "$out/tests.txt" | paste -sd' ' | sed 's/== /\n== /g'
-grep -E "^(schedule|steps run|forward / reverse|to disk|rc=|gradient|GRADIENT|batch )" "$out/jobs.txt"
+grep -E "^(schedule|steps run|forward / reverse|to disk|rc=|gradient|GRADIENT|batch |spill )" "$out/jobs.txt"
+[ -f "$out/bench-compression.txt" ] && grep -E "^(grid|main job|1024)" "$out/bench-compression.txt"
 [ -f "$out/bench-batch.txt" ] && sed -n '/^grid /,$p' "$out/bench-batch.txt" | grep -v "^$" | head -40
 sed -n '/gpurevolve GPU report/,$p' "$out/report.txt" | grep -v "^$" | head -120
