@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds what scripts/gpu-report.sh --prebuilt DIR needs, for a GPU machine without a Rust
 # toolchain: DIR/gpu_report, DIR/acoustic_adjoint, DIR/bench_batch, DIR/bench_compression and
-# DIR/tests/* (every test
-# binary).
+# DIR/tests/* (every test binary).
 #
 #   bash scripts/build-prebuilt.sh [DIR]      (default .dev, which ../shared/GPU.md carries)
 #
