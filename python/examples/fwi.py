@@ -33,6 +33,8 @@ def parse():
     p.add_argument("--iterations", type=int, default=15, help="L-BFGS-B iterations [15]")
     p.add_argument("--snaps", type=int, default=None,
                    help="checkpoint memory in two-level snapshots [the fewest for 3x cost]")
+    p.add_argument("--checkpoint-format", default="f32", choices=["f32", "bf16", "int8"],
+                   help="how checkpoints store their levels: f32 (exact), bf16 or int8 [f32]")
     p.add_argument("--vmin", type=float, default=1400.0, help="lower velocity bound, m/s")
     p.add_argument("--vmax", type=float, default=4800.0, help="upper velocity bound, m/s")
     p.add_argument("--seed", type=int, default=1, help="the true model's structure [1]")
@@ -84,7 +86,8 @@ def main():
             return last["result"]
         v = start.copy()
         v[free] = x * 1000.0  # the optimiser works in km/s: gradients of order one
-        misfit, g, info = device.gradient(v, observed, snaps=args.snaps, **common)
+        misfit, g, info = device.gradient(v, observed, snaps=args.snaps,
+                                          checkpoint_format=args.checkpoint_format, **common)
         gv = gr.velocity_gradient(g, v)
         if not first_gradient:
             first_gradient.update(gradient=g, info=info)
