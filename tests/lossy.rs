@@ -179,3 +179,29 @@ fn formats_parse_and_refuse_what_they_cannot_do() {
         "{e}"
     );
 }
+
+/// A journal resumes a lossy run only under the same format and schedule (they decide its
+/// bits); exact runs share one fingerprint whatever the memory (it changes no bit).
+#[test]
+fn a_lossy_fingerprint_names_its_format_and_schedule() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let (shots, observed) = survey(&[20, 18], BoundaryKind::Cpml, 41, 2, 83);
+    let fingerprint = |format, snaps| {
+        let policy = RunPolicy {
+            snaps: Some(snaps),
+            checkpoint_format: format,
+            ..RunPolicy::default()
+        };
+        let job = GradientJob::new(shots.clone(), observed.clone(), policy).unwrap();
+        let plan = job.plan(&gpus[0]).unwrap();
+        job.fingerprint(&plan, &gpus)
+    };
+    let f32_ = CheckpointFormat::F32;
+    assert_eq!(fingerprint(f32_, 4), fingerprint(f32_, 6));
+    let bf16 = fingerprint(CheckpointFormat::Bf16, 4);
+    assert_eq!(bf16, fingerprint(CheckpointFormat::Bf16, 4));
+    assert_ne!(bf16, fingerprint(f32_, 4));
+    assert_ne!(bf16, fingerprint(CheckpointFormat::Bf16, 6));
+    assert_ne!(bf16, fingerprint(CheckpointFormat::Int8, 4));
+}

@@ -363,7 +363,7 @@ fn run(args: &Args) -> Result<(), String> {
             .join("journal")
             .join(format!("rank-{}-of-{}", ranks.rank(), ranks.size()))
     };
-    let fingerprint = job.fingerprint(&gpus);
+    let fingerprint = job.fingerprint(&plan, &gpus);
     let journal =
         ranks.agree(Journal::open(&journal_dir, fingerprint, args.resume).map_err(err))?;
     let finished = journal.finished();

@@ -401,9 +401,20 @@ impl GradientJob {
         }
     }
 
-    /// A fingerprint of this job on `gpus`, for its [`Journal`].
-    pub fn fingerprint(&self, gpus: &[Gpu]) -> u64 {
-        Journal::fingerprint(gpus, &self.shots, &self.observed, self.policy.until_quiet)
+    /// A fingerprint of this job on `gpus` under `plan`, for its [`Journal`]. Exact
+    /// checkpoints give the same bits under any schedule, so the plan is not part of it; a
+    /// lossy [`CheckpointFormat`](crate::compression::CheckpointFormat)'s bits depend on which
+    /// states are restored, so its format and schedule are (a journal of another format or
+    /// memory is not resumed).
+    pub fn fingerprint(&self, plan: &JobPlan, gpus: &[Gpu]) -> u64 {
+        let exact =
+            Journal::fingerprint(gpus, &self.shots, &self.observed, self.policy.until_quiet);
+        let format = self.policy.checkpoint_format;
+        if format.is_exact() {
+            return exact;
+        }
+        let plan = format!("{format} {:?} {}", plan.checkpointing, plan.recomputes);
+        xxhash_rust::xxh3::xxh3_64_with_seed(plan.as_bytes(), exact)
     }
 
     /// Runs every shot over `gpus` (one worker each), summed in shot order: the same bits
