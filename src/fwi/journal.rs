@@ -82,8 +82,9 @@ impl Journal {
                     name: "resume",
                     reason: format!(
                         "the journal in {} is of a run with other inputs (models, geometry, time \
-                         axis, records, --until-quiet, or another kind of GPU); resume with the \
-                         arguments and devices of that run, or start afresh without resuming",
+                         axis, records, --until-quiet, another kind of GPU, or a lossy checkpoint \
+                         format or its memory); resume with the arguments and devices of that \
+                         run, or start afresh without resuming",
                         journal.dir.display()
                     ),
                 });
