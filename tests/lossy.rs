@@ -205,3 +205,39 @@ fn a_lossy_fingerprint_names_its_format_and_schedule() {
     assert_ne!(bf16, fingerprint(CheckpointFormat::Bf16, 6));
     assert_ne!(bf16, fingerprint(CheckpointFormat::Int8, 4));
 }
+
+/// Online checkpointing (until quiet) restores states it then steps past held checkpoints:
+/// a lossy run's bits must still not depend on where its checkpoints live.
+#[test]
+fn a_lossy_run_until_quiet_has_the_same_bits_on_every_tier() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let survey = survey(&[30, 24], BoundaryKind::Cpml, 300, 2, 84);
+    for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
+        let policy = RunPolicy {
+            snaps: Some(4),
+            until_quiet: Some(0.02),
+            checkpoint_format: format,
+            ..RunPolicy::default()
+        };
+        let (on_gpu, summary) = run(&gpus, &survey, policy.clone());
+        assert!(
+            summary.reverse_steps.iter().all(|&n| n < 299),
+            "never quiet"
+        );
+        let level = summary.checkpoint_bytes / summary.checkpoint_levels.max(1);
+        for device in [0, 3 * level] {
+            let spilled = RunPolicy {
+                device_memory: Some(device),
+                ..policy.clone()
+            };
+            let (g, s) = run(&gpus, &survey, spilled);
+            assert!(s.spilled_bytes > 0);
+            same(
+                &g,
+                &on_gpu,
+                &format!("{format} until quiet, {device} bytes on the GPU"),
+            );
+        }
+    }
+}

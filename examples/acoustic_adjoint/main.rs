@@ -122,7 +122,8 @@ struct Args {
     /// shot, from a step cost measured on the device (once per device and grid). A batch
     /// shares one schedule and the memory of --snaps, so raise --snaps with --batch. A batch
     /// larger than --shots holds them all; one larger than the device holds is refused, naming
-    /// the largest that fits. The gradient's bits do not depend on it.
+    /// the largest that fits. With exact (f32) checkpoints the gradient's bits do not depend
+    /// on it; a lossy format's do when it changes each batch's share of --snaps.
     #[arg(long, default_value = "1", value_name = "B|auto")]
     batch: Batch,
     /// How checkpoints store their time levels: `f32` (exact: the store-all gradient to the
@@ -134,8 +135,9 @@ struct Args {
     /// The schedule within that memory: `levels` (the fewest forward steps: the acoustic
     /// adjoint needs only its state, and the memory is counted in time levels that
     /// consecutive states share), `revolve` (Revolve's binomial schedule, for comparison) or
-    /// `classic` (Revolve as Revolve counts it: every reverse also recomputes its step; the
-    /// same gradient bits).
+    /// `classic` (Revolve as Revolve counts it: every reverse also recomputes its step). With
+    /// f32 checkpoints every schedule gives the same gradient bits; a lossy format's bits
+    /// depend on the schedule.
     #[arg(long, default_value = "levels", conflicts_with = "store_all")]
     schedule: ScheduleChoice,
     /// Keep every forward state (the reference; no recomputation).

@@ -129,6 +129,17 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // A lossy format: the memory of `snaps` f32 snapshots holds more encoded ones.
     let format = args.checkpoint_format;
+    if !format.is_exact() && args.store_all {
+        return Err(format!(
+            "--store-all keeps exact states: it takes no --checkpoint-format {format}"
+        ));
+    }
+    if args.level_bytes == 0 || !args.level_bytes.is_multiple_of(4) {
+        return Err(format!(
+            "--level-bytes {}: a level is whole f32 values, a positive multiple of 4 bytes",
+            args.level_bytes
+        ));
+    }
     let memory_snaps = snaps;
     let f32_levels = if format.is_exact() || args.store_all {
         None
@@ -252,11 +263,16 @@ fn run(args: &Args) -> Result<(), String> {
             fallback.is_some(),
         );
         if let Some(f32_forward) = f32_forward {
+            let forward = level_stats.state_adjoint_total_forward();
             println!(
-                "{}: the memory of {memory_snaps} f32 snapshots holds {snaps}; levels: {} forward \
-                 steps, against {f32_forward} in f32",
+                "{}: the memory of {memory_snaps} f32 snapshots holds {snaps}; levels: {forward} \
+                 forward steps, against {f32_forward} in f32{}",
                 format.name(),
-                level_stats.state_adjoint_total_forward()
+                if forward > f32_forward {
+                    " (at this level size the format's block scales cost more than it saves)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -77,10 +77,13 @@ pub struct GpuBackend<'g, O: Operator> {
     device_stats: TierStats,
     /// The kernels of a lossy checkpoint format; `None` for exact checkpoints.
     codec: Option<Codec>,
-    /// The encoded levels that checkpoints on the GPU hold, by time index: a state saved
-    /// next to one already held shares its encoded level, as exact checkpoints share level
-    /// buffers (the level schedules count their memory so).
-    encoded_levels: HashMap<i64, Rc<wgpu::Buffer>>,
+    /// The encoding of each live level buffer that has one held by a checkpoint, by the
+    /// level buffer: a state saved next to one already held shares its encoded level, as
+    /// exact checkpoints share level buffers (the level schedules count their memory so). A
+    /// level decoded from an encoding maps to it too: encoding a decoded level gives back the
+    /// same bits, so sharing never changes a bit, and a checkpoint's bits do not depend on
+    /// its tier. An entry goes when its level buffer is taken for new data.
+    encoded_levels: HashMap<*const wgpu::Buffer, Rc<wgpu::Buffer>>,
 }
 
 /// A schedule's own placement, checked against the slots it names and the budgets. The GPU
@@ -367,26 +370,26 @@ impl<O: Operator> GpuBackend<'_, O> {
         Ok(true)
     }
 
-    /// Drops the encoded levels no checkpoint holds any more.
+    /// Drops the encoded levels no checkpoint holds any more: held by the stored pool and
+    /// this map alone.
     fn forget_unheld_encodings(&mut self) {
         self.encoded_levels
-            .retain(|_, level| Rc::strong_count(level) > 1);
+            .retain(|_, encoded| Rc::strong_count(encoded) > 2);
     }
 
-    /// `state`'s levels encoded in the checkpoint format, in stored level buffers: for a
-    /// checkpoint on the GPU (`share`: a level another checkpoint there already holds is
-    /// shared, not encoded again) or on its way to a tier below. Encoded in command order
-    /// with the steps. Exact checkpoints are the levels themselves.
-    fn stored_levels(&mut self, state: &GpuState, share: bool) -> Result<Vec<Rc<wgpu::Buffer>>> {
+    /// `state`'s levels encoded in the checkpoint format, in stored level buffers, for a
+    /// checkpoint on the GPU or on its way to a tier below: a level whose encoding a
+    /// checkpoint already holds shares it, the others are encoded in command order with the
+    /// steps. Exact checkpoints are the levels themselves.
+    fn stored_levels(&mut self, state: &GpuState) -> Result<Vec<Rc<wgpu::Buffer>>> {
         if self.codec.is_none() {
             return Ok(state.levels.clone());
         }
         self.forget_unheld_encodings();
         let len = self.operator.level_bytes() / 4;
         let mut stored = Vec::with_capacity(state.levels.len());
-        for (i, level) in state.levels.iter().enumerate() {
-            let time = state.step as i64 - i as i64;
-            if share && let Some(held) = self.encoded_levels.get(&time) {
+        for level in &state.levels {
+            if let Some(held) = self.encoded_levels.get(&Rc::as_ptr(level)) {
                 stored.push(Rc::clone(held));
                 continue;
             }
@@ -396,9 +399,8 @@ impl<O: Operator> GpuBackend<'_, O> {
                 let parts = self.operator.level_parts();
                 codec.encode(gpu, self.device.encoder(), [level, &encoded], len, parts)?;
             }
-            if share {
-                self.encoded_levels.insert(time, Rc::clone(&encoded));
-            }
+            self.encoded_levels
+                .insert(Rc::as_ptr(level), Rc::clone(&encoded));
             stored.push(encoded);
         }
         Ok(stored)
@@ -422,6 +424,9 @@ impl<O: Operator> GpuBackend<'_, O> {
                 let parts = self.operator.level_parts();
                 codec.decode(gpu, self.device.encoder(), [encoded, &level], len, parts)?;
             }
+            // Encoding this level again would give `encoded`'s bits: share them.
+            self.encoded_levels
+                .insert(Rc::as_ptr(&level), Rc::clone(encoded));
             levels.push(level);
         }
         Ok(GpuState { step, levels })
@@ -452,6 +457,11 @@ impl<O: Operator> GpuBackend<'_, O> {
                     if !self.demote_one()? {
                         return Err(e);
                     }
+                }
+                Ok(level) => {
+                    // New data goes into it: its old encoding is not its own any more.
+                    self.encoded_levels.remove(&Rc::as_ptr(&level));
+                    return Ok(level);
                 }
                 other => return other,
             }
@@ -629,7 +639,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             self.slots[slot] = Some(Held::Rest);
             self.device_stats.saves += 1;
         } else if tier == Tier::DEVICE && self.codec.is_some() {
-            let levels = self.stored_levels(state, true)?;
+            let levels = self.stored_levels(state)?;
             self.slots[slot] = Some(Held::Encoded(GpuState { step, levels }));
             self.device_stats.saves += 1;
         } else if tier == Tier::DEVICE {
@@ -637,7 +647,7 @@ impl<O: Operator> Store for GpuBackend<'_, O> {
             self.device_stats.saves += 1;
         } else {
             let below = tier.0 - 1;
-            let levels = self.stored_levels(state, false)?;
+            let levels = self.stored_levels(state)?;
             self.in_tier(below, |t, io| t.save(io, slot, step, &levels, false))?;
             self.slots[slot] = Some(Held::Below(below));
         }

@@ -204,7 +204,17 @@ impl RunPolicy {
                 "placement",
                 format!(
                     "placement by cost does not yet count the {} checkpoints' encoding kernels: \
-                     use placement multistage with a lossy checkpoint_format, or f32",
+                     place by use (multistage) with a lossy checkpoint format, or keep f32",
+                    self.checkpoint_format
+                ),
+            ));
+        }
+        if !self.checkpoint_format.is_exact() && self.store_all {
+            return Err(invalid(
+                "checkpoint_format",
+                format!(
+                    "store_all is the exact reference: it keeps f32 states, not {}; drop one \
+                     or the other",
                     self.checkpoint_format
                 ),
             ));
