@@ -63,7 +63,9 @@ fn round_trip(gpu: &Gpu, codec: &Codec, values: &[f32], parts: usize) -> (Vec<u3
 #[test]
 fn gpu_kernels_give_their_cpu_twins_bits() {
     let Some(gpu) = common::gpu() else { return };
-    let mut rng = StdRng::seed_from_u64(rand::random());
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
     for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
         let codecs = [
             Codec::new(&gpu, format).unwrap().unwrap(),

@@ -241,3 +241,49 @@ fn a_lossy_run_until_quiet_has_the_same_bits_on_every_tier() {
         }
     }
 }
+
+/// The GPU out of memory in a lossy run: device checkpoints move to host memory as encodings
+/// (and buffers nobody holds go back to the device), and the bits stay those of the run with
+/// room.
+#[test]
+fn a_lossy_run_out_of_gpu_memory_keeps_its_bits() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let survey = survey(&[30, 24], BoundaryKind::Cpml, 121, 2, 85);
+    let policy = RunPolicy {
+        snaps: Some(5),
+        checkpoint_format: CheckpointFormat::Int8,
+        ..RunPolicy::default()
+    };
+    let (with_room, _) = run(&gpus, &survey, policy.clone());
+    let job = GradientJob::new(survey.0.clone(), survey.1.clone(), policy).unwrap();
+    let plan = job.plan(&gpus[0]).unwrap();
+    // One allocation fails, at points from the operator's own buffers into the run's levels
+    // and encodings: a failure there must be survived (buffers nobody holds go back to the
+    // device, or a checkpoint moves to host memory), never change a bit.
+    let mut survived = 0;
+    for after in [10, 20, 30, 45, 60, 90] {
+        gpus[0].inject_out_of_memory_after(Some(after));
+        let result = job.run(&plan, &gpus, None, |_, _| {});
+        gpus[0].inject_out_of_memory_after(None);
+        let result = match result {
+            Ok(result) => result,
+            // The operator's own buffers cannot move: that fault is a typed error.
+            Err(e) => {
+                eprintln!("fault after {after}: {e}");
+                assert_eq!(e.kind(), gpurevolve::ErrorKind::DoesNotFitNow, "{e}");
+                continue;
+            }
+        };
+        survived += 1;
+        same(
+            &result.gradient,
+            &with_room,
+            &format!("int8, a fault after {after}"),
+        );
+    }
+    assert!(
+        survived >= 2,
+        "only {survived} of 6 runs survived their fault"
+    );
+}

@@ -383,7 +383,8 @@ impl Device {
     /// tier below host memory; files in a fresh subdirectory, removed at the end) and
     /// `disk_memory` (its bytes), `batch` (shots stepped by each dispatch, sharing the time
     /// axis and one schedule within `snaps`: an int, default 1, or `"auto"`, the size that
-    /// minimises the modelled time per shot; the bits do not depend on it) and
+    /// minimises the modelled time per shot; with f32 checkpoints the bits do not depend on
+    /// it) and
     /// `checkpoint_format` (`"f32"`, exact, the default; `"bf16"` or `"int8"`: more
     /// checkpoints in the same memory and fewer bytes spilled, a gradient close to the exact
     /// one). The shots are spread over the device's GPUs.

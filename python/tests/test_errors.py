@@ -80,6 +80,7 @@ def test_nt_and_tmax_together_are_refused(device, case):
         (dict(batch=2, snaps=1), ValueError, "snaps"),
         (dict(checkpoint_format="f16"), ValueError, "bf16"),
         (dict(checkpoint_format="bf16", placement="optimal"), ValueError, "placement"),
+        (dict(checkpoint_format="bf16", batch="auto"), ValueError, "batch"),
         (dict(checkpoint_format="int8", snaps=None, store_all=True), ValueError, "exact reference"),
         # Budgets that hold no checkpoint: can never fit.
         (dict(snaps=5, device_memory=1, host_memory=1), MemoryError, "fit"),

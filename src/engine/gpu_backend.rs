@@ -370,6 +370,18 @@ impl<O: Operator> GpuBackend<'_, O> {
         Ok(true)
     }
 
+    /// Out of GPU memory: first the buffers nobody holds go back to the device (with a lossy
+    /// format a demotion frees stored buffers, which a level cannot use, and the other way
+    /// round), then the least used device checkpoint moves to host memory. False when
+    /// neither frees anything.
+    fn make_room(&mut self) -> Result<bool> {
+        self.forget_unheld_encodings();
+        if self.codec.is_some() && self.device.release_unheld() > 0 {
+            return Ok(true);
+        }
+        self.demote_one()
+    }
+
     /// Drops the encoded levels no checkpoint holds any more: held by the stored pool and
     /// this map alone.
     fn forget_unheld_encodings(&mut self) {
@@ -438,7 +450,7 @@ impl<O: Operator> GpuBackend<'_, O> {
         loop {
             match self.device.free_or_new_stored() {
                 Err(e @ Error::OutOfMemory { .. }) => {
-                    if !self.demote_one()? {
+                    if !self.make_room()? {
                         return Err(e);
                     }
                 }
@@ -454,7 +466,7 @@ impl<O: Operator> GpuBackend<'_, O> {
         loop {
             match self.device.free_or_new_level() {
                 Err(e @ Error::OutOfMemory { .. }) => {
-                    if !self.demote_one()? {
+                    if !self.make_room()? {
                         return Err(e);
                     }
                 }

@@ -208,6 +208,27 @@ impl<'g> Device<'g> {
         Ok(buffer)
     }
 
+    /// Gives the device back the buffers of both pools that nobody holds (for a lossy
+    /// format, level and stored buffers are of two sizes and neither pool can use the
+    /// other's); returns how many.
+    pub(crate) fn release_unheld(&mut self) -> usize {
+        let mut released = 0;
+        let mut freed = 0;
+        for pool in [&mut self.pool, &mut self.stored_pool] {
+            let before = pool.len();
+            pool.retain(|b| {
+                let held = Rc::strong_count(b) > 1;
+                if !held {
+                    freed += b.size();
+                }
+                held
+            });
+            released += before - pool.len();
+        }
+        self.device_bytes = self.device_bytes.saturating_sub(freed);
+        released
+    }
+
     /// Bytes of one stored level.
     pub(crate) fn stored_bytes(&self) -> u64 {
         self.stored_bytes

@@ -157,6 +157,9 @@ pub struct RunPolicy {
 /// Bytes of a state of `state_bytes` (two time levels of equal size, as the acoustic job's)
 /// stored in `format`.
 fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64) -> u64 {
+    if format.is_exact() {
+        return state_bytes;
+    }
     format.encoded_bytes(state_bytes / 2) * 2
 }
 
@@ -205,6 +208,17 @@ impl RunPolicy {
                 format!(
                     "placement by cost does not yet count the {} checkpoints' encoding kernels: \
                      place by use (multistage) with a lossy checkpoint format, or keep f32",
+                    self.checkpoint_format
+                ),
+            ));
+        }
+        if !self.checkpoint_format.is_exact() && self.batch == Batch::Auto {
+            return Err(invalid(
+                "batch",
+                format!(
+                    "auto chooses the batch from measured step costs, and the batch sets each \
+                     batch's share of snaps, so a {} run's bits would depend on timing: give \
+                     a batch size",
                     self.checkpoint_format
                 ),
             ));
