@@ -273,7 +273,7 @@ impl Plans {
     }
 
     /// A fresh copy of the schedule for `shot` (a schedule is read once).
-    fn for_shot(&self, shot: &Problem) -> Result<AnySchedule> {
+    pub(crate) fn for_shot(&self, shot: &Problem) -> Result<AnySchedule> {
         let steps = shot.time().steps() as u64;
         if steps == self.steps {
             Ok(self.first.clone())
@@ -316,7 +316,7 @@ impl<'a> Survey<'a> {
     /// The shots of `wanted` in batches, in order: each at most [`batch`](Self::batch)
     /// consecutive shots of `wanted` that [share their medium](Problem::shares_medium), as
     /// places in `wanted`.
-    fn batches(&self, wanted: &[usize]) -> Vec<Vec<usize>> {
+    pub(crate) fn batches(&self, wanted: &[usize]) -> Vec<Vec<usize>> {
         let mut batches: Vec<Vec<usize>> = Vec::new();
         for (place, &shot) in wanted.iter().enumerate() {
             let joins = batches.last().is_some_and(|batch| {

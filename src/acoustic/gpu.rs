@@ -80,6 +80,8 @@ pub struct GpuAcoustic<'g> {
     /// Shots in the batch, and each one's receivers (its columns of the traces).
     pub(super) batch: usize,
     pub(super) shot_receivers: Vec<usize>,
+    /// Each shot's sources (its columns of the source series).
+    shot_sources: Vec<usize>,
     stencils: Stencils,
     step_groups: [u32; 3],
     points: PointKernels,
@@ -150,6 +152,25 @@ pub(super) fn interleave(nt: usize, rows: &[(&[f64], usize)]) -> Vec<f64> {
         }
     }
     interleaved
+}
+
+/// The inverse of [`interleave`]: each shot's columns of `[nt][points of every shot]`, as
+/// `[nt][its points]`, for shots of `counts` points.
+fn split_columns(nt: usize, series: &[f64], counts: &[usize]) -> Vec<Vec<f64>> {
+    let all: usize = counts.iter().sum();
+    let mut first = 0;
+    counts
+        .iter()
+        .map(|&n| {
+            let columns = first..first + n;
+            first += n;
+            series
+                .chunks(all.max(1))
+                .take(nt)
+                .flat_map(|row| row[columns.clone()].iter().copied())
+                .collect()
+        })
+        .collect()
 }
 
 /// The most shots of `problem` one batch can hold on `gpu`, and the limit that binds (for
@@ -444,6 +465,7 @@ impl<'g> GpuAcoustic<'g> {
             level_len: problem.level_len(),
             batch,
             shot_receivers: shots.iter().map(|s| s.receivers().points).collect(),
+            shot_sources: shots.iter().map(|s| s.sources().points).collect(),
             nt,
             dt,
             stencils,
@@ -506,20 +528,12 @@ impl<'g> GpuAcoustic<'g> {
     /// Each shot's columns of `[nt][receivers of every shot]` traces, as `[nt][its
     /// receivers]`.
     pub(super) fn split_traces(&self, traces: &[f64]) -> Vec<Vec<f64>> {
-        let all = self.receivers.points as usize;
-        let mut first = 0;
-        self.shot_receivers
-            .iter()
-            .map(|&n| {
-                let columns = first..first + n;
-                first += n;
-                traces
-                    .chunks(all.max(1))
-                    .take(self.nt)
-                    .flat_map(|row| row[columns.clone()].iter().copied())
-                    .collect()
-            })
-            .collect()
+        split_columns(self.nt, traces, &self.shot_receivers)
+    }
+
+    /// Each shot's columns of a `[nt][sources of every shot]` series, as `[nt][its sources]`.
+    pub(super) fn split_sources(&self, series: &[f64]) -> Vec<Vec<f64>> {
+        split_columns(self.nt, series, &self.shot_sources)
     }
 
     /// A new zeroed field buffer (wgpu zero-fills new buffers).

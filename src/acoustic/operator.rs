@@ -14,18 +14,46 @@ use crate::gpu::Gpu;
 #[derive(Debug)]
 pub struct AcousticOperator<'g> {
     acoustic: GpuAcoustic<'g>,
-    /// Each shot's record, `[nt][its receivers]`.
-    observed_host: Vec<Vec<f64>>,
+    /// What the reverse sweep injects at the receivers.
+    input: ReceiverInput,
     /// Each shot's last sample: `nt − 1`, or where it stopped, quiet, before its batch.
     ends: std::cell::RefCell<Vec<usize>>,
-    observed: wgpu::Buffer,
-    residual: wgpu::Buffer,
     gradient: wgpu::Buffer,
     /// `[ψ_{k+3}, ψ_{k+2}, out]` before the adjoint of step `k`.
     psi: [wgpu::Buffer; 3],
     /// The energy reduction, made at the first [`energy`](Self::energy) check and kept for
     /// the later ones.
     pub(super) sum_squares: std::cell::OnceCell<crate::gpu::SumSquares>,
+}
+
+/// What the reverse sweep injects at the receivers: the L2 residual against records, or an
+/// adjoint source the caller gives (a framework's `dL/d(traces)`).
+#[derive(Debug)]
+enum ReceiverInput {
+    /// `d − d_obs`, formed on the GPU from the recorded traces ([`AdjointInput::Residual`]).
+    Residual {
+        /// Each shot's record, `[nt][its receivers]`.
+        observed_host: Vec<Vec<f64>>,
+        observed: wgpu::Buffer,
+        residual: wgpu::Buffer,
+    },
+    /// Given values ([`AcousticOperator::set_adjoint_source`]), and the adjoint wavefield
+    /// sampled at the sources: the gradient to the source amplitudes.
+    Given {
+        values: wgpu::Buffer,
+        source_adjoint: wgpu::Buffer,
+    },
+}
+
+/// One shot's gradients after a reverse sweep with a given adjoint source
+/// ([`AcousticOperator::traced`]).
+#[derive(Debug)]
+pub struct TracedGradient {
+    /// `∂L/∂m` on the padded grid (see [`Problem::model_gradient`]).
+    pub gradient: Vec<f64>,
+    /// `∂L/∂q`, the gradient to the shot's source amplitudes, `[nt][its sources]` (the
+    /// transpose of the injection: the same interpolation weights and `v²Δt²` scaling).
+    pub source_gradient: Vec<f64>,
 }
 
 impl<'g> AcousticOperator<'g> {
@@ -76,6 +104,76 @@ impl<'g> AcousticOperator<'g> {
         let interleaved = super::gpu::interleave(nt, &rows);
         let observed_gpu = acoustic.upload_receiver_traces("observed", &interleaved)?;
         let residual = acoustic.receiver_buffer("residual")?;
+        let input = ReceiverInput::Residual {
+            observed_host: observed.iter().map(|o| o.to_vec()).collect(),
+            observed: observed_gpu,
+            residual,
+        };
+        Self::with_input(acoustic, input)
+    }
+
+    /// The operator of a batch of `shots` ([`GpuAcoustic::batch`]) that fires each shot's
+    /// `amplitudes` (`[nt][its sources]`, in place of its Ricker wavelet) and, in the reverse
+    /// sweep, injects the adjoint source given by
+    /// [`set_adjoint_source`](Self::set_adjoint_source): any misfit's `∂L/∂d`.
+    /// [`finish_traced`](Self::finish_traced) then returns `∂L/∂m` and `∂L/∂q`. With
+    /// `∂L/∂d = d − d_obs` formed in float32 this is the L2 operator of
+    /// [`batch`](Self::batch), to the bit.
+    ///
+    /// # Errors
+    /// As [`GpuAcoustic::batch`]; [`crate::Error::InvalidArgument`] for an amplitude count or
+    /// length that does not match, or an amplitude that is not finite.
+    pub fn traced(gpu: &'g Gpu, shots: &[&Problem], amplitudes: &[&[f64]]) -> Result<Self> {
+        if amplitudes.len() != shots.len() {
+            return Err(crate::Error::InvalidArgument {
+                name: "amplitudes",
+                reason: format!(
+                    "{} series for a batch of {} shots",
+                    amplitudes.len(),
+                    shots.len()
+                ),
+            });
+        }
+        let acoustic = GpuAcoustic::batch(gpu, shots)?;
+        let nt = acoustic.nt();
+        for (i, (shot, series)) in shots.iter().zip(amplitudes).enumerate() {
+            let want = nt * shot.sources().points;
+            if series.len() != want {
+                return Err(crate::Error::InvalidArgument {
+                    name: "amplitudes",
+                    reason: format!(
+                        "shot {i} of the batch: {} samples; [nt][sources] needs {want}",
+                        series.len()
+                    ),
+                });
+            }
+            if let Some(at) = series.iter().position(|a| !a.is_finite()) {
+                return Err(crate::Error::InvalidArgument {
+                    name: "amplitudes",
+                    reason: format!("shot {i} of the batch: sample {at} is {}", series[at]),
+                });
+            }
+        }
+        let rows: Vec<(&[f64], usize)> = (amplitudes.iter().zip(shots))
+            .map(|(series, shot)| (*series, shot.sources().points))
+            .collect();
+        acoustic.set_source_series(&super::gpu::interleave(nt, &rows))?;
+        let values = acoustic.receiver_buffer("adjoint source")?;
+        let source_adjoint = acoustic.gpu().create_buffer(
+            "source adjoint",
+            (nt * acoustic.sources.points as usize * 4) as u64,
+            super::kernels::FIELD_USAGE,
+        )?;
+        Self::with_input(
+            acoustic,
+            ReceiverInput::Given {
+                values,
+                source_adjoint,
+            },
+        )
+    }
+
+    fn with_input(acoustic: GpuAcoustic<'g>, input: ReceiverInput) -> Result<Self> {
         // A level's length per shot, as every batched buffer: a shot's gradient is the first
         // `layout.len()` values of its part.
         let gradient = acoustic.level("gradient")?;
@@ -85,15 +183,130 @@ impl<'g> AcousticOperator<'g> {
             acoustic.level("psi")?,
         ];
         Ok(Self {
+            ends: std::cell::RefCell::new(vec![acoustic.nt() - 1; acoustic.shots()]),
             acoustic,
-            observed_host: observed.iter().map(|o| o.to_vec()).collect(),
-            ends: std::cell::RefCell::new(vec![nt - 1; shots.len()]),
-            observed: observed_gpu,
-            residual,
+            input,
             gradient,
             psi,
             sum_squares: std::cell::OnceCell::new(),
         })
+    }
+
+    /// Sets the adjoint source of an operator made by [`traced`](Self::traced): one
+    /// `[nt][its receivers]` series per shot of the batch, `∂L/∂d` of the traces the forward
+    /// sweep recorded. Call it before the reverse sweep.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for an operator of records ([`batch`](Self::batch)),
+    /// a series count or length that does not match, or a value that is not finite; as
+    /// [`Gpu::write`].
+    pub fn set_adjoint_source(&self, adjoint: &[&[f64]]) -> Result<()> {
+        let ReceiverInput::Given { values, .. } = &self.input else {
+            return Err(crate::Error::InvalidArgument {
+                name: "adjoint",
+                reason: "this operator injects the residual against its records; make it with \
+                         AcousticOperator::traced to give an adjoint source"
+                    .into(),
+            });
+        };
+        let nt = self.acoustic.nt();
+        let receivers = &self.acoustic.shot_receivers;
+        if adjoint.len() != receivers.len() {
+            return Err(crate::Error::InvalidArgument {
+                name: "adjoint",
+                reason: format!(
+                    "{} series for a batch of {} shots",
+                    adjoint.len(),
+                    receivers.len()
+                ),
+            });
+        }
+        for (i, (series, &n)) in adjoint.iter().zip(receivers).enumerate() {
+            if series.len() != nt * n {
+                return Err(crate::Error::InvalidArgument {
+                    name: "adjoint",
+                    reason: format!(
+                        "shot {i} of the batch: {} samples; [nt][receivers] needs {}",
+                        series.len(),
+                        nt * n
+                    ),
+                });
+            }
+            if let Some(at) = series.iter().position(|a| !a.is_finite()) {
+                return Err(crate::Error::InvalidArgument {
+                    name: "adjoint",
+                    reason: format!("shot {i} of the batch: sample {at} is {}", series[at]),
+                });
+            }
+        }
+        let rows: Vec<(&[f64], usize)> = adjoint
+            .iter()
+            .copied()
+            .zip(receivers.iter().copied())
+            .collect();
+        let interleaved = super::gpu::interleave(nt, &rows);
+        self.acoustic
+            .gpu()
+            .write(values, &super::kernels::to_f32(&interleaved))
+    }
+
+    /// The traces the forward sweep recorded, one `[nt][its receivers]` record per shot of
+    /// the batch. `numbers` are the batch's shots as the caller numbers them, for errors.
+    ///
+    /// # Errors
+    /// As [`Gpu::read_back`]; [`Error::NonFinite`](crate::Error::NonFinite) for a record
+    /// that is not finite.
+    pub fn recorded_traces(&self, numbers: &[usize]) -> Result<Vec<Vec<f64>>> {
+        let acoustic = &self.acoustic;
+        let traces = acoustic.split_traces(&acoustic.read_traces()?);
+        for (i, record) in traces.iter().enumerate() {
+            let receivers = record.len() / acoustic.nt().max(1);
+            super::finite::check_traces(record, receivers, acoustic.dt())
+                .map_err(|e| e.in_shot(numbers.get(i).copied().unwrap_or(i)))?;
+        }
+        Ok(traces)
+    }
+
+    /// Reads each shot's gradients after the reverse sweep of an operator made by
+    /// [`traced`](Self::traced), in the batch's order. `numbers` are the batch's shots as the
+    /// caller numbers them, for errors (as [`finish_batch`](Self::finish_batch)).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for an operator of records; as [`Gpu::read_back`];
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for a gradient that is not finite.
+    pub fn finish_traced(&self, numbers: &[usize]) -> Result<Vec<TracedGradient>> {
+        let ReceiverInput::Given { source_adjoint, .. } = &self.input else {
+            return Err(crate::Error::InvalidArgument {
+                name: "finish_traced",
+                reason: "this operator was made against records: use finish or finish_batch".into(),
+            });
+        };
+        let acoustic = &self.acoustic;
+        let gradient: Vec<f32> = acoustic.gpu().read_back(&self.gradient)?;
+        let gradients = acoustic.split_shots(&gradient, acoustic.layout().len());
+        let sources: Vec<f32> = acoustic.gpu().read_back(source_adjoint)?;
+        let sources: Vec<f64> = sources.iter().map(|&x| f64::from(x)).collect();
+        let per_shot = acoustic.split_sources(&sources);
+        let mut out = Vec::with_capacity(gradients.len());
+        for (i, (gradient, source_gradient)) in gradients.into_iter().zip(per_shot).enumerate() {
+            let gradient: Vec<f64> = gradient.iter().map(|&g| f64::from(g)).collect();
+            let finite = gradient
+                .iter()
+                .chain(&source_gradient)
+                .all(|g| g.is_finite());
+            if !finite {
+                let e = crate::Error::NonFinite {
+                    what: "the gradient".into(),
+                    location: String::new(),
+                };
+                return Err(e.in_shot(numbers.get(i).copied().unwrap_or(i)));
+            }
+            out.push(TracedGradient {
+                gradient,
+                source_gradient,
+            });
+        }
+        Ok(out)
     }
 
     /// The kernels.
@@ -171,17 +384,28 @@ impl<'g> AcousticOperator<'g> {
     }
 
     fn read_results(&self, numbers: Option<&[usize]>) -> Result<Vec<GradientInfo>> {
+        let ReceiverInput::Residual {
+            observed_host,
+            residual,
+            ..
+        } = &self.input
+        else {
+            return Err(crate::Error::InvalidArgument {
+                name: "finish",
+                reason: "this operator was given an adjoint source: use finish_traced".into(),
+            });
+        };
         let acoustic = &self.acoustic;
         let (nt, dt) = (acoustic.nt(), acoustic.dt());
-        let residual: Vec<f32> = acoustic.gpu().read_back(&self.residual)?;
+        let residual: Vec<f32> = acoustic.gpu().read_back(residual)?;
         let residual: Vec<f64> = residual.iter().map(|&x| f64::from(x)).collect();
         let gradient: Vec<f32> = acoustic.gpu().read_back(&self.gradient)?;
         let gradients = acoustic.split_shots(&gradient, acoustic.layout().len());
         let traces = acoustic.split_traces(&acoustic.read_traces()?);
         let residuals = acoustic.split_traces(&residual);
         let ends = self.ends.borrow().clone();
-        let shots = (gradients.into_iter().zip(traces).zip(residuals))
-            .zip(self.observed_host.iter().zip(&ends));
+        let shots =
+            (gradients.into_iter().zip(traces).zip(residuals)).zip(observed_host.iter().zip(&ends));
         let mut infos = Vec::with_capacity(self.shots());
         for (i, (((gradient, mut traces), mut residual), (observed, &end))) in shots.enumerate() {
             let receivers = traces.len() / nt.max(1);
@@ -256,9 +480,14 @@ impl Operator for AcousticOperator<'_> {
     ) -> Result<()> {
         let [cur, prev] = [state[0], state[1]];
         let [far, near, out] = &self.psi;
-        let input = AdjointInput::Residual {
-            observed: &self.observed,
-            residual: &self.residual,
+        let (input, source_adjoint) = match &self.input {
+            ReceiverInput::Residual {
+                observed, residual, ..
+            } => (AdjointInput::Residual { observed, residual }, None),
+            ReceiverInput::Given {
+                values,
+                source_adjoint,
+            } => (AdjointInput::Given(values), Some(source_adjoint)),
         };
         self.acoustic.encode_adjoint_step(
             encoder,
@@ -267,7 +496,7 @@ impl Operator for AcousticOperator<'_> {
             [far, near, out],
             input,
             &self.gradient,
-            None,
+            source_adjoint,
         );
         // [far, near, out] → [near, out, far], as in the store-all sweep.
         self.psi.rotate_left(1);

@@ -326,6 +326,47 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         Ok(())
     }
 
+    /// Runs the forward sweep ([`apply_forward`](Self::apply_forward)) and then records the
+    /// last step too, whose output a state-only adjoint otherwise first records in the reverse
+    /// sweep ([`Operator::adjoint_needs_next`](super::Operator::adjoint_needs_next) false):
+    /// for a caller that needs every output before the reverse, as a differentiable
+    /// operator's forward does. The step's state is dropped; the reverse sweep then does not
+    /// record it again, so the run's forward count is unchanged.
+    ///
+    /// # Errors
+    /// As [`apply_forward`](Self::apply_forward); [`Error::InvalidArgument`] when the forward
+    /// sweep did not end on the last state, ready to reverse the last step (an online run).
+    pub fn apply_forward_recording_all(&mut self) -> Result<()> {
+        self.apply_forward()?;
+        let steps = self.schedule.steps();
+        if self.recorded >= steps {
+            return Ok(());
+        }
+        self.fill_window();
+        let last = steps - 1;
+        match self.window.upcoming().first() {
+            Some(&Action::Reverse { step }) if step == last && self.recorded == last => {}
+            next => {
+                return Err(Error::InvalidArgument {
+                    name: "schedule",
+                    reason: format!(
+                        "its forward sweep ends before {next:?} with {} of {steps} steps \
+                         recorded: only a sweep that ends on state {last} can record the rest",
+                        self.recorded
+                    ),
+                });
+            }
+        }
+        let action = Action::Advance {
+            from: last,
+            to: steps,
+        };
+        let state = self.live(action, last)?;
+        drop(self.step(&state, last)?);
+        self.after_step()?;
+        self.backend.sync()
+    }
+
     /// Runs the forward sweep of an online schedule ([`OnlineSchedule`]) to an end found on
     /// the way: before step `k` (every `every` steps, `k ≥ 1`), the work encoded so far runs
     /// and `stop(backend, state k, k)` says whether step `k` is the last. Without a stop, the

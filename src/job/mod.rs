@@ -27,11 +27,13 @@ pub mod batching;
 mod modelled;
 mod policy;
 mod summary;
+mod tape;
 
 pub use batching::{BatchOption, StepCost};
 pub use modelled::{ModelledCost, modelled_cost};
 pub use policy::{Batch, Placement, RunPolicy};
 pub use summary::{GRADIENT_UNITS, ShotTraffic, Summary, to_json};
+pub use tape::{Tape, TapeGradient, TapeInfo};
 
 use crate::acoustic::{AcousticOperator, Boundary, Geometry, Model, Problem, TimeAxis};
 use crate::engine::{
