@@ -69,10 +69,12 @@ from ._native import (  # noqa: E402 (after the environment is set)
     Device,
     GpuError,
     Revolve,
+    Tape,
     __version__,
     default_dt,
     marmousi_like,
     plan,
+    ricker,
     smoothed,
 )
 
@@ -81,10 +83,12 @@ __all__ = [
     "Device",
     "GpuError",
     "Revolve",
+    "Tape",
     "__version__",
     "default_dt",
     "marmousi_like",
     "plan",
+    "ricker",
     "smoothed",
     "velocity_gradient",
 ]

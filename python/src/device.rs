@@ -122,7 +122,8 @@ impl Termination {
 /// shots over the devices, with the same bits whatever they are.
 #[pyclass(module = "gpurevolve", frozen)]
 pub struct Device {
-    gpus: Vec<Gpu>,
+    /// Shared with the tapes recorded on it, which outlive a call.
+    gpus: std::sync::Arc<Vec<Gpu>>,
 }
 
 /// The arguments every call shares, checked, as one problem per shot.
@@ -256,6 +257,41 @@ fn batch_of(batch: &Bound<'_, PyAny>) -> PyResult<Batch> {
     Ok(Batch::Shots(shots))
 }
 
+/// The run policy of the keywords `gradient` and `record` share, checked.
+#[allow(clippy::too_many_arguments)]
+fn policy_of(
+    snaps: Option<&Bound<'_, PyAny>>,
+    store_all: bool,
+    schedule: &str,
+    placement: &str,
+    costs: Option<Vec<f64>>,
+    until_quiet: Option<f64>,
+    [device_memory, host_memory, disk_memory]: [Option<&Bound<'_, PyAny>>; 3],
+    disk: Option<std::path::PathBuf>,
+    batch: Option<&Bound<'_, PyAny>>,
+    checkpoint_format: &str,
+) -> PyResult<RunPolicy> {
+    let (snaps, all) = snaps_of(snaps)?;
+    Ok(RunPolicy {
+        snaps,
+        store_all: store_all || all,
+        schedule: schedule.parse().map_err(to_py)?,
+        placement: placement.parse().map_err(to_py)?,
+        costs,
+        until_quiet,
+        device_memory: optional_count(device_memory, "device_memory")?,
+        host_memory: optional_count(host_memory, "host_memory")?,
+        disk,
+        disk_memory: optional_count(disk_memory, "disk_memory")?,
+        batch: batch
+            .filter(|b| !b.is_none())
+            .map(batch_of)
+            .transpose()?
+            .unwrap_or_default(),
+        checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
+    })
+}
+
 #[pymethods]
 impl Device {
     #[new]
@@ -266,7 +302,9 @@ impl Device {
             .detach(|| job::open_devices(spec.as_deref(), software))
             .map_err(to_py)?;
         log::info!("opened {}", adapter_names(&gpus));
-        Ok(Device { gpus })
+        Ok(Device {
+            gpus: std::sync::Arc::new(gpus),
+        })
     }
 
     /// The adapters' names, joined by ` + `.
@@ -428,25 +466,18 @@ impl Device {
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let clock = Instant::now();
         let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
-        let (snaps, all) = snaps_of(snaps)?;
-        let policy = RunPolicy {
+        let policy = policy_of(
             snaps,
-            store_all: store_all || all,
-            schedule: schedule.parse().map_err(to_py)?,
-            placement: placement.parse().map_err(to_py)?,
+            store_all,
+            schedule,
+            placement,
             costs,
             until_quiet,
-            device_memory: optional_count(device_memory, "device_memory")?,
-            host_memory: optional_count(host_memory, "host_memory")?,
+            [device_memory, host_memory, disk_memory],
             disk,
-            disk_memory: optional_count(disk_memory, "disk_memory")?,
-            batch: batch
-                .filter(|b| !b.is_none())
-                .map(batch_of)
-                .transpose()?
-                .unwrap_or_default(),
-            checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
-        };
+            batch,
+            checkpoint_format,
+        )?;
         let records = floats(observed, "observed")?;
         if records.shape.len() != 3 {
             return Err(bad(
@@ -530,6 +561,87 @@ impl Device {
             .import("json")?
             .call_method1("loads", (job::to_json(&summary),))?;
         Ok((result.misfit, gradient, info))
+    }
+
+    /// Records the forward of a differentiable operator and keeps its checkpoints for a
+    /// backward with any adjoint source (`gpurevolve.Tape`): `gpurevolve.torch` and
+    /// `gpurevolve.jax` call it. Shot `i` fires `amplitudes[i]` `(nt, sources)` (any time
+    /// functions, in this package's sign: the traces of `forward` for a Ricker wavelet) from
+    /// `sources[i]` `(sources, dims)` and records at `receivers[i]` `(receivers, dims)`,
+    /// positions in metres; `nt` is `amplitudes.shape[1]`, `dt` must keep the scheme stable
+    /// (`default_dt`), and `f0`, the wavelet's highest useful frequency (Hz), is checked
+    /// against the grid. The keywords after `boundary_velocity` are `gradient`'s; `batch`
+    /// defaults to every shot in one batch (one schedule's memory for all), lowered to what
+    /// the GPU holds.
+    #[pyo3(signature = (
+        vp, spacing, amplitudes, sources, receivers, dt, f0, space_order = None, nbl = None,
+        boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,
+        schedule = "levels", placement = "multistage", costs = None, device_memory = None,
+        host_memory = None, disk = None, disk_memory = None, batch = None,
+        checkpoint_format = "f32"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        py: Python<'_>,
+        vp: &Bound<'_, PyAny>,
+        spacing: f64,
+        amplitudes: &Bound<'_, PyAny>,
+        sources: &Bound<'_, PyAny>,
+        receivers: &Bound<'_, PyAny>,
+        dt: f64,
+        f0: f64,
+        space_order: Option<&Bound<'_, PyAny>>,
+        nbl: Option<&Bound<'_, PyAny>>,
+        boundary: &str,
+        boundary_velocity: Option<f64>,
+        snaps: Option<&Bound<'_, PyAny>>,
+        store_all: bool,
+        schedule: &str,
+        placement: &str,
+        costs: Option<Vec<f64>>,
+        device_memory: Option<&Bound<'_, PyAny>>,
+        host_memory: Option<&Bound<'_, PyAny>>,
+        disk: Option<std::path::PathBuf>,
+        disk_memory: Option<&Bound<'_, PyAny>>,
+        batch: Option<&Bound<'_, PyAny>>,
+        checkpoint_format: &str,
+    ) -> PyResult<crate::tape::Tape> {
+        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
+        let mut policy = policy_of(
+            snaps,
+            store_all,
+            schedule,
+            placement,
+            costs,
+            None,
+            [device_memory, host_memory, disk_memory],
+            disk,
+            batch,
+            checkpoint_format,
+        )?;
+        let default_batch = batch.is_none_or(|b| b.is_none());
+        crate::tape::record(
+            py,
+            &self.gpus,
+            vp,
+            spacing,
+            amplitudes,
+            sources,
+            receivers,
+            dt,
+            f0,
+            space_order,
+            nbl,
+            boundary,
+            boundary_velocity,
+            {
+                if default_batch {
+                    policy.batch = Batch::Shots(usize::MAX);
+                }
+                policy
+            },
+        )
     }
 }
 

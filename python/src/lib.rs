@@ -9,6 +9,7 @@
 mod arrays;
 mod device;
 mod planner;
+mod tape;
 
 use gpurevolve::{Error, ErrorKind};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyOSError, PyRuntimeError};
@@ -45,10 +46,12 @@ pub(crate) fn bad(name: &str, reason: impl std::fmt::Display) -> PyErr {
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<device::Device>()?;
+    m.add_class::<tape::Tape>()?;
     m.add_class::<planner::Revolve>()?;
     m.add_class::<planner::Action>()?;
     m.add_function(wrap_pyfunction!(planner::plan, m)?)?;
     m.add_function(wrap_pyfunction!(device::default_dt, m)?)?;
+    m.add_function(wrap_pyfunction!(tape::ricker, m)?)?;
     m.add_function(wrap_pyfunction!(device::marmousi_like, m)?)?;
     m.add_function(wrap_pyfunction!(device::smoothed, m)?)?;
     m.add("GpuError", m.py().get_type::<GpuError>())?;

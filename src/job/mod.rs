@@ -59,16 +59,46 @@ pub fn survey(
     space_order: usize,
     boundary: Boundary,
 ) -> Result<Vec<Problem>> {
-    let shot = |source: &Vec<f64>| {
-        let geometry = Geometry::new(model, vec![source.clone()], receivers.to_vec(), f0)?;
+    let sources: Vec<Vec<Vec<f64>>> = sources.iter().map(|s| vec![s.clone()]).collect();
+    let receivers = vec![receivers.to_vec(); sources.len()];
+    survey_of_shots(model, &sources, &receivers, f0, time, space_order, boundary)
+}
+
+/// One problem per shot, shot `i` with the sources `sources[i]` (fired together) and the
+/// receivers `receivers[i]`: the survey of a differentiable operator ([`Tape`]). The
+/// survey's host memory is checked on one shot before the others are made.
+///
+/// # Errors
+/// As [`survey`]; [`Error::InvalidArgument`] when the lists' lengths differ.
+pub fn survey_of_shots(
+    model: &Model,
+    sources: &[Vec<Vec<f64>>],
+    receivers: &[Vec<Vec<f64>>],
+    f0: f64,
+    time: TimeAxis,
+    space_order: usize,
+    boundary: Boundary,
+) -> Result<Vec<Problem>> {
+    if sources.len() != receivers.len() {
+        return Err(Error::InvalidArgument {
+            name: "receivers",
+            reason: format!(
+                "{} receiver sets for {} shots",
+                receivers.len(),
+                sources.len()
+            ),
+        });
+    }
+    let shot = |(sources, receivers): (&Vec<Vec<f64>>, &Vec<Vec<f64>>)| {
+        let geometry = Geometry::new(model, sources.clone(), receivers.clone(), f0)?;
         Problem::with_boundary(model.clone(), geometry, time, space_order, boundary)
     };
     let first = sources.first().ok_or_else(|| Error::InvalidArgument {
         name: "sources",
         reason: "at least one source (one shot) is needed".into(),
     })?;
-    shot(first)?.check_survey(sources.len(), 1)?;
-    sources.iter().map(shot).collect()
+    shot((first, &receivers[0]))?.check_survey(sources.len(), 1)?;
+    sources.iter().zip(receivers).map(shot).collect()
 }
 
 /// The devices `spec` names: `None`, the best adapter; `"all"`, every hardware adapter (or

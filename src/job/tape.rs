@@ -36,7 +36,7 @@
 use std::sync::mpsc;
 use std::thread;
 
-use super::{GradientJob, JobPlan, RunPolicy};
+use super::{Batch, GradientJob, JobPlan, RunPolicy};
 use crate::acoustic::{AcousticOperator, Problem};
 use crate::engine::{GpuBackend, Revolver, RunStats};
 use crate::error::{Error, Result};
@@ -119,6 +119,7 @@ impl Tape {
     /// as [`GradientJob`]), on the GPU `gpu` owns (an `Arc<Gpu>`, a `Box<Gpu>`, or anything
     /// that derefs to one and can move to the tape's thread). The tape holds one schedule's
     /// checkpoints per batch at once: batch the shots (`policy.batch`) to share one memory.
+    /// A batch larger than the GPU holds is lowered to the most it does (logged).
     ///
     /// # Errors
     /// As [`GradientJob::new`], [`GradientJob::plan`] and the forward sweep;
@@ -160,7 +161,7 @@ impl Tape {
         let (outbox, replies) = mpsc::channel();
         let worker = thread::Builder::new()
             .name("gpurevolve tape".into())
-            .spawn(move || serve(&gpu, &job, &amplitudes, &inbox, &outbox))
+            .spawn(move || serve(&gpu, job, &amplitudes, &inbox, &outbox))
             .map_err(|e| Error::Gpu {
                 context: "starting the tape's thread".into(),
                 detail: e.to_string(),
@@ -305,11 +306,21 @@ fn check_series(
 /// tape is dropped.
 fn serve(
     gpu: &Gpu,
-    job: &GradientJob,
+    mut job: GradientJob,
     amplitudes: &[Vec<f64>],
     requests: &mpsc::Receiver<Request>,
     replies: &mpsc::Sender<Result<Reply>>,
 ) {
+    if let Batch::Shots(wanted) = job.policy.batch {
+        let wanted = wanted.min(job.shots.len());
+        let (most, limit) = crate::acoustic::largest_batch(gpu, &job.shots[0]);
+        let most = most.max(1);
+        if wanted > most {
+            log::info!("a batch of {most} shots, the most {limit} allows (of {wanted} asked)");
+        }
+        job.policy.batch = Batch::Shots(wanted.min(most));
+    }
+    let job = &job;
     let plan = match job.plan(gpu) {
         Ok(plan) => plan,
         Err(e) => {

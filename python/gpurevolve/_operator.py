@@ -1,0 +1,116 @@
+"""What ``gpurevolve.torch`` and ``gpurevolve.jax`` share: Deepwave's call checked and turned
+into ``Device.record``'s, and the gradient's chain rule from ``m = 1/v²`` to ``v``.
+
+Conventions (Deepwave's, where the two frameworks' ``scalar`` take them): the model ``v`` in
+m/s, ``grid_spacing`` in metres (one value, or one per dimension, all equal), ``dt`` in
+seconds, ``source_amplitudes`` ``[shot, source, time]``, ``source_locations`` and
+``receiver_locations`` ``[shot, point, dims]`` in cells along ``v``'s dimensions, traces
+``[shot, receiver, time]``. Deepwave puts the source on the other side of the wave equation
+from Devito and from the rest of this package: for the same wavelet, its traces are the
+negative of ``Device.forward``'s. ``scalar`` follows Deepwave, by firing ``−amplitudes``.
+"""
+
+import numpy as _np
+
+_DEVICE = None
+
+
+def default_device():
+    """The ``gpurevolve.Device`` the frameworks use when none is given: opened once."""
+    global _DEVICE
+    if _DEVICE is None:
+        from . import Device
+
+        _DEVICE = Device()
+    return _DEVICE
+
+
+def spacing_of(grid_spacing, dims):
+    """One grid spacing, from a number or one per dimension (which must agree)."""
+    values = _np.atleast_1d(_np.asarray(grid_spacing, dtype=_np.float64))
+    if values.ndim != 1 or values.size not in (1, dims):
+        raise ValueError(
+            f"grid_spacing must be a number or {dims} numbers (one per dimension), "
+            f"got {grid_spacing!r}"
+        )
+    if not _np.all(values == values[0]):
+        raise ValueError(
+            f"grid_spacing {values.tolist()}: gpurevolve's grids are square (cubic); "
+            "resample the model to one spacing"
+        )
+    spacing = float(values[0])
+    if not (_np.isfinite(spacing) and spacing > 0):
+        raise ValueError(f"grid_spacing must be positive and finite, got {spacing}")
+    return spacing
+
+
+def width_of(pml_width):
+    """The absorbing layer's width in cells: a number, or Deepwave's per-side list if equal."""
+    widths = _np.atleast_1d(_np.asarray(pml_width))
+    if widths.size == 0 or not _np.all(widths == widths.flat[0]):
+        raise ValueError(
+            f"pml_width {widths.tolist()}: gpurevolve's layer has one width on every side "
+            "(no free surface); give one number"
+        )
+    width = widths.flat[0]
+    if not float(width).is_integer() or width < 0:
+        raise ValueError(f"pml_width must be a non-negative integer, got {width!r}")
+    return int(width)
+
+
+def locations_of(locations, name, shots, dims, spacing):
+    """``[shot, point, dims]`` cell indices as positions in metres, ``(shots, points, dims)``."""
+    cells = _np.asarray(locations)
+    if cells.ndim != 3 or cells.shape[0] != shots or cells.shape[2] != dims or cells.shape[1] < 1:
+        raise ValueError(
+            f"{name} must have shape [shot, point, {dims}] with {shots} shots, "
+            f"got {list(cells.shape)}"
+        )
+    if not _np.issubdtype(cells.dtype, _np.number) or _np.issubdtype(cells.dtype, _np.complexfloating):
+        raise TypeError(f"{name} must hold cell indices (numbers), got dtype {cells.dtype}")
+    return _np.ascontiguousarray(cells, dtype=_np.float64) * spacing
+
+
+def peak_frequency(amplitudes, dt):
+    """The frequency (Hz) of the largest amplitude of the wavelets' summed spectrum: what the
+    grid's points-per-wavelength check uses when ``pml_freq`` is not given."""
+    series = _np.asarray(amplitudes, dtype=_np.float64).reshape(-1, amplitudes.shape[-1])
+    spectrum = _np.abs(_np.fft.rfft(series, axis=-1)).sum(axis=0)
+    frequencies = _np.fft.rfftfreq(series.shape[-1], dt)
+    if spectrum.size < 2 or not _np.any(spectrum[1:] > 0):
+        return float(frequencies[1]) if frequencies.size > 1 else 1.0 / dt
+    return float(frequencies[1 + _np.argmax(spectrum[1:])])
+
+
+def record(device, v, spacing, dt, amplitudes, sources, receivers, accuracy, pml_width, pml_freq,
+           max_vel, options):
+    """``Device.record`` of Deepwave's arguments as numpy arrays: ``v`` the model,
+    ``amplitudes`` ``[shot, source, time]`` in Deepwave's sign, positions in metres."""
+    dims = v.ndim
+    shots = amplitudes.shape[0]
+    if amplitudes.ndim != 3:
+        raise ValueError(
+            f"source_amplitudes must have shape [shot, source, time], got {list(amplitudes.shape)}"
+        )
+    f0 = float(pml_freq) if pml_freq is not None else peak_frequency(amplitudes, dt)
+    # This package's sign and layout: −amplitudes, (shots, nt, sources).
+    fired = _np.ascontiguousarray(-_np.swapaxes(amplitudes, 1, 2))
+    return device.record(
+        v,
+        spacing,
+        fired,
+        sources,
+        receivers,
+        dt=float(dt),
+        f0=f0,
+        space_order=accuracy,
+        nbl=pml_width,
+        boundary_velocity=None if max_vel is None else float(max_vel),
+        **options,
+    ), shots, dims
+
+
+def velocity_gradient(grad_m, v):
+    """``∂L/∂v = ∂L/∂m · (−2/v³)``, in float64, for ``m = 1/v²``."""
+    v64 = _np.asarray(v, dtype=_np.float64)
+    return _np.asarray(grad_m, dtype=_np.float64) * (-2.0 / (v64 * v64 * v64))

@@ -1,0 +1,284 @@
+//! `gpurevolve.Tape`: the differentiable operator's forward, holding its checkpoints until a
+//! backward with any adjoint source (`gpurevolve::job::Tape`). `gpurevolve.torch` and
+//! `gpurevolve.jax` are built on it.
+
+use std::sync::{Arc, Mutex};
+
+use gpurevolve::acoustic::{Boundary, BoundaryKind, Model, TimeAxis};
+use gpurevolve::gpu::Gpu;
+use gpurevolve::job::{self, RunPolicy};
+use pyo3::prelude::*;
+
+use crate::arrays::{Dtype, Floats, array, floats};
+use crate::{bad, to_py};
+
+/// The first GPU of a `Device`, owned by a tape's thread as long as the tape lives.
+pub(crate) struct FirstGpu(pub(crate) Arc<Vec<Gpu>>);
+
+impl std::ops::Deref for FirstGpu {
+    type Target = Gpu;
+    fn deref(&self) -> &Gpu {
+        &self.0[0]
+    }
+}
+
+/// A recorded forward: its traces, and its checkpoints held (on the GPU, spilled to host
+/// memory or disk as the policy allows) for `backward`. Made by `Device.record`. Dropping it,
+/// or `close()`, frees them.
+#[pyclass(module = "gpurevolve", frozen)]
+pub struct Tape {
+    tape: Mutex<Option<job::Tape>>,
+    /// The physical model's shape and the dtype results take.
+    shape: Vec<usize>,
+    dtype: Dtype,
+    /// `(shots, nt, receivers)` and `(shots, nt, sources)`.
+    traces_shape: [usize; 3],
+    sources_shape: [usize; 3],
+    traces: Vec<f64>,
+    info: String,
+}
+
+/// `(shots, count, dims)` positions in metres, as one list per shot.
+fn shot_points(obj: &Bound<'_, PyAny>, name: &str, dims: usize) -> PyResult<Vec<Vec<Vec<f64>>>> {
+    let a = floats(obj, name)?;
+    if !(a.shape.len() == 3 && a.shape[2] == dims && a.shape[0] > 0 && a.shape[1] > 0) {
+        return Err(bad(
+            name,
+            format!(
+                "positions must have shape (shots, count, {dims}) for a {dims}D model, in \
+                 metres, with at least one shot and one point; got shape {:?}",
+                a.shape
+            ),
+        ));
+    }
+    Ok(a.data
+        .chunks(a.shape[1] * dims)
+        .map(|shot| shot.chunks(dims).map(<[f64]>::to_vec).collect())
+        .collect())
+}
+
+/// `(shots, nt, points)` series as one `[nt][points]` vector per shot.
+fn per_shot(a: &Floats) -> Vec<Vec<f64>> {
+    let per = a.shape[1] * a.shape[2];
+    a.data.chunks(per.max(1)).map(<[f64]>::to_vec).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    py: Python<'_>,
+    gpus: &Arc<Vec<Gpu>>,
+    vp: &Bound<'_, PyAny>,
+    spacing: f64,
+    amplitudes: &Bound<'_, PyAny>,
+    sources: &Bound<'_, PyAny>,
+    receivers: &Bound<'_, PyAny>,
+    dt: f64,
+    f0: f64,
+    space_order: usize,
+    nbl: usize,
+    boundary: &str,
+    boundary_velocity: Option<f64>,
+    policy: RunPolicy,
+) -> PyResult<Tape> {
+    let Floats { data, shape, dtype } = floats(vp, "vp")?;
+    if !(shape.len() == 2 || shape.len() == 3) {
+        return Err(bad(
+            "vp",
+            format!("the model must have shape (nx, nz) or (nx, ny, nz), got {shape:?}"),
+        ));
+    }
+    let dims = shape.len();
+    let model = Model::new(&shape, spacing, nbl, data).map_err(to_py)?;
+    let amplitudes = floats(amplitudes, "amplitudes")?;
+    let source_sets = shot_points(sources, "sources", dims)?;
+    let receiver_sets = shot_points(receivers, "receivers", dims)?;
+    let shots = source_sets.len();
+    let [nsrc, nrec] = [source_sets[0].len(), receiver_sets[0].len()];
+    if amplitudes.shape.len() != 3
+        || amplitudes.shape[0] != shots
+        || amplitudes.shape[2] != nsrc
+        || amplitudes.shape[1] < 2
+    {
+        return Err(bad(
+            "amplitudes",
+            format!(
+                "must have shape (shots, nt, sources) = ({shots}, nt ≥ 2, {nsrc}) for sources \
+                 of shape {:?}; got {:?}",
+                [shots, nsrc, dims],
+                amplitudes.shape
+            ),
+        ));
+    }
+    if receiver_sets.len() != shots {
+        return Err(bad(
+            "receivers",
+            format!(
+                "{} shots of receivers for {shots} shots of sources",
+                receiver_sets.len()
+            ),
+        ));
+    }
+    let nt = amplitudes.shape[1];
+    let time = TimeAxis::new(&model, space_order, nt, Some(dt)).map_err(to_py)?;
+    let kind: BoundaryKind = boundary.parse().map_err(|e| bad("boundary", e))?;
+    let boundary =
+        Boundary::new(kind, boundary_velocity.unwrap_or(model.max_velocity())).map_err(to_py)?;
+    let problems = job::survey_of_shots(
+        &model,
+        &source_sets,
+        &receiver_sets,
+        f0,
+        time,
+        space_order,
+        boundary,
+    )
+    .map_err(to_py)?;
+    let series = per_shot(&amplitudes);
+    let owner = FirstGpu(Arc::clone(gpus));
+    let tape = py
+        .detach(|| job::Tape::record(owner, problems, series, policy))
+        .map_err(to_py)?;
+    let traces: Vec<f64> = tape.traces().concat();
+    let info = tape_info(&tape);
+    Ok(Tape {
+        tape: Mutex::new(Some(tape)),
+        shape,
+        dtype,
+        traces_shape: [shots, nt, nrec],
+        sources_shape: [shots, nt, nsrc],
+        traces,
+        info,
+    })
+}
+
+/// What the recording did, as JSON for Python's `json.loads`.
+fn tape_info(tape: &job::Tape) -> String {
+    let info = tape.info();
+    let forward: u64 = info.stats.iter().map(|s| s.forward_steps).sum();
+    let on_device: u64 = info.stats.iter().map(|s| s.peak_checkpoint_bytes).sum();
+    let slower: u64 = info.stats.iter().map(|s| s.peak_slower_bytes).sum();
+    format!(
+        "{{\"batch\": {}, \"batches\": {}, \"checkpointing\": {:?}, \"planned_forward_steps\": \
+         {}, \"recording_forward_steps\": {forward}, \"checkpoint_bytes_on_device\": \
+         {on_device}, \"checkpoint_bytes_slower\": {slower}}}",
+        info.batch,
+        info.stats.len(),
+        format!("{:?}", info.plan.checkpointing),
+        info.plan.forward_steps(),
+    )
+}
+
+#[pymethods]
+impl Tape {
+    /// The traces of the forward, `(shots, nt, receivers)`, in the dtype of `vp`.
+    #[getter]
+    fn traces<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(py, self.traces.clone(), &self.traces_shape, self.dtype)
+    }
+
+    /// What the recording planned and did: `batch` (shots stepped together), `batches`,
+    /// `checkpointing`, `planned_forward_steps` (a batch's), `recording_forward_steps`,
+    /// the checkpoints' peak bytes on the device and in slower tiers.
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (&self.info,))
+    }
+
+    /// Whether a `backward` can still run (no backward without `keep` has, and `close` was
+    /// not called).
+    #[getter]
+    fn live(&self) -> bool {
+        self.tape
+            .lock()
+            .map(|t| t.as_ref().is_some_and(job::Tape::is_live))
+            .unwrap_or(false)
+    }
+
+    /// `(grad_m, grad_amplitudes)` for the adjoint source `adjoint`, `∂L/∂traces` of shape
+    /// `(shots, nt, receivers)`: `∂L/∂m` of the model (shape of `vp`; m = 1/vp², s²/m²) and
+    /// `∂L/∂amplitudes`, `(shots, nt, sources)`. The reverse sweep spends the checkpoints:
+    /// with `keep=True` the forward is run again after it (one more forward's cost), so
+    /// that another backward may follow; without it a second backward is a `ValueError`.
+    #[pyo3(signature = (adjoint, keep = false))]
+    fn backward<'py>(
+        &self,
+        py: Python<'py>,
+        adjoint: &Bound<'py, PyAny>,
+        keep: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let adjoint = floats(adjoint, "adjoint")?;
+        if adjoint.shape != self.traces_shape {
+            return Err(bad(
+                "adjoint",
+                format!(
+                    "∂L/∂traces must have the traces' shape (shots, nt, receivers) = {:?}, got \
+                     {:?}",
+                    self.traces_shape, adjoint.shape
+                ),
+            ));
+        }
+        let series = per_shot(&adjoint);
+        let mut guard = self
+            .tape
+            .lock()
+            .map_err(|_| bad("backward", "a backward of this tape failed inside; record again"))?;
+        let Some(tape) = guard.as_mut() else {
+            return Err(bad("backward", "the tape was closed: record the forward again"));
+        };
+        let gradient = py.detach(|| tape.backward(&series, keep)).map_err(to_py)?;
+        drop(guard);
+        let grad_m = array(py, gradient.gradient, &self.shape, self.dtype)?;
+        let grad_q = array(
+            py,
+            gradient.source_gradients.concat(),
+            &self.sources_shape,
+            self.dtype,
+        )?;
+        Ok((grad_m, grad_q))
+    }
+
+    /// Frees the checkpoints now; a later `backward` is a `ValueError`.
+    fn close(&self, py: Python<'_>) {
+        let tape = self.tape.lock().ok().and_then(|mut t| t.take());
+        py.detach(|| drop(tape));
+    }
+
+    fn __repr__(&self) -> String {
+        let [shots, nt, receivers] = self.traces_shape;
+        let live = if self.live() { "live" } else { "spent" };
+        format!(
+            "<gpurevolve.Tape {shots} shots, nt {nt}, {receivers} receivers, {live}, model {:?}>",
+            self.shape
+        )
+    }
+}
+
+/// The Ricker wavelet `forward` and `gradient` fire, sampled at `t_k = k·dt` for `k < nt`:
+/// peak frequency `f0` (Hz), delayed by `t0` seconds (default `1/f0`), float64. In this
+/// package's sign; Deepwave's callers (`gpurevolve.torch.scalar`) pass its negative to get
+/// the same traces.
+#[pyfunction]
+#[pyo3(signature = (f0, nt, dt, t0 = None))]
+pub fn ricker<'py>(
+    py: Python<'py>,
+    f0: f64,
+    nt: &Bound<'py, PyAny>,
+    dt: f64,
+    t0: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let nt = crate::arrays::size(Some(nt), "nt", 0)?;
+    if !(f0.is_finite() && f0 > 0.0) {
+        return Err(bad("f0", format!("must be a positive frequency in Hz, got {f0}")));
+    }
+    if !(dt.is_finite() && dt > 0.0) {
+        return Err(bad("dt", format!("must be a positive time step in seconds, got {dt}")));
+    }
+    let t0 = t0.unwrap_or(1.0 / f0);
+    if !t0.is_finite() {
+        return Err(bad("t0", format!("must be finite, got {t0}")));
+    }
+    let series = (0..nt)
+        .map(|k| gpurevolve::acoustic::ricker(f0, t0, k as f64 * dt))
+        .collect();
+    array(py, series, &[nt], Dtype::F64)
+}
