@@ -66,6 +66,41 @@ class Device:
         checkpoint_format: Literal["f32", "bf16", "int8"] = "f32",
         progress: Optional[Progress] = None,
     ) -> Tuple[float, FloatArray, dict]: ...
+    def record(
+        self,
+        vp: FloatArray,
+        spacing: float,
+        amplitudes: FloatArray,
+        sources: FloatArray,
+        receivers: FloatArray,
+        dt: float,
+        f0: float,
+        space_order: int = 8,
+        nbl: int = 20,
+        boundary: Literal["cpml", "sponge"] = "cpml",
+        boundary_velocity: Optional[float] = None,
+        snaps: Union[None, int, Literal["all"]] = None,
+        store_all: bool = False,
+        schedule: Literal["levels", "revolve", "classic"] = "levels",
+        placement: Literal["multistage", "optimal"] = "multistage",
+        costs: Optional[Sequence[float]] = None,
+        device_memory: Optional[int] = None,
+        host_memory: Optional[int] = None,
+        disk: Union[None, str, "os.PathLike[str]"] = None,
+        disk_memory: Optional[int] = None,
+        batch: Union[None, int, Literal["auto"]] = None,
+        checkpoint_format: Literal["f32", "bf16", "int8"] = "f32",
+    ) -> Tape: ...
+
+class Tape:
+    @property
+    def traces(self) -> FloatArray: ...
+    @property
+    def info(self) -> dict: ...
+    @property
+    def live(self) -> bool: ...
+    def backward(self, adjoint: FloatArray, keep: bool = False) -> Tuple[FloatArray, FloatArray]: ...
+    def close(self) -> None: ...
 
 class Action:
     kind: Literal["advance", "save", "restore", "free", "reverse", "end"]
@@ -89,3 +124,4 @@ def marmousi_like(
     shape: Sequence[int], spacing: float, seed: int = 0
 ) -> npt.NDArray[np.float64]: ...
 def smoothed(vp: FloatArray, radius: int) -> FloatArray: ...
+def ricker(f0: float, nt: int, dt: float, t0: Optional[float] = None) -> FloatArray: ...

@@ -218,12 +218,17 @@ impl Tape {
             ));
         }
         let series = per_shot(&adjoint);
-        let mut guard = self
-            .tape
-            .lock()
-            .map_err(|_| bad("backward", "a backward of this tape failed inside; record again"))?;
+        let mut guard = self.tape.lock().map_err(|_| {
+            bad(
+                "backward",
+                "a backward of this tape failed inside; record again",
+            )
+        })?;
         let Some(tape) = guard.as_mut() else {
-            return Err(bad("backward", "the tape was closed: record the forward again"));
+            return Err(bad(
+                "backward",
+                "the tape was closed: record the forward again",
+            ));
         };
         let gradient = py.detach(|| tape.backward(&series, keep)).map_err(to_py)?;
         drop(guard);
@@ -268,10 +273,16 @@ pub fn ricker<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let nt = crate::arrays::size(Some(nt), "nt", 0)?;
     if !(f0.is_finite() && f0 > 0.0) {
-        return Err(bad("f0", format!("must be a positive frequency in Hz, got {f0}")));
+        return Err(bad(
+            "f0",
+            format!("must be a positive frequency in Hz, got {f0}"),
+        ));
     }
     if !(dt.is_finite() && dt > 0.0) {
-        return Err(bad("dt", format!("must be a positive time step in seconds, got {dt}")));
+        return Err(bad(
+            "dt",
+            format!("must be a positive time step in seconds, got {dt}"),
+        ));
     }
     let t0 = t0.unwrap_or(1.0 / f0);
     if !t0.is_finite() {

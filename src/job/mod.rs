@@ -27,7 +27,7 @@ pub mod batching;
 mod modelled;
 mod policy;
 mod summary;
-mod tape;
+pub mod tape;
 
 pub use batching::{BatchOption, StepCost};
 pub use modelled::{ModelledCost, modelled_cost};
