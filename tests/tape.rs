@@ -89,6 +89,56 @@ fn the_l2_adjoint_source_gives_the_jobs_bits() {
     }
 }
 
+/// Every batch of a tape holds its checkpoints until the backward: the device budget is
+/// shared among them (each spills beyond its share, and the bits stay the job's), and a
+/// tape's default memory gives each shot of a batch one shot's default.
+#[test]
+fn a_tapes_batches_share_the_budgets_and_keep_one_shots_default_memory() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpu = Arc::new(gpu);
+    let (shots, observed) = survey(&[26, 22], BoundaryKind::Cpml, 40, 4, 76);
+    let wavelets: Vec<Vec<f64>> = shots.iter().map(Problem::source_series).collect();
+    let state = 2 * shots[0].level_bytes();
+    let budget = 2 * 2 * state; // two snapshots of a batch of two
+    let policy = RunPolicy {
+        snaps: Some(12),
+        batch: Batch::Shots(2),
+        device_memory: Some(budget),
+        ..RunPolicy::default()
+    };
+    let job = GradientJob::new(shots.clone(), observed.clone(), policy.clone()).unwrap();
+    let plan = job.plan(&gpu).unwrap();
+    let want = job
+        .run(&plan, std::slice::from_ref(&*gpu), None, |_, _| {})
+        .unwrap();
+    let mut tape = Tape::record(Arc::clone(&gpu), shots.clone(), wavelets.clone(), policy).unwrap();
+    let adjoint: Vec<Vec<f64>> = (tape.traces().iter().zip(&observed))
+        .map(|(d, o)| f32_residual(d, o))
+        .collect();
+    assert_eq!(tape.info().stats.len(), 2);
+    let got = tape.backward(&adjoint, false).unwrap();
+    for stats in &got.stats {
+        assert!(stats.peak_checkpoint_bytes <= budget / 2, "{stats:?}");
+        assert!(
+            stats.peak_slower_bytes > 0,
+            "beyond its share a batch spills: {stats:?}"
+        );
+    }
+    let want_gradient = shots[0].model_gradient(&want.gradient).unwrap();
+    assert_eq!(common::bits(&got.gradient), common::bits(&want_gradient));
+
+    // One batch of every shot, default memory: each shot's default snapshots.
+    let alone = GradientJob::new(shots.clone(), observed, RunPolicy::default()).unwrap();
+    let alone = alone.plan(&gpu).unwrap();
+    let all = RunPolicy {
+        batch: Batch::Shots(usize::MAX),
+        ..RunPolicy::default()
+    };
+    let tape = Tape::record(Arc::clone(&gpu), shots, wavelets, all).unwrap();
+    assert_eq!(tape.info().batch, 4);
+    assert_eq!(tape.info().plan.forward_steps(), alone.forward_steps());
+}
+
 /// `⟨F q, y⟩ = ⟨q, Fᵀ y⟩`: the source gradient of a random adjoint source `y` is the
 /// transpose of the map from random amplitudes `q` (two or three sources a shot) to traces.
 #[test]

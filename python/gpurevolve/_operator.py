@@ -1,7 +1,7 @@
 """What ``gpurevolve.torch`` and ``gpurevolve.jax`` share: Deepwave's call checked and turned
 into ``Device.record``'s, and the gradient's chain rule from ``m = 1/v²`` to ``v``.
 
-Conventions (Deepwave's, where the two frameworks' ``scalar`` take them): the model ``v`` in
+Conventions (Deepwave's, which both frameworks' ``scalar`` take): the model ``v`` in
 m/s, ``grid_spacing`` in metres (one value, or one per dimension, all equal), ``dt`` in
 seconds, ``source_amplitudes`` ``[shot, source, time]``, ``source_locations`` and
 ``receiver_locations`` ``[shot, point, dims]`` in cells along ``v``'s dimensions, traces
@@ -13,6 +13,10 @@ negative of ``Device.forward``'s. ``scalar`` follows Deepwave, by firing ``−am
 import numpy as _np
 
 _DEVICE = None
+
+# The keywords of ours that scalar() passes to Device.record.
+OURS = ("snaps", "schedule", "placement", "device_memory", "host_memory", "disk",
+        "disk_memory", "batch", "checkpoint_format")
 
 
 def default_device():
@@ -86,8 +90,6 @@ def record(device, v, spacing, dt, amplitudes, sources, receivers, accuracy, pml
            max_vel, options):
     """``Device.record`` of Deepwave's arguments as numpy arrays: ``v`` the model,
     ``amplitudes`` ``[shot, source, time]`` in Deepwave's sign, positions in metres."""
-    dims = v.ndim
-    shots = amplitudes.shape[0]
     if amplitudes.ndim != 3:
         raise ValueError(
             f"source_amplitudes must have shape [shot, source, time], got {list(amplitudes.shape)}"
@@ -107,10 +109,11 @@ def record(device, v, spacing, dt, amplitudes, sources, receivers, accuracy, pml
         nbl=pml_width,
         boundary_velocity=None if max_vel is None else float(max_vel),
         **options,
-    ), shots, dims
+    )
 
 
 def velocity_gradient(grad_m, v):
-    """``∂L/∂v = ∂L/∂m · (−2/v³)``, in float64, for ``m = 1/v²``."""
-    v64 = _np.asarray(v, dtype=_np.float64)
-    return _np.asarray(grad_m, dtype=_np.float64) * (-2.0 / (v64 * v64 * v64))
+    """``∂L/∂v`` from ``∂L/∂m`` (``m = 1/v²``): the package's ``velocity_gradient``."""
+    from . import velocity_gradient
+
+    return velocity_gradient(grad_m, v)

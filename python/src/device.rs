@@ -569,10 +569,13 @@ impl Device {
     /// functions, in this package's sign: the traces of `forward` for a Ricker wavelet) from
     /// `sources[i]` `(sources, dims)` and records at `receivers[i]` `(receivers, dims)`,
     /// positions in metres; `nt` is `amplitudes.shape[1]`, `dt` must keep the scheme stable
-    /// (`default_dt`), and `f0`, the wavelet's highest useful frequency (Hz), is checked
-    /// against the grid. The keywords after `boundary_velocity` are `gradient`'s; `batch`
-    /// defaults to every shot in one batch (one schedule's memory for all), lowered to what
-    /// the GPU holds.
+    /// (`default_dt`), and `f0` is the wavelets' peak frequency (Hz): it tunes the CPML (its
+    /// α, as `forward`'s `f0` does) and is checked against the grid. The keywords after
+    /// `boundary_velocity` are `gradient`'s, with two differences, because every batch of a
+    /// tape holds its checkpoints until the backward: `batch` defaults to every shot the GPU
+    /// holds in one batch, and the memory keywords are shared among the batches (`snaps` is
+    /// one batch's, by default one shot's default for each of its shots). Runs on the
+    /// device's first GPU.
     #[pyo3(signature = (
         vp, spacing, amplitudes, sources, receivers, dt, f0, space_order = None, nbl = None,
         boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,

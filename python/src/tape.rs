@@ -35,7 +35,15 @@ pub struct Tape {
     traces_shape: [usize; 3],
     sources_shape: [usize; 3],
     traces: Vec<f64>,
-    info: String,
+    /// `info`'s entries: a text (when not empty) or a count.
+    info: Vec<(&'static str, String, u64)>,
+}
+
+/// Why a backward did not run.
+enum Refused {
+    Closed,
+    Poisoned,
+    Failed(gpurevolve::Error),
 }
 
 /// `(shots, count, dims)` positions in metres, as one list per shot.
@@ -151,21 +159,35 @@ pub(crate) fn record(
     })
 }
 
-/// What the recording did, as JSON for Python's `json.loads`.
-fn tape_info(tape: &job::Tape) -> String {
+/// What the recording did, as `info` gives it.
+fn tape_info(tape: &job::Tape) -> Vec<(&'static str, String, u64)> {
     let info = tape.info();
-    let forward: u64 = info.stats.iter().map(|s| s.forward_steps).sum();
-    let on_device: u64 = info.stats.iter().map(|s| s.peak_checkpoint_bytes).sum();
-    let slower: u64 = info.stats.iter().map(|s| s.peak_slower_bytes).sum();
-    format!(
-        "{{\"batch\": {}, \"batches\": {}, \"checkpointing\": {:?}, \"planned_forward_steps\": \
-         {}, \"recording_forward_steps\": {forward}, \"checkpoint_bytes_on_device\": \
-         {on_device}, \"checkpoint_bytes_slower\": {slower}}}",
-        info.batch,
-        info.stats.len(),
-        format!("{:?}", info.plan.checkpointing),
-        info.plan.forward_steps(),
-    )
+    let sum = |f: fn(&gpurevolve::engine::RunStats) -> u64| info.stats.iter().map(f).sum::<u64>();
+    vec![
+        ("batch", String::new(), info.batch as u64),
+        ("batches", String::new(), info.stats.len() as u64),
+        ("checkpointing", format!("{:?}", info.plan.checkpointing), 0),
+        (
+            "planned_forward_steps",
+            String::new(),
+            info.plan.forward_steps(),
+        ),
+        (
+            "recording_forward_steps",
+            String::new(),
+            sum(|s| s.forward_steps),
+        ),
+        (
+            "checkpoint_bytes_on_device",
+            String::new(),
+            sum(|s| s.peak_checkpoint_bytes),
+        ),
+        (
+            "checkpoint_bytes_slower",
+            String::new(),
+            sum(|s| s.peak_slower_bytes),
+        ),
+    ]
 }
 
 #[pymethods]
@@ -180,18 +202,28 @@ impl Tape {
     /// `checkpointing`, `planned_forward_steps` (a batch's), `recording_forward_steps`,
     /// the checkpoints' peak bytes on the device and in slower tiers.
     #[getter]
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("json")?.call_method1("loads", (&self.info,))
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let dict = pyo3::types::PyDict::new(py);
+        for (key, text, count) in &self.info {
+            if text.is_empty() {
+                dict.set_item(key, count)?;
+            } else {
+                dict.set_item(key, text)?;
+            }
+        }
+        Ok(dict)
     }
 
     /// Whether a `backward` can still run (no backward without `keep` has, and `close` was
     /// not called).
     #[getter]
-    fn live(&self) -> bool {
-        self.tape
-            .lock()
-            .map(|t| t.as_ref().is_some_and(job::Tape::is_live))
-            .unwrap_or(false)
+    fn live(&self, py: Python<'_>) -> bool {
+        py.detach(|| {
+            self.tape
+                .lock()
+                .map(|t| t.as_ref().is_some_and(job::Tape::is_live))
+                .unwrap_or(false)
+        })
     }
 
     /// `(grad_m, grad_amplitudes)` for the adjoint source `adjoint`, `∂L/∂traces` of shape
@@ -218,20 +250,29 @@ impl Tape {
             ));
         }
         let series = per_shot(&adjoint);
-        let mut guard = self.tape.lock().map_err(|_| {
-            bad(
-                "backward",
-                "a backward of this tape failed inside; record again",
-            )
-        })?;
-        let Some(tape) = guard.as_mut() else {
-            return Err(bad(
-                "backward",
-                "the tape was closed: record the forward again",
-            ));
+        // The lock is taken without the GIL: a thread that holds the GIL and waits for it
+        // (`live`, `close`) never blocks the backward's return.
+        let gradient = py.detach(|| {
+            let mut guard = self.tape.lock().map_err(|_| Refused::Poisoned)?;
+            let tape = guard.as_mut().ok_or(Refused::Closed)?;
+            tape.backward(&series, keep).map_err(Refused::Failed)
+        });
+        let gradient = match gradient {
+            Ok(gradient) => gradient,
+            Err(Refused::Closed) => {
+                return Err(bad(
+                    "backward",
+                    "the tape was closed: record the forward again",
+                ));
+            }
+            Err(Refused::Poisoned) => {
+                return Err(bad(
+                    "backward",
+                    "a backward of this tape failed inside; record again",
+                ));
+            }
+            Err(Refused::Failed(e)) => return Err(to_py(e)),
         };
-        let gradient = py.detach(|| tape.backward(&series, keep)).map_err(to_py)?;
-        drop(guard);
         let grad_m = array(py, gradient.gradient, &self.shape, self.dtype)?;
         let grad_q = array(
             py,
@@ -244,13 +285,18 @@ impl Tape {
 
     /// Frees the checkpoints now; a later `backward` is a `ValueError`.
     fn close(&self, py: Python<'_>) {
-        let tape = self.tape.lock().ok().and_then(|mut t| t.take());
-        py.detach(|| drop(tape));
+        py.detach(|| {
+            let tape = match self.tape.lock() {
+                Ok(mut t) => t.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            drop(tape);
+        });
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let [shots, nt, receivers] = self.traces_shape;
-        let live = if self.live() { "live" } else { "spent" };
+        let live = if self.live(py) { "live" } else { "spent" };
         format!(
             "<gpurevolve.Tape {shots} shots, nt {nt}, {receivers} receivers, {live}, model {:?}>",
             self.shape

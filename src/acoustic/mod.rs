@@ -29,6 +29,7 @@ pub use gpu::{AdjointInput, GpuAcoustic, GpuAdjoint, GpuForward, GradientInfo, l
 pub use grid::{Layout, SPACE_ORDERS, second_derivative_coefficients};
 pub use kernels::FIELD_USAGE;
 pub use model::Model;
+pub(crate) use operator::check_series;
 pub use operator::{AcousticOperator, TracedGradient};
 pub use problem::Problem;
 pub use quiet::Quiet;

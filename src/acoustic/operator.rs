@@ -45,6 +45,40 @@ enum ReceiverInput {
     },
 }
 
+/// Checks shot `i`'s `[nt][points]` series `name` (`what` names the points): its length,
+/// and every value finite in float32, as the kernels read it.
+pub(crate) fn check_series(
+    name: &'static str,
+    i: usize,
+    series: &[f64],
+    nt: usize,
+    points: usize,
+    what: &str,
+) -> Result<()> {
+    if series.len() != nt * points {
+        return Err(crate::Error::InvalidArgument {
+            name,
+            reason: format!(
+                "shot {i}: {} values; [nt][{what}] is {nt} × {points} = {}",
+                series.len(),
+                nt * points
+            ),
+        });
+    }
+    if let Some(at) = series.iter().position(|&x| !(x as f32).is_finite()) {
+        return Err(crate::Error::InvalidArgument {
+            name,
+            reason: format!(
+                "shot {i}: value {at} ([{}][{}]) is {}, not a finite float32",
+                at / points.max(1),
+                at % points.max(1),
+                series[at]
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// One shot's gradients after a reverse sweep with a given adjoint source
 /// ([`AcousticOperator::traced`]).
 #[derive(Debug)]
@@ -137,22 +171,14 @@ impl<'g> AcousticOperator<'g> {
         let acoustic = GpuAcoustic::batch(gpu, shots)?;
         let nt = acoustic.nt();
         for (i, (shot, series)) in shots.iter().zip(amplitudes).enumerate() {
-            let want = nt * shot.sources().points;
-            if series.len() != want {
-                return Err(crate::Error::InvalidArgument {
-                    name: "amplitudes",
-                    reason: format!(
-                        "shot {i} of the batch: {} samples; [nt][sources] needs {want}",
-                        series.len()
-                    ),
-                });
-            }
-            if let Some(at) = series.iter().position(|a| !a.is_finite()) {
-                return Err(crate::Error::InvalidArgument {
-                    name: "amplitudes",
-                    reason: format!("shot {i} of the batch: sample {at} is {}", series[at]),
-                });
-            }
+            check_series(
+                "amplitudes",
+                i,
+                series,
+                nt,
+                shot.sources().points,
+                "sources",
+            )?;
         }
         let rows: Vec<(&[f64], usize)> = (amplitudes.iter().zip(shots))
             .map(|(series, shot)| (*series, shot.sources().points))
@@ -222,22 +248,7 @@ impl<'g> AcousticOperator<'g> {
             });
         }
         for (i, (series, &n)) in adjoint.iter().zip(receivers).enumerate() {
-            if series.len() != nt * n {
-                return Err(crate::Error::InvalidArgument {
-                    name: "adjoint",
-                    reason: format!(
-                        "shot {i} of the batch: {} samples; [nt][receivers] needs {}",
-                        series.len(),
-                        nt * n
-                    ),
-                });
-            }
-            if let Some(at) = series.iter().position(|a| !a.is_finite()) {
-                return Err(crate::Error::InvalidArgument {
-                    name: "adjoint",
-                    reason: format!("shot {i} of the batch: sample {at} is {}", series[at]),
-                });
-            }
+            check_series("adjoint", i, series, nt, n, "receivers")?;
         }
         let rows: Vec<(&[f64], usize)> = adjoint
             .iter()

@@ -331,7 +331,9 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
     /// sweep ([`Operator::adjoint_needs_next`](super::Operator::adjoint_needs_next) false):
     /// for a caller that needs every output before the reverse, as a differentiable
     /// operator's forward does. The step's state is dropped; the reverse sweep then does not
-    /// record it again, so the run's forward count is unchanged.
+    /// record it again, so a state-only adjoint's forward count is unchanged (with
+    /// [`RevolverOptions::recompute_in_reverse`], or an adjoint that needs the next state,
+    /// the reverse recomputes that step anyway: one step more).
     ///
     /// # Errors
     /// As [`apply_forward`](Self::apply_forward); [`Error::InvalidArgument`] when the forward

@@ -1,5 +1,6 @@
 //! A forward that keeps its checkpoints, and a backward that takes any adjoint source: the
-//! differentiable wave operator behind `gpurevolve.torch` and `gpurevolve.jax` (DESIGN §8).
+//! differentiable wave operator behind the Python package's `gpurevolve.torch` and
+//! `gpurevolve.jax`.
 //!
 //! [`Tape::record`] fires each shot's source amplitudes (any time function, several sources a
 //! shot), returns the traces, and keeps the schedule's checkpoints where the engine put them
@@ -37,7 +38,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use super::{Batch, GradientJob, JobPlan, RunPolicy};
-use crate::acoustic::{AcousticOperator, Problem};
+use crate::acoustic::{AcousticOperator, Problem, check_series};
 use crate::engine::{GpuBackend, Revolver, RunStats};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -113,13 +114,18 @@ fn gone(what: &str) -> Error {
 }
 
 impl Tape {
-    /// Runs the forward of `shots` (problems on one grid and time axis, [`super::survey`] or
-    /// [`Problem::with_boundary`]), each firing its `amplitudes` (`[nt][its sources]`, in
-    /// place of its Ricker wavelet), under `policy` (memory, tiers, schedule, batch, format;
-    /// as [`GradientJob`]), on the GPU `gpu` owns (an `Arc<Gpu>`, a `Box<Gpu>`, or anything
-    /// that derefs to one and can move to the tape's thread). The tape holds one schedule's
-    /// checkpoints per batch at once: batch the shots (`policy.batch`) to share one memory.
-    /// A batch larger than the GPU holds is lowered to the most it does (logged).
+    /// Runs the forward of `shots` (problems on one grid and time axis, [`super::survey`],
+    /// [`super::survey_of_shots`] or [`Problem::with_boundary`]), each firing its
+    /// `amplitudes` (`[nt][its sources]`, in place of its Ricker wavelet), under `policy`
+    /// (memory, tiers, schedule, batch, format; as [`GradientJob`]), on the GPU `gpu` owns
+    /// (an `Arc<Gpu>`, a `Box<Gpu>`, or anything that derefs to one and can move to the
+    /// tape's thread).
+    ///
+    /// Every batch holds its checkpoints until the backward (a job's batches run one after
+    /// another): the memory budgets are shared among the batches, `snaps` is one batch's
+    /// memory and defaults to one shot's default for each shot of a batch, and a batch
+    /// larger than the GPU holds is lowered to the most it does (logged). One batch of every
+    /// shot (`Batch::Shots(usize::MAX)`) holds one schedule for all.
     ///
     /// # Errors
     /// As [`GradientJob::new`], [`GradientJob::plan`] and the forward sweep;
@@ -207,9 +213,9 @@ impl Tape {
 
     /// Reverses the recorded forward with `adjoint`, `∂L/∂d` of the traces (one
     /// `[nt][its receivers]` series per shot), and returns `∂L/∂m` and `∂L/∂q`. The
-    /// checkpoints are spent by the reverse sweep; with `keep`, the forward is recomputed
-    /// after it (its cost: one more forward of the schedule) so that another backward can
-    /// follow, as PyTorch's `retain_graph`.
+    /// checkpoints are spent by the reverse sweep; with `keep`, another backward may follow
+    /// (as PyTorch's `retain_graph`): it first records the forward again (one more forward
+    /// of the schedule, paid only if it comes).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a series count or length that does not match the
@@ -269,50 +275,15 @@ impl Drop for Tape {
     }
 }
 
-/// Checks shot `i`'s `[nt][points]` series `name`.
-fn check_series(
-    name: &'static str,
-    i: usize,
-    series: &[f64],
-    nt: usize,
-    points: usize,
-    what: &str,
-) -> Result<()> {
-    if series.len() != nt * points {
-        return Err(Error::InvalidArgument {
-            name,
-            reason: format!(
-                "shot {i}: {} values; [nt][{what}] is {nt} × {points} = {}",
-                series.len(),
-                nt * points
-            ),
-        });
-    }
-    if let Some(at) = series.iter().position(|x| !x.is_finite()) {
-        return Err(Error::InvalidArgument {
-            name,
-            reason: format!(
-                "shot {i}: value {at} ([{}][{}]) is {}",
-                at / points.max(1),
-                at % points.max(1),
-                series[at]
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// The tape's thread: records, replies with the traces, then serves backwards until the
-/// tape is dropped.
-fn serve(
-    gpu: &Gpu,
-    mut job: GradientJob,
-    amplitudes: &[Vec<f64>],
-    requests: &mpsc::Receiver<Request>,
-    replies: &mpsc::Sender<Result<Reply>>,
-) {
+/// Plans the tape's runs. Unlike a job's batches, which run one after another, every batch of
+/// a tape holds its checkpoints until the backward: the memory budgets (`device_memory`,
+/// `host_memory`, `disk_memory`) are shared among the batches, each planned with its share;
+/// `snaps` stays the memory of one batch, and by default is one shot's default for every shot
+/// of the batch. A batch larger than the GPU holds is lowered to the most it does.
+fn plan_tape(gpu: &Gpu, job: &mut GradientJob) -> Result<JobPlan> {
+    let shots = job.shots.len();
     if let Batch::Shots(wanted) = job.policy.batch {
-        let wanted = wanted.min(job.shots.len());
+        let wanted = wanted.min(shots);
         let (most, limit) = crate::acoustic::largest_batch(gpu, &job.shots[0]);
         let most = most.max(1);
         if wanted > most {
@@ -320,14 +291,49 @@ fn serve(
         }
         job.policy.batch = Batch::Shots(wanted.min(most));
     }
-    let job = &job;
-    let plan = match job.plan(gpu) {
+    let default_snaps = job.policy.snaps.is_none() && !job.policy.store_all;
+    if let (Batch::Shots(batch), true) = (job.policy.batch, default_snaps) {
+        let one_shot = crate::schedule::min_snapshots_for_factor(job.steps(), 3.0)?;
+        job.policy.snaps = Some(one_shot.saturating_mul(batch as u64));
+    }
+    let plan = job.plan(gpu)?;
+    let batches = shots.div_ceil(plan.batch.max(1)) as u64;
+    let policy = &mut job.policy;
+    let budgets = [
+        &mut policy.device_memory,
+        &mut policy.host_memory,
+        &mut policy.disk_memory,
+    ];
+    if batches <= 1 || budgets.iter().all(|b| b.is_none()) {
+        return Ok(plan);
+    }
+    for budget in budgets.into_iter().flatten() {
+        *budget /= batches;
+    }
+    // The batch stays the one chosen; the plan is made again in each batch's share.
+    policy.batch = Batch::Shots(plan.batch);
+    log::info!("{batches} batches held at once: each plans in its share of the memory budgets");
+    job.plan(gpu)
+}
+
+/// The tape's thread: records, replies with the traces, then serves backwards until the
+/// tape is dropped. With `keep`, the forward is recorded again at the next backward, not
+/// after this one: a tape that is never reversed again pays nothing.
+fn serve(
+    gpu: &Gpu,
+    mut job: GradientJob,
+    amplitudes: &[Vec<f64>],
+    requests: &mpsc::Receiver<Request>,
+    replies: &mpsc::Sender<Result<Reply>>,
+) {
+    let plan = match plan_tape(gpu, &mut job) {
         Ok(plan) => plan,
         Err(e) => {
             let _ = replies.send(Err(e));
             return;
         }
     };
+    let job = &job;
     let mut runs = match record(gpu, job, &plan, amplitudes) {
         Ok((runs, traces, stats)) => {
             let info = TapeInfo {
@@ -348,20 +354,19 @@ fn serve(
             return;
         }
     };
+    // Whether the last backward asked to keep the checkpoints, spent by its reverse sweep.
+    let mut kept = false;
     for Request::Backward { adjoint, keep } in requests {
-        let reply = match runs.take() {
+        let spent = match runs.take() {
+            Some(runs) => Ok(runs),
+            None if kept => record(gpu, job, &plan, amplitudes).map(|(runs, _, _)| runs),
             None => Err(Error::InvalidArgument {
                 name: "backward",
                 reason: "this tape's checkpoints are spent".into(),
             }),
-            Some(spent) => reverse(spent, job, &adjoint).and_then(|gradient| {
-                if keep {
-                    let (again, _, _) = record(gpu, job, &plan, amplitudes)?;
-                    runs = Some(again);
-                }
-                Ok(Reply::Reversed(gradient))
-            }),
         };
+        kept = keep;
+        let reply = spent.and_then(|spent| reverse(spent, job, &adjoint).map(Reply::Reversed));
         if replies.send(reply).is_err() {
             return;
         }
