@@ -15,9 +15,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 # pip builds the binding crate with maturin (release), sharing target/ with cargo above.
-# The test extra brings PyTorch for gpurevolve.torch's tests: from PyPI with its CUDA
-# libraries, about 3 GB to download and 6 GB installed (95 s on a 90 MB/s link); once, the
-# virtual environment keeps it.
+# The test extra brings PyTorch, JAX and Deepwave for the differentiable operator's tests:
+# PyTorch from PyPI comes with its CUDA libraries, about 3 GB to download and 6 GB installed
+# (95 s on a 90 MB/s link); once, the virtual environment keeps them.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "./python[test]"
 # From the repository root, so `import gpurevolve` finds the installed package and not the
 # Python sources under python/.
