@@ -78,6 +78,8 @@ def locations_of(locations, name, shots, dims, spacing):
 def peak_frequency(amplitudes, dt):
     """The frequency (Hz) of the largest amplitude of the wavelets' summed spectrum: what the
     grid's points-per-wavelength check uses when ``pml_freq`` is not given."""
+    if not (_np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive time step in seconds, got {dt}")
     series = _np.asarray(amplitudes, dtype=_np.float64).reshape(-1, amplitudes.shape[-1])
     spectrum = _np.abs(_np.fft.rfft(series, axis=-1)).sum(axis=0)
     frequencies = _np.fft.rfftfreq(series.shape[-1], dt)
@@ -87,12 +89,27 @@ def peak_frequency(amplitudes, dt):
 
 
 def record(device, v, spacing, dt, amplitudes, sources, receivers, accuracy, pml_width, pml_freq,
-           max_vel, options):
+           max_vel, options, gradient=True):
     """``Device.record`` of Deepwave's arguments as numpy arrays: ``v`` the model,
-    ``amplitudes`` ``[shot, source, time]`` in Deepwave's sign, positions in metres."""
-    if amplitudes.ndim != 3:
+    ``amplitudes`` ``[shot, source, time]`` in Deepwave's sign, positions in metres. Without
+    ``gradient`` the run keeps one checkpoint a batch on the GPU (a forward only: no schedule's
+    memory to plan or fit; the caller closes the tape)."""
+    if not gradient:
+        # One snapshot a shot: a batch of every shot shares the memory of one of its states.
+        options = dict(options, snaps=int(min(amplitudes.shape[0], amplitudes.shape[-1] - 1)),
+                       device_memory=None, host_memory=None, disk=None,
+                       disk_memory=None, placement="multistage")
+    if not hasattr(device, "record"):
+        raise TypeError(
+            f"device must be a gpurevolve.Device (the GPU gpurevolve opens through wgpu), got "
+            f"{device!r}; the inputs' own device (CPU or CUDA) needs no keyword"
+        )
+    if not (_np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive time step in seconds, got {dt}")
+    if amplitudes.ndim != 3 or amplitudes.shape[-1] < 2:
         raise ValueError(
-            f"source_amplitudes must have shape [shot, source, time], got {list(amplitudes.shape)}"
+            f"source_amplitudes must have shape [shot, source, time] with at least 2 time "
+            f"samples, got {list(amplitudes.shape)}"
         )
     f0 = float(pml_freq) if pml_freq is not None else peak_frequency(amplitudes, dt)
     # This package's sign and layout: −amplitudes, (shots, nt, sources).

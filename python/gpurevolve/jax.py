@@ -59,11 +59,11 @@ def release():
         tape.close()
 
 
-def _record(call, v, q):
+def _record(call, v, q, gradient=True):
     return _operator.record(
         call["device"], _np.asarray(v), call["spacing"], call["dt"], _np.asarray(q),
         call["sources"], call["receivers"], call["accuracy"], call["pml_width"],
-        call["pml_freq"], call["max_vel"], call["options"],
+        call["pml_freq"], call["max_vel"], call["options"], gradient=gradient,
     )
 
 
@@ -77,7 +77,7 @@ def _operator_of(call, traces_shape, v_dtype, q_dtype):
     token_type = _jax.ShapeDtypeStruct((), _jnp.int64 if _jax.config.jax_enable_x64 else _jnp.int32)
 
     def primal(v, q):
-        tape = _record(call, v, q)
+        tape = _record(call, v, q, gradient=False)
         try:
             return _traces(tape, q_dtype)
         finally:

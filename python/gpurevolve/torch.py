@@ -84,7 +84,7 @@ class _ScalarFunction(_torch.autograd.Function):
         tape = _operator.record(
             call["device"], v_np, call["spacing"], call["dt"], q_np, call["sources"],
             call["receivers"], call["accuracy"], call["pml_width"], call["pml_freq"],
-            call["max_vel"], call["options"],
+            call["max_vel"], call["options"], gradient=any(ctx.needs_input_grad[:2]),
         )
         traces = _np.swapaxes(tape.traces, 1, 2)  # [shot, receiver, time]
         if any(ctx.needs_input_grad[:2]):

@@ -198,10 +198,25 @@ def test_bad_input_raises_clearly(device):
         call(source_locations=src + 1000)  # outside the grid
     with pytest.raises(TypeError, match="storage_mode"):
         call(storage_mode="device")
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        call(dt=0.0, pml_freq=None)
+    with pytest.raises(TypeError, match="gpurevolve.Device"):
+        call(device="cuda")
     bad = q.clone()
     bad[0, 0, 3] = float("nan")
     with pytest.raises(ValueError, match="amplitudes"):
         call(source_amplitudes=bad)
+
+
+def test_a_forward_without_gradient_plans_no_checkpoint_memory(device):
+    """Under torch.no_grad nothing is kept for a backward: no budget can refuse the run, and
+    the traces are the bits of a run that keeps its checkpoints."""
+    rng, vp, f0, dt, src, rec, amplitudes = setup(nt=60)
+    v, q = torch.tensor(vp), torch.tensor(amplitudes)
+    with torch.no_grad():
+        plain = scalar(device, v, q, src, rec, dt, f0, device_memory=0, host_memory=0)
+    kept = scalar(device, v.clone().requires_grad_(), q, src, rec, dt, f0)
+    assert torch.equal(plain, kept.detach()) and torch.any(plain != 0)
 
 
 def test_the_native_tape_checks_its_adjoint_and_frees_on_close(device):
