@@ -291,3 +291,60 @@ fn recording_refuses_bad_amplitudes_and_runs_until_quiet() {
     );
     assert_eq!(e.kind(), ErrorKind::BadInput, "{e}");
 }
+
+/// A `watch` that says stop ends a recording and a backward at their next step with
+/// `Interrupted`: nothing is held (the backward's checkpoints are spent) and the GPU records
+/// again. Long runs on a small grid: the watch is first asked after `WATCH_EVERY`, and each
+/// run outlasts that on a fast GPU too, while the stop makes it cheap.
+#[test]
+fn a_watch_stops_a_recording_and_a_backward() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpu: Arc<Gpu> = Arc::new(gpu);
+    let steps_of = |e: &Error| match e {
+        Error::Interrupted { done } => *done,
+        other => panic!("not interrupted: {other}"),
+    };
+    for nt in [20_000, 6_000] {
+        let (shots, _) = survey(&[16, 16], BoundaryKind::Cpml, nt, 1, 76);
+        let wavelets: Vec<Vec<f64>> = shots.iter().map(Problem::source_series).collect();
+        let mut asked = 0;
+        let e = Tape::record_watched(
+            Arc::clone(&gpu),
+            shots.clone(),
+            wavelets.clone(),
+            RunPolicy::default(),
+            &mut || {
+                asked += 1;
+                std::ops::ControlFlow::Break(())
+            },
+        )
+        .unwrap_err();
+        assert!(asked >= 1);
+        assert!(steps_of(&e) < nt as u64 - 1, "{e}");
+        assert_eq!(e.kind(), ErrorKind::Interrupted);
+        if nt != 6_000 {
+            continue;
+        }
+        let mut tape =
+            Tape::record(Arc::clone(&gpu), shots, wavelets, RunPolicy::default()).unwrap();
+        let mut rng = StdRng::seed_from_u64(77);
+        let adjoint: Vec<Vec<f64>> = tape
+            .traces()
+            .iter()
+            .map(|t| random_series(&mut rng, t.len()))
+            .collect();
+        let mut asked = 0;
+        let e = tape
+            .backward_watched(&adjoint, true, &mut || {
+                asked += 1;
+                std::ops::ControlFlow::Break(())
+            })
+            .unwrap_err();
+        assert!(asked >= 1);
+        let planned = tape.info().plan.forward_steps() + nt as u64 - 1;
+        assert!(steps_of(&e) < planned, "{e}");
+        assert!(!tape.is_live());
+        let e = tape.backward(&adjoint, false).unwrap_err();
+        assert!(e.to_string().contains("spent"), "{e}");
+    }
+}

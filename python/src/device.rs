@@ -22,14 +22,14 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// [`CHECK_EVERY`] (and at the end) it takes the GIL back, checks for signals and calls
 /// `progress(done, total)`. An exception from either stops the run and is kept, to be raised
 /// in place of the run's [`Interrupted`](gpurevolve::Error::Interrupted).
-struct Watch<'p> {
+pub(crate) struct Watch<'p> {
     progress: Option<&'p Py<PyAny>>,
     last: Instant,
     stopped: Option<PyErr>,
 }
 
 impl<'p> Watch<'p> {
-    fn new(progress: Option<&'p Py<PyAny>>) -> Self {
+    pub(crate) fn new(progress: Option<&'p Py<PyAny>>) -> Self {
         Watch {
             progress,
             last: Instant::now(),
@@ -41,6 +41,11 @@ impl<'p> Watch<'p> {
         if self.last.elapsed() < CHECK_EVERY && done < total {
             return ControlFlow::Continue(());
         }
+        self.report(done, total)
+    }
+
+    /// Takes the GIL, checks for signals and calls `progress(done, total)`.
+    fn report(&mut self, done: u64, total: u64) -> ControlFlow<()> {
         self.last = Instant::now();
         let progress = self.progress;
         let outcome = Python::attach(|py| {
@@ -59,10 +64,20 @@ impl<'p> Watch<'p> {
         }
     }
 
+    /// Checks for signals now (a call that reports no progress, as a tape's).
+    pub(crate) fn check(&mut self) -> ControlFlow<()> {
+        self.report(0, 1)
+    }
+
+    /// The exception that stopped the run, if one did.
+    pub(crate) fn take_stopped(&mut self) -> Option<PyErr> {
+        self.stopped.take()
+    }
+
     /// The run's result, with the exception that stopped it raised in its place. An
     /// exception caught at the last check (Ctrl-C as the run ended) is raised too: the signal
     /// was consumed by that check, and dropping it would lose the user's Ctrl-C.
-    fn finish<T>(&mut self, result: gpurevolve::Result<T>) -> PyResult<T> {
+    pub(crate) fn finish<T>(&mut self, result: gpurevolve::Result<T>) -> PyResult<T> {
         match (result, self.stopped.take()) {
             (_, Some(e)) => Err(e),
             (result, None) => result.map_err(to_py),
@@ -73,12 +88,12 @@ impl<'p> Watch<'p> {
 /// SIGTERM and SIGHUP, while a call runs: `gpurevolve/_signals.py` turns each into an
 /// exception the run's checks raise (as Ctrl-C), and sends the signal again once the run has
 /// unwound, its disk files removed.
-struct Termination {
+pub(crate) struct Termination {
     saved: Option<Py<PyAny>>,
 }
 
 impl Termination {
-    fn enter(py: Python<'_>) -> Self {
+    pub(crate) fn enter(py: Python<'_>) -> Self {
         let saved = py
             .import("gpurevolve._signals")
             .and_then(|m| m.call_method0("enter"))
@@ -90,7 +105,7 @@ impl Termination {
     }
 
     /// Restores the handlers; a `Terminated` error ends the process here, by its signal.
-    fn leave<T>(self, py: Python<'_>, result: &PyResult<T>) {
+    pub(crate) fn leave<T>(self, py: Python<'_>, result: &PyResult<T>) {
         let Some(saved) = self.saved else { return };
         let error = match result {
             Err(e) => e.value(py).clone().into_any(),
@@ -575,7 +590,7 @@ impl Device {
     /// tape holds its checkpoints until the backward: `batch` defaults to every shot the GPU
     /// holds in one batch, and the memory keywords are shared among the batches (`snaps` is
     /// one batch's, by default one shot's default for each of its shots). Runs on the
-    /// device's first GPU.
+    /// device's first GPU; Ctrl-C stops it (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, spacing, amplitudes, sources, receivers, dt, f0, space_order = None, nbl = None,
         boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,

@@ -10,6 +10,7 @@ use gpurevolve::job::{self, RunPolicy};
 use pyo3::prelude::*;
 
 use crate::arrays::{Dtype, Floats, array, floats};
+use crate::device::{Termination, Watch};
 use crate::{bad, to_py};
 
 /// The first GPU of a `Device`, owned by a tape's thread as long as the tape lives.
@@ -143,9 +144,15 @@ pub(crate) fn record(
     .map_err(to_py)?;
     let series = per_shot(&amplitudes);
     let owner = FirstGpu(Arc::clone(gpus));
-    let tape = py
-        .detach(|| job::Tape::record(owner, problems, series, policy))
-        .map_err(to_py)?;
+    // Ctrl-C (and SIGTERM, SIGHUP) stop the recording within `WATCH_EVERY` and a step.
+    let mut watch = Watch::new(None);
+    let termination = Termination::enter(py);
+    let recorded = py.detach(|| {
+        job::Tape::record_watched(owner, problems, series, policy, &mut || watch.check())
+    });
+    let recorded = watch.finish(recorded);
+    termination.leave(py, &recorded);
+    let tape = recorded?;
     let traces: Vec<f64> = tape.traces().concat();
     let info = tape_info(&tape);
     Ok(Tape {
@@ -231,6 +238,7 @@ impl Tape {
     /// `∂L/∂amplitudes`, `(shots, nt, sources)`. The reverse sweep spends the checkpoints:
     /// with `keep=True` the forward is run again after it (one more forward's cost), so
     /// that another backward may follow; without it a second backward is a `ValueError`.
+    /// Ctrl-C stops it (`KeyboardInterrupt`) and spends the checkpoints.
     #[pyo3(signature = (adjoint, keep = false))]
     fn backward<'py>(
         &self,
@@ -250,29 +258,34 @@ impl Tape {
             ));
         }
         let series = per_shot(&adjoint);
+        // Ctrl-C (and SIGTERM, SIGHUP) stop the backward within `WATCH_EVERY` and a step,
+        // spending the checkpoints.
+        let mut watch = Watch::new(None);
+        let termination = Termination::enter(py);
         // The lock is taken without the GIL: a thread that holds the GIL and waits for it
         // (`live`, `close`) never blocks the backward's return.
-        let gradient = py.detach(|| {
+        let reversed = py.detach(|| {
             let mut guard = self.tape.lock().map_err(|_| Refused::Poisoned)?;
             let tape = guard.as_mut().ok_or(Refused::Closed)?;
-            tape.backward(&series, keep).map_err(Refused::Failed)
+            let reversed = tape.backward_watched(&series, keep, &mut || watch.check());
+            reversed.map_err(Refused::Failed)
         });
-        let gradient = match gradient {
-            Ok(gradient) => gradient,
-            Err(Refused::Closed) => {
-                return Err(bad(
-                    "backward",
-                    "the tape was closed: record the forward again",
-                ));
-            }
-            Err(Refused::Poisoned) => {
-                return Err(bad(
-                    "backward",
-                    "a backward of this tape failed inside; record again",
-                ));
-            }
-            Err(Refused::Failed(e)) => return Err(to_py(e)),
+        // The exception that stopped the run is raised in place of its `Interrupted`.
+        let result = match (reversed, watch.take_stopped()) {
+            (_, Some(raised)) => Err(raised),
+            (Ok(gradient), None) => Ok(gradient),
+            (Err(Refused::Closed), None) => Err(bad(
+                "backward",
+                "the tape was closed: record the forward again",
+            )),
+            (Err(Refused::Poisoned), None) => Err(bad(
+                "backward",
+                "a backward of this tape failed inside; record again",
+            )),
+            (Err(Refused::Failed(e)), None) => Err(to_py(e)),
         };
+        termination.leave(py, &result);
+        let gradient = result?;
         let grad_m = array(py, gradient.gradient, &self.shape, self.dtype)?;
         let grad_q = array(
             py,

@@ -4,6 +4,9 @@ The L2 backward gives Device.gradient's bits (through the chain rule to v); a Ta
 misfit other than L2 shows slopes 1 and 2; the wavelet gradient matches central differences;
 bad input raises, and so does a second backward without keep_checkpoints."""
 
+import _thread
+import threading
+
 import numpy as np
 import pytest
 
@@ -237,3 +240,33 @@ def test_the_native_tape_checks_its_adjoint_and_frees_on_close(device):
     tape.close()
     with pytest.raises(ValueError, match="closed"):
         tape.backward(traces)
+
+
+def test_ctrl_c_stops_a_tapes_recording_and_backward(device, sigint):
+    """Ctrl-C while a tape records or reverses raises KeyboardInterrupt (checked every 0.1 s,
+    the run stopping at its next step); the stopped backward spends the checkpoints, and the
+    device records again. Long runs on a small grid: each outlasts the timer on a fast GPU."""
+    rng, vp, f0, dt, src, rec, amplitudes = setup(shape=(16, 16), shots=1, nt=40000)
+    fired = np.ascontiguousarray(-np.swapaxes(amplitudes, 1, 2))
+    record = lambda nt: device.record(vp, H, fired[:, :nt], src * H, rec * H, dt=dt, f0=f0,
+                                      space_order=4, nbl=8)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            record(40000)
+    finally:
+        timer.cancel()
+    tape = record(6000)
+    adjoint = rng.standard_normal(tape.traces.shape)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tape.backward(adjoint, keep=True)
+    finally:
+        timer.cancel()
+    assert not tape.live
+    with pytest.raises(ValueError, match="spent"):
+        tape.backward(adjoint)
+    assert record(100).traces.shape == (1, 100, rec.shape[1])

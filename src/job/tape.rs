@@ -34,8 +34,11 @@
 //! # Ok::<(), gpurevolve::Error>(())
 //! ```
 
-use std::sync::mpsc;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use super::{Batch, GradientJob, JobPlan, RunPolicy};
 use crate::acoustic::{AcousticOperator, Problem, check_series};
@@ -70,6 +73,16 @@ pub struct TapeInfo {
 
 type Run<'g> = Revolver<'g, GpuBackend<'g, AcousticOperator<'g>>, AnySchedule>;
 
+/// How often a call that waits for the tape's thread asks its `watch` whether to go on
+/// ([`Tape::record_watched`], [`Tape::backward_watched`]): a Ctrl-C is heard within this
+/// and one step.
+pub const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// A `watch` that never stops a call.
+fn go_on() -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
 enum Request {
     Backward { adjoint: Vec<Vec<f64>>, keep: bool },
 }
@@ -93,6 +106,8 @@ pub struct Tape {
     /// Whether the checkpoints are still held (no backward without `keep` has run, and no
     /// backward failed).
     live: bool,
+    /// Set to stop the worker's run at its next step (a `watch` said stop).
+    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Tape {
@@ -141,6 +156,25 @@ impl Tape {
     where
         G: std::ops::Deref<Target = Gpu> + Send + 'static,
     {
+        Self::record_watched(gpu, shots, amplitudes, policy, &mut go_on)
+    }
+
+    /// [`record`](Self::record), asking `watch` every [`WATCH_EVERY`] while the forward runs
+    /// whether to go on (a Ctrl-C check, a time limit): a `Break` stops the run at its next
+    /// step and the call returns [`Error::Interrupted`], with nothing held.
+    ///
+    /// # Errors
+    /// As [`record`](Self::record); [`Error::Interrupted`].
+    pub fn record_watched<G>(
+        gpu: G,
+        shots: Vec<Problem>,
+        amplitudes: Vec<Vec<f64>>,
+        policy: RunPolicy,
+        watch: &mut dyn FnMut() -> ControlFlow<()>,
+    ) -> Result<Tape>
+    where
+        G: std::ops::Deref<Target = Gpu> + Send + 'static,
+    {
         if policy.until_quiet.is_some() {
             return Err(Error::InvalidArgument {
                 name: "until_quiet",
@@ -165,21 +199,23 @@ impl Tape {
         let job = GradientJob::new(shots, empty, policy)?;
         let (requests, inbox) = mpsc::channel();
         let (outbox, replies) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
         let worker = thread::Builder::new()
             .name("gpurevolve tape".into())
-            .spawn(move || serve(&gpu, job, &amplitudes, &inbox, &outbox))
+            .spawn(move || serve(&gpu, job, &amplitudes, &stopped, &inbox, &outbox))
             .map_err(|e| Error::Gpu {
                 context: "starting the tape's thread".into(),
                 detail: e.to_string(),
             })?;
-        let (traces, info) = match replies.recv() {
-            Ok(Ok(Reply::Recorded(traces, info))) => (traces, *info),
-            Ok(Ok(Reply::Reversed(_))) => return Err(gone("recording")),
-            Ok(Err(e)) => {
+        let (traces, info) = match wait(&replies, &stop, watch) {
+            Some(Ok(Reply::Recorded(traces, info))) => (traces, *info),
+            Some(Ok(Reply::Reversed(_))) => return Err(gone("recording")),
+            Some(Err(e)) => {
                 let _ = worker.join();
                 return Err(e);
             }
-            Err(_) => {
+            None => {
                 let _ = worker.join();
                 return Err(gone("recording"));
             }
@@ -193,6 +229,7 @@ impl Tape {
             receivers,
             nt,
             live: true,
+            stop,
         })
     }
 
@@ -223,6 +260,21 @@ impl Tape {
     /// usable), or a tape whose checkpoints are spent (a backward already ran without `keep`,
     /// or failed); as the reverse sweep.
     pub fn backward(&mut self, adjoint: &[Vec<f64>], keep: bool) -> Result<TapeGradient> {
+        self.backward_watched(adjoint, keep, &mut go_on)
+    }
+
+    /// [`backward`](Self::backward), asking `watch` every [`WATCH_EVERY`] while it runs
+    /// whether to go on: a `Break` stops the run at its next step and the call returns
+    /// [`Error::Interrupted`]; the checkpoints are then spent, as after any failed backward.
+    ///
+    /// # Errors
+    /// As [`backward`](Self::backward); [`Error::Interrupted`].
+    pub fn backward_watched(
+        &mut self,
+        adjoint: &[Vec<f64>],
+        keep: bool,
+        watch: &mut dyn FnMut() -> ControlFlow<()>,
+    ) -> Result<TapeGradient> {
         if !self.live {
             return Err(Error::InvalidArgument {
                 name: "backward",
@@ -250,15 +302,38 @@ impl Tape {
             adjoint: adjoint.to_vec(),
             keep,
         };
+        // A stop asked of an earlier call that ended before its next step is forgotten.
+        self.stop.store(false, Ordering::Relaxed);
         requests.send(request).map_err(|_| gone("the backward"))?;
-        match self.replies.recv() {
-            Ok(Ok(Reply::Reversed(gradient))) => {
+        match wait(&self.replies, &self.stop, watch) {
+            Some(Ok(Reply::Reversed(gradient))) => {
                 self.live = keep;
                 Ok(gradient)
             }
-            Ok(Ok(Reply::Recorded(..))) => Err(gone("the backward")),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(gone("the backward")),
+            Some(Ok(Reply::Recorded(..))) => Err(gone("the backward")),
+            Some(Err(e)) => Err(e),
+            None => Err(gone("the backward")),
+        }
+    }
+}
+
+/// The worker's reply, asking `watch` every [`WATCH_EVERY`] meanwhile and raising `stop` when
+/// it says so (the worker's run then ends at its next step with [`Error::Interrupted`]);
+/// `None` when the worker is gone.
+fn wait(
+    replies: &mpsc::Receiver<Result<Reply>>,
+    stop: &AtomicBool,
+    watch: &mut dyn FnMut() -> ControlFlow<()>,
+) -> Option<Result<Reply>> {
+    loop {
+        match replies.recv_timeout(WATCH_EVERY) {
+            Ok(reply) => return Some(reply),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if watch().is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
 }
@@ -323,6 +398,7 @@ fn serve(
     gpu: &Gpu,
     mut job: GradientJob,
     amplitudes: &[Vec<f64>],
+    stop: &Arc<AtomicBool>,
     requests: &mpsc::Receiver<Request>,
     replies: &mpsc::Sender<Result<Reply>>,
 ) {
@@ -334,7 +410,7 @@ fn serve(
         }
     };
     let job = &job;
-    let mut runs = match record(gpu, job, &plan, amplitudes) {
+    let mut runs = match record(gpu, job, &plan, amplitudes, stop) {
         Ok((runs, traces, stats)) => {
             let info = TapeInfo {
                 batch: plan.batch,
@@ -359,7 +435,7 @@ fn serve(
     for Request::Backward { adjoint, keep } in requests {
         let spent = match runs.take() {
             Some(runs) => Ok(runs),
-            None if kept => record(gpu, job, &plan, amplitudes).map(|(runs, _, _)| runs),
+            None if kept => record(gpu, job, &plan, amplitudes, stop).map(|(runs, _, _)| runs),
             None => Err(Error::InvalidArgument {
                 name: "backward",
                 reason: "this tape's checkpoints are spent".into(),
@@ -374,13 +450,15 @@ fn serve(
 }
 
 /// The forward of every batch, each keeping its checkpoints: the runs (with the shots of
-/// each), every shot's traces in shot order, and the forward sweeps' counts.
+/// each), every shot's traces in shot order, and the forward sweeps' counts. Each run, and
+/// its reverse sweep later, stops at the first step after `stop` is raised.
 #[allow(clippy::type_complexity)]
 fn record<'g>(
     gpu: &'g Gpu,
     job: &GradientJob,
     plan: &JobPlan,
     amplitudes: &[Vec<f64>],
+    stop: &Arc<AtomicBool>,
 ) -> Result<(Vec<(Vec<usize>, Run<'g>)>, Vec<Vec<f64>>, Vec<RunStats>)> {
     let survey = job.survey(plan);
     let all: Vec<usize> = (0..job.shots().len()).collect();
@@ -392,7 +470,16 @@ fn record<'g>(
         let series: Vec<&[f64]> = batch.iter().map(|&i| &amplitudes[i][..]).collect();
         let operator = AcousticOperator::traced(gpu, &shots, &series)?;
         let schedule = survey.plans.for_shot(shots[0])?;
-        let mut run = Revolver::new(gpu, operator, schedule, survey.options.clone())?;
+        let stop = Arc::clone(stop);
+        let mut run = Revolver::new(gpu, operator, schedule, survey.options.clone())?.on_progress(
+            move |_| {
+                if stop.load(Ordering::Relaxed) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
         run.apply_forward_recording_all()?;
         traces.extend(run.operator().recorded_traces(&batch)?);
         stats.push(run.stats());
