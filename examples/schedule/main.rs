@@ -9,6 +9,8 @@
 //! cargo run --release --example schedule -- --steps 60 --snaps 4 --svg levels.svg
 //! cargo run --release --example schedule -- --steps 60 --snaps 4 --show revolve --svg revolve.svg
 //! cargo run --release --example schedule -- --steps 30 --snaps 3 --gif docs/schedule.gif
+//! cargo run --release --example schedule -- --steps 3000 --factor 3 --grid 400,400,300 \
+//!     --device-memory 40000000000
 //! ```
 
 mod animation;
@@ -19,6 +21,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use gpurevolve::acoustic::{BoundaryKind, level_bytes_of};
 use gpurevolve::compression::CheckpointFormat;
 use gpurevolve::schedule::{
     Action, LevelOptimal, OnlineRun, Revolve, Schedule, ScheduleStats, StoreAll,
@@ -65,6 +68,35 @@ struct Args {
     /// blocks) [default: the main job's, 240 × 110 cells and its CPML's memory fields].
     #[arg(long, value_name = "BYTES", default_value_t = MAIN_JOB_LEVEL_BYTES)]
     level_bytes: u64,
+    /// Instead of --level-bytes: the physical grid, `NX,NZ` or `NX,NY,NZ` cells, whose level
+    /// size (with --nbl, --space-order and --boundary) the figures use.
+    #[arg(
+        long,
+        value_name = "NX,[NY,]NZ",
+        value_delimiter = ',',
+        conflicts_with = "level_bytes"
+    )]
+    grid: Option<Vec<usize>>,
+    /// Absorbing cells on each side of --grid.
+    #[arg(long, default_value_t = 20, requires = "grid")]
+    nbl: usize,
+    /// Space order of --grid's stencil.
+    #[arg(long, default_value_t = 8, requires = "grid")]
+    space_order: usize,
+    /// Absorbing layer of --grid: `cpml` (its memory fields are part of every level) or
+    /// `sponge`.
+    #[arg(
+        long,
+        default_value = "cpml",
+        value_name = "cpml|sponge",
+        requires = "grid"
+    )]
+    boundary: BoundaryKind,
+    /// GPU bytes for checkpoints (the main job's --device-memory): also show, for this
+    /// schedule in each checkpoint format, the checkpoint bytes it holds at its peak and what
+    /// spills to host memory.
+    #[arg(long, value_name = "BYTES")]
+    device_memory: Option<u64>,
 }
 
 /// Bytes of a time level of the main job (200 × 70 cells with a 20-cell CPML, order 8: the
@@ -134,11 +166,19 @@ fn run(args: &Args) -> Result<(), String> {
             "--store-all keeps exact states: it takes no --checkpoint-format {format}"
         ));
     }
-    if args.level_bytes == 0 || !args.level_bytes.is_multiple_of(4) {
+    let level_bytes = match &args.grid {
+        Some(grid) => level_bytes_of(grid, args.nbl, args.space_order, args.boundary)
+            .map_err(|e| format!("--grid: {e}"))?,
+        None => args.level_bytes,
+    };
+    if level_bytes == 0 || !level_bytes.is_multiple_of(4) {
         return Err(format!(
-            "--level-bytes {}: a level is whole f32 values, a positive multiple of 4 bytes",
-            args.level_bytes
+            "--level-bytes {level_bytes}: a level is whole f32 values, a positive multiple of 4 \
+             bytes"
         ));
+    }
+    if args.device_memory == Some(0) {
+        return Err("--device-memory 0: give the GPU's bytes for checkpoints, above 0".into());
     }
     let memory_snaps = snaps;
     let f32_levels = if format.is_exact() || args.store_all {
@@ -147,7 +187,7 @@ fn run(args: &Args) -> Result<(), String> {
         level_plan(args.steps, snaps)?.ok()
     };
     let snaps = if f32_levels.is_some() {
-        let level = args.level_bytes.max(4);
+        let level = level_bytes.max(4);
         let held =
             u128::from(snaps) * u128::from(level) / u128::from(format.encoded_bytes(level).max(1));
         u64::try_from(held)
@@ -237,6 +277,15 @@ fn run(args: &Args) -> Result<(), String> {
         let tiers = shown.tiers().unwrap_or_default();
         animation::write(path, shown, args.steps, &tiers, state_only)?;
     }
+    let fits: Vec<FormatFit> = args
+        .device_memory
+        .map(|memory| {
+            CheckpointFormat::ALL
+                .iter()
+                .map(|&f| FormatFit::new(f, level_stats.peak_levels, level_bytes, memory))
+                .collect()
+        })
+        .unwrap_or_default();
     if args.json {
         let format = (format.name(), memory_snaps, f32_forward);
         println!(
@@ -249,7 +298,8 @@ fn run(args: &Args) -> Result<(), String> {
                 &level_stats,
                 &online,
                 fallback.is_some(),
-                format
+                format,
+                (level_bytes, args.device_memory, &fits),
             )
         );
     } else {
@@ -275,8 +325,76 @@ fn run(args: &Args) -> Result<(), String> {
                 }
             );
         }
+        if let Some(memory) = args.device_memory {
+            println!(
+                "on a GPU with {} for checkpoints, this schedule's {snaps} snapshots (peak {} \
+                 levels of {} in f32):",
+                bytes(memory),
+                level_stats.peak_levels,
+                bytes(level_bytes)
+            );
+            for fit in &fits {
+                let verdict = if fit.spilled_bytes == 0 {
+                    "all on the GPU".to_owned()
+                } else {
+                    format!(
+                        "spills {} ({} of its levels) to host memory",
+                        bytes(fit.spilled_bytes),
+                        fit.spilled_levels
+                    )
+                };
+                println!(
+                    "  {:<6}{:>12}  {verdict}",
+                    fit.format,
+                    bytes(fit.peak_bytes)
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// A schedule's checkpoints in one format on a GPU of `--device-memory` bytes for them.
+#[derive(serde::Serialize)]
+struct FormatFit {
+    format: &'static str,
+    /// Bytes held at the schedule's peak (its peak levels, each encoded).
+    peak_bytes: u64,
+    /// Bytes beyond the GPU's, and the levels they are: what spills to host memory.
+    spilled_bytes: u64,
+    spilled_levels: u64,
+}
+
+impl FormatFit {
+    fn new(format: CheckpointFormat, peak_levels: u64, level_bytes: u64, memory: u64) -> Self {
+        let level = format.encoded_bytes(level_bytes).max(1);
+        let peak_bytes = peak_levels.saturating_mul(level);
+        // Whole levels spill: a level the GPU cannot hold entirely goes to the host.
+        let on_gpu = (memory / level).min(peak_levels);
+        let spilled_levels = peak_levels - on_gpu;
+        FormatFit {
+            format: format.name(),
+            peak_bytes,
+            spilled_bytes: spilled_levels.saturating_mul(level),
+            spilled_levels,
+        }
+    }
+}
+
+/// `n` bytes with a decimal unit and three significant digits.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.3} {}", UNITS[unit])
+    }
 }
 
 /// `--json`: one object on one line, by serde. The keys are the planner's interface (CI reads
@@ -308,6 +426,12 @@ struct PlannerJson<'a> {
     checkpoint_format: &'a str,
     memory_snaps: u64,
     f32_level_total_forward: Option<u64>,
+    /// Bytes of one f32 time level (--level-bytes, or --grid's).
+    level_bytes: u64,
+    /// With --device-memory: that budget, and the schedule's peak bytes and spill in each
+    /// format (empty without it).
+    device_memory: Option<u64>,
+    formats: &'a [FormatFit],
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -320,6 +444,7 @@ fn json<'a>(
     online: &ScheduleStats,
     fallback: bool,
     (checkpoint_format, memory_snaps, f32_level_total_forward): (&'a str, u64, Option<u64>),
+    (level_bytes, device_memory, formats): (u64, Option<u64>, &'a [FormatFit]),
 ) -> String {
     let report = PlannerJson {
         schedule: name,
@@ -345,6 +470,9 @@ fn json<'a>(
         checkpoint_format,
         memory_snaps,
         f32_level_total_forward,
+        level_bytes,
+        device_memory,
+        formats,
     };
     serde_json::to_string(&report).unwrap_or_default()
 }

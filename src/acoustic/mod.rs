@@ -31,5 +31,5 @@ pub use kernels::FIELD_USAGE;
 pub use model::Model;
 pub(crate) use operator::check_series;
 pub use operator::{AcousticOperator, TracedGradient};
-pub use problem::Problem;
+pub use problem::{Problem, level_bytes_of};
 pub use quiet::Quiet;

@@ -324,7 +324,8 @@ impl Problem {
         self.layout.len() + self.cpml.as_ref().map_or(0, Cpml::aux_len)
     }
 
-    /// Bytes of one float32 time level on the GPU.
+    /// Bytes of one float32 time level on the GPU ([`level_bytes_of`] its shape, without a
+    /// problem).
     pub fn level_bytes(&self) -> u64 {
         self.level_len() as u64 * 4
     }
@@ -420,5 +421,129 @@ impl Problem {
     /// The Ricker source series `[nt][sources]`.
     pub fn source_series(&self) -> Vec<f64> {
         self.geometry.source_series(&self.time)
+    }
+}
+
+/// Bytes of one float32 time level of a problem on a physical grid of `shape` (`[nx, nz]` or
+/// `[nx, ny, nz]` cells) with `nbl` absorbing cells a side, `space_order` and `boundary`,
+/// without building it (no model, no allocation): what [`Problem::level_bytes`] of such a
+/// problem returns, for planning a grid larger than this machine holds. A CPML level holds
+/// the padded wavefield and the layer's memory fields; a sponge's, the wavefield alone.
+/// Sizes only: whether the layer is thick enough for the order is checked when the problem
+/// is built.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a shape that is not 2 or 3 positive sizes, a space order
+/// not implemented, or a level whose size overflows.
+pub fn level_bytes_of(
+    shape: &[usize],
+    nbl: usize,
+    space_order: usize,
+    boundary: BoundaryKind,
+) -> Result<u64> {
+    let radius = super::grid::check_space_order(space_order)?;
+    if !matches!(shape.len(), 2 | 3) || shape.contains(&0) {
+        return Err(Error::InvalidArgument {
+            name: "shape",
+            reason: format!(
+                "{shape:?}: give 2 or 3 positive cell counts, [nx, nz] or [nx, ny, nz]"
+            ),
+        });
+    }
+    let too_large = || Error::InvalidArgument {
+        name: "shape",
+        reason: format!("{shape:?} with {nbl} absorbing cells: a level's size overflows"),
+    };
+    let e = |n: usize| n.checked_add(nbl.checked_mul(2)?);
+    let extended = match *shape {
+        [nx, nz] => [e(nx), Some(1), e(nz)],
+        [nx, ny, nz] => [e(nx), e(ny), e(nz)],
+        _ => unreachable!("checked: 2 or 3 sizes"),
+    };
+    let [Some(ex), Some(ey), Some(ez)] = extended else {
+        return Err(too_large());
+    };
+    let extended = [ex, ey, ez];
+    let pad = |n: usize| n.checked_add(2 * radius);
+    let padded = if shape.len() == 2 {
+        [pad(ex), Some(1), pad(ez)]
+    } else {
+        [pad(ex), pad(ey), pad(ez)]
+    };
+    let product =
+        |sizes: &[Option<usize>]| sizes.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n?));
+    let mut len = product(&padded).ok_or_else(too_large)?;
+    if boundary == BoundaryKind::Cpml && nbl > 0 {
+        let axes: &[usize] = if shape.len() == 3 {
+            &[0, 1, 2]
+        } else {
+            &[0, 2]
+        };
+        for &d in axes {
+            // Two memory fields an axis, each a slab of `nbl` cells on both sides.
+            let mut sizes: Vec<Option<usize>> = (0..3)
+                .filter(|&a| a != d)
+                .map(|a| Some(extended[a]))
+                .collect();
+            sizes.push(nbl.checked_mul(2));
+            let slab = product(&sizes).ok_or_else(too_large)?;
+            len = slab
+                .checked_mul(2)
+                .and_then(|aux| len.checked_add(aux))
+                .ok_or_else(too_large)?;
+        }
+    }
+    u64::try_from(len)
+        .ok()
+        .and_then(|len| len.checked_mul(4))
+        .ok_or_else(too_large)
+}
+
+#[cfg(test)]
+mod level_size_tests {
+    use super::*;
+    use crate::acoustic::{Geometry, Model, TimeAxis};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The size from the shape alone is the size of the problem built on it, for random
+    /// 2D and 3D shapes, layers, orders and both boundaries.
+    #[test]
+    fn the_level_size_of_a_shape_is_the_problems() {
+        let mut rng = StdRng::seed_from_u64(rand::random());
+        for _ in 0..40 {
+            let dims = rng.random_range(2..=3);
+            let order = crate::acoustic::SPACE_ORDERS[rng.random_range(0..4)];
+            let shape: Vec<usize> = (0..dims).map(|_| rng.random_range(order + 1..20)).collect();
+            let kind = if rng.random_bool(0.5) {
+                BoundaryKind::Cpml
+            } else {
+                BoundaryKind::Sponge
+            };
+            // A CPML is at least the stencil's reach thick, or absent.
+            let thinnest = (order / 2).max(2);
+            let nbl = match rng.random_range(0..4) {
+                0 => 0,
+                _ if kind == BoundaryKind::Cpml => rng.random_range(thinnest..thinnest + 5),
+                _ => rng.random_range(1..6),
+            };
+            let model = Model::constant(&shape, 10.0, nbl, 2000.0).unwrap();
+            let middle: Vec<f64> = model.extent().iter().map(|e| e / 2.0).collect();
+            let geometry = Geometry::new(&model, vec![middle.clone()], vec![middle], 15.0).unwrap();
+            let time = TimeAxis::new(&model, order, 10, None).unwrap();
+            let boundary = crate::acoustic::Boundary::new(kind, 2000.0).unwrap();
+            let problem = Problem::with_boundary(model, geometry, time, order, boundary).unwrap();
+            let got = level_bytes_of(&shape, nbl, order, kind).unwrap();
+            assert_eq!(
+                got,
+                problem.level_bytes(),
+                "{shape:?} nbl {nbl} order {order} {kind:?}"
+            );
+        }
+        assert!(level_bytes_of(&[10], 2, 4, BoundaryKind::Cpml).is_err());
+        assert!(level_bytes_of(&[10, 0], 2, 4, BoundaryKind::Cpml).is_err());
+        assert!(level_bytes_of(&[10, 10], 2, 5, BoundaryKind::Cpml).is_err());
+        assert!(level_bytes_of(&[usize::MAX, 10], 2, 4, BoundaryKind::Sponge).is_err());
+        assert!(level_bytes_of(&[1 << 30, 1 << 30, 1 << 30], 2, 4, BoundaryKind::Cpml).is_err());
     }
 }
