@@ -161,23 +161,109 @@ fn formats_parse_and_refuse_what_they_cannot_do() {
         ),
         "{e}"
     );
-    // Placement by cost does not count the encoding kernels yet: refused, saying so.
-    let by_cost = RunPolicy {
-        placement: Placement::Optimal,
-        checkpoint_format: CheckpointFormat::Bf16,
+}
+
+/// Placement by cost with a lossy format: `calibrate_stored` measures the format's kernels
+/// (the GPU tier's costs are theirs, host memory's add them to the copies of the encoded
+/// bytes); the job takes the costs given (measured ones would tie the bits to timing, and are
+/// refused), charges the kernels at every save and restore, and plans fewer saves when they
+/// cost more; the gradient stays close to the exact one, the same bits twice.
+#[test]
+fn placement_by_cost_counts_the_encoding_kernels() {
+    use gpurevolve::acoustic::AcousticOperator;
+    use gpurevolve::engine::{calibrate, calibrate_stored};
+    use gpurevolve::fwi::Checkpointing;
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let survey = survey(&[40, 30], BoundaryKind::Cpml, 121, 2, 84);
+    let (shots, observed) = &survey;
+    let mut operator = AcousticOperator::new(&gpus[0], &shots[0], &observed[0]).unwrap();
+    let exact = calibrate(&gpus[0], &mut operator, 3).unwrap();
+    assert_eq!(
+        exact.tiers[0].write, 0.0,
+        "an f32 checkpoint on the GPU keeps its buffers"
+    );
+    for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
+        let costs = calibrate_stored(&gpus[0], &mut operator, 3, format).unwrap();
+        let [gpu_tier, host_tier] = [costs.tiers[0], costs.tiers[1]];
+        assert!(
+            gpu_tier.write > 0.0 && gpu_tier.read > 0.0,
+            "{format}: the kernels cost nothing? {costs:?}"
+        );
+        assert!(
+            host_tier.write > gpu_tier.write && host_tier.read > gpu_tier.read,
+            "{format}: host copies without the kernels? {costs:?}"
+        );
+    }
+
+    let policy = RunPolicy {
+        snaps: Some(6),
         ..RunPolicy::default()
     };
-    let e = by_cost.check().unwrap_err();
+    let (exact_gradient, _) = run(&gpus, &survey, policy.clone());
+    let level = shots[0].level_bytes();
+    let by_cost = |codec: [f64; 2]| RunPolicy {
+        placement: Placement::Optimal,
+        checkpoint_format: CheckpointFormat::Bf16,
+        // Room for two bf16 states on the GPU: the rest go to host memory.
+        device_memory: Some(2 * level),
+        costs: Some(vec![1.0, 2.0, 2.0, codec[0], codec[1]]),
+        ..policy.clone()
+    };
+    let measured = RunPolicy {
+        costs: None,
+        ..by_cost([0.0; 2])
+    };
+    let e = measured.check().unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::InvalidArgument {
-                name: "placement",
-                ..
-            }
-        ),
+        matches!(e, Error::InvalidArgument { name: "costs", .. }),
         "{e}"
     );
+    let short = RunPolicy {
+        costs: Some(vec![1.0, 2.0, 2.0]),
+        ..by_cost([0.0; 2])
+    };
+    assert!(
+        short
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("ENCODE,DECODE")
+    );
+
+    let plan = |policy: &RunPolicy| {
+        let job = GradientJob::new(shots.clone(), observed.clone(), policy.clone()).unwrap();
+        job.plan(&gpus[0]).unwrap()
+    };
+    let (free, dear) = (plan(&by_cost([0.0, 0.0])), plan(&by_cost([1.5, 1.5])));
+    match &dear.checkpointing {
+        Checkpointing::TwoTier {
+            device,
+            host,
+            costs,
+        } => {
+            assert_eq!(*device, 2, "two bf16 states in the room of one f32 state");
+            assert!(*host > 0);
+            assert_eq!([costs.tiers[0].write, costs.tiers[0].read], [1.5, 1.5]);
+            assert_eq!([costs.tiers[1].write, costs.tiers[1].read], [3.5, 3.5]);
+        }
+        other => panic!("placement by cost planned {other:?}"),
+    }
+    assert!(
+        dear.planned.stats.saves < free.planned.stats.saves,
+        "kernels that cost 1.5 steps a save should save less: {} against {}",
+        dear.planned.stats.saves,
+        free.planned.stats.saves
+    );
+    let (g, summary) = run(&gpus, &survey, by_cost([1.5, 1.5]));
+    assert!(summary.snaps > 6, "{summary:?}");
+    let (correlation, error) = against(&g, &exact_gradient);
+    assert!(
+        correlation >= 0.999 && error < 0.2,
+        "correlation {correlation}, error {error}"
+    );
+    let (again, _) = run(&gpus, &survey, by_cost([1.5, 1.5]));
+    same(&again, &g, "bf16 placed by cost: a second run");
 }
 
 /// A journal resumes a lossy run only under the same format and schedule (they decide its

@@ -175,12 +175,15 @@ struct Args {
     placement: Placement,
     /// Costs for --placement optimal, in seconds: a forward step, a state's copy to host memory,
     /// and its copy back, as `STEP,TO_HOST,TO_GPU`; with --disk also to and from the disk tier,
-    /// `STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK` [default: measured].
+    /// `STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK` [default: measured]. With a lossy
+    /// --checkpoint-format they are required (measured ones would tie the run's bits to
+    /// timing): the copies of the encoded state, then the format's kernels on a state,
+    /// `...,ENCODE,DECODE`, charged at every save and restore.
     #[arg(
         long,
         value_delimiter = ',',
         allow_hyphen_values = true,
-        value_name = "STEP,TO_HOST,TO_GPU[,TO_DISK,FROM_DISK]"
+        value_name = "STEP,TO_HOST,TO_GPU[,TO_DISK,FROM_DISK][,ENCODE,DECODE]"
     )]
     costs: Option<Vec<f64>>,
     /// Devices to spread the shots over: `all` (every hardware adapter, or the software one

@@ -428,7 +428,8 @@ impl Device {
     /// (`"levels"`, `"revolve"` or `"classic"`), `placement` (`"multistage"` or
     /// `"optimal"`, by cost), `costs` (for placement by cost, seconds:
     /// `[step, to_host, to_gpu]`, with a disk tier `[..., to_disk, from_disk]`; default
-    /// measured), `until_quiet` (a fraction such as `1e-4`: each shot stops once its
+    /// measured; with a lossy `checkpoint_format` required, the copies of the encoded state
+    /// and then the format's kernels on a state, `[..., encode, decode]`), `until_quiet` (a fraction such as `1e-4`: each shot stops once its
     /// wavefield's energy is below that fraction of its peak after the source has ended, with
     /// online checkpointing; misfit and gradient are those of the steps run,
     /// `info["reverse_steps"]`), `device_memory` and `host_memory` (checkpoint bytes on each
@@ -590,7 +591,7 @@ impl Device {
     /// tape holds its checkpoints until the backward: `batch` defaults to every shot the GPU
     /// holds in one batch, and the memory keywords are shared among the batches (`snaps` is
     /// one batch's, by default one shot's default for each of its shots). Runs on the
-    /// device's first GPU; Ctrl-C stops it (`KeyboardInterrupt`).
+    /// device's first GPU; Ctrl-C on the main thread stops it (`KeyboardInterrupt`).
     #[pyo3(signature = (
         vp, spacing, amplitudes, sources, receivers, dt, f0, space_order = None, nbl = None,
         boundary = "cpml", boundary_velocity = None, snaps = None, store_all = false,

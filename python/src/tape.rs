@@ -150,7 +150,16 @@ pub(crate) fn record(
     let recorded = py.detach(|| {
         job::Tape::record_watched(owner, problems, series, policy, &mut || watch.check())
     });
-    let recorded = watch.finish(recorded);
+    // The exception that stopped the run is raised in place of its `Interrupted`; a tape
+    // recorded as it came is freed without the GIL (its thread may write to disk).
+    let recorded = match (recorded, watch.take_stopped()) {
+        (Ok(tape), Some(raised)) => {
+            py.detach(|| drop(tape));
+            Err(raised)
+        }
+        (_, Some(raised)) => Err(raised),
+        (recorded, None) => recorded.map_err(to_py),
+    };
     termination.leave(py, &recorded);
     let tape = recorded?;
     let traces: Vec<f64> = tape.traces().concat();
@@ -238,7 +247,8 @@ impl Tape {
     /// `∂L/∂amplitudes`, `(shots, nt, sources)`. The reverse sweep spends the checkpoints:
     /// with `keep=True` the forward is run again after it (one more forward's cost), so
     /// that another backward may follow; without it a second backward is a `ValueError`.
-    /// Ctrl-C stops it (`KeyboardInterrupt`) and spends the checkpoints.
+    /// Ctrl-C on the main thread stops it (`KeyboardInterrupt`) and spends the checkpoints,
+    /// unless the reverse sweep had already ended.
     #[pyo3(signature = (adjoint, keep = false))]
     fn backward<'py>(
         &self,

@@ -79,7 +79,7 @@ def test_nt_and_tmax_together_are_refused(device, case):
         # Two shots sharing one snapshot's memory: each needs at least one.
         (dict(batch=2, snaps=1), ValueError, "snaps"),
         (dict(checkpoint_format="f16"), ValueError, "bf16"),
-        (dict(checkpoint_format="bf16", placement="optimal"), ValueError, "placement"),
+        (dict(checkpoint_format="bf16", placement="optimal"), ValueError, "costs"),
         (dict(checkpoint_format="bf16", batch="auto"), ValueError, "batch"),
         (dict(checkpoint_format="int8", snaps=None, store_all=True), ValueError, "exact reference"),
         # Budgets that hold no checkpoint: can never fit.

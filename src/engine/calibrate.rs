@@ -6,8 +6,9 @@ use std::path::Path;
 
 use super::disk::DiskFiles;
 use super::operator::Operator;
+use crate::compression::CheckpointFormat;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, STATE_USAGE};
+use crate::gpu::{Codec, Gpu, STATE_USAGE};
 use crate::schedule::{TierCost, TieredCosts};
 
 /// Times, in seconds, `samples` forward steps of `operator` and `samples` copies of one state
@@ -21,6 +22,89 @@ use crate::schedule::{TierCost, TieredCosts};
 /// As the operator's `encode_forward`; [`Error::Gpu`] when the operator's commands fail
 /// validation; [`Error::OutOfMemory`].
 pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Result<TieredCosts> {
+    calibrate_sized(gpu, operator, samples, operator.level_bytes())
+}
+
+/// [`calibrate`] for checkpoints stored in `format`: the copies move the encoded levels, and
+/// every save and restore, on the GPU as in host memory, also runs the format's encoding or
+/// decoding kernels over the state (measured here), as the engine does. The costs that placement
+/// by cost plans a lossy format with; `F32`'s are [`calibrate`]'s.
+///
+/// # Errors
+/// As [`calibrate`]; [`Error::Gpu`] if the format's kernels do not compile.
+pub fn calibrate_stored<O: Operator>(
+    gpu: &Gpu,
+    operator: &mut O,
+    samples: usize,
+    format: CheckpointFormat,
+) -> Result<TieredCosts> {
+    let Some(codec) = Codec::new(gpu, format)? else {
+        return calibrate(gpu, operator, samples);
+    };
+    let stored = format.encoded_bytes_in(operator.level_bytes(), operator.level_parts());
+    let mut costs = calibrate_sized(gpu, operator, samples, stored)?;
+    let kernels = codec_costs(gpu, &codec, operator, samples)?;
+    costs.tiers[0] = kernels;
+    for tier in &mut costs.tiers[1..] {
+        tier.write += kernels.write;
+        tier.read += kernels.read;
+    }
+    Ok(costs)
+}
+
+/// Seconds, each a mean over `samples`, to encode one state of `operator` into `codec`'s
+/// format (`write`) and to decode it back (`read`): what a lossy save and restore add to
+/// the copies.
+fn codec_costs<O: Operator>(
+    gpu: &Gpu,
+    codec: &Codec,
+    operator: &O,
+    samples: usize,
+) -> Result<TierCost> {
+    let samples = samples.max(1);
+    let (levels, bytes, parts) = (
+        operator.levels(),
+        operator.level_bytes(),
+        operator.level_parts(),
+    );
+    let words = bytes / 4;
+    let stored = codec.format().encoded_bytes_in(bytes, parts);
+    let plain: Vec<wgpu::Buffer> = (0..levels)
+        .map(|_| gpu.create_buffer("calibration level", bytes, STATE_USAGE))
+        .collect::<Result<_>>()?;
+    let encoded: Vec<wgpu::Buffer> = (0..levels)
+        .map(|_| gpu.create_buffer("calibration encoding", stored, STATE_USAGE))
+        .collect::<Result<_>>()?;
+    let time = |encode: bool| -> Result<f64> {
+        gpu.wait()?;
+        let start = Instant::now();
+        let mut enc = encoder(gpu, "calibrate codec");
+        for _ in 0..samples {
+            for (level, code) in plain.iter().zip(&encoded) {
+                if encode {
+                    codec.encode(gpu, &mut enc, [level, code], words, parts)?;
+                } else {
+                    codec.decode(gpu, &mut enc, [code, level], words, parts)?;
+                }
+            }
+        }
+        gpu.submit([enc.finish()]);
+        gpu.wait()?;
+        Ok(start.elapsed().as_secs_f64() / samples as f64)
+    };
+    Ok(TierCost {
+        write: time(true)?,
+        read: time(false)?,
+    })
+}
+
+/// [`calibrate`] with the copies moving levels of `stored` bytes each.
+fn calibrate_sized<O: Operator>(
+    gpu: &Gpu,
+    operator: &mut O,
+    samples: usize,
+    stored: u64,
+) -> Result<TieredCosts> {
     let steps = usize::try_from(operator.steps()).unwrap_or(usize::MAX);
     let samples = samples.clamp(1, steps.max(1));
     let (levels, bytes) = (operator.levels(), operator.level_bytes());
@@ -49,10 +133,18 @@ pub fn calibrate<O: Operator>(gpu: &Gpu, operator: &mut O, samples: usize) -> Re
     gpu.wait()?;
     let forward = start.elapsed().as_secs_f64() / samples as f64;
 
-    let (write, read) = if gpu.has_host_buffers() {
-        host_buffer_copies(gpu, &ring[..levels], samples)?
+    // The copies move what a checkpoint stores: the levels, or their encodings.
+    let moved: Vec<wgpu::Buffer> = if stored == bytes {
+        ring.drain(..levels).collect()
     } else {
-        staged_copies(gpu, &ring[..levels], samples)?
+        (0..levels)
+            .map(|_| gpu.create_buffer("calibration encoding", stored, STATE_USAGE))
+            .collect::<Result<_>>()?
+    };
+    let (write, read) = if gpu.has_host_buffers() {
+        host_buffer_copies(gpu, &moved, samples)?
+    } else {
+        staged_copies(gpu, &moved, samples)?
     };
     Ok(TieredCosts::two_tier(
         forward,
@@ -143,8 +235,43 @@ pub fn calibrate_disk<O: Operator>(
     dir: &Path,
     samples: usize,
 ) -> Result<TierCost> {
+    disk_round_trips(gpu, operator.levels(), operator.level_bytes(), dir, samples)
+}
+
+/// [`calibrate_disk`] for checkpoints stored in `format`: the files hold the encoded levels,
+/// and each save and restore also runs the format's kernels (as [`calibrate_stored`]).
+///
+/// # Errors
+/// As [`calibrate_disk`]; [`Error::Gpu`] if the format's kernels do not compile.
+pub fn calibrate_disk_stored<O: Operator>(
+    gpu: &Gpu,
+    operator: &O,
+    dir: &Path,
+    samples: usize,
+    format: CheckpointFormat,
+) -> Result<TierCost> {
+    let Some(codec) = Codec::new(gpu, format)? else {
+        return calibrate_disk(gpu, operator, dir, samples);
+    };
+    let stored = format.encoded_bytes_in(operator.level_bytes(), operator.level_parts());
+    let files = disk_round_trips(gpu, operator.levels(), stored, dir, samples)?;
+    let kernels = codec_costs(gpu, &codec, operator, samples)?;
+    Ok(TierCost {
+        write: files.write + kernels.write,
+        read: files.read + kernels.read,
+    })
+}
+
+/// Seconds, each a mean over `samples`, for a state of `levels` levels of `bytes` each to go
+/// to a file in `dir` through host memory, and back.
+fn disk_round_trips(
+    gpu: &Gpu,
+    levels: usize,
+    bytes: u64,
+    dir: &Path,
+    samples: usize,
+) -> Result<TierCost> {
     let samples = samples.max(1);
-    let (levels, bytes) = (operator.levels(), operator.level_bytes());
     // Random contents: a file system may treat zeros specially.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let words = usize::try_from(bytes / 4).unwrap_or(0);

@@ -126,7 +126,12 @@ pub struct RunPolicy {
     pub placement: Placement,
     /// Costs for [`Placement::Optimal`], in seconds: a forward step, a state's copy to host
     /// memory and back (`[STEP, TO_HOST, TO_GPU]`), and with a disk tier to and from it
-    /// (`[.., TO_DISK, FROM_DISK]`) [default: measured].
+    /// (`[.., TO_DISK, FROM_DISK]`) [default: measured]. With a lossy
+    /// [`checkpoint_format`](Self::checkpoint_format) they are needed (a lossy run's bits
+    /// depend on its schedule, which measured costs would tie to timing), copies of the
+    /// encoded state, followed by the format's kernels on a state, `[.., ENCODE, DECODE]`
+    /// ([`calibrate_stored`](crate::engine::calibrate_stored) measures them all): every
+    /// save and restore pays them, on the GPU too.
     pub costs: Option<Vec<f64>>,
     /// Stop each shot once its wavefield's energy is below this fraction of its peak after
     /// the source has ended, with online checkpointing in the memory of `snaps`.
@@ -202,12 +207,19 @@ impl RunPolicy {
                 "store_all keeps every state: no schedule applies, give one or the other",
             ));
         }
-        if !self.checkpoint_format.is_exact() && self.placement == Placement::Optimal {
+        if !self.checkpoint_format.is_exact()
+            && self.placement == Placement::Optimal
+            && self.costs.is_none()
+        {
             return Err(invalid(
-                "placement",
+                "costs",
                 format!(
-                    "placement by cost does not yet count the {} checkpoints' encoding kernels: \
-                     place by use (multistage) with a lossy checkpoint format, or keep f32",
+                    "placement by cost chooses which states a {} run stores from the costs, and \
+                     its bits depend on that: measured costs would make them depend on timing. \
+                     Give the costs in seconds, STEP,TO_HOST,TO_GPU (with a disk tier \
+                     ,TO_DISK,FROM_DISK), then ENCODE,DECODE for the format's kernels on a \
+                     state (gpurevolve::engine::calibrate_stored measures them), or place by \
+                     use (multistage)",
                     self.checkpoint_format
                 ),
             ));
@@ -270,13 +282,18 @@ impl RunPolicy {
                      snapshots (not store_all, not until_quiet): drop the costs, or ask for it",
                 ));
             }
-            let want = if self.disk.is_some() { 5 } else { 3 };
+            let lossy = !self.checkpoint_format.is_exact();
+            let want = 3 + 2 * usize::from(self.disk.is_some()) + 2 * usize::from(lossy);
             if costs.len() != want {
-                let form = if want == 5 {
-                    "STEP,TO_HOST,TO_GPU,TO_DISK,FROM_DISK"
-                } else {
-                    "STEP,TO_HOST,TO_GPU"
-                };
+                let form = format!(
+                    "STEP,TO_HOST,TO_GPU{}{}",
+                    if self.disk.is_some() {
+                        ",TO_DISK,FROM_DISK"
+                    } else {
+                        ""
+                    },
+                    if lossy { ",ENCODE,DECODE" } else { "" }
+                );
                 return Err(invalid(
                     "costs",
                     format!(
@@ -418,7 +435,12 @@ impl RunPolicy {
             Placement::Optimal if self.disk.is_some() => {
                 self.three_tier(snaps, state_bytes, measure, measure_disk)
             }
-            Placement::Optimal if self.schedule == ScheduleChoice::Levels => {
+            // The level schedule over tiers counts host copies but holds GPU levels for free:
+            // a lossy format's kernels cost at every save and restore, GPU ones too, and the
+            // state schedule over tiers counts them there.
+            Placement::Optimal
+                if self.schedule == ScheduleChoice::Levels && self.checkpoint_format.is_exact() =>
+            {
                 self.tiered_levels(snaps, state_bytes, measure)
             }
             Placement::Optimal => self.two_tier(snaps, state_bytes, measure),
@@ -453,20 +475,23 @@ impl RunPolicy {
             ));
         }
         let costs = match self.costs.as_deref() {
-            Some(&[forward, to_host, to_gpu, to_disk, from_disk]) => TieredCosts {
-                forward,
-                tiers: vec![
-                    TierCost::default(),
-                    TierCost {
-                        write: to_host,
-                        read: to_gpu,
-                    },
-                    TierCost {
-                        write: to_disk,
-                        read: from_disk,
-                    },
-                ],
-            },
+            Some(&[forward, to_host, to_gpu, to_disk, from_disk, ref codec @ ..]) => with_codec(
+                TieredCosts {
+                    forward,
+                    tiers: vec![
+                        TierCost::default(),
+                        TierCost {
+                            write: to_host,
+                            read: to_gpu,
+                        },
+                        TierCost {
+                            write: to_disk,
+                            read: from_disk,
+                        },
+                    ],
+                },
+                codec,
+            ),
             _ => {
                 let mut costs = measure()?;
                 let disk = if disk == 0 {
@@ -559,14 +584,28 @@ impl RunPolicy {
         measure: impl FnOnce() -> Result<TieredCosts>,
     ) -> Result<TieredCosts> {
         Ok(match self.costs.as_deref() {
-            Some(&[forward, write, read]) => {
-                TieredCosts::two_tier(forward, TierCost { write, read })
-            }
+            Some(&[forward, write, read, ref codec @ ..]) => with_codec(
+                TieredCosts::two_tier(forward, TierCost { write, read }),
+                codec,
+            ),
             // Nothing goes to the host: the plan is the GPU's alone whatever the copies cost.
             _ if !host => TieredCosts::two_tier(1.0, TierCost::default()),
             _ => measure()?,
         })
     }
+}
+
+/// Given costs with a lossy format's kernels, `[ENCODE, DECODE]` seconds a state: every save
+/// encodes and every restore decodes, on the GPU (whose copies are otherwise free) as below it.
+/// `codec` is empty for `f32`.
+fn with_codec(mut costs: TieredCosts, codec: &[f64]) -> TieredCosts {
+    if let &[encode, decode] = codec {
+        for tier in &mut costs.tiers {
+            tier.write += encode;
+            tier.read += decode;
+        }
+    }
+    costs
 }
 
 fn count(n: u64) -> Result<usize> {

@@ -74,8 +74,9 @@ pub struct TapeInfo {
 type Run<'g> = Revolver<'g, GpuBackend<'g, AcousticOperator<'g>>, AnySchedule>;
 
 /// How often a call that waits for the tape's thread asks its `watch` whether to go on
-/// ([`Tape::record_watched`], [`Tape::backward_watched`]): a Ctrl-C is heard within this
-/// and one step.
+/// ([`Tape::record_watched`], [`Tape::backward_watched`]; also once before the run starts): a
+/// Ctrl-C is heard within this and one step, or at the first step after a phase without steps
+/// (planning, building a batch's operator, reading the gradients back).
 pub const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 /// A `watch` that never stops a call.
@@ -159,9 +160,10 @@ impl Tape {
         Self::record_watched(gpu, shots, amplitudes, policy, &mut go_on)
     }
 
-    /// [`record`](Self::record), asking `watch` every [`WATCH_EVERY`] while the forward runs
-    /// whether to go on (a Ctrl-C check, a time limit): a `Break` stops the run at its next
-    /// step and the call returns [`Error::Interrupted`], with nothing held.
+    /// [`record`](Self::record), asking `watch` before the forward starts and every
+    /// [`WATCH_EVERY`] while it runs whether to go on (a Ctrl-C check, a time limit): a
+    /// `Break` stops the run at its next step and the call returns [`Error::Interrupted`], with
+    /// nothing held (or the tape, if the run had already ended).
     ///
     /// # Errors
     /// As [`record`](Self::record); [`Error::Interrupted`].
@@ -199,7 +201,8 @@ impl Tape {
         let job = GradientJob::new(shots, empty, policy)?;
         let (requests, inbox) = mpsc::channel();
         let (outbox, replies) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
+        // A stop asked before the run starts stops it at its first step.
+        let stop = Arc::new(AtomicBool::new(watch().is_break()));
         let stopped = Arc::clone(&stop);
         let worker = thread::Builder::new()
             .name("gpurevolve tape".into())
@@ -263,9 +266,10 @@ impl Tape {
         self.backward_watched(adjoint, keep, &mut go_on)
     }
 
-    /// [`backward`](Self::backward), asking `watch` every [`WATCH_EVERY`] while it runs
-    /// whether to go on: a `Break` stops the run at its next step and the call returns
-    /// [`Error::Interrupted`]; the checkpoints are then spent, as after any failed backward.
+    /// [`backward`](Self::backward), asking `watch` before it starts and every
+    /// [`WATCH_EVERY`] while it runs whether to go on: a `Break` stops the run at its next step
+    /// and the call returns [`Error::Interrupted`]; the checkpoints are then spent, as after
+    /// any failed backward (unless the run had already ended: then its gradient is returned).
     ///
     /// # Errors
     /// As [`backward`](Self::backward); [`Error::Interrupted`].
@@ -302,8 +306,9 @@ impl Tape {
             adjoint: adjoint.to_vec(),
             keep,
         };
-        // A stop asked of an earlier call that ended before its next step is forgotten.
-        self.stop.store(false, Ordering::Relaxed);
+        // A stop asked of an earlier call that ended before its next step is forgotten; one
+        // asked before this run starts stops it at its first step.
+        self.stop.store(watch().is_break(), Ordering::Relaxed);
         requests.send(request).map_err(|_| gone("the backward"))?;
         match wait(&self.replies, &self.stop, watch) {
             Some(Ok(Reply::Reversed(gradient))) => {
