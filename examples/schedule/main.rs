@@ -21,7 +21,6 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use gpurevolve::acoustic::{BoundaryKind, level_bytes_of};
 use gpurevolve::compression::CheckpointFormat;
 use gpurevolve::schedule::{
     Action, LevelOptimal, OnlineRun, Revolve, Schedule, ScheduleStats, StoreAll,
@@ -88,10 +87,10 @@ struct Args {
     #[arg(
         long,
         default_value = "cpml",
-        value_name = "cpml|sponge",
+        value_parser = ["cpml", "sponge"],
         requires = "grid"
     )]
-    boundary: BoundaryKind,
+    boundary: String,
     /// GPU bytes for checkpoints (the main job's --device-memory): also show, for this
     /// schedule in each checkpoint format, the checkpoint bytes it holds at its peak and what
     /// spills to host memory.
@@ -167,8 +166,7 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     let level_bytes = match &args.grid {
-        Some(grid) => level_bytes_of(grid, args.nbl, args.space_order, args.boundary)
-            .map_err(|e| format!("--grid: {e}"))?,
+        Some(grid) => grid_level_bytes(args, grid)?,
         None => args.level_bytes,
     };
     if level_bytes == 0 || !level_bytes.is_multiple_of(4) {
@@ -352,6 +350,27 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Bytes of a level of `grid` with the acoustic kernels' layout and absorbing layer.
+#[cfg(feature = "acoustic")]
+fn grid_level_bytes(args: &Args, grid: &[usize]) -> Result<u64, String> {
+    use gpurevolve::acoustic::{BoundaryKind, level_bytes_of};
+    let kind: BoundaryKind = args
+        .boundary
+        .parse()
+        .map_err(|e| format!("--boundary: {e}"))?;
+    level_bytes_of(grid, args.nbl, args.space_order, kind).map_err(|e| format!("--grid: {e}"))
+}
+
+/// Without the acoustic kernels the planner knows no grid layout.
+#[cfg(not(feature = "acoustic"))]
+fn grid_level_bytes(_: &Args, _: &[usize]) -> Result<u64, String> {
+    Err(
+        "--grid sizes a level as the acoustic kernels lay it out: build with the default \
+         features (or give --level-bytes)"
+            .into(),
+    )
 }
 
 /// A schedule's checkpoints in one format on a GPU of `--device-memory` bytes for them.

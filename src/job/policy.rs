@@ -129,9 +129,11 @@ pub struct RunPolicy {
     /// (`[.., TO_DISK, FROM_DISK]`) [default: measured]. With a lossy
     /// [`checkpoint_format`](Self::checkpoint_format) they are needed (a lossy run's bits
     /// depend on its schedule, which measured costs would tie to timing), copies of the
-    /// encoded state, followed by the format's kernels on a state, `[.., ENCODE, DECODE]`
-    /// ([`calibrate_stored`](crate::engine::calibrate_stored) measures them all): every
-    /// save and restore pays them, on the GPU too.
+    /// encoded state, followed by the format's kernels on a state, `[.., ENCODE, DECODE]`:
+    /// every save and restore pays them, on the GPU too.
+    /// [`calibrate_stored`](crate::engine::calibrate_stored) measures them and returns them
+    /// as the plan charges them: its GPU tier is `ENCODE, DECODE`, its host tier the copies
+    /// plus those.
     pub costs: Option<Vec<f64>>,
     /// Stop each shot once its wavefield's energy is below this fraction of its peak after
     /// the source has ended, with online checkpointing in the memory of `snaps`.
@@ -217,9 +219,9 @@ impl RunPolicy {
                     "placement by cost chooses which states a {} run stores from the costs, and \
                      its bits depend on that: measured costs would make them depend on timing. \
                      Give the costs in seconds, STEP,TO_HOST,TO_GPU (with a disk tier \
-                     ,TO_DISK,FROM_DISK), then ENCODE,DECODE for the format's kernels on a \
-                     state (gpurevolve::engine::calibrate_stored measures them), or place by \
-                     use (multistage)",
+                     ,TO_DISK,FROM_DISK) for the encoded state, then ENCODE,DECODE for the \
+                     format's kernels on a state (gpurevolve::engine::calibrate_stored \
+                     measures them), or place by use (multistage)",
                     self.checkpoint_format
                 ),
             ));
