@@ -305,44 +305,41 @@ fn a_watch_stops_a_recording_and_a_backward() {
         other => panic!("not interrupted: {other}"),
     };
     let nt = 2_000;
-    {
-        let (shots, _) = survey(&[16, 16], BoundaryKind::Cpml, nt, 1, 76);
-        let wavelets: Vec<Vec<f64>> = shots.iter().map(Problem::source_series).collect();
-        let mut asked = 0;
-        let e = Tape::record_watched(
-            Arc::clone(&gpu),
-            shots.clone(),
-            wavelets.clone(),
-            RunPolicy::default(),
-            &mut || {
-                asked += 1;
-                std::ops::ControlFlow::Break(())
-            },
-        )
+    let (shots, _) = survey(&[16, 16], BoundaryKind::Cpml, nt, 1, 76);
+    let wavelets: Vec<Vec<f64>> = shots.iter().map(Problem::source_series).collect();
+    let mut asked = 0;
+    let e = Tape::record_watched(
+        Arc::clone(&gpu),
+        shots.clone(),
+        wavelets.clone(),
+        RunPolicy::default(),
+        &mut || {
+            asked += 1;
+            std::ops::ControlFlow::Break(())
+        },
+    )
+    .unwrap_err();
+    assert!(asked >= 1);
+    assert!(steps_of(&e) < nt as u64 - 1, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Interrupted);
+    let mut tape = Tape::record(Arc::clone(&gpu), shots, wavelets, RunPolicy::default()).unwrap();
+    let mut rng = StdRng::seed_from_u64(77);
+    let adjoint: Vec<Vec<f64>> = tape
+        .traces()
+        .iter()
+        .map(|t| random_series(&mut rng, t.len()))
+        .collect();
+    let mut asked = 0;
+    let e = tape
+        .backward_watched(&adjoint, true, &mut || {
+            asked += 1;
+            std::ops::ControlFlow::Break(())
+        })
         .unwrap_err();
-        assert!(asked >= 1);
-        assert!(steps_of(&e) < nt as u64 - 1, "{e}");
-        assert_eq!(e.kind(), ErrorKind::Interrupted);
-        let mut tape =
-            Tape::record(Arc::clone(&gpu), shots, wavelets, RunPolicy::default()).unwrap();
-        let mut rng = StdRng::seed_from_u64(77);
-        let adjoint: Vec<Vec<f64>> = tape
-            .traces()
-            .iter()
-            .map(|t| random_series(&mut rng, t.len()))
-            .collect();
-        let mut asked = 0;
-        let e = tape
-            .backward_watched(&adjoint, true, &mut || {
-                asked += 1;
-                std::ops::ControlFlow::Break(())
-            })
-            .unwrap_err();
-        assert!(asked >= 1);
-        let planned = tape.info().plan.forward_steps() + nt as u64 - 1;
-        assert!(steps_of(&e) < planned, "{e}");
-        assert!(!tape.is_live());
-        let e = tape.backward(&adjoint, false).unwrap_err();
-        assert!(e.to_string().contains("spent"), "{e}");
-    }
+    assert!(asked >= 1);
+    let planned = tape.info().plan.forward_steps() + nt as u64 - 1;
+    assert!(steps_of(&e) < planned, "{e}");
+    assert!(!tape.is_live());
+    let e = tape.backward(&adjoint, false).unwrap_err();
+    assert!(e.to_string().contains("spent"), "{e}");
 }

@@ -116,13 +116,8 @@ impl Cpml {
         let mut next = layout.len();
         for &d in axes {
             profile[d] = axis_profile(e[d]);
-            slab_len[d] = 2
-                * width
-                * e.iter()
-                    .enumerate()
-                    .filter(|&(a, _)| a != d)
-                    .map(|(_, n)| n)
-                    .product::<usize>();
+            // The grid was allocated, so its slabs' sizes fit a usize.
+            slab_len[d] = slab_len_of(e, width, d).unwrap_or(usize::MAX);
             psi_offset[d] = next;
             next += 2 * slab_len[d];
         }
@@ -341,6 +336,14 @@ impl Cpml {
 }
 
 /// The axes of a grid: `x, z` in 2D, `x, y, z` in 3D.
+/// Values in axis `d`'s slab of one memory field on an `extended` grid with a layer of `width`
+/// cells: both sides of `d`, across the other axes; `None` when the count overflows.
+pub(crate) fn slab_len_of(extended: [usize; 3], width: usize, d: usize) -> Option<usize> {
+    (0..3)
+        .filter(|&a| a != d)
+        .try_fold(width.checked_mul(2)?, |acc, a| acc.checked_mul(extended[a]))
+}
+
 pub(crate) fn axes(dim: usize) -> &'static [usize] {
     if dim == 3 { &[0, 1, 2] } else { &[0, 2] }
 }

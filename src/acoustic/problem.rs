@@ -454,41 +454,33 @@ pub fn level_bytes_of(
         name: "shape",
         reason: format!("{shape:?} with {nbl} absorbing cells: a level's size overflows"),
     };
-    let e = |n: usize| n.checked_add(nbl.checked_mul(2)?);
-    let extended = match *shape {
-        [nx, nz] => [e(nx), Some(1), e(nz)],
-        [nx, ny, nz] => [e(nx), e(ny), e(nz)],
+    // The layout a problem on this grid would have (checked first: the planner may ask of
+    // grids far beyond memory), and the CPML's memory fields as the layer lays them out.
+    let grow = |n: usize| {
+        nbl.checked_mul(2)?
+            .checked_add(radius.checked_mul(2)?)?
+            .checked_add(n)
+    };
+    if shape.iter().any(|&n| grow(n).is_none()) {
+        return Err(too_large());
+    }
+    let dim = shape.len();
+    let [nx, ny, nz] = match *shape {
+        [nx, nz] => [nx, 1, nz],
+        [nx, ny, nz] => [nx, ny, nz],
         _ => unreachable!("checked: 2 or 3 sizes"),
     };
-    let [Some(ex), Some(ey), Some(ez)] = extended else {
-        return Err(too_large());
-    };
-    let extended = [ex, ey, ez];
-    let pad = |n: usize| n.checked_add(2 * radius);
-    let padded = if shape.len() == 2 {
-        [pad(ex), Some(1), pad(ez)]
-    } else {
-        [pad(ex), pad(ey), pad(ez)]
-    };
-    let product =
-        |sizes: &[Option<usize>]| sizes.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n?));
-    let mut len = product(&padded).ok_or_else(too_large)?;
+    let e = |n: usize| n + 2 * nbl;
+    let extended = [e(nx), if dim == 3 { e(ny) } else { 1 }, e(nz)];
+    let layout = Layout::new(dim, extended, radius);
+    let mut len = (layout.padded.iter())
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .ok_or_else(too_large)?;
     if boundary == BoundaryKind::Cpml && nbl > 0 {
-        let axes: &[usize] = if shape.len() == 3 {
-            &[0, 1, 2]
-        } else {
-            &[0, 2]
-        };
-        for &d in axes {
-            // Two memory fields an axis, each a slab of `nbl` cells on both sides.
-            let mut sizes: Vec<Option<usize>> = (0..3)
-                .filter(|&a| a != d)
-                .map(|a| Some(extended[a]))
-                .collect();
-            sizes.push(nbl.checked_mul(2));
-            let slab = product(&sizes).ok_or_else(too_large)?;
-            len = slab
-                .checked_mul(2)
+        for &d in super::cpml::axes(dim) {
+            // Two memory fields an axis.
+            len = super::cpml::slab_len_of(extended, nbl, d)
+                .and_then(|slab| slab.checked_mul(2))
                 .and_then(|aux| len.checked_add(aux))
                 .ok_or_else(too_large)?;
         }
