@@ -495,8 +495,21 @@ pub enum Action {
         /// Slot emptied.
         slot: usize,
     },
+    /// Make state `step` live from the live state `step + 1` and the state held in `slot`: the
+    /// live state's older levels are state `step`'s newer ones, and the held state (state `j`,
+    /// `step − q + 1 ≤ j < step` for `q` levels a state) holds its oldest, `u_{step−q+1}`.
+    /// Nothing runs and the live levels are not copied. Only for a schedule with a
+    /// [`LevelBudget`](crate::schedule::LevelBudget) that allows joins, run by a backend whose
+    /// states are level buffers ([`LevelOptimal::with_joins`](crate::schedule::LevelOptimal::with_joins)).
+    Join {
+        /// Step of the state made live.
+        step: u64,
+        /// Slot of the held state that gives its oldest level.
+        slot: usize,
+    },
     /// Run step `step` forward from the live state while recording what its adjoint needs, then
-    /// run the adjoint of step `step`. Consumes the live state: a `Restore` must follow before
+    /// run the adjoint of step `step`. The live state's levels stay in the working buffers
+    /// (an adjoint reads them), but only a `Join` below it or a `Restore` may follow before
     /// the next `Advance`, `Save` or `Reverse`.
     Reverse {
         /// The step reversed.
@@ -514,6 +527,9 @@ impl fmt::Display for Action {
             Action::Restore { step, slot } => write!(f, "restore state {step} from slot {slot}"),
             Action::Free { step, slot } => write!(f, "free slot {slot} (state {step})"),
             Action::Reverse { step } => write!(f, "reverse step {step}"),
+            Action::Join { step, slot } => {
+                write!(f, "join state {step} from the live state and slot {slot}")
+            }
             Action::End => f.write_str("end"),
         }
     }
@@ -588,6 +604,16 @@ pub enum Violation {
         /// The budget.
         budget: u64,
     },
+    /// A join from a schedule without a level budget that allows joins.
+    JoinNotAllowed,
+    /// A join whose held state does not hold the level it needs: state `held` for state
+    /// `step`, which needs `step − q + 1 ≤ held < step`.
+    JoinTooFar {
+        /// The state joined.
+        step: u64,
+        /// The state the slot holds.
+        held: Option<u64>,
+    },
     /// An action after `End`.
     ActionAfterEnd,
     /// The schedule stopped without `End`.
@@ -653,6 +679,13 @@ impl fmt::Display for Violation {
                 write!(f, "ends with {remaining} steps not reversed")
             }
             Violation::EndWithHeldSlots { held } => write!(f, "ends with {held} slots still held"),
+            Violation::JoinNotAllowed => f.write_str(
+                "joins need a schedule whose level budget allows them (LevelOptimal::with_joins)",
+            ),
+            Violation::JoinTooFar { step, held } => write!(
+                f,
+                "state {step} cannot join with state {held:?}: the held state must be below it by fewer steps than a state has levels"
+            ),
             Violation::LevelBudgetExceeded { held, budget } => write!(
                 f,
                 "holds {held} time levels, above the schedule's budget of {budget}"

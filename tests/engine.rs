@@ -108,6 +108,9 @@ fn check(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: AnySchedule) 
     );
     assert_eq!(stats.forward_steps, planned, "{label}");
     assert_eq!(stats.reverse_steps, n);
+    if schedule.level_budget().is_some_and(|b| b.joins) {
+        assert!(stats.joins > 0, "{label}: no state joined");
+    }
     if let AnySchedule::Revolve(r) = &schedule {
         let s = r.snaps();
         assert_eq!(
@@ -179,6 +182,17 @@ fn checkpointed_gradient_is_the_store_all_gradient_2d() {
                 AnySchedule::Levels(LevelOptimal::from_rest(n, levels, 2).unwrap()),
             );
         }
+        // Joins: states made of the reversed state's levels and one held level, never run.
+        for (levels, from_rest) in [(2, false), (5, false), (8, false), (1, true), (6, true)] {
+            let plan = if from_rest {
+                LevelOptimal::from_rest(n, levels, 2)
+            } else {
+                LevelOptimal::new(n, levels, 2)
+            };
+            let joined = plan.unwrap().with_joins();
+            assert!(joined.joins());
+            check(&gpu, &problem, &observed, AnySchedule::Levels(joined));
+        }
     }
 }
 
@@ -203,6 +217,12 @@ fn checkpointed_gradient_is_the_store_all_gradient_3d() {
             &problem,
             &observed,
             AnySchedule::Levels(LevelOptimal::new(30, 7, 2).unwrap()),
+        );
+        check(
+            &gpu,
+            &problem,
+            &observed,
+            AnySchedule::Levels(LevelOptimal::new(30, 7, 2).unwrap().with_joins()),
         );
     }
 }

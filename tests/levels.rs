@@ -75,6 +75,149 @@ fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Optio
     None
 }
 
+/// The fewest advances over every sequence of the engine's moves, joins included: advance,
+/// save the live state (its levels shared with held neighbours, within `budget`), free or
+/// restore a held state, reverse the next step (its state's levels stay in the working
+/// buffers), and join: make state `k` live from live (or just reversed) state `k + 1` and a
+/// held state `j`, `k − q + 1 ≤ j < k`. Dijkstra over (next step to reverse, state in the
+/// working buffers, held states).
+fn brute_force_with_joins(n: u8, budget: usize, q: u8, initial_free: bool) -> Option<u64> {
+    type Node = (u8, u8, Vec<u8>);
+    let start: Node = (n, 0, if initial_free { vec![0] } else { vec![] });
+    let mut best: HashMap<Node, u64> = HashMap::from([(start.clone(), 0)]);
+    let mut heap = BinaryHeap::from([Reverse((0u64, start))]);
+    while let Some(Reverse((cost, node))) = heap.pop() {
+        if best.get(&node).is_some_and(|&b| b < cost) {
+            continue;
+        }
+        let (end, live, held) = &node;
+        let (end, live) = (*end, *live);
+        if end == 0 {
+            return Some(cost);
+        }
+        // `live` is in the working buffers; it was just reversed when `live == end`.
+        let mut next: Vec<(u64, Node)> = Vec::new();
+        if live < end {
+            if live + 1 < end {
+                next.push((1, (end, live + 1, held.clone())));
+            }
+            if live + 1 == end {
+                next.push((0, (live, live, held.clone())));
+            }
+            if !held.contains(&live) {
+                let mut h = held.clone();
+                h.push(live);
+                h.sort_unstable();
+                if levels_of(&h, q, initial_free) <= budget {
+                    next.push((0, (end, live, h)));
+                }
+            }
+        }
+        for (i, &k) in held.iter().enumerate() {
+            if k < end && k != live {
+                next.push((0, (end, k, held.clone())));
+            }
+            let mut h = held.clone();
+            h.remove(i);
+            next.push((0, (end, live, h)));
+        }
+        if let Some(k) = live.checked_sub(1)
+            && k < end
+            && held.iter().any(|&j| j < k && j + q > k)
+        {
+            next.push((0, (end, k, held.clone())));
+        }
+        for (dc, n) in next {
+            let c = cost + dc;
+            if best.get(&n).is_none_or(|&b| c < b) {
+                best.insert(n.clone(), c);
+                heap.push(Reverse((c, n)));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn with_joins_the_plan_is_optimal_over_every_schedule_of_engine_moves() {
+    for per_state in 2..=3u8 {
+        for n in 1..=10u8 {
+            for initial_free in [false, true] {
+                let least = if initial_free { 0 } else { per_state as u64 };
+                for budget in least..=per_state as u64 + 6 {
+                    let exhaustive =
+                        brute_force_with_joins(n, budget as usize, per_state, initial_free)
+                            .unwrap();
+                    let plan = if initial_free {
+                        LevelOptimal::from_rest(n as u64, budget, per_state as u64)
+                    } else {
+                        LevelOptimal::new(n as u64, budget, per_state as u64)
+                    };
+                    let whole = plan.unwrap();
+                    let joined = whole.clone().with_joins();
+                    let stats = simulate(joined.clone()).unwrap();
+                    let label = format!(
+                        "n = {n}, {budget} levels, {per_state} a state, from rest {initial_free}"
+                    );
+                    assert_eq!(joined.advances(), exhaustive, "{label}: the programme");
+                    assert_eq!(stats.advances, exhaustive, "{label}: the actions");
+                    assert!(stats.peak_levels <= budget, "{label}: {stats:?}");
+                    assert!(exhaustive <= whole.advances(), "{label}");
+                }
+            }
+        }
+    }
+}
+
+/// The table: total forward steps (advances and the recording step) within `2s`
+/// levels, state 0 held, against the whole-state schedule's.
+#[test]
+fn joins_reach_the_exhaustive_searchs_figures() {
+    for (n, s, whole, joined) in [(5, 2, 6, 5), (8, 3, 11, 9), (9, 3, 13, 11), (9, 4, 10, 9)] {
+        let plan = LevelOptimal::new(n, 2 * s, 2).unwrap();
+        assert_eq!(
+            simulate(plan.clone())
+                .unwrap()
+                .state_adjoint_total_forward(),
+            whole
+        );
+        let stats = simulate(plan.with_joins()).unwrap();
+        assert_eq!(stats.state_adjoint_total_forward(), joined, "({n}, {s})");
+        assert_eq!(
+            Some(stats.state_adjoint_total_forward() - 1),
+            brute_force_with_joins(n as u8, 2 * s as usize, 2, false)
+        );
+    }
+}
+
+#[test]
+fn random_plans_with_joins_are_valid_within_budget_and_never_worse() {
+    let seed: u64 = rand::random();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..30 {
+        let n = rng.random_range(2..1500u64);
+        let per_state = rng.random_range(2..=3u64);
+        let levels = rng.random_range(per_state..=per_state * 30);
+        let from_rest = rng.random_bool(0.5);
+        let whole = if from_rest {
+            LevelOptimal::from_rest(n, levels, per_state)
+        } else {
+            LevelOptimal::new(n, levels, per_state)
+        }
+        .unwrap();
+        let joined = whole.clone().with_joins();
+        let label =
+            format!("seed {seed}: n = {n}, {levels} levels of {per_state}, rest {from_rest}");
+        assert!(joined.joins(), "{label}");
+        // The simulator checks every action, joins included, against the declared budget.
+        let stats = simulate(joined.clone()).unwrap();
+        assert_eq!(stats.advances, joined.advances(), "{label}");
+        assert!(stats.peak_levels <= levels, "{label}");
+        assert!(stats.peak_slots <= joined.slot_capacity(), "{label}");
+        assert!(joined.advances() <= whole.advances(), "{label}");
+    }
+}
+
 #[test]
 fn the_plan_is_optimal_over_every_whole_state_schedule() {
     for per_state in 1..=3u8 {
@@ -223,6 +366,7 @@ impl Schedule for WithBudget {
             per_state: 2,
             levels: self.1,
             initial_free: false,
+            joins: false,
         })
     }
 }

@@ -189,7 +189,8 @@ pub fn schedule(
                     line((x.saturating_sub(2), y + d), (x + 2, y + d), c);
                 }
             }
-            Action::Restore { step, slot } => {
+            // A join reads one level of the slot's state: drawn as a restore.
+            Action::Restore { step, slot } | Action::Join { step, slot } => {
                 let c = if on_host(slot) {
                     restore_host
                 } else {

@@ -270,6 +270,8 @@ pub fn classic_gradient(problem: &Lorenz96, schedule: impl Schedule) -> (Gradien
             Action::Save { slot, .. } => slots[slot] = live.clone(),
             Action::Restore { slot, .. } => live = slots[slot].clone(),
             Action::Free { slot, .. } => slots[slot] = None,
+            // Only level schedules join, and this state is one vector, not levels.
+            Action::Join { .. } => unreachable!("Revolve's schedules never join"),
             Action::Reverse { step: k } => {
                 let x = live.take().expect("the schedule reverses the live state");
                 let next = step(&x, forcing, dt);

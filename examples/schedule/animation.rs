@@ -176,7 +176,7 @@ pub fn write(
                 }
                 held[slot] = Some(step);
             }
-            Action::Restore { step, .. } => live = Some(step),
+            Action::Restore { step, .. } | Action::Join { step, .. } => live = Some(step),
             Action::Free { slot, .. } => {
                 if let Some(s) = held.get_mut(slot) {
                     *s = None;

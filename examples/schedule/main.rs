@@ -624,7 +624,8 @@ fn draw(
                     y(t)
                 );
             }
-            Action::Restore { step, .. } => {
+            // A join restores too: drawn as one, at the state it makes live.
+            Action::Restore { step, .. } | Action::Join { step, .. } => {
                 let _ = writeln!(
                     svg,
                     "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{r:.1}\" fill=\"none\" stroke=\"#ff7f0e\"/>",

@@ -771,6 +771,28 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         Ok(u64::from(next.is_some()))
     }
 
+    /// The live state's levels but its newest, then one level of the held state, restored
+    /// as any restore is (a spilled or encoded state comes back whole; one level of it is
+    /// kept).
+    fn join(&mut self, live: &GpuState, slot: usize, held: u64, step: u64) -> Result<GpuState> {
+        debug_assert_eq!(live.step, step + 1);
+        let q = live.levels.len() as u64;
+        let below = self.restore(slot, held)?;
+        // State `held` is u_held, …: u_{step−q+1} is `held − (step − q + 1)` levels down.
+        let oldest = (held + q)
+            .checked_sub(step + 1)
+            .and_then(|i| below.levels.get(i as usize))
+            .cloned()
+            .ok_or_else(|| slot_error(slot))?;
+        let mut levels: Vec<_> = live.levels.iter().skip(1).cloned().collect();
+        levels.push(oldest);
+        Ok(GpuState { step, levels })
+    }
+
+    fn joins_levels(&self) -> bool {
+        true
+    }
+
     fn adjoint_needs_next(&self) -> bool {
         self.operator.adjoint_needs_next() || self.options.recompute_in_reverse
     }

@@ -181,6 +181,10 @@ pub struct Revolver<'a, B: Backend, S: Schedule> {
     /// Step evaluations the whole run will make, as [`Progress::total`] reports them.
     progress_total: u64,
     live: Option<B::State>,
+    /// The state just reversed, kept for a join below it when the schedule joins.
+    reversed: Option<B::State>,
+    /// Whether the schedule joins states ([`Action::Join`]).
+    joins: bool,
     /// Steps below this have run with `record = true`.
     recorded: u64,
     stats: RunStats,
@@ -213,6 +217,14 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
                     .into(),
             });
         }
+        let joins = schedule.level_budget().is_some_and(|b| b.joins);
+        if joins && !backend.joins_levels() {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: "it joins states (Action::Join), which needs states that are level                          buffers (the GPU backend): plan without LevelOptimal::with_joins"
+                    .into(),
+            });
+        }
         let checker = Simulator::for_schedule(&schedule);
         let progress_total = plan.map_or(0, |p| {
             planned_forward(&p, backend.adjoint_needs_next()) + p.reverse_steps
@@ -226,6 +238,8 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
             plan,
             progress_total,
             live: None,
+            reversed: None,
+            joins,
             recorded: 0,
             stats: RunStats::default(),
             peaks: Vec::new(),
@@ -510,8 +524,29 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
                 self.account_checkpoints();
             }
             Action::Restore { step, slot } => {
+                self.reversed = None;
                 self.live = Some(self.backend.restore(slot, step)?);
                 self.stats.restores += 1;
+            }
+            Action::Join { step, slot } => {
+                // The checker confirmed state `step + 1` is live or just reversed, and what
+                // the slot holds.
+                let above = match (self.live.take(), self.reversed.take()) {
+                    (Some(live), _) | (None, Some(live)) => live,
+                    (None, None) => {
+                        return Err(Error::InvalidSchedule {
+                            index: self.checker.stats().actions.saturating_sub(1),
+                            action: Some(action),
+                            violation: Violation::NotLive {
+                                needed: step + 1,
+                                live: None,
+                            },
+                        });
+                    }
+                };
+                let held = self.checker.held_in(slot).unwrap_or(0);
+                self.live = Some(self.backend.join(&above, slot, held, step)?);
+                self.stats.joins += 1;
             }
             Action::Free { step, slot } => {
                 self.backend.free(slot, step)?;
@@ -521,9 +556,11 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
                 let state = self.live(action, step)?;
                 let record = step >= self.recorded;
                 self.recorded = self.recorded.max(step + 1);
+                // A schedule that joins keeps the reversed state's levels (an adjoint reads
+                // them) for a join below it; otherwise what nothing else holds can be reused.
+                self.reversed = self.joins.then(|| state.clone());
                 self.stats.forward_steps += self.backend.reverse(state, step, record)?;
                 self.stats.reverse_steps += 1;
-                // The live state is consumed; what nothing else holds can be reused.
                 self.live = None;
                 self.after_step()?;
             }

@@ -21,6 +21,9 @@ pub struct RunStats {
     pub restores: u64,
     /// Checkpoints dropped.
     pub frees: u64,
+    /// States joined from the live state and one held level ([`Action::Join`](crate::schedule::Action::Join)).
+    #[serde(default)]
+    pub joins: u64,
     /// Bytes copied to take or restore checkpoints ([`Store::bytes_copied`](super::Store::bytes_copied)).
     /// With the GPU backend only copies between tiers count (each tier's
     /// [`bytes_out`](TierStats::bytes_out) and [`bytes_in`](TierStats::bytes_in)): a

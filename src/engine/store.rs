@@ -93,6 +93,34 @@ pub trait Backend: Store {
     /// Whatever the backend reports.
     fn reverse(&mut self, state: Self::State, k: u64, record: bool) -> Result<u64>;
 
+    /// State `step` from the live state `step + 1` (`live`, whose older levels are state
+    /// `step`'s newer ones) and the oldest level, `u_{step−q+1}`, of the state `held` in
+    /// `slot` ([`Action::Join`]). The default refuses: only a backend whose states are level
+    /// buffers can join ([`joins_levels`](Self::joins_levels)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) from the default; whatever
+    /// the store reports.
+    fn join(
+        &mut self,
+        live: &Self::State,
+        slot: usize,
+        held: u64,
+        step: u64,
+    ) -> Result<Self::State> {
+        let _ = (live, slot, held, step);
+        Err(crate::Error::InvalidArgument {
+            name: "schedule",
+            reason: "it joins states (Action::Join), which this backend cannot: plan without                      LevelOptimal::with_joins"
+                .into(),
+        })
+    }
+
+    /// Whether [`join`](Self::join) works: the states are level buffers. The default says no.
+    fn joins_levels(&self) -> bool {
+        false
+    }
+
     /// Whether a reverse recomputes its step (Revolve's cost model) or needs state `k` alone.
     /// The default says it recomputes.
     fn adjoint_needs_next(&self) -> bool {

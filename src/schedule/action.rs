@@ -117,6 +117,10 @@ pub struct LevelBudget {
     /// Whether state 0 costs nothing: an engine rebuilds it (an operator that
     /// [starts at rest](crate::engine::Operator::starts_at_rest)) instead of holding it.
     pub initial_free: bool,
+    /// Whether the schedule joins states ([`Action::Join`]): the engine then keeps a reversed
+    /// state's levels for the join that follows, and refuses a backend whose states are not
+    /// level buffers.
+    pub joins: bool,
 }
 
 /// What a schedule did, as counted by [`simulate`](super::simulate()).
@@ -138,6 +142,9 @@ pub struct ScheduleStats {
     pub restores: u64,
     /// `Free` actions.
     pub frees: u64,
+    /// `Join` actions: states made live from the live state and one held level.
+    #[serde(default)]
+    pub joins: u64,
     /// Most slots held at once.
     pub peak_slots: usize,
     /// Most time levels held at once by saved states, a state being

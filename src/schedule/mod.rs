@@ -76,6 +76,7 @@
 mod action;
 mod any;
 mod cost_optimal;
+mod joins;
 mod levels;
 mod multistage;
 mod online;

@@ -380,6 +380,10 @@ impl Segment {
                 step: step + start,
                 slot: slot(s),
             },
+            Action::Join { step, slot: s } => Action::Join {
+                step: step + start,
+                slot: slot(s),
+            },
             Action::Free { step, slot: s } => {
                 let mapped = Action::Free {
                     step: step + start,

@@ -63,7 +63,10 @@ pub fn planned<S: Schedule>(schedule: S) -> Result<Planned> {
     let mut slot_uses = vec![0u64; schedule.slot_capacity()];
     for action in schedule {
         sim.check(action)?;
-        if let Action::Save { slot, .. } | Action::Restore { slot, .. } = action {
+        if let Action::Save { slot, .. }
+        | Action::Restore { slot, .. }
+        | Action::Join { slot, .. } = action
+        {
             slot_uses[slot] += 1; // in range: checked above
         }
     }
@@ -84,6 +87,11 @@ pub(crate) struct Simulator {
     /// its slots ([`Schedule::tiers`]), those on the GPU only.
     counted: Option<Vec<bool>>,
     live: Option<u64>,
+    /// The state whose levels the working buffers still hold after its reverse: a `Join`
+    /// below it may follow.
+    reversed: Option<u64>,
+    /// Levels a state, for a schedule that joins.
+    joins: Option<u64>,
     end: u64,
     ended: bool,
     stats: ScheduleStats,
@@ -99,6 +107,8 @@ impl Simulator {
             levels: budget.map(Levels::new),
             counted: None,
             live: Some(0),
+            reversed: None,
+            joins: budget.filter(|b| b.joins).map(|b| b.per_state.max(1)),
             end: steps,
             ended: false,
             stats: ScheduleStats {
@@ -170,6 +180,11 @@ impl Simulator {
     }
 
     /// Slots held now.
+    /// The state `slot` holds.
+    pub(crate) fn held_in(&self, slot: usize) -> Option<u64> {
+        self.slots.get(slot).copied().flatten()
+    }
+
     pub(crate) fn held(&self) -> usize {
         self.held
     }
@@ -258,7 +273,33 @@ impl Simulator {
             Action::Restore { step, slot } => {
                 self.holding(slot, step)?;
                 self.live = Some(step);
+                self.reversed = None;
                 self.stats.restores += 1;
+            }
+            Action::Join { step, slot } => {
+                let Some(q) = self.joins else {
+                    return Err(Violation::JoinNotAllowed);
+                };
+                let above = step + 1;
+                if self.live != Some(above) && self.reversed != Some(above) {
+                    return Err(Violation::NotLive {
+                        needed: above,
+                        live: self.live,
+                    });
+                }
+                if step >= self.end {
+                    return Err(Violation::ReverseOutOfOrder {
+                        step,
+                        expected: self.end.checked_sub(1),
+                    });
+                }
+                let held = *self.slot(slot)?;
+                if !held.is_some_and(|j| j < step && j + q > step) {
+                    return Err(Violation::JoinTooFar { step, held });
+                }
+                self.live = Some(step);
+                self.reversed = None;
+                self.stats.joins += 1;
             }
             Action::Free { step, slot } => {
                 *self.holding(slot, step)? = None;
@@ -276,6 +317,7 @@ impl Simulator {
                 }
                 self.require_live(step)?;
                 self.live = None;
+                self.reversed = Some(step);
                 self.end = step;
                 self.stats.reverse_steps += 1;
                 self.stats.total_forward += 1;

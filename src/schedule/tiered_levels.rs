@@ -527,6 +527,7 @@ impl Schedule for TieredLevels {
             per_state: self.per_state,
             levels: self.levels,
             initial_free: self.initial_free,
+            joins: false,
         })
     }
 
