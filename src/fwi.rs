@@ -49,7 +49,9 @@ pub enum Checkpointing {
     StoreAll,
     /// The fewest forward steps within this many time levels of checkpoint memory (two a
     /// snapshot, consecutive states sharing one, state 0 rebuilt rather than held):
-    /// [`LevelOptimal::from_rest`], for the acoustic adjoint that needs only its state. Beyond
+    /// [`LevelOptimal::from_rest`] [with joins](LevelOptimal::with_joins) (a state rebuilt
+    /// from the one just reversed and one held level), for the acoustic adjoint that needs only
+    /// its state. Beyond
     /// what plans in about a second ([`MAX_PLAN_CELLS`](crate::schedule::MAX_PLAN_CELLS))
     /// Revolve's schedule in the same memory (half as many snapshots, and state 0's), with a
     /// warning in the log.
@@ -127,8 +129,10 @@ impl Checkpointing {
     pub fn schedule(&self, steps: u64) -> Result<AnySchedule> {
         Ok(match *self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
+            // With joins: every path that runs these is the GPU backend, whose states are
+            // level buffers.
             Checkpointing::Levels(levels) => match LevelOptimal::from_rest(steps, levels, 2) {
-                Ok(plan) => AnySchedule::Levels(plan),
+                Ok(plan) => AnySchedule::Levels(plan.with_joins()),
                 Err(e @ Error::PlanTooLarge { .. }) => {
                     let snaps = (levels / 2 + 1).clamp(1, steps);
                     log::warn!("{e}: using Revolve with {snaps} snapshots instead");

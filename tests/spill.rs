@@ -61,28 +61,35 @@ fn level_schedule_spilled(gpu: &Gpu, kind: BoundaryKind) {
     );
     let reference = reference(gpu, &problem, &observed);
     let state = 2 * problem.level_bytes();
-    let schedule = LevelOptimal::new(STEPS, 2 * SNAPS + 1, 2).unwrap();
-    let slots = schedule.slot_capacity() as u64;
-    for device_slots in [0, 1, 3, slots] {
-        let options = RevolverOptions {
-            device_budget: Some(device_slots * state),
-            ..RevolverOptions::default()
-        };
-        let operator = AcousticOperator::new(gpu, &problem, &observed).unwrap();
-        let mut revolver = Revolver::new(gpu, operator, schedule.clone(), options).unwrap();
-        let planned = revolver.planned_forward_steps().unwrap();
-        let stats = revolver.apply_reverse().unwrap();
-        let info = revolver.operator().finish().unwrap();
-        let label = format!("{kind:?}: levels, {device_slots} of {slots} slots on the device");
-        assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
-        assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
-        assert_eq!(stats.forward_steps, planned, "{label}");
-        assert_eq!(planned, schedule.advances() + 1, "{label}");
-        assert_eq!(
-            stats.tier(Tier::HOST).saves > 0,
-            device_slots < slots,
-            "{label}: {stats:?}"
-        );
+    let whole = LevelOptimal::new(STEPS, 2 * SNAPS + 1, 2).unwrap();
+    // With joins, a join from a spilled slot brings its state back and keeps one level.
+    for schedule in [whole.clone(), whole.with_joins()] {
+        let slots = schedule.slot_capacity() as u64;
+        for device_slots in [0, 1, 3, slots] {
+            let options = RevolverOptions {
+                device_budget: Some(device_slots * state),
+                ..RevolverOptions::default()
+            };
+            let operator = AcousticOperator::new(gpu, &problem, &observed).unwrap();
+            let mut revolver = Revolver::new(gpu, operator, schedule.clone(), options).unwrap();
+            let planned = revolver.planned_forward_steps().unwrap();
+            let stats = revolver.apply_reverse().unwrap();
+            let info = revolver.operator().finish().unwrap();
+            let label = format!(
+                "{kind:?}: levels (joins: {}), {device_slots} of {slots} slots on the device",
+                schedule.joins()
+            );
+            assert_eq!(stats.joins > 0, schedule.joins(), "{label}");
+            assert_eq!(bits(&info.gradient), bits(&reference.gradient), "{label}");
+            assert_eq!(info.misfit.to_bits(), reference.misfit.to_bits(), "{label}");
+            assert_eq!(stats.forward_steps, planned, "{label}");
+            assert_eq!(planned, schedule.advances() + 1, "{label}");
+            assert_eq!(
+                stats.tier(Tier::HOST).saves > 0,
+                device_slots < slots,
+                "{label}: {stats:?}"
+            );
+        }
     }
 }
 

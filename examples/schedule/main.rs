@@ -151,6 +151,23 @@ fn level_plan(steps: u64, snaps: u64) -> Result<Result<ScheduleStats, String>, S
     }
 }
 
+/// The level schedule with joins in the same memory ([`LevelOptimal::with_joins`]), or `None`
+/// where it is not planned (too large for the whole-state programme, or for the joins', whose
+/// planning is `O(n²·l)`: the whole-state schedule then stands).
+fn joined_level_plan(steps: u64, snaps: u64) -> Result<Option<ScheduleStats>, String> {
+    match LevelOptimal::new(steps, 2 * snaps, 2) {
+        Ok(plan) => {
+            let joined = plan.with_joins();
+            if !joined.joins() {
+                return Ok(None);
+            }
+            Ok(Some(simulate(joined).map_err(|e| e.to_string())?))
+        }
+        Err(gpurevolve::Error::PlanTooLarge { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let snaps = match (args.snaps, args.factor, args.store_all) {
         (Some(s), _, _) => s,
@@ -212,6 +229,11 @@ fn run(args: &Args) -> Result<(), String> {
         Ok(classic)
     } else {
         level_plan(args.steps, snaps)?
+    };
+    let joined = if args.store_all {
+        None
+    } else {
+        joined_level_plan(args.steps, snaps)?
     };
     let (level_stats, fallback) = match &levels {
         Ok(stats) => (*stats, None),
@@ -294,6 +316,7 @@ fn run(args: &Args) -> Result<(), String> {
                 reps,
                 &classic,
                 &level_stats,
+                joined.as_ref(),
                 &online,
                 fallback.is_some(),
                 format,
@@ -307,6 +330,7 @@ fn run(args: &Args) -> Result<(), String> {
             reps,
             &classic,
             &level_stats,
+            joined.as_ref(),
             &online,
             fallback.is_some(),
         );
@@ -438,6 +462,9 @@ struct PlannerJson<'a> {
     level_total_forward: u64,
     level_peak_levels: u64,
     level_fallback: bool,
+    /// The level schedule with joins in the same memory (`None`: not planned).
+    level_joins_total_forward: Option<u64>,
+    level_joins_peak_levels: Option<u64>,
     online_total_forward: u64,
     online_state_adjoint_total_forward: u64,
     /// The checkpoint format, the memory given (in f32 snapshots), and for a lossy format the
@@ -460,6 +487,7 @@ fn json<'a>(
     reps: u64,
     s: &ScheduleStats,
     levels: &ScheduleStats,
+    joined: Option<&ScheduleStats>,
     online: &ScheduleStats,
     fallback: bool,
     (checkpoint_format, memory_snaps, f32_level_total_forward): (&'a str, u64, Option<u64>),
@@ -484,6 +512,8 @@ fn json<'a>(
         level_total_forward: levels.state_adjoint_total_forward(),
         level_peak_levels: levels.peak_levels,
         level_fallback: fallback,
+        level_joins_total_forward: joined.map(|j| j.state_adjoint_total_forward()),
+        level_joins_peak_levels: joined.map(|j| j.peak_levels),
         online_total_forward: online.total_forward,
         online_state_adjoint_total_forward: online.state_adjoint_total_forward(),
         checkpoint_format,
@@ -496,12 +526,14 @@ fn json<'a>(
     serde_json::to_string(&report).unwrap_or_default()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_table(
     name: &str,
     snaps: u64,
     reps: u64,
     s: &ScheduleStats,
     levels: &ScheduleStats,
+    joined: Option<&ScheduleStats>,
     online: &ScheduleStats,
     fallback: bool,
 ) {
@@ -510,7 +542,11 @@ fn print_table(
     } else {
         levels.state_adjoint_total_forward().to_string()
     };
-    let rows: [(&str, String); 17] = [
+    let joins_row = joined.map_or_else(
+        || "not planned".to_owned(),
+        |j| j.state_adjoint_total_forward().to_string(),
+    );
+    let rows: [(&str, String); 18] = [
         ("schedule", name.to_owned()),
         ("steps (n)", s.steps.to_string()),
         ("snapshots (s)", snaps.to_string()),
@@ -523,6 +559,7 @@ fn print_table(
         ),
         ("levels (2s): forward steps", level_row),
         ("levels: peak levels held", levels.peak_levels.to_string()),
+        ("levels with joins", joins_row),
         (
             "online (n unknown): n + p",
             online.total_forward.to_string(),

@@ -40,7 +40,9 @@ pub fn plan<'py>(
 /// One action of a schedule. `kind` is one of `"advance"` (run the live state forward from
 /// state `start` to state `stop`), `"save"` (keep the live state, state `step`, in `slot`),
 /// `"restore"` (make state `step` from `slot` the live state), `"free"` (empty `slot`),
-/// `"reverse"` (run step `step` forward recording, then its adjoint; a restore follows) and
+/// `"reverse"` (run step `step` forward recording, then its adjoint; a restore or a join
+/// follows), `"join"` (make state `step` live from the live state `step + 1`'s older levels and
+/// the oldest level it needs from the state in `slot`; only level schedules with joins) and
 /// `"end"`. Fields that do not apply are `None`.
 #[pyclass(module = "gpurevolve", frozen, get_all, eq)]
 #[derive(Clone, PartialEq)]
@@ -89,6 +91,12 @@ impl From<RustAction> for Action {
             RustAction::Reverse { step } => Action {
                 kind: "reverse",
                 step: Some(step),
+                ..base
+            },
+            RustAction::Join { step, slot } => Action {
+                kind: "join",
+                step: Some(step),
+                slot: Some(slot),
                 ..base
             },
             _ => base,
