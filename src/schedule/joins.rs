@@ -25,10 +25,15 @@
 //! An operator that starts at rest has a base 0 that holds nothing: saves above it share no
 //! level with it. The tests check the programme against an exhaustive search over every
 //! sequence of engine moves (advance, save, free, restore, join, reverse) for small `n`, and
-//! the simulator checks every generated schedule's level budget. Planning is `O(n²·l)` (no
-//! window: the three costs' minimisers are not known to move monotonically), so a plan beyond
-//! [`MAX_PLAN_EVALUATIONS`](super::MAX_PLAN_EVALUATIONS) split points falls back to the
-//! whole-state programme.
+//! the simulator checks every generated schedule's level budget.
+//!
+//! **Planning time.** As the whole-state programme, split points where a save costs a whole
+//! state are searched in a window around the previous row's minimisers (checked cell by cell
+//! against the full search, [`Search`]); the range between the first and last minimiser is
+//! searched whole, and ties make it wide at scale: 10⁴ steps × 100 levels passes
+//! [`MAX_PLAN_EVALUATIONS`](super::MAX_PLAN_EVALUATIONS) near 5 000 steps, and
+//! [`LevelOptimal::with_joins`](super::LevelOptimal::with_joins) then keeps the whole-state
+//! schedule (logged). 2 000 steps × 40 levels plan in about 0.1 s.
 
 use super::action::Action;
 
@@ -37,7 +42,7 @@ const INF: u64 = u64::MAX / 4;
 
 /// The three programmes, for bases that hold their levels (`[0]`) and, when state 0 is
 /// rebuilt, for the base state 0 that holds none (`[1]`).
-struct Tables {
+pub(super) struct Tables {
     q: u64,
     free: u64,
     width: usize,
@@ -82,8 +87,51 @@ impl Tables {
     }
 }
 
+/// How the programme searches the split points where a save costs a whole state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Search {
+    /// A window of [`WINDOW`] around the minimisers of the row with one step fewer.
+    Window,
+    /// Every split point (tests: `O(n²·l)`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Exhaustive,
+}
+
+/// Split points searched beyond the previous row's minimisers, on each side: 2 (the
+/// whole-state programme's) misses optima with three levels a state, 4 finds every one the
+/// tests compare.
+const WINDOW: u64 = 4;
+
+/// The least `cost(i)` over `i` in `start ..= stop`, with its first and last minimisers.
+fn scan(start: u64, stop: u64, mut cost: impl FnMut(u64) -> u64) -> (u64, u64, u64) {
+    let mut best = INF;
+    let (mut first, mut last) = (start, start);
+    for i in start..=stop {
+        let v = cost(i);
+        if v < best {
+            (best, first, last) = (v, i, i);
+        } else if v == best {
+            last = i;
+        }
+    }
+    (best, first, last)
+}
+
 /// Fills the tables, or `None` past `budget` split points.
-fn solve(steps: u64, q: u64, free: u64, from_rest: bool, budget: u64) -> Option<Tables> {
+///
+/// Where a save costs a whole state (`i ≥ q`, and for `H` below `m − q`, where the saved state
+/// shares no level with the held top), the split cost has the whole-state programme's form
+/// (`i + X(m − i, l − q) + Y(i, l)`), and as there its minimisers move little from `m − 1` to
+/// `m`: [`Search::Window`] searches a window around them, the unit tests check it against
+/// [`Search::Exhaustive`] cell by cell. The few split points near the ends are always searched.
+pub(super) fn solve(
+    steps: u64,
+    q: u64,
+    free: u64,
+    from_rest: bool,
+    search: Search,
+    budget: u64,
+) -> Option<Tables> {
     let width = free as usize + 1;
     let cells = (steps as usize + 1) * width;
     let kinds = if from_rest { 2 } else { 1 };
@@ -113,24 +161,42 @@ fn solve(steps: u64, q: u64, free: u64, from_rest: bool, budget: u64) -> Option<
         t_choice: [choice(0), choice(1)],
         h_choice: [choice(0), choice(1)],
     };
+    // The previous row's minimisers among the whole-state split points, by kind and level.
+    let mut n_window = vec![[(q, q); 2]; width];
+    let mut h_window = vec![[(q, q); 2]; width];
+    let range = |(lo, hi): (u64, u64), stop: u64| match search {
+        Search::Window => (lo.saturating_sub(WINDOW).max(q), (hi + WINDOW).min(stop)),
+        Search::Exhaustive => (q, stop),
+    };
     for m in 2..=steps {
-        evaluations += 2 * kinds as u64 * (m - 2) * (free + 1);
-        if evaluations > budget {
-            return None;
-        }
         for rest in 0..kinds {
             // N(m, ·) reads smaller m only.
             for l in 0..=free {
                 let mut best = (m - 1) + tab.get(&tab.t, rest, m - 1, l);
                 let mut arg = 1;
-                for i in 1..m - 1 {
+                let cost = |i: u64| {
                     let c = tab.share(i, rest);
                     if c > l {
-                        continue;
+                        return INF;
                     }
-                    let v = i + tab.get(&tab.n, 0, m - i, l - c) + tab.get(&tab.h, rest, i, l - c);
+                    i + tab.get(&tab.n, 0, m - i, l - c) + tab.get(&tab.h, rest, i, l - c)
+                };
+                for i in 1..q.min(m - 1) {
+                    evaluations += 1;
+                    let v = cost(i);
                     if v < best {
                         (best, arg) = (v, 2 + i as u32);
+                    }
+                }
+                if m >= q + 2 && l >= q {
+                    let (start, stop) = range(n_window[l as usize][rest], m - 2);
+                    if start <= stop {
+                        evaluations += stop + 1 - start;
+                        let (v, first, last) = scan(start, stop, cost);
+                        n_window[l as usize][rest] = (first, last);
+                        if v < best {
+                            (best, arg) = (v, 2 + first as u32);
+                        }
                     }
                 }
                 let at = tab.at(m, l);
@@ -152,17 +218,35 @@ fn solve(steps: u64, q: u64, free: u64, from_rest: bool, budget: u64) -> Option<
                 if advance < best {
                     (best, arg) = (advance, 2);
                 }
-                for i in 1..m - 1 {
+                let cost = |i: u64| {
                     let c = tab.share_below_top(i, m, rest);
                     let Some(left) = (l + top).checked_sub(tab.share(i, rest)) else {
-                        continue;
+                        return INF;
                     };
                     if c > l {
-                        continue;
+                        return INF;
                     }
-                    let v = i + tab.get(&tab.h, 0, m - i, l - c) + tab.get(&tab.h, rest, i, left);
+                    i + tab.get(&tab.h, 0, m - i, l - c) + tab.get(&tab.h, rest, i, left)
+                };
+                // Near the ends a save shares levels with the base or the top.
+                let regular = (q, m - q);
+                let high = (regular.1 + 1).max(regular.0)..m - 1;
+                for i in (1..regular.0.min(m - 1)).chain(high) {
+                    evaluations += 1;
+                    let v = cost(i);
                     if v < best {
                         (best, arg) = (v, 3 + i as u32);
+                    }
+                }
+                if regular.0 <= regular.1.min(m - 2) && l >= q {
+                    let (start, stop) = range(h_window[l as usize][rest], regular.1.min(m - 2));
+                    if start <= stop {
+                        evaluations += stop + 1 - start;
+                        let (v, first, last) = scan(start, stop, cost);
+                        h_window[l as usize][rest] = (first, last);
+                        if v < best {
+                            (best, arg) = (v, 3 + first as u32);
+                        }
                     }
                 }
                 tab.h[rest][at] = best.min(INF);
@@ -188,6 +272,9 @@ fn solve(steps: u64, q: u64, free: u64, from_rest: bool, budget: u64) -> Option<
                 tab.t[rest][at] = best;
                 tab.t_choice[rest][at] = arg;
             }
+        }
+        if evaluations > budget {
+            return None;
         }
     }
     log::debug!("joining level plan: {evaluations} split points evaluated");
@@ -465,7 +552,7 @@ pub(super) fn plan(
     from_rest: bool,
     budget: u64,
 ) -> Option<JoinedPlan> {
-    let tab = solve(steps, q, free, from_rest, budget)?;
+    let tab = solve(steps, q, free, from_rest, Search::Window, budget)?;
     let rest = usize::from(from_rest);
     let advances = tab.n[rest][tab.at(steps, free)];
     let mut generator = Generator {
@@ -493,4 +580,35 @@ pub(super) fn plan(
         actions: generator.actions,
         advances,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The windowed programme equals the exhaustive one in every cell of every table.
+    #[test]
+    fn the_window_finds_every_optimum() {
+        for q in 2..=3 {
+            let seed: u64 = rand::random();
+            let mut rng = StdRng::seed_from_u64(seed);
+            let random = (0..3).map(|_| (rng.random_range(20..400), rng.random_range(1..60)));
+            let fixed = [(700, 40), (400, 12), (250, 90), (120, 119)];
+            for (steps, free) in fixed.into_iter().chain(random.collect::<Vec<_>>()) {
+                for from_rest in [false, true] {
+                    let exact = solve(steps, q, free, from_rest, Search::Exhaustive, u64::MAX);
+                    let windowed = solve(steps, q, free, from_rest, Search::Window, u64::MAX);
+                    let (exact, windowed) = (exact.unwrap(), windowed.unwrap());
+                    let label = format!(
+                        "seed {seed}: q = {q}, {steps} steps, {free} free, rest {from_rest}"
+                    );
+                    assert!(exact.n == windowed.n, "{label}: N");
+                    assert!(exact.t == windowed.t, "{label}: T");
+                    assert!(exact.h == windowed.h, "{label}: H");
+                }
+            }
+        }
+    }
 }
