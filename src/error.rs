@@ -462,7 +462,8 @@ impl Error {
 /// One instruction of a checkpointing schedule.
 ///
 /// The engine holds one *live* forward state (the state before some step `k`, "state `k`")
-/// and a set of numbered *slots* that each hold one saved state. Steps are reversed once each,
+/// and a set of numbered *slots* that each hold one saved state; after a reverse, the state
+/// just reversed stays in the working buffers for a [`Join`](Action::Join). Steps are reversed once each,
 /// in the order `n − 1, …, 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -606,13 +607,22 @@ pub enum Violation {
     },
     /// A join from a schedule without a level budget that allows joins.
     JoinNotAllowed,
-    /// A join whose held state does not hold the level it needs: state `held` for state
-    /// `step`, which needs `step − q + 1 ≤ held < step`.
+    /// A join whose slot does not hold the level it needs: state `step` needs a held state
+    /// `j` with `step − q + 1 ≤ j < step`.
     JoinTooFar {
         /// The state joined.
         step: u64,
-        /// The state the slot holds.
+        /// The slot named.
+        slot: usize,
+        /// The state the slot holds (`None`: it is empty).
         held: Option<u64>,
+    },
+    /// A join of a state whose step is reversed already.
+    JoinPastReverse {
+        /// The state joined.
+        step: u64,
+        /// The next step to reverse (`None`: every step is reversed).
+        next_reverse: Option<u64>,
     },
     /// An action after `End`.
     ActionAfterEnd,
@@ -682,10 +692,30 @@ impl fmt::Display for Violation {
             Violation::JoinNotAllowed => f.write_str(
                 "joins need a schedule whose level budget allows them (LevelOptimal::with_joins)",
             ),
-            Violation::JoinTooFar { step, held } => write!(
+            Violation::JoinTooFar {
+                step,
+                slot,
+                held: None,
+            } => write!(f, "joins state {step} with slot {slot}, which is empty"),
+            Violation::JoinTooFar {
+                step,
+                slot,
+                held: Some(held),
+            } => write!(
                 f,
-                "state {step} cannot join with state {held:?}: the held state must be below it by fewer steps than a state has levels"
+                "joins state {step} with state {held} (slot {slot}): the held state must be below it by fewer steps than a state has levels"
             ),
+            Violation::JoinPastReverse {
+                step,
+                next_reverse: Some(next),
+            } => write!(
+                f,
+                "joins state {step}, whose step is reversed already (step {next} is next)"
+            ),
+            Violation::JoinPastReverse {
+                step,
+                next_reverse: None,
+            } => write!(f, "joins state {step}, but every step is reversed already"),
             Violation::LevelBudgetExceeded { held, budget } => write!(
                 f,
                 "holds {held} time levels, above the schedule's budget of {budget}"

@@ -129,8 +129,8 @@ impl Checkpointing {
     pub fn schedule(&self, steps: u64) -> Result<AnySchedule> {
         Ok(match *self {
             Checkpointing::Snapshots(s) => AnySchedule::Revolve(Revolve::new(steps, s)?),
-            // With joins: every path that runs these is the GPU backend, whose states are
-            // level buffers.
+            // With joins: the job's paths all run the GPU backend, whose states are level
+            // buffers (a CPU Revolver refuses a joining schedule at construction).
             Checkpointing::Levels(levels) => match LevelOptimal::from_rest(steps, levels, 2) {
                 Ok(plan) => AnySchedule::Levels(plan.with_joins()),
                 Err(e @ Error::PlanTooLarge { .. }) => {

@@ -395,6 +395,21 @@ fn bad_input_is_a_typed_error() {
         ),
         "{err}"
     );
+    // A schedule that joins states: the CPU backend's states are values, not level buffers.
+    let schedule = LevelOptimal::new(20, 6, 2).unwrap().with_joins();
+    assert!(schedule.joins());
+    let err = Revolver::on_cpu(
+        op(),
+        MemoryStore::new(schedule.slot_capacity(), 48),
+        schedule,
+        opts.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(&err, Error::InvalidArgument { name: "schedule", reason } if reason.contains("with_joins")),
+        "{err}"
+    );
     // The same budget with state 0 held plans and runs; the level schedule is valid for any
     // operator (one level a state here), and gives the store-all bits.
     let (reference, _) =

@@ -250,6 +250,17 @@ fn wrong_schedules_are_refused_before_the_wrong_action_runs() {
         ),
         "{err}"
     );
+    // Joins planned for three levels a state, on an operator of two: refused before it runs
+    // (a join would take the wrong level).
+    let three = LevelOptimal::new(10, 9, 3).unwrap().with_joins();
+    assert!(three.joins());
+    let err = Revolver::new(&gpu, op(), three, RevolverOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, Error::InvalidArgument { name: "schedule", reason } if reason.contains("levels a state")),
+        "{err}"
+    );
     // Revolve with one action dropped (the save of state 7): the schedule is read once, so
     // the checker refuses it at the first action that needs the missing one, before that
     // action runs: the restore of state 7 from the slot never filled.

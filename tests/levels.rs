@@ -172,7 +172,7 @@ fn with_joins_the_plan_is_optimal_over_every_schedule_of_engine_moves() {
 /// The table: total forward steps (advances and the recording step) within `2s`
 /// levels, state 0 held, against the whole-state schedule's.
 #[test]
-fn joins_reach_the_exhaustive_searchs_figures() {
+fn joins_reach_the_exhaustive_search_figures() {
     for (n, s, whole, joined) in [(5, 2, 6, 5), (8, 3, 11, 9), (9, 3, 13, 11), (9, 4, 10, 9)] {
         let plan = LevelOptimal::new(n, 2 * s, 2).unwrap();
         assert_eq!(
@@ -188,6 +188,119 @@ fn joins_reach_the_exhaustive_searchs_figures() {
             brute_force_with_joins(n as u8, 2 * s as usize, 2, false)
         );
     }
+}
+
+/// Hand-written actions under a level budget of two levels a state.
+struct Scripted {
+    actions: std::vec::IntoIter<Action>,
+    steps: u64,
+    joins: bool,
+}
+
+impl Iterator for Scripted {
+    type Item = Action;
+    fn next(&mut self) -> Option<Action> {
+        self.actions.next()
+    }
+}
+
+impl Schedule for Scripted {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+    fn slot_capacity(&self) -> usize {
+        2
+    }
+    fn level_budget(&self) -> Option<LevelBudget> {
+        Some(LevelBudget {
+            per_state: 2,
+            levels: 4,
+            initial_free: false,
+            joins: self.joins,
+        })
+    }
+}
+
+/// The simulator's rules for a join, each broken once: the violation it names.
+#[test]
+fn the_simulator_checks_every_join() {
+    use Action::*;
+    let run = |steps: u64, joins: bool, actions: Vec<Action>| {
+        simulate(Scripted {
+            actions: actions.into_iter(),
+            steps,
+            joins,
+        })
+    };
+    // Valid: state 1 from the reversed state 2 and state 0's newer level.
+    let valid = vec![
+        Save { step: 0, slot: 0 },
+        Advance { from: 0, to: 2 },
+        Reverse { step: 2 },
+        Join { step: 1, slot: 0 },
+        Reverse { step: 1 },
+        Restore { step: 0, slot: 0 },
+        Reverse { step: 0 },
+        Free { step: 0, slot: 0 },
+        End,
+    ];
+    let stats = run(3, true, valid.clone()).unwrap();
+    assert_eq!((stats.advances, stats.joins), (2, 1));
+    let violation = |steps, joins, actions| match run(steps, joins, actions) {
+        Err(Error::InvalidSchedule { violation, .. }) => violation,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        violation(3, false, valid.clone()),
+        Violation::JoinNotAllowed
+    );
+    let mut empty = valid.clone();
+    empty[3] = Join { step: 1, slot: 1 };
+    assert_eq!(
+        violation(3, true, empty),
+        Violation::JoinTooFar {
+            step: 1,
+            slot: 1,
+            held: None
+        }
+    );
+    // State 2 needs u₁: state 0 holds u₀ and u₋₁ only.
+    let far = vec![
+        Save { step: 0, slot: 0 },
+        Advance { from: 0, to: 3 },
+        Reverse { step: 3 },
+        Join { step: 2, slot: 0 },
+    ];
+    assert_eq!(
+        violation(4, true, far),
+        Violation::JoinTooFar {
+            step: 2,
+            slot: 0,
+            held: Some(0)
+        }
+    );
+    // A reversed step, and a step far past the end (no overflow).
+    for step in [2, u64::MAX] {
+        let mut past = valid[..3].to_vec();
+        past.push(Join { step, slot: 0 });
+        assert_eq!(
+            violation(3, true, past),
+            Violation::JoinPastReverse {
+                step,
+                next_reverse: Some(1)
+            }
+        );
+    }
+    // The state above is neither live nor just reversed.
+    let mut not_live = valid[..3].to_vec();
+    not_live.extend([Restore { step: 0, slot: 0 }, Join { step: 1, slot: 0 }]);
+    assert_eq!(
+        violation(3, true, not_live),
+        Violation::NotLive {
+            needed: 2,
+            live: Some(0)
+        }
+    );
 }
 
 #[test]

@@ -270,8 +270,10 @@ pub fn classic_gradient(problem: &Lorenz96, schedule: impl Schedule) -> (Gradien
             Action::Save { slot, .. } => slots[slot] = live.clone(),
             Action::Restore { slot, .. } => live = slots[slot].clone(),
             Action::Free { slot, .. } => slots[slot] = None,
-            // Only level schedules join, and this state is one vector, not levels.
-            Action::Join { .. } => unreachable!("Revolve's schedules never join"),
+            // Only level schedules with joins join, and this state is one vector, not levels.
+            Action::Join { .. } => {
+                unreachable!("a schedule with joins given to a one-vector state")
+            }
             Action::Reverse { step: k } => {
                 let x = live.take().expect("the schedule reverses the live state");
                 let next = step(&x, forcing, dt);

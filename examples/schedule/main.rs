@@ -153,7 +153,7 @@ fn level_plan(steps: u64, snaps: u64) -> Result<Result<ScheduleStats, String>, S
 
 /// The level schedule with joins in the same memory ([`LevelOptimal::with_joins`]), or `None`
 /// where it is not planned (too large for the whole-state programme, or for the joins', whose
-/// planning is `O(n²·l)`: the whole-state schedule then stands).
+/// planning has a smaller bound: the whole-state schedule then stands).
 fn joined_level_plan(steps: u64, snaps: u64) -> Result<Option<ScheduleStats>, String> {
     match LevelOptimal::new(steps, 2 * snaps, 2) {
         Ok(plan) => {

@@ -103,7 +103,7 @@ class Tape:
     def close(self) -> None: ...
 
 class Action:
-    kind: Literal["advance", "save", "restore", "free", "reverse", "end"]
+    kind: Literal["advance", "save", "restore", "free", "reverse", "join", "end"]
     start: Optional[int]
     stop: Optional[int]
     step: Optional[int]

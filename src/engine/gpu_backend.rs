@@ -150,7 +150,8 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the schedule and the operator disagree on the number of
-    /// steps, the operator has no levels, or the schedule's own placement exceeds a budget;
+    /// steps (or, for a schedule that joins, on the levels a state), the operator has no
+    /// levels, or the schedule's own placement exceeds a budget;
     /// [`Error::InvalidSchedule`] for a schedule whose own plan is invalid;
     /// [`Error::CheckpointsDoNotFit`] when the budgets cannot hold the schedule's checkpoints.
     pub fn new(gpu: &'g Gpu, operator: O, schedule: S, options: RevolverOptions) -> Result<Self> {
@@ -159,6 +160,21 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             return Err(Error::InvalidArgument {
                 name: "operator",
                 reason: "a state needs at least one time level".into(),
+            });
+        }
+        // A join takes a held state's level by the schedule's count of levels a state.
+        if let Some(budget) = schedule.level_budget().filter(|b| b.joins)
+            && budget.per_state != operator.levels() as u64
+        {
+            return Err(Error::InvalidArgument {
+                name: "schedule",
+                reason: format!(
+                    "it joins states of {} levels, but the operator's states have {}: plan it \
+                     with {} levels a state",
+                    budget.per_state,
+                    operator.levels(),
+                    operator.levels()
+                ),
             });
         }
         let planned = schedule.planned()?;

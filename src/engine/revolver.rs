@@ -221,7 +221,7 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
         if joins && !backend.joins_levels() {
             return Err(Error::InvalidArgument {
                 name: "schedule",
-                reason: "it joins states (Action::Join), which needs states that are level                          buffers (the GPU backend): plan without LevelOptimal::with_joins"
+                reason: "it joins states (Action::Join), which needs states that are level buffers (the GPU backend): plan without LevelOptimal::with_joins"
                     .into(),
             });
         }
@@ -564,7 +564,8 @@ impl<'a, B: Backend, S: Schedule> Revolver<'a, B, S> {
                 self.live = None;
                 self.after_step()?;
             }
-            Action::End => {}
+            // Nothing joins after the end: the reversed state's levels go back to the pool.
+            Action::End => self.reversed = None,
         }
         Ok(())
     }

@@ -94,8 +94,8 @@ pub trait Backend: Store {
     fn reverse(&mut self, state: Self::State, k: u64, record: bool) -> Result<u64>;
 
     /// State `step` from the live state `step + 1` (`live`, whose older levels are state
-    /// `step`'s newer ones) and the oldest level, `u_{step−q+1}`, of the state `held` in
-    /// `slot` ([`Action::Join`]). The default refuses: only a backend whose states are level
+    /// `step`'s newer ones) and state `step`'s oldest level, `u_{step−q+1}`, which the state
+    /// `held` in `slot` holds ([`Action::Join`]). The default refuses: only a backend whose states are level
     /// buffers can join ([`joins_levels`](Self::joins_levels)).
     ///
     /// # Errors
@@ -111,7 +111,7 @@ pub trait Backend: Store {
         let _ = (live, slot, held, step);
         Err(crate::Error::InvalidArgument {
             name: "schedule",
-            reason: "it joins states (Action::Join), which this backend cannot: plan without                      LevelOptimal::with_joins"
+            reason: "it joins states (Action::Join), which this backend cannot: plan without LevelOptimal::with_joins"
                 .into(),
         })
     }

@@ -445,7 +445,13 @@ impl GradientJob {
         if format.is_exact() {
             return exact;
         }
-        let plan = format!("{format} {:?} {}", plan.checkpointing, plan.recomputes);
+        // The planned counts too: the same checkpointing planned another way (with joins, or
+        // by a later version) restores other states.
+        let stats = &plan.planned.stats;
+        let plan = format!(
+            "{format} {:?} {} advances {} saves {} joins {}",
+            plan.checkpointing, plan.recomputes, stats.advances, stats.saves, stats.joins
+        );
         xxhash_rust::xxh3::xxh3_64_with_seed(plan.as_bytes(), exact)
     }
 

@@ -60,8 +60,10 @@ impl ShotTraffic {
         ShotTraffic {
             // What is not saved to a slower tier stays on the GPU (the rebuilt rest state too).
             device_saves: each(&|s| s.saves - s.total(|t| t.saves) + s.tier(Tier::DEVICE).saves),
+            // A join restores its held state (counted by the tier it comes from).
             device_restores: each(&|s| {
-                s.restores - s.total(|t| t.restores) + s.tier(Tier::DEVICE).restores
+                (s.restores + s.joins).saturating_sub(s.total(|t| t.restores))
+                    + s.tier(Tier::DEVICE).restores
             }),
             host_saves: each(&|s| host(s).saves),
             host_restores: each(&|s| host(s).restores),

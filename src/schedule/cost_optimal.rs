@@ -67,7 +67,8 @@ impl TieredCosts {
             cost + match action {
                 Action::Advance { from, to } => self.forward * (to - from) as f64,
                 Action::Save { slot, .. } => cost_of(slot).write,
-                Action::Restore { slot, .. } => cost_of(slot).read,
+                // A join reads its held state back as a restore does.
+                Action::Restore { slot, .. } | Action::Join { slot, .. } => cost_of(slot).read,
                 _ => 0.0,
             }
         })

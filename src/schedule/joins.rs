@@ -30,9 +30,9 @@
 //! **Planning time.** As the whole-state programme, split points where a save costs a whole
 //! state are searched in a window around the previous row's minimisers (checked cell by cell
 //! against the full search, [`Search`]); the range between the first and last minimiser is
-//! searched whole, and ties make it wide at scale: 10⁴ steps × 100 levels passes
-//! [`MAX_PLAN_EVALUATIONS`](super::MAX_PLAN_EVALUATIONS) near 5 000 steps, and
-//! [`LevelOptimal::with_joins`](super::LevelOptimal::with_joins) then keeps the whole-state
+//! searched whole, and ties make it wide at scale (10⁴ steps × 100 levels passes half a
+//! billion split points near 5 000 steps). Past its bounds
+//! [`LevelOptimal::with_joins`](super::LevelOptimal::with_joins) keeps the whole-state
 //! schedule (logged). 2 000 steps × 40 levels plan in about 0.1 s.
 
 use super::action::Action;
@@ -63,12 +63,12 @@ impl Tables {
     }
 
     /// Levels of state `b + i` not shared with the base.
-    fn share(&self, i: u64, rest: usize) -> u64 {
+    fn unshared(&self, i: u64, rest: usize) -> u64 {
         if rest == 1 { self.q } else { i.min(self.q) }
     }
 
     /// Levels of state `b + i` shared neither with the base nor with a held state `b + m`.
-    fn share_below_top(&self, i: u64, m: u64, rest: usize) -> u64 {
+    fn unshared_below_top(&self, i: u64, m: u64, rest: usize) -> u64 {
         let q = self.q as i64;
         let (i, m) = (i as i64, m as i64);
         let lowest = if rest == 1 {
@@ -175,7 +175,7 @@ pub(super) fn solve(
                 let mut best = (m - 1) + tab.get(&tab.t, rest, m - 1, l);
                 let mut arg = 1;
                 let cost = |i: u64| {
-                    let c = tab.share(i, rest);
+                    let c = tab.unshared(i, rest);
                     if c > l {
                         return INF;
                     }
@@ -211,7 +211,7 @@ pub(super) fn solve(
                     tab.h_choice[rest][at] = 0;
                     continue;
                 }
-                let top = tab.share(m, rest);
+                let top = tab.unshared(m, rest);
                 let mut best = tab.get(&tab.n, rest, m, l + top);
                 let mut arg = 1;
                 let advance = (m - 1) + tab.get(&tab.t, rest, m - 1, l + top);
@@ -219,8 +219,8 @@ pub(super) fn solve(
                     (best, arg) = (advance, 2);
                 }
                 let cost = |i: u64| {
-                    let c = tab.share_below_top(i, m, rest);
-                    let Some(left) = (l + top).checked_sub(tab.share(i, rest)) else {
+                    let c = tab.unshared_below_top(i, m, rest);
+                    let Some(left) = (l + top).checked_sub(tab.unshared(i, rest)) else {
                         return INF;
                     };
                     if c > l {
@@ -262,7 +262,7 @@ pub(super) fn solve(
                 }
                 let mut best = tab.n[rest][at];
                 let mut arg = 1;
-                let c = tab.share(m, rest);
+                let c = tab.unshared(m, rest);
                 if c <= l {
                     let held = tab.h[rest][tab.at(m, l - c)];
                     if held < best {
@@ -392,7 +392,7 @@ impl Generator<'_> {
             2 => {
                 let top = self.save(last);
                 self.reverse(last);
-                let l = l - self.tab.share(m - 1, rest);
+                let l = l - self.tab.unshared(m - 1, rest);
                 let m = m - 1;
                 self.stack.push(Task::Held {
                     b,
@@ -435,7 +435,7 @@ impl Generator<'_> {
                     1 => self.advance_to_last(b, slot, m, l, rest),
                     split => {
                         let i = u64::from(split - 2);
-                        let c = self.tab.share(i, rest);
+                        let c = self.tab.unshared(i, rest);
                         self.restore(b, slot);
                         self.advance(b, b + i);
                         let top = self.save(b + i);
@@ -476,7 +476,7 @@ impl Generator<'_> {
                     });
                     return;
                 }
-                let gained = l + self.tab.share(m, rest);
+                let gained = l + self.tab.unshared(m, rest);
                 match self.tab.h_choice[rest][self.tab.at(m, l)] {
                     1 => {
                         self.free(b + m, top);
@@ -494,11 +494,11 @@ impl Generator<'_> {
                     }
                     split => {
                         let i = u64::from(split - 3);
-                        let c = self.tab.share_below_top(i, m, rest);
+                        let c = self.tab.unshared_below_top(i, m, rest);
                         self.restore(b, slot);
                         self.advance(b, b + i);
                         let below = self.save(b + i);
-                        let left = gained - self.tab.share(i, rest);
+                        let left = gained - self.tab.unshared(i, rest);
                         self.stack.push(Task::Held {
                             b,
                             slot,

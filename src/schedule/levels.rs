@@ -53,6 +53,15 @@ pub const MAX_PLAN_CELLS: u64 = 1 << 23;
 /// it goes and stops with [`Error::PlanTooLarge`] here.
 pub const MAX_PLAN_EVALUATIONS: u64 = 1 << 29;
 
+/// The most cells (`steps × free levels`) a plan [with joins](LevelOptimal::with_joins) may
+/// tabulate: 1 M cells, 72 MiB of tables while planning from rest.
+const MAX_JOIN_PLAN_CELLS: u64 = 1 << 20;
+
+/// The most split points a plan with joins may evaluate, about half a second: its window is
+/// wider at scale than the whole-state programme's, and a plan that would pass this falls back
+/// to the whole-state schedule, so the time spent before is lost.
+const MAX_JOIN_PLAN_EVALUATIONS: u64 = 1 << 27;
+
 /// Split points searched beyond the previous row's minimisers, on each side.
 const WINDOW: u64 = 2;
 
@@ -225,7 +234,9 @@ fn useful_levels(steps: u64, q: u64) -> u64 {
 /// The schedule is valid for any operator; it is optimal for a state-only adjoint. With an
 /// adjoint that needs `u_{k+1}` every reverse runs a forward step more, as for Revolve, and
 /// the engine counts that ([`Revolver::planned_forward_steps`](crate::engine::Revolver::planned_forward_steps)).
-/// Slots are a stack, as in [`Revolve`](super::Revolve): the slot of a checkpoint is its depth.
+/// Slots are a stack, as in [`Revolve`](super::Revolve): the slot of a checkpoint is its depth
+/// (with [joins](LevelOptimal::with_joins), the lowest free slot: a held top outlives the
+/// part above it).
 #[derive(Clone, Debug)]
 pub struct LevelOptimal {
     steps: u64,
@@ -293,7 +304,9 @@ impl LevelOptimal {
         // Every state 1 … n − 2 saved at once holds at most n − 3 + q levels: more are never
         // used.
         let free = (levels - held_initial).min(useful_levels(steps, per_state));
-        let cells = (steps + 1).saturating_mul(free + 1);
+        let cells = steps
+            .saturating_add(1)
+            .saturating_mul(free.saturating_add(1));
         if cells > MAX_PLAN_CELLS {
             return Err(Error::PlanTooLarge {
                 steps,
@@ -348,23 +361,42 @@ impl LevelOptimal {
     ///
     /// Only a backend whose states are level buffers can join (the GPU backend); the engine
     /// refuses the schedule for any other. Planning searches a window of split points, as
-    /// [`new`](Self::new) does, over three tables instead of one: past
-    /// [`MAX_PLAN_EVALUATIONS`] split points (10⁴ steps × 100 levels is beyond; 2 000 × 40
-    /// plans in about 0.1 s) this keeps the whole-state schedule (logged), as it does for
-    /// states of one level, which share nothing to join.
+    /// [`new`](Self::new) does, over three tables instead of one, and keeps every action:
+    /// past 1 M table cells or 134 M split points (about half a second; 2 000 steps × 40
+    /// levels plan in 0.1 s, 10⁴ × 100 is beyond) this keeps the whole-state schedule
+    /// (logged), as it does for states of one level, which share nothing to join, and for a
+    /// run too short to join anything.
     #[must_use]
     pub fn with_joins(mut self) -> Self {
         if self.per_state < 2 || self.joined.is_some() {
             return self;
         }
         let free = self.free_levels();
+        // Six tables where the whole-state programme has two, and the actions kept whole:
+        // bounded tighter (at most 72 MiB of tables, and about three actions a step).
+        let cells = (self.steps + 1).saturating_mul(free + 1);
+        if cells > MAX_JOIN_PLAN_CELLS {
+            log::info!(
+                "level plan for {} steps and {} levels: {cells} cells are too many to plan with joins (at most {MAX_JOIN_PLAN_CELLS}), planned without",
+                self.steps,
+                self.levels
+            );
+            return self;
+        }
         match joins::plan(
             self.steps,
             self.per_state,
             free,
             self.initial_free,
-            MAX_PLAN_EVALUATIONS,
+            MAX_JOIN_PLAN_EVALUATIONS,
         ) {
+            // Too short to join anything (a step or two): the whole-state schedule, which any
+            // backend runs.
+            Some(plan)
+                if !plan
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Join { .. })) => {}
             // The whole-state schedules are among the joining ones, so the plan is never worse;
             // its windowed search is checked, not proved, so that is checked here too.
             Some(plan) if plan.advances <= self.table.advances => {

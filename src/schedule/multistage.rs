@@ -144,10 +144,13 @@ impl Multistage {
                     Some(Tier::DEVICE) => t.device_saves += 1,
                     _ => t.host_saves += 1,
                 },
-                Action::Restore { slot, .. } => match self.tiers.get(slot).copied() {
-                    Some(Tier::DEVICE) => t.device_restores += 1,
-                    _ => t.host_restores += 1,
-                },
+                // A join brings its held state back as a restore does.
+                Action::Restore { slot, .. } | Action::Join { slot, .. } => {
+                    match self.tiers.get(slot).copied() {
+                        Some(Tier::DEVICE) => t.device_restores += 1,
+                        _ => t.host_restores += 1,
+                    }
+                }
                 _ => {}
             }
         }

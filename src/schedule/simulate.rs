@@ -179,12 +179,12 @@ impl Simulator {
         &self.stats
     }
 
-    /// Slots held now.
     /// The state `slot` holds.
     pub(crate) fn held_in(&self, slot: usize) -> Option<u64> {
         self.slots.get(slot).copied().flatten()
     }
 
+    /// Slots held now.
     pub(crate) fn held(&self) -> usize {
         self.held
     }
@@ -280,6 +280,13 @@ impl Simulator {
                 let Some(q) = self.joins else {
                     return Err(Violation::JoinNotAllowed);
                 };
+                // First, so that `step + 1` is at most the steps.
+                if step >= self.end {
+                    return Err(Violation::JoinPastReverse {
+                        step,
+                        next_reverse: self.end.checked_sub(1),
+                    });
+                }
                 let above = step + 1;
                 if self.live != Some(above) && self.reversed != Some(above) {
                     return Err(Violation::NotLive {
@@ -287,15 +294,9 @@ impl Simulator {
                         live: self.live,
                     });
                 }
-                if step >= self.end {
-                    return Err(Violation::ReverseOutOfOrder {
-                        step,
-                        expected: self.end.checked_sub(1),
-                    });
-                }
                 let held = *self.slot(slot)?;
-                if !held.is_some_and(|j| j < step && j + q > step) {
-                    return Err(Violation::JoinTooFar { step, held });
+                if !held.is_some_and(|j| j < step && step - j < q) {
+                    return Err(Violation::JoinTooFar { step, slot, held });
                 }
                 self.live = Some(step);
                 self.reversed = None;
