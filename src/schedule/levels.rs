@@ -365,7 +365,8 @@ impl LevelOptimal {
     /// past 1 M table cells or 134 M split points (about half a second; 2 000 steps × 40
     /// levels plan in 0.1 s, 10⁴ × 100 is beyond) this keeps the whole-state schedule
     /// (logged), as it does for states of one level, which share nothing to join, and for a
-    /// run too short to join anything.
+    /// run too short to join anything. Call it on a fresh plan: the schedule with joins starts
+    /// from its first action whatever was read of this one.
     #[must_use]
     pub fn with_joins(mut self) -> Self {
         if self.per_state < 2 || self.joined.is_some() {
