@@ -374,42 +374,24 @@ fn bad_input_is_a_typed_error() {
     let problem = Lorenz96::synthetic(6, 20, 8.0, 8.2, 3);
     let op = || Lorenz96Operator::new(problem.clone());
     let opts = RevolverOptions::default();
-    // A schedule that leaves state 0 out of its memory, for a stepper that does not start at
-    // rest: refused before anything runs.
-    let schedule = LevelOptimal::from_rest(20, 6, 1).unwrap();
-    let err = Revolver::on_cpu(
-        op(),
-        MemoryStore::new(schedule.slot_capacity(), 48),
-        schedule,
-        opts.clone(),
-    )
-    .err()
-    .unwrap();
-    assert!(
-        matches!(
-            err,
-            Error::InvalidArgument {
-                name: "schedule",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    // A schedule that joins states: the CPU backend's states are values, not level buffers.
-    let schedule = LevelOptimal::new(20, 6, 2).unwrap().with_joins();
-    assert!(schedule.joins());
-    let err = Revolver::on_cpu(
-        op(),
-        MemoryStore::new(schedule.slot_capacity(), 48),
-        schedule,
-        opts.clone(),
-    )
-    .err()
-    .unwrap();
-    assert!(
-        matches!(&err, Error::InvalidArgument { name: "schedule", reason } if reason.contains("with_joins")),
-        "{err}"
-    );
+    // Refused before anything runs, each with its reason: a schedule that leaves state 0 out
+    // of its memory, for a stepper that does not start at rest; one that joins states, which
+    // the CPU backend's states (values, not level buffers) cannot.
+    let joined = LevelOptimal::new(20, 6, 2).unwrap().with_joins();
+    assert!(joined.joins());
+    for (schedule, reason) in [
+        (LevelOptimal::from_rest(20, 6, 1).unwrap(), "starts_at_rest"),
+        (joined, "with_joins"),
+    ] {
+        let store = MemoryStore::new(schedule.slot_capacity(), 48);
+        let err = Revolver::on_cpu(op(), store, schedule, opts.clone())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, Error::InvalidArgument { name: "schedule", reason: r } if r.contains(reason)),
+            "{err}"
+        );
+    }
     // The same budget with state 0 held plans and runs; the level schedule is valid for any
     // operator (one level a state here), and gives the store-all bits.
     let (reference, _) =

@@ -22,49 +22,23 @@ fn levels_of(held: &[u8], per_state: u8, initial_free: bool) -> usize {
         .len()
 }
 
-/// The fewest advances over *every* sequence of moves on whole states: advance the live state
-/// one step, save it (within `budget` levels), restore or free any saved state, reverse the
-/// next step when it is live. Dijkstra over (next step to reverse, live state, saved states).
-/// With `initial_free`, state 0 is held from the start at no cost (the engine rebuilds it).
-fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Option<u64> {
-    type Node = (u8, Option<u8>, Vec<u8>);
-    let start: Node = (n, Some(0), if initial_free { vec![0] } else { vec![] });
-    let mut best: HashMap<Node, u64> = HashMap::from([(start.clone(), 0)]);
+/// Dijkstra: the least cost from `start` to a node where `done` holds, `moves` giving each
+/// node's successors with the cost of reaching them.
+fn least_cost<N: Clone + Ord + std::hash::Hash>(
+    start: N,
+    done: impl Fn(&N) -> bool,
+    moves: impl Fn(&N) -> Vec<(u64, N)>,
+) -> Option<u64> {
+    let mut best: HashMap<N, u64> = HashMap::from([(start.clone(), 0)]);
     let mut heap = BinaryHeap::from([Reverse((0u64, start))]);
     while let Some(Reverse((cost, node))) = heap.pop() {
         if best.get(&node).is_some_and(|&b| b < cost) {
             continue;
         }
-        let (end, live, held) = &node;
-        if *end == 0 {
+        if done(&node) {
             return Some(cost);
         }
-        let mut next: Vec<(u64, Node)> = Vec::new();
-        if let Some(k) = *live {
-            if k + 1 < *end {
-                next.push((1, (*end, Some(k + 1), held.clone())));
-            }
-            if k + 1 == *end {
-                next.push((0, (k, None, held.clone())));
-            }
-            if !held.contains(&k) {
-                let mut h = held.clone();
-                h.push(k);
-                h.sort_unstable();
-                if levels_of(&h, per_state, initial_free) <= budget {
-                    next.push((0, (*end, *live, h)));
-                }
-            }
-        }
-        for (i, &k) in held.iter().enumerate() {
-            if k < *end && *live != Some(k) {
-                next.push((0, (*end, Some(k), held.clone())));
-            }
-            let mut h = held.clone();
-            h.remove(i);
-            next.push((0, (*end, *live, h)));
-        }
-        for (dc, n) in next {
+        for (dc, n) in moves(&node) {
             let c = cost + dc;
             if best.get(&n).is_none_or(|&b| c < b) {
                 best.insert(n.clone(), c);
@@ -73,6 +47,54 @@ fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Optio
         }
     }
     None
+}
+
+/// `held` with state `k` saved, if its levels stay within `budget`.
+fn saving(held: &[u8], k: u8, budget: usize, q: u8, initial_free: bool) -> Option<Vec<u8>> {
+    if held.contains(&k) {
+        return None;
+    }
+    let mut h = held.to_vec();
+    h.push(k);
+    h.sort_unstable();
+    (levels_of(&h, q, initial_free) <= budget).then_some(h)
+}
+
+/// The fewest advances over *every* sequence of moves on whole states: advance the live state
+/// one step, save it (within `budget` levels), restore or free any saved state, reverse the
+/// next step when it is live. Dijkstra over (next step to reverse, live state, saved states).
+/// With `initial_free`, state 0 is held from the start at no cost (the engine rebuilds it).
+fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Option<u64> {
+    type Node = (u8, Option<u8>, Vec<u8>);
+    let start: Node = (n, Some(0), if initial_free { vec![0] } else { vec![] });
+    least_cost(
+        start,
+        |node| node.0 == 0,
+        |(end, live, held)| {
+            let (end, live) = (*end, *live);
+            let mut next: Vec<(u64, Node)> = Vec::new();
+            if let Some(k) = live {
+                if k + 1 < end {
+                    next.push((1, (end, Some(k + 1), held.clone())));
+                }
+                if k + 1 == end {
+                    next.push((0, (k, None, held.clone())));
+                }
+                if let Some(h) = saving(held, k, budget, per_state, initial_free) {
+                    next.push((0, (end, live, h)));
+                }
+            }
+            for (i, &k) in held.iter().enumerate() {
+                if k < end && live != Some(k) {
+                    next.push((0, (end, Some(k), held.clone())));
+                }
+                let mut h = held.clone();
+                h.remove(i);
+                next.push((0, (end, live, h)));
+            }
+            next
+        },
+    )
 }
 
 /// The fewest advances over every sequence of the engine's moves, joins included: advance,
@@ -84,58 +106,41 @@ fn brute_force(n: u8, budget: usize, per_state: u8, initial_free: bool) -> Optio
 fn brute_force_with_joins(n: u8, budget: usize, q: u8, initial_free: bool) -> Option<u64> {
     type Node = (u8, u8, Vec<u8>);
     let start: Node = (n, 0, if initial_free { vec![0] } else { vec![] });
-    let mut best: HashMap<Node, u64> = HashMap::from([(start.clone(), 0)]);
-    let mut heap = BinaryHeap::from([Reverse((0u64, start))]);
-    while let Some(Reverse((cost, node))) = heap.pop() {
-        if best.get(&node).is_some_and(|&b| b < cost) {
-            continue;
-        }
-        let (end, live, held) = &node;
-        let (end, live) = (*end, *live);
-        if end == 0 {
-            return Some(cost);
-        }
-        // `live` is in the working buffers; it was just reversed when `live == end`.
-        let mut next: Vec<(u64, Node)> = Vec::new();
-        if live < end {
-            if live + 1 < end {
-                next.push((1, (end, live + 1, held.clone())));
-            }
-            if live + 1 == end {
-                next.push((0, (live, live, held.clone())));
-            }
-            if !held.contains(&live) {
-                let mut h = held.clone();
-                h.push(live);
-                h.sort_unstable();
-                if levels_of(&h, q, initial_free) <= budget {
+    least_cost(
+        start,
+        |node| node.0 == 0,
+        |(end, live, held)| {
+            let (end, live) = (*end, *live);
+            // `live` is in the working buffers; it was just reversed when `live == end`.
+            let mut next: Vec<(u64, Node)> = Vec::new();
+            if live < end {
+                if live + 1 < end {
+                    next.push((1, (end, live + 1, held.clone())));
+                }
+                if live + 1 == end {
+                    next.push((0, (live, live, held.clone())));
+                }
+                if let Some(h) = saving(held, live, budget, q, initial_free) {
                     next.push((0, (end, live, h)));
                 }
             }
-        }
-        for (i, &k) in held.iter().enumerate() {
-            if k < end && k != live {
+            for (i, &k) in held.iter().enumerate() {
+                if k < end && k != live {
+                    next.push((0, (end, k, held.clone())));
+                }
+                let mut h = held.clone();
+                h.remove(i);
+                next.push((0, (end, live, h)));
+            }
+            if let Some(k) = live.checked_sub(1)
+                && k < end
+                && held.iter().any(|&j| j < k && j + q > k)
+            {
                 next.push((0, (end, k, held.clone())));
             }
-            let mut h = held.clone();
-            h.remove(i);
-            next.push((0, (end, live, h)));
-        }
-        if let Some(k) = live.checked_sub(1)
-            && k < end
-            && held.iter().any(|&j| j < k && j + q > k)
-        {
-            next.push((0, (end, k, held.clone())));
-        }
-        for (dc, n) in next {
-            let c = cost + dc;
-            if best.get(&n).is_none_or(|&b| c < b) {
-                best.insert(n.clone(), c);
-                heap.push(Reverse((c, n)));
-            }
-        }
-    }
-    None
+            next
+        },
+    )
 }
 
 #[test]

@@ -103,7 +103,7 @@ pub(super) enum Search {
 const WINDOW: u64 = 4;
 
 /// The least `cost(i)` over `i` in `start ..= stop`, with its first and last minimisers.
-fn scan(start: u64, stop: u64, mut cost: impl FnMut(u64) -> u64) -> (u64, u64, u64) {
+fn scan(start: u64, stop: u64, cost: impl Fn(u64) -> u64) -> (u64, u64, u64) {
     let mut best = INF;
     let (mut first, mut last) = (start, start);
     for i in start..=stop {
@@ -164,10 +164,25 @@ pub(super) fn solve(
     // The previous row's minimisers among the whole-state split points, by kind and level.
     let mut n_window = vec![[(q, q); 2]; width];
     let mut h_window = vec![[(q, q); 2]; width];
-    let range = |(lo, hi): (u64, u64), stop: u64| match search {
-        Search::Window => (lo.saturating_sub(WINDOW).max(q), (hi + WINDOW).min(stop)),
-        Search::Exhaustive => (q, stop),
-    };
+    // The least cost over the whole-state split points `q ..= stop` (or the window of them
+    // around the last minimisers, which it moves), with its first minimiser.
+    let windowed =
+        |window: &mut (u64, u64), stop: u64, evaluations: &mut u64, cost: &dyn Fn(u64) -> u64| {
+            let (start, stop) = match search {
+                Search::Window => (
+                    window.0.saturating_sub(WINDOW).max(q),
+                    (window.1 + WINDOW).min(stop),
+                ),
+                Search::Exhaustive => (q, stop),
+            };
+            if start > stop {
+                return None;
+            }
+            *evaluations += stop + 1 - start;
+            let (v, first, last) = scan(start, stop, cost);
+            *window = (first, last);
+            Some((v, first))
+        };
     for m in 2..=steps {
         for rest in 0..kinds {
             // N(m, ·) reads smaller m only.
@@ -189,14 +204,11 @@ pub(super) fn solve(
                     }
                 }
                 if m >= q + 2 && l >= q {
-                    let (start, stop) = range(n_window[l as usize][rest], m - 2);
-                    if start <= stop {
-                        evaluations += stop + 1 - start;
-                        let (v, first, last) = scan(start, stop, cost);
-                        n_window[l as usize][rest] = (first, last);
-                        if v < best {
-                            (best, arg) = (v, 2 + first as u32);
-                        }
+                    let window = &mut n_window[l as usize][rest];
+                    if let Some((v, i)) = windowed(window, m - 2, &mut evaluations, &cost)
+                        && v < best
+                    {
+                        (best, arg) = (v, 2 + i as u32);
                     }
                 }
                 let at = tab.at(m, l);
@@ -238,15 +250,13 @@ pub(super) fn solve(
                         (best, arg) = (v, 3 + i as u32);
                     }
                 }
-                if regular.0 <= regular.1.min(m - 2) && l >= q {
-                    let (start, stop) = range(h_window[l as usize][rest], regular.1.min(m - 2));
-                    if start <= stop {
-                        evaluations += stop + 1 - start;
-                        let (v, first, last) = scan(start, stop, cost);
-                        h_window[l as usize][rest] = (first, last);
-                        if v < best {
-                            (best, arg) = (v, 3 + first as u32);
-                        }
+                if l >= q {
+                    let window = &mut h_window[l as usize][rest];
+                    let stop = regular.1.min(m - 2);
+                    if let Some((v, i)) = windowed(window, stop, &mut evaluations, &cost)
+                        && v < best
+                    {
+                        (best, arg) = (v, 3 + i as u32);
                     }
                 }
                 tab.h[rest][at] = best.min(INF);
