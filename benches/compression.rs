@@ -2,7 +2,8 @@
 //! a restore, against a forward step of the same grid, as ratios measured in one run.
 //!
 //! `cargo bench --bench compression`. `GPUREVOLVE_BENCH_QUICK=1` runs the main job's grid
-//! only. On a software adapter (lavapipe) only the ratios mean anything.
+//! only. On a software adapter (lavapipe) only the ratios mean anything; each is the median of
+//! the ratios of rounds that time the steps and the kernels back to back.
 
 use std::time::Instant;
 
@@ -27,17 +28,20 @@ fn problem(shape: &[usize]) -> Problem {
     Problem::with_boundary(model, geometry, time, 8, boundary).unwrap()
 }
 
-fn median_seconds(mut f: impl FnMut(), reps: usize) -> f64 {
+/// Rounds of the interleaved timings: each round times the steps and every kernel once, so a
+/// slow spell of a shared machine lands on both sides of a ratio.
+const ROUNDS: usize = 15;
+
+/// Seconds of one call of `f`, `REPEATS` of whatever it records per submission.
+fn seconds(f: &mut impl FnMut()) -> f64 {
+    let start = Instant::now();
     f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
+    start.elapsed().as_secs_f64() / REPEATS as f64
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn bench(_: &mut Criterion) {
@@ -52,64 +56,79 @@ fn bench(_: &mut Criterion) {
         ]
     };
     println!(
-        "\n{:<20} {:>6} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "\n{:<20} {:>6} {:>12} {:>12} {:>12} {:>9} {:>9}",
         "grid", "format", "step s", "encode s", "decode s", "enc/step", "dec/step"
     );
+    let formats = [CheckpointFormat::Bf16, CheckpointFormat::Int8];
     for (name, shape) in grids {
         let p = problem(&shape);
         let acoustic = GpuAcoustic::new(&gpu, &p).unwrap();
         let level = || acoustic.level("level").unwrap();
         let mut levels = [level(), level(), level()];
-        let step = median_seconds(
-            || {
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                for k in 0..REPEATS {
-                    let [prev, cur, next] = &levels;
-                    acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], true);
-                    levels.rotate_left(1);
-                }
-                gpu.submit([encoder.finish()]);
-                gpu.wait().unwrap();
-            },
-            7,
-        ) / REPEATS as f64;
         let words = p.level_len() as u64;
-        for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
-            let codec = Codec::new(&gpu, format).unwrap().unwrap();
-            let bytes = format.encoded_bytes(p.level_bytes());
-            let encoded = gpu.create_buffer("encoded", bytes, STATE_USAGE).unwrap();
-            let time = |encode: bool| {
-                median_seconds(
-                    || {
-                        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                        for _ in 0..REPEATS {
-                            let e = &mut encoder;
-                            if encode {
-                                codec
-                                    .encode(&gpu, e, [&levels[0], &encoded], words, 1)
-                                    .unwrap();
-                            } else {
-                                codec
-                                    .decode(&gpu, e, [&encoded, &levels[1]], words, 1)
-                                    .unwrap();
-                            }
-                        }
-                        gpu.submit([encoder.finish()]);
-                        gpu.wait().unwrap();
-                    },
-                    7,
-                ) / REPEATS as f64
-            };
-            let (enc, dec) = (time(true), time(false));
+        let codecs: Vec<(Codec, wgpu::Buffer)> = formats
+            .iter()
+            .map(|&format| {
+                let bytes = format.encoded_bytes(p.level_bytes());
+                let encoded = gpu.create_buffer("encoded", bytes, STATE_USAGE).unwrap();
+                (Codec::new(&gpu, format).unwrap().unwrap(), encoded)
+            })
+            .collect();
+        let steps = |levels: &mut [wgpu::Buffer; 3]| {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            for k in 0..REPEATS {
+                let [prev, cur, next] = &*levels;
+                acoustic.encode_forward_step(&mut encoder, k, [prev, cur, next], true);
+                levels.rotate_left(1);
+            }
+            gpu.submit([encoder.finish()]);
+            gpu.wait().unwrap();
+        };
+        // A level the steps made, to encode: a wavefield, not zeros.
+        steps(&mut levels);
+        let level = acoustic.level("saved level").unwrap();
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let [made, ..] = &levels;
+        encoder.copy_buffer_to_buffer(made, 0, &level, 0, p.level_bytes());
+        gpu.submit([encoder.finish()]);
+        gpu.wait().unwrap();
+
+        let codec_runs = |codec: &Codec, encoded: &wgpu::Buffer, encode: bool| {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            for _ in 0..REPEATS {
+                let e = &mut encoder;
+                if encode {
+                    codec.encode(&gpu, e, [&level, encoded], words, 1).unwrap();
+                } else {
+                    codec.decode(&gpu, e, [encoded, &level], words, 1).unwrap();
+                }
+            }
+            gpu.submit([encoder.finish()]);
+            gpu.wait().unwrap();
+        };
+        // Per round: the step's time and each kernel's.
+        let mut step_times = Vec::new();
+        let mut times = vec![[Vec::new(), Vec::new()]; codecs.len()];
+        for _ in 0..ROUNDS {
+            step_times.push(seconds(&mut || steps(&mut levels)));
+            for ((codec, encoded), t) in codecs.iter().zip(&mut times) {
+                t[0].push(seconds(&mut || codec_runs(codec, encoded, true)));
+                t[1].push(seconds(&mut || codec_runs(codec, encoded, false)));
+            }
+        }
+        for ((codec, _), [enc, dec]) in codecs.iter().zip(times) {
+            // The median of each round's ratio, and of each time.
+            let ratio =
+                |t: &[f64]| 100.0 * median(t.iter().zip(&step_times).map(|(c, s)| c / s).collect());
             println!(
-                "{:<20} {:>6} {:>14.3e} {:>14.3e} {:>14.3e} {:>9.1}% {:>9.1}%",
+                "{:<20} {:>6} {:>12.3e} {:>12.3e} {:>12.3e} {:>8.1}% {:>8.1}%",
                 name,
-                format.name(),
-                step,
-                enc,
-                dec,
-                100.0 * enc / step,
-                100.0 * dec / step
+                codec.format().name(),
+                median(step_times.clone()),
+                median(enc.clone()),
+                median(dec.clone()),
+                ratio(&enc),
+                ratio(&dec),
             );
         }
     }

@@ -4,12 +4,16 @@
 // Only integer operations on the words' bits, and one multiplication by a power of two (exact):
 // no division, no float rounding mode, no subnormal that a GPU may flush. Each output word is
 // written by one invocation: no atomics.
+//
+// Each invocation moves 16-byte vectors where it can (`words4`, `encoded4`: the same buffers as
+// `words` and `encoded`), and single words only at a level's or a part's ragged end: a software
+// adapter pays per memory operation, not per byte, and a GPU coalesces either.
 
 struct Params {
     // Words of the level (f32 values).
     len: u32,
     // Invocations per row of x-workgroups (a dispatch dimension holds at most 65535
-    // workgroups; long levels spill into workgroup_id.y). For the int8 encoder, workgroups.
+    // workgroups; long levels spill into workgroup_id.y).
     row: u32,
     // Words of each of the level's independent parts (the shots of a batch; `len` for one):
     // no int8 block spans two parts, so each encodes as it does alone.
@@ -19,9 +23,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 // A level's words as bits, and its encoding. Encoders read `words` and write `encoded`;
-// decoders the other way round.
+// decoders the other way round. Bindings 3 and 4 are the same two buffers seen as vectors
+// (the host binds a 16-byte stand-in when a buffer is shorter than one vector; the kernels
+// then never touch it).
 @group(0) @binding(1) var<storage, read_write> words: array<u32>;
 @group(0) @binding(2) var<storage, read_write> encoded: array<u32>;
+@group(0) @binding(3) var<storage, read_write> words4: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> encoded4: array<vec4<u32>>;
 
 override WORKGROUP_SIZE: u32;
 
@@ -33,40 +41,60 @@ fn bf16_of(bits: u32) -> u32 {
     return ((bits + 0x7FFFu + ((bits >> 16u) & 1u)) >> 16u) & 0xFFFFu;
 }
 
-// Encoded word i holds words 2i (low half) and 2i + 1 (high half; 0 past the end).
+fn bf16_pair(low: u32, high: u32) -> u32 {
+    return bf16_of(low) | (bf16_of(high) << 16u);
+}
+
+// Encoded word i holds words 2i (low half) and 2i + 1 (high half; 0 past the end). Invocation i
+// writes encoded words 4i to 4i + 3, from words 8i to 8i + 7.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn encode_bf16(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row;
-    let first = 2u * i;
+    let first = 8u * i;
     if (first >= params.len) {
         return;
     }
-    var high = 0u;
-    if (first + 1u < params.len) {
-        high = bf16_of(words[first + 1u]);
+    if (first + 8u <= params.len) {
+        let a = words4[2u * i];
+        let b = words4[2u * i + 1u];
+        encoded4[i] = vec4(bf16_pair(a.x, a.y), bf16_pair(a.z, a.w), bf16_pair(b.x, b.y),
+                           bf16_pair(b.z, b.w));
+        return;
     }
-    encoded[i] = bf16_of(words[first]) | (high << 16u);
+    for (var w = first; w < params.len; w += 2u) {
+        var high = 0u;
+        if (w + 1u < params.len) {
+            high = bf16_of(words[w + 1u]);
+        }
+        encoded[w / 2u] = bf16_of(words[w]) | (high << 16u);
+    }
 }
 
-// Invocation i writes the two words that encoded word i holds.
+// Invocation i writes words 8i to 8i + 7, from encoded words 4i to 4i + 3.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn decode_bf16(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row;
-    let first = 2u * i;
+    let first = 8u * i;
     if (first >= params.len) {
         return;
     }
-    let pair = encoded[i];
-    words[first] = pair << 16u;
-    if (first + 1u < params.len) {
-        words[first + 1u] = pair & 0xFFFF0000u;
+    if (first + 8u <= params.len) {
+        let e = encoded4[i];
+        let high = vec4(0xFFFF0000u);
+        words4[2u * i] = vec4(e.x << 16u, e.x & high.x, e.y << 16u, e.y & high.x);
+        words4[2u * i + 1u] = vec4(e.z << 16u, e.z & high.x, e.w << 16u, e.w & high.x);
+        return;
+    }
+    for (var w = first; w < params.len; w++) {
+        words[w] = (encoded[w / 2u] << (16u * (1u - w % 2u))) & 0xFFFF0000u;
     }
 }
 
-// Block-scaled 8-bit: blocks of BLOCK words, each encoded as BLOCK_WORDS u32: the exponent field
-// of its largest magnitude, then a signed byte per word, four to a u32 (lowest byte first).
+// Block-scaled 8-bit: blocks of BLOCK words. An encoded level holds every block's bytes (16
+// words a block, four bytes to a word, lowest byte first), then every block's exponent field
+// (one word a block): each block's bytes start on a vector.
 const BLOCK: u32 = 64u;
-const BLOCK_WORDS: u32 = 17u;
+const BLOCK_VECTORS: u32 = 16u;
 // The exponent field of a block holding a NaN or an infinity: it decodes as NaN.
 const NON_FINITE: u32 = 0xFFu;
 // Blocks whose largest exponent field is below this are stored as zero.
@@ -99,13 +127,29 @@ fn quantize(bits: u32, field: u32) -> u32 {
     return m;
 }
 
-// One invocation a block: its largest magnitude (an integer maximum), then its bytes, packed
-// four to a word. A block's 256 bytes are read twice, the second time from cache. No
-// workgroup memory or barriers: software adapters run those slowly, and a GPU needs neither.
+fn max4(v: vec4<u32>) -> u32 {
+    let m = v & vec4(0x7FFFFFFFu);
+    return max(max(m.x, m.y), max(m.z, m.w));
+}
+
+fn pack4(v: vec4<u32>, field: u32) -> u32 {
+    return quantize(v.x, field) | (quantize(v.y, field) << 8u) | (quantize(v.z, field) << 16u)
+        | (quantize(v.w, field) << 24u);
+}
+
+// Blocks of each part, and of the level.
+fn blocks_per_part() -> u32 {
+    return (params.segment + BLOCK - 1u) / BLOCK;
+}
+
+// One invocation a block: its largest magnitude (an integer maximum), then its bytes. A block's
+// 256 bytes are read twice, the second time from cache. No workgroup memory or barriers:
+// software adapters run those slowly, and a GPU needs neither. A whole block on a vector
+// boundary moves as vectors; a part's ragged end word by word.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn encode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
     let block = gid.x + gid.y * params.row;
-    let per_part = (params.segment + BLOCK - 1u) / BLOCK;
+    let per_part = blocks_per_part();
     let blocks = (params.len / params.segment) * per_part;
     if (block >= blocks) {
         return;
@@ -113,18 +157,37 @@ fn encode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
     let start = (block % per_part) * BLOCK;
     let first = (block / per_part) * params.segment + start;
     let count = min(BLOCK, params.segment - start);
+    let whole = count == BLOCK && first % 4u == 0u;
     var largest = 0u;
-    for (var i = 0u; i < count; i++) {
-        largest = max(largest, words[first + i] & 0x7FFFFFFFu);
+    if (whole) {
+        for (var v = 0u; v < BLOCK_VECTORS; v++) {
+            largest = max(largest, max4(words4[first / 4u + v]));
+        }
+    } else {
+        for (var i = 0u; i < count; i++) {
+            largest = max(largest, words[first + i] & 0x7FFFFFFFu);
+        }
     }
     let field = largest >> 23u;
     let stored = field >= SMALLEST_FIELD && field != NON_FINITE;
-    let out = block * BLOCK_WORDS;
     var header = 0u;
     if (field == NON_FINITE || stored) {
         header = field;
     }
-    encoded[out] = header;
+    encoded[blocks * BLOCK_VECTORS + block] = header;
+    if (whole) {
+        let at = first / 4u;
+        for (var q = 0u; q < 4u; q++) {
+            var packed = vec4(0u);
+            if (stored) {
+                let v = at + 4u * q;
+                packed = vec4(pack4(words4[v], field), pack4(words4[v + 1u], field),
+                              pack4(words4[v + 2u], field), pack4(words4[v + 3u], field));
+            }
+            encoded4[4u * block + q] = packed;
+        }
+        return;
+    }
     for (var w = 0u; w < BLOCK / 4u; w++) {
         var packed = 0u;
         for (var j = 0u; j < 4u; j++) {
@@ -133,36 +196,51 @@ fn encode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
                 packed = packed | (quantize(words[first + i], field) << (8u * j));
             }
         }
-        encoded[out + 1u + w] = packed;
+        encoded[BLOCK_VECTORS * block + w] = packed;
     }
 }
 
-// Invocation q writes the (up to) four words of data word q % 16 of block q / 16.
+// q · 2^(e − 6) for each byte of `packed` in a block of exponent field `field`, as bits: exact
+// (|q| ≤ 127, a normal result).
+fn unpack4(packed: u32, field: u32) -> vec4<u32> {
+    if (field == NON_FINITE) {
+        return vec4(0x7FC00000u);
+    }
+    if (field < SMALLEST_FIELD) {
+        return vec4(0u);
+    }
+    let scale = bitcast<f32>((field - 6u) << 23u);
+    let q = vec4<i32>(bitcast<vec4<i32>>(vec4(packed << 24u, packed << 16u, packed << 8u, packed))
+                      >> vec4(24u));
+    return bitcast<vec4<u32>>(vec4<f32>(q) * scale);
+}
+
+// Invocation q writes the (up to) sixteen words of encoded vector q % 4 of block q / 4.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn decode_int8(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q = gid.x + gid.y * params.row;
-    let per_part = (params.segment + BLOCK - 1u) / BLOCK;
-    let block = q / (BLOCK / 4u);
-    if (block >= (params.len / params.segment) * per_part) {
+    let per_part = blocks_per_part();
+    let blocks = (params.len / params.segment) * per_part;
+    let block = q / 4u;
+    if (block >= blocks) {
         return;
     }
-    let local = (block % per_part) * BLOCK + 4u * (q % (BLOCK / 4u));
+    let local = (block % per_part) * BLOCK + 16u * (q % 4u);
     let first = (block / per_part) * params.segment + local;
-    let field = encoded[block * BLOCK_WORDS];
-    let packed = encoded[block * BLOCK_WORDS + 1u + q % (BLOCK / 4u)];
-    // q · 2^(e − 6) for each byte q: exact (|q| ≤ 127, a normal result).
-    let scale = bitcast<f32>((max(field, SMALLEST_FIELD) - 6u) << 23u);
-    for (var j = 0u; j < 4u; j++) {
+    let field = encoded[blocks * BLOCK_VECTORS + block];
+    let packed = encoded4[q];
+    if (local + 16u <= params.segment && first % 4u == 0u) {
+        let at = first / 4u;
+        words4[at] = unpack4(packed.x, field);
+        words4[at + 1u] = unpack4(packed.y, field);
+        words4[at + 2u] = unpack4(packed.z, field);
+        words4[at + 3u] = unpack4(packed.w, field);
+        return;
+    }
+    for (var j = 0u; j < 16u; j++) {
         if (local + j >= params.segment) {
             return;
         }
-        var value = 0u;
-        if (field == NON_FINITE) {
-            value = 0x7FC00000u;
-        } else if (field >= SMALLEST_FIELD) {
-            let byte = (packed >> (8u * j)) & 0xFFu;
-            value = bitcast<u32>(f32(i32(byte << 24u) >> 24u) * scale);
-        }
-        words[first + j] = value;
+        words[first + j] = unpack4(packed[j / 4u], field)[j % 4u];
     }
 }

@@ -86,8 +86,14 @@ fn gpu_kernels_give_their_cpu_twins_bits() {
                 (1000, 1),
                 (4099, 1),
                 (20_000, 1),
+                (8, 1),
+                (12, 1),
                 (3 * 97, 3),
                 (7 * 640, 7),
+                // Parts whose blocks start on a vector (68 words: a whole block and a ragged
+                // one) and parts that start off one (130 words: the second part's blocks).
+                (5 * 68, 5),
+                (2 * 130, 2),
             ] {
                 let special = rng.random_bool(0.5);
                 let values = level(&mut rng, len, special);

@@ -31,6 +31,8 @@ pub struct Codec {
     /// The parameters' uniform buffers made so far: a run encodes levels of one size, so it
     /// makes one or two, not one a save.
     uniforms: Mutex<HashMap<Params, Arc<wgpu::Buffer>>>,
+    /// Bound as the vector view of a buffer too short to have one.
+    stand_in: wgpu::Buffer,
 }
 
 impl Codec {
@@ -55,6 +57,8 @@ impl Codec {
             decode: gpu.compute_pipeline("checkpoint decode", SHADER, decode, &size)?,
             max_groups_per_dim: gpu.limits().max_compute_workgroups_per_dimension,
             uniforms: Mutex::new(HashMap::new()),
+            // STORAGE: bound as the kernels' vector view; never read or written.
+            stand_in: gpu.create_buffer("codec stand-in", 16, wgpu::BufferUsages::STORAGE)?,
         }))
     }
 
@@ -87,24 +91,14 @@ impl Codec {
         parts: usize,
     ) -> Result<()> {
         let segment = self.check(level, encoded, len, parts)?;
-        // The bf16 encoder writes a word per two values; the int8 one a block per invocation.
-        let (items, size) = match self.format {
-            CheckpointFormat::Int8 => (
-                len / segment * segment.div_ceil(INT8_BLOCK as u64),
-                Self::WORKGROUP_SIZE,
-            ),
-            _ => (len.div_ceil(2), Self::WORKGROUP_SIZE),
+        // The bf16 encoder writes the four words that hold eight values; the int8 one a block
+        // per invocation.
+        let items = match self.format {
+            CheckpointFormat::Int8 => len / segment * segment.div_ceil(INT8_BLOCK as u64),
+            _ => len.div_ceil(8),
         };
         let bound = [level, encoded];
-        self.dispatch(
-            gpu,
-            encoder,
-            &self.encode,
-            bound,
-            [len, segment],
-            items,
-            size,
-        )
+        self.dispatch(gpu, encoder, &self.encode, bound, [len, segment], items)
     }
 
     /// Records the decoding of `encoded` into the `len` words of `level`, made of `parts`
@@ -121,24 +115,14 @@ impl Codec {
         parts: usize,
     ) -> Result<()> {
         let segment = self.check(level, encoded, len, parts)?;
-        // The bf16 decoder writes the two words of an encoded word; the int8 one the four of
-        // a data word.
+        // The bf16 decoder writes the eight words that four encoded words hold; the int8 one
+        // the sixteen of an encoded vector.
         let items = match self.format {
-            CheckpointFormat::Int8 => {
-                len / segment * segment.div_ceil(INT8_BLOCK as u64) * (INT8_BLOCK as u64 / 4)
-            }
-            _ => len.div_ceil(2),
+            CheckpointFormat::Int8 => len / segment * segment.div_ceil(INT8_BLOCK as u64) * 4,
+            _ => len.div_ceil(8),
         };
-        let (bound, size) = ([level, encoded], Self::WORKGROUP_SIZE);
-        self.dispatch(
-            gpu,
-            encoder,
-            &self.decode,
-            bound,
-            [len, segment],
-            items,
-            size,
-        )
+        let bound = [level, encoded];
+        self.dispatch(gpu, encoder, &self.decode, bound, [len, segment], items)
     }
 
     /// The words of a part, once the buffers and the parts are checked.
@@ -188,20 +172,18 @@ impl Codec {
         Ok(buffer)
     }
 
-    /// One dispatch of `pipeline` over `items` items (invocations), `size` a workgroup, in rows
-    /// when one dimension is not enough.
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch(
-        &self,
+    /// One dispatch of `pipeline` over `items` invocations, in rows when one dimension is not
+    /// enough.
+    fn dispatch<'a>(
+        &'a self,
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
         pipeline: &wgpu::ComputePipeline,
-        [level, encoded]: [&wgpu::Buffer; 2],
+        [level, encoded]: [&'a wgpu::Buffer; 2],
         [len, segment]: [u64; 2],
         items: u64,
-        size: u32,
     ) -> Result<()> {
-        let dispatch = dispatch_1d(items, size, self.max_groups_per_dim)?;
+        let dispatch = dispatch_1d(items, Self::WORKGROUP_SIZE, self.max_groups_per_dim)?;
         let params = Params {
             len: len as u32,
             row: dispatch.row,
@@ -209,25 +191,26 @@ impl Codec {
             _pad: 0,
         };
         let uniforms = self.uniforms(gpu, params)?;
+        // The kernels also see each buffer as 16-byte vectors (bindings 3 and 4), which a
+        // buffer shorter than one vector cannot be bound as: it gets the stand-in, which the
+        // kernels never touch (they move vectors only within `len` words).
+        let as_vectors = |buffer: &'a wgpu::Buffer| {
+            if buffer.size() >= 16 {
+                buffer
+            } else {
+                &self.stand_in
+            }
+            .as_entire_binding()
+        };
         let layout = pipeline.get_bind_group_layout(0);
-        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("checkpoint codec"),
-            layout: &layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: level.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: encoded.as_entire_binding(),
-                },
-            ],
-        });
+        let entries = [
+            (0, uniforms.as_entire_binding()),
+            (1, level.as_entire_binding()),
+            (2, encoded.as_entire_binding()),
+            (3, as_vectors(level)),
+            (4, as_vectors(encoded)),
+        ];
+        let bind_group = gpu.bind_group("checkpoint codec", &layout, &entries);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("checkpoint codec"),
             timestamp_writes: None,
