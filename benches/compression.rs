@@ -52,6 +52,7 @@ fn bench(_: &mut Criterion) {
     } else {
         vec![
             ("main job 200 x 70", vec![200, 70]),
+            ("400 x 200", vec![400, 200]),
             ("1024 x 1024", vec![1024, 1024]),
         ]
     };
