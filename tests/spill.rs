@@ -547,3 +547,53 @@ fn a_two_tier_plan_that_exceeds_the_device_budget_is_refused() {
         other => panic!("expected a device_budget error, got {other:?}"),
     }
 }
+
+/// A lossy restore takes a level buffer that still holds its decoding instead of decoding
+/// again (restoring state k just after state k + 1, `u_k` is decoded already), and a join
+/// decodes only the level it takes: fewer kernels, the same bits as checkpoints held in host
+/// memory, where every restore decodes what the tier brings back.
+#[test]
+fn lossy_restores_reuse_decodings_with_the_same_bits() {
+    use gpurevolve::compression::CheckpointFormat;
+    let Some(gpu) = common::gpu() else { return };
+    let (problem, observed) = setup_with(BoundaryKind::Cpml);
+    let whole = LevelOptimal::new(STEPS, 2 * SNAPS + 1, 2).unwrap();
+    for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
+        for schedule in [whole.clone(), whole.clone().with_joins()] {
+            let run = |device_budget: Option<u64>| {
+                let options = RevolverOptions {
+                    device_budget,
+                    checkpoint_format: format,
+                    ..RevolverOptions::default()
+                };
+                let operator = AcousticOperator::new(&gpu, &problem, &observed).unwrap();
+                let mut revolver =
+                    Revolver::new(&gpu, operator, schedule.clone(), options).unwrap();
+                let stats = revolver.apply_reverse().unwrap();
+                (revolver.operator().finish().unwrap(), stats)
+            };
+            let label = format!("{format}, joins: {}", schedule.joins());
+            let (on_gpu, gpu_stats) = run(None);
+            let (on_host, host_stats) = run(Some(0));
+            assert_eq!(bits(&on_gpu.gradient), bits(&on_host.gradient), "{label}");
+            assert_eq!(gpu_stats.joins > 0, schedule.joins(), "{label}");
+            assert_eq!(host_stats.decodings_reused, 0, "{label}: {host_stats:?}");
+            assert!(gpu_stats.decodings_reused > 0, "{label}: {gpu_stats:?}");
+            // Each restore from the host decodes both levels (state 0, at rest, is rebuilt);
+            // on the GPU a restore decodes or reuses both, a join one.
+            let from_host = host_stats.tier(Tier::HOST).restores;
+            assert!(from_host > 0, "{label}: {host_stats:?}");
+            assert_eq!(host_stats.levels_decoded, 2 * from_host, "{label}");
+            assert!(
+                gpu_stats.levels_decoded + gpu_stats.decodings_reused
+                    <= 2 * gpu_stats.restores + gpu_stats.joins,
+                "{label}: {gpu_stats:?}"
+            );
+            assert!(
+                gpu_stats.levels_decoded < host_stats.levels_decoded,
+                "{label}"
+            );
+            assert!(gpu_stats.levels_encoded > 0, "{label}");
+        }
+    }
+}

@@ -76,6 +76,19 @@ pub fn print_table(args: &Args, s: &Summary) {
         ),
         steps,
         ("recompute factor", format!("{:.3}", s.recompute_factor)),
+        (
+            "levels encoded / decoded",
+            if s.checkpoint_format == "f32" {
+                "none (f32)".into()
+            } else {
+                format!(
+                    "{} / {} ({})",
+                    shot0(&s.levels_encoded),
+                    shot0(&s.levels_decoded),
+                    s.checkpoint_format
+                )
+            },
+        ),
         ("peak checkpoints on GPU", mb(s.peak_checkpoint_bytes)),
         ("spilled to host", mb(s.spilled_bytes)),
         (

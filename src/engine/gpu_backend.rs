@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Instant;
 
 use super::disk::DiskTier;
@@ -84,6 +84,23 @@ pub struct GpuBackend<'g, O: Operator> {
     /// same bits, so sharing never changes a bit, and a checkpoint's bits do not depend on
     /// its tier. An entry goes when its level buffer is taken for new data.
     encoded_levels: HashMap<*const wgpu::Buffer, Rc<wgpu::Buffer>>,
+    /// The level buffers of `encoded_levels` that hold a decoding (not the level that was
+    /// encoded, whose bits differ): a restore of a stored level already decoded into one of
+    /// them takes that buffer, the same bits, instead of decoding again. Consecutive
+    /// checkpoints share levels, so restoring state k just after state k + 1 finds `u_k`
+    /// there. Weak: the pool decides when a buffer goes; an entry goes when its buffer is
+    /// taken for new data.
+    decoded_levels: HashMap<*const wgpu::Buffer, Weak<wgpu::Buffer>>,
+    /// Levels encoded, decoded, and restored from a decoding already made.
+    codec_counts: CodecCounts,
+}
+
+/// What a lossy checkpoint format's kernels did in a run ([`RunStats`]'s counts).
+#[derive(Clone, Copy, Debug, Default)]
+struct CodecCounts {
+    encoded: u64,
+    decoded: u64,
+    reused: u64,
 }
 
 /// A schedule's own placement, checked against the slots it names and the budgets. The GPU
@@ -222,6 +239,8 @@ impl<'a, 'g: 'a, O: Operator, S: Schedule> Revolver<'a, GpuBackend<'g, O>, S> {
             },
             codec,
             encoded_levels: HashMap::new(),
+            decoded_levels: HashMap::new(),
+            codec_counts: CodecCounts::default(),
         };
         let budgets: Vec<Option<u64>> = backend.budgets().iter().map(|b| b.0).collect();
         let sizes = (state_bytes, stored_level_bytes);
@@ -403,6 +422,17 @@ impl<O: Operator> GpuBackend<'_, O> {
     fn forget_unheld_encodings(&mut self) {
         self.encoded_levels
             .retain(|_, encoded| Rc::strong_count(encoded) > 2);
+        let encoded = &self.encoded_levels;
+        self.decoded_levels
+            .retain(|level, _| encoded.contains_key(level));
+    }
+
+    /// A level buffer that holds `encoded` decoded and has not been taken for new data since.
+    fn decoding_of(&self, encoded: &Rc<wgpu::Buffer>) -> Option<Rc<wgpu::Buffer>> {
+        self.encoded_levels
+            .iter()
+            .filter(|(_, e)| Rc::ptr_eq(e, encoded))
+            .find_map(|(level, _)| self.decoded_levels.get(level)?.upgrade())
     }
 
     /// `state`'s levels encoded in the checkpoint format, in stored level buffers, for a
@@ -426,6 +456,7 @@ impl<O: Operator> GpuBackend<'_, O> {
             if let Some(codec) = codec {
                 let parts = self.operator.level_parts();
                 codec.encode(gpu, self.device.encoder(), [level, &encoded], len, parts)?;
+                self.codec_counts.encoded += 1;
             }
             self.encoded_levels
                 .insert(Rc::as_ptr(level), Rc::clone(&encoded));
@@ -443,21 +474,34 @@ impl<O: Operator> GpuBackend<'_, O> {
                 levels: stored,
             });
         }
-        let len = self.operator.level_bytes() / 4;
-        let mut levels = Vec::with_capacity(stored.len());
-        for encoded in &stored {
-            let level = self.take_level()?;
-            let (gpu, codec) = (self.device.gpu, self.codec.as_ref());
-            if let Some(codec) = codec {
-                let parts = self.operator.level_parts();
-                codec.decode(gpu, self.device.encoder(), [encoded, &level], len, parts)?;
-            }
-            // Encoding this level again would give `encoded`'s bits: share them.
-            self.encoded_levels
-                .insert(Rc::as_ptr(&level), Rc::clone(encoded));
-            levels.push(level);
-        }
+        let levels = stored
+            .iter()
+            .map(|encoded| self.decoded_level(encoded))
+            .collect::<Result<_>>()?;
         Ok(GpuState { step, levels })
+    }
+
+    /// One stored level decoded into a level buffer, or the buffer that holds its decoding
+    /// already.
+    fn decoded_level(&mut self, encoded: &Rc<wgpu::Buffer>) -> Result<Rc<wgpu::Buffer>> {
+        if let Some(level) = self.decoding_of(encoded) {
+            self.codec_counts.reused += 1;
+            return Ok(level);
+        }
+        let len = self.operator.level_bytes() / 4;
+        let level = self.take_level()?;
+        let (gpu, codec) = (self.device.gpu, self.codec.as_ref());
+        if let Some(codec) = codec {
+            let parts = self.operator.level_parts();
+            codec.decode(gpu, self.device.encoder(), [encoded, &level], len, parts)?;
+            self.codec_counts.decoded += 1;
+        }
+        // Encoding this level again would give `encoded`'s bits: share them.
+        self.encoded_levels
+            .insert(Rc::as_ptr(&level), Rc::clone(encoded));
+        self.decoded_levels
+            .insert(Rc::as_ptr(&level), Rc::downgrade(&level));
+        Ok(level)
     }
 
     /// A stored level buffer nobody holds, or a new one; out of memory, device checkpoints
@@ -489,6 +533,7 @@ impl<O: Operator> GpuBackend<'_, O> {
                 Ok(level) => {
                     // New data goes into it: its old encoding is not its own any more.
                     self.encoded_levels.remove(&Rc::as_ptr(&level));
+                    self.decoded_levels.remove(&Rc::as_ptr(&level));
                     return Ok(level);
                 }
                 other => return other,
@@ -793,13 +838,27 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     fn join(&mut self, live: &GpuState, slot: usize, held: u64, step: u64) -> Result<GpuState> {
         debug_assert_eq!(live.step, step + 1);
         let q = live.levels.len() as u64;
-        let below = self.restore(slot, held)?;
         // State `held` is u_held, …: u_{step−q+1} is `held − (step − q + 1)` levels down.
-        let oldest = (held + q)
+        let index = (held + q)
             .checked_sub(step + 1)
-            .and_then(|i| below.levels.get(i as usize))
-            .cloned()
-            .ok_or_else(|| slot_error(slot))?;
+            .ok_or_else(|| slot_error(slot))? as usize;
+        let oldest = match self.slots.get(slot) {
+            // Only the level the join takes is decoded.
+            Some(Some(Held::Encoded(state))) => {
+                let encoded = state.levels.get(index).cloned();
+                let encoded = encoded.ok_or_else(|| slot_error(slot))?;
+                self.device_stats.restores += 1;
+                self.decoded_level(&encoded)?
+            }
+            _ => {
+                let below = self.restore(slot, held)?;
+                below
+                    .levels
+                    .get(index)
+                    .cloned()
+                    .ok_or_else(|| slot_error(slot))?
+            }
+        };
         let mut levels: Vec<_> = live.levels.iter().skip(1).cloned().collect();
         levels.push(oldest);
         Ok(GpuState { step, levels })
@@ -832,6 +891,9 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
     fn account(&self, stats: &mut RunStats) {
         stats.device_bytes = self.device.device_bytes;
         stats.transfer_seconds = self.transfer_seconds;
+        stats.levels_encoded = self.codec_counts.encoded;
+        stats.levels_decoded = self.codec_counts.decoded;
+        stats.decodings_reused = self.codec_counts.reused;
         stats.tiers = std::iter::once(self.device_stats.clone())
             .chain(self.below.iter().map(|t| t.stats()))
             .collect();

@@ -24,6 +24,20 @@ pub struct RunStats {
     /// States joined from the live state and one held level ([`Action::Join`](crate::schedule::Action::Join)).
     #[serde(default)]
     pub joins: u64,
+    /// Time levels a lossy [`CheckpointFormat`](crate::compression::CheckpointFormat)
+    /// encoded at saves (one kernel each; a level two checkpoints share is encoded once); 0
+    /// for exact checkpoints. Counted by the GPU backend.
+    #[serde(default)]
+    pub levels_encoded: u64,
+    /// Time levels a lossy format decoded at restores and joins (one kernel each); 0 for
+    /// exact checkpoints.
+    #[serde(default)]
+    pub levels_decoded: u64,
+    /// Restored levels a lossy format did not decode: a level buffer still held their
+    /// decoding (consecutive checkpoints share levels, so a state restored just after the one
+    /// above it finds its newer level decoded already). The same bits as a decoding.
+    #[serde(default)]
+    pub decodings_reused: u64,
     /// Bytes copied to take or restore checkpoints ([`Store::bytes_copied`](super::Store::bytes_copied)).
     /// With the GPU backend only copies between tiers count (each tier's
     /// [`bytes_out`](TierStats::bytes_out) and [`bytes_in`](TierStats::bytes_in)): a

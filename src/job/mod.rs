@@ -620,6 +620,8 @@ impl GradientJob {
             reverse_steps: each(|s| s.reverse_steps),
             saves: each(|s| s.saves),
             restores: each(|s| s.restores),
+            levels_encoded: each(|s| s.levels_encoded),
+            levels_decoded: each(|s| s.levels_decoded),
             recompute_factor,
             peak_checkpoint_bytes: stats
                 .iter()

@@ -177,6 +177,13 @@ pub struct Summary {
     pub saves: Vec<u64>,
     /// Each shot's checkpoint restores.
     pub restores: Vec<u64>,
+    /// Each shot's time levels encoded by a lossy checkpoint format (one kernel each).
+    #[serde(default)]
+    pub levels_encoded: Vec<u64>,
+    /// Each shot's time levels decoded by a lossy checkpoint format (one kernel each; a
+    /// restored level whose decoding a level buffer still held is not decoded again).
+    #[serde(default)]
+    pub levels_decoded: Vec<u64>,
     /// Forward steps per step: as planned, or for runs that stopped when quiet, as run.
     pub recompute_factor: f64,
     /// The most checkpoint bytes any shot's batch held on the GPU at once.
