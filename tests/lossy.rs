@@ -266,6 +266,61 @@ fn placement_by_cost_counts_the_encoding_kernels() {
     same(&again, &g, "bf16 placed by cost: a second run");
 }
 
+/// `job::measure_costs` gives the costs in the form `RunPolicy::costs` takes for the policy's
+/// format and tiers, and a lossy placement by cost runs on them.
+#[test]
+fn measured_costs_are_the_form_a_lossy_placement_by_cost_takes() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let survey = survey(&[40, 30], BoundaryKind::Cpml, 121, 2, 85);
+    let shots = &survey.0;
+    let dir = std::env::temp_dir().join(format!("gpurevolve-costs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (format, disk, count) in [
+        (CheckpointFormat::F32, false, 3),
+        (CheckpointFormat::F32, true, 5),
+        (CheckpointFormat::Bf16, false, 5),
+        (CheckpointFormat::Int8, true, 7),
+    ] {
+        let policy = RunPolicy {
+            snaps: Some(6),
+            checkpoint_format: format,
+            disk: disk.then(|| dir.clone()),
+            ..RunPolicy::default()
+        };
+        let costs = gpurevolve::job::measure_costs(&gpus[0], &shots[0], &policy).unwrap();
+        assert_eq!(costs.len(), count, "{format}, disk {disk}: {costs:?}");
+        assert!(
+            costs.iter().all(|c| c.is_finite() && *c > 0.0),
+            "{format}: {costs:?}"
+        );
+        let by_cost = RunPolicy {
+            placement: Placement::Optimal,
+            costs: Some(costs),
+            ..policy
+        };
+        by_cost.check().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // The lossy placement by cost runs on measured costs, with the bits of a second run.
+    let lossy = RunPolicy {
+        snaps: Some(6),
+        checkpoint_format: CheckpointFormat::Bf16,
+        device_memory: Some(2 * shots[0].level_bytes()),
+        placement: Placement::Optimal,
+        ..RunPolicy::default()
+    };
+    let costs = gpurevolve::job::measure_costs(&gpus[0], &shots[0], &lossy).unwrap();
+    let lossy = RunPolicy {
+        costs: Some(costs),
+        ..lossy
+    };
+    let (g, summary) = run(&gpus, &survey, lossy.clone());
+    assert!(summary.spilled_bytes > 0, "{summary:?}");
+    let (again, _) = run(&gpus, &survey, lossy);
+    same(&again, &g, "bf16 placed by measured costs: a second run");
+}
+
 /// A journal resumes a lossy run only under the same format and schedule (they decide its
 /// bits); exact runs share one fingerprint whatever the memory (it changes no bit).
 #[test]

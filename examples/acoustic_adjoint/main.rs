@@ -204,6 +204,12 @@ struct Args {
     /// run. Without it, a run starts afresh. Under MPI, with the same number of ranks.
     #[arg(long)]
     resume: bool,
+    /// Measure the costs that --costs takes, for this model, --checkpoint-format, --batch and
+    /// --disk, print them as a --costs argument and exit without a gradient. Placement by cost
+    /// with a lossy format needs its costs given (they choose the schedule, and so the bits):
+    /// measure them once, then give them to every run.
+    #[arg(long, conflicts_with_all = ["resume", "costs"])]
+    measure_costs: bool,
     /// Seed of the Marmousi-like model.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -256,6 +262,9 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         eprintln!("warning: Ctrl-C and SIGTERM will not clean up the disk tier ({e})");
     }
+    if args.measure_costs {
+        return cli::exit(measure_costs(&args));
+    }
     let result = run(&args);
     if result.is_err() && STOP.load(Ordering::SeqCst) {
         // Stopped by a signal, its files removed: the shell's convention for an interrupt.
@@ -272,6 +281,38 @@ fn main() -> ExitCode {
         return ExitCode::from(130);
     }
     cli::exit(result)
+}
+
+/// `--measure-costs`: the costs of the first shot's batch on the first device, as a --costs
+/// argument on stdout.
+fn measure_costs(args: &Args) -> Result<(), String> {
+    gpurevolve::gpu::wait_deadline_from_env().map_err(err)?;
+    let setup = setup::setup(args)?;
+    let gpus = job::open_devices(args.devices.as_deref(), args.software).map_err(err)?;
+    let policy = policy(args);
+    let costs = job::measure_costs(&gpus[0], &setup.start_shots[0], &policy).map_err(err)?;
+    let names = [
+        "STEP,TO_HOST,TO_GPU",
+        if policy.disk.is_some() {
+            ",TO_DISK,FROM_DISK"
+        } else {
+            ""
+        },
+        if policy.checkpoint_format.is_exact() {
+            ""
+        } else {
+            ",ENCODE,DECODE"
+        },
+    ];
+    eprintln!(
+        "measured on {} for {} checkpoints: {} seconds",
+        gpus[0].adapter_info().name,
+        policy.checkpoint_format,
+        names.concat()
+    );
+    let numbers: Vec<String> = costs.iter().map(|c| format!("{c:.3e}")).collect();
+    println!("--costs {}", numbers.join(","));
+    Ok(())
 }
 
 /// The shot records in `dir` and in its ranks' directories under it.

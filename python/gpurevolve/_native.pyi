@@ -1,7 +1,7 @@
 # Type stubs of the native module, for editors and type checkers. The docstrings live in the
 # Rust sources (python/src/) and show in help().
 import os
-from typing import Any, Callable, Iterator, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,24 @@ class Device:
         boundary_velocity: Optional[float] = None,
         progress: Optional[Progress] = None,
     ) -> FloatArray: ...
+    def measure_costs(
+        self,
+        vp: FloatArray,
+        spacing: float,
+        sources: FloatArray,
+        receivers: FloatArray,
+        f0: float = 10.0,
+        nt: Optional[int] = None,
+        tmax: Optional[float] = None,
+        dt: Optional[float] = None,
+        space_order: int = 8,
+        nbl: int = 20,
+        boundary: Literal["cpml", "sponge"] = "cpml",
+        boundary_velocity: Optional[float] = None,
+        disk: Union[None, str, "os.PathLike[str]"] = None,
+        batch: Union[None, int, Literal["auto"]] = None,
+        checkpoint_format: Literal["f32", "bf16", "int8"] = "f32",
+    ) -> List[float]: ...
     def gradient(
         self,
         vp: FloatArray,

@@ -416,6 +416,75 @@ impl Device {
         array(py, records, &shape, survey.dtype)
     }
 
+    /// The costs that `gradient`'s `costs` takes, measured on the (first) GPU for the first
+    /// shot of this survey: `[step, to_host, to_gpu]`, with `disk` `[..., to_disk,
+    /// from_disk]`, with a lossy `checkpoint_format` `[..., encode, decode]` (seconds; the
+    /// copies move the state as the format stores it, `batch` shots of it). Placement by cost
+    /// with a lossy format needs its costs given, since they choose the schedule and so the
+    /// bits: measure them once, then give them to every run. The other keywords are
+    /// `forward`'s and `gradient`'s.
+    #[pyo3(signature = (
+        vp, spacing, sources, receivers, f0 = 10.0, nt = None, tmax = None, dt = None,
+        space_order = None, nbl = None, boundary = "cpml", boundary_velocity = None,
+        disk = None, batch = None, checkpoint_format = "f32"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn measure_costs<'py>(
+        &self,
+        py: Python<'py>,
+        vp: &Bound<'py, PyAny>,
+        spacing: f64,
+        sources: &Bound<'py, PyAny>,
+        receivers: &Bound<'py, PyAny>,
+        f0: f64,
+        nt: Option<&Bound<'py, PyAny>>,
+        tmax: Option<f64>,
+        dt: Option<f64>,
+        space_order: Option<&Bound<'py, PyAny>>,
+        nbl: Option<&Bound<'py, PyAny>>,
+        boundary: &str,
+        boundary_velocity: Option<f64>,
+        disk: Option<std::path::PathBuf>,
+        batch: Option<&Bound<'py, PyAny>>,
+        checkpoint_format: &str,
+    ) -> PyResult<Vec<f64>> {
+        let nt = nt
+            .filter(|n| !n.is_none())
+            .map(|n| size(Some(n), "nt", 0))
+            .transpose()?;
+        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
+        let length = match (nt, tmax) {
+            (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
+            (Some(nt), None) => Length::Samples(nt),
+            (None, tmax) => Length::Seconds(tmax.unwrap_or(1.2)),
+        };
+        let survey = survey(
+            vp,
+            spacing,
+            sources,
+            receivers,
+            f0,
+            length,
+            dt,
+            space_order,
+            nbl,
+            boundary,
+            boundary_velocity,
+        )?;
+        let policy = RunPolicy {
+            disk,
+            batch: batch
+                .filter(|b| !b.is_none())
+                .map(batch_of)
+                .transpose()?
+                .unwrap_or_default(),
+            checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
+            ..RunPolicy::default()
+        };
+        py.detach(|| job::measure_costs(&self.gpus[0], &survey.shots[0], &policy))
+            .map_err(to_py)
+    }
+
     /// `(misfit, gradient, info)` of the shots of `sources` against `observed`
     /// `(shots, nt, receivers)`: misfit `½ Σ (d − d_obs)²` summed over shots, `∂J/∂m` of the
     /// physical model (shape and dtype of `vp`), and what the run did: the main job's
@@ -429,7 +498,8 @@ impl Device {
     /// `"optimal"`, by cost), `costs` (for placement by cost, seconds:
     /// `[step, to_host, to_gpu]`, with a disk tier `[..., to_disk, from_disk]`; default
     /// measured; with a lossy `checkpoint_format` required, the copies of the encoded state
-    /// and then the format's kernels on a state, `[..., encode, decode]`), `until_quiet` (a fraction such as `1e-4`: each shot stops once its
+    /// and then the format's kernels on a state, `[..., encode, decode]`, which
+    /// `measure_costs` measures), `until_quiet` (a fraction such as `1e-4`: each shot stops once its
     /// wavefield's energy is below that fraction of its peak after the source has ended, with
     /// online checkpointing; misfit and gradient are those of the steps run,
     /// `info["reverse_steps"]`), `device_memory` and `host_memory` (checkpoint bytes on each

@@ -183,6 +183,32 @@ def test_lossy_checkpoints_stay_close_and_repeat_their_bits(device):
         assert again.tobytes() == g.tobytes(), fmt
 
 
+def test_measured_costs_drive_a_lossy_placement_by_cost(device, tmp_path):
+    """measure_costs gives the costs in the form gradient's costs takes (3, 5 with a disk, 2
+    more for a lossy format's kernels), and a lossy placement by cost runs on them, with the
+    same bits twice and the levels encoded and decoded counted in info."""
+    true, start, nt, common = small(shots=2)
+    survey = dict(common)
+    assert len(device.measure_costs(start, nt=nt, **survey)) == 3
+    with_disk = device.measure_costs(start, nt=nt, disk=tmp_path, checkpoint_format="int8",
+                                     **survey)
+    assert len(with_disk) == 7 and all(c > 0 for c in with_disk)
+    costs = device.measure_costs(start, nt=nt, checkpoint_format="bf16", **survey)
+    assert len(costs) == 5 and all(np.isfinite(costs)) and all(c > 0 for c in costs)
+    observed = device.forward(true, nt=nt, **common)
+    _, _, info = device.gradient(start, observed, snaps=4, checkpoint_format="bf16", **common)
+    level = info["checkpoint_bytes"] // info["checkpoint_levels"]
+    lossy = dict(snaps=4, checkpoint_format="bf16", placement="optimal", costs=costs,
+                 device_memory=2 * level, **common)
+    _, g, info = device.gradient(start, observed, **lossy)
+    assert info["spilled_bytes"] > 0
+    assert info["levels_encoded"][0] > 0 and info["levels_decoded"][0] > 0
+    _, again, _ = device.gradient(start, observed, **lossy)
+    assert again.tobytes() == g.tobytes()
+    with pytest.raises(ValueError, match="checkpoint_format"):
+        device.measure_costs(start, nt=nt, checkpoint_format="f16", **survey)
+
+
 def test_float32_in_float32_out_and_any_layout(device):
     true, start, nt, common = small(shots=1)
     observed = device.forward(true, nt=nt, **common)
@@ -335,10 +361,13 @@ def test_every_main_job_option_has_its_python_keyword_and_back():
     with its reason."""
     # The main job makes its own survey and writes files; Python is given arrays.
     cli_only = {"nx", "ny", "nz", "model", "model_npy", "initial_npy", "seed", "shots",
-                "src_depth", "rec_depth", "out", "resume", "help", "version"}
+                "src_depth", "rec_depth", "out", "resume", "help", "version",
+                # A mode of the command line; in Python the method Device.measure_costs.
+                "measure_costs"}
     python_only = {"self", "vp", "observed", "sources", "receivers", "progress"}
     keywords = set()
-    for call in (gr.Device.__init__, gr.Device.forward, gr.Device.gradient):
+    for call in (gr.Device.__init__, gr.Device.forward, gr.Device.gradient,
+                 gr.Device.measure_costs):
         keywords |= set(inspect.signature(call).parameters)
     # Device's __init__ is a slot wrapper; its keywords come from the class's signature.
     keywords |= set(inspect.signature(gr.Device).parameters)

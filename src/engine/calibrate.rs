@@ -52,6 +52,38 @@ pub fn calibrate_stored<O: Operator>(
     Ok(costs)
 }
 
+/// The costs that placement by cost takes, measured, in the order and units of
+/// [`RunPolicy::costs`](crate::job::RunPolicy::costs): `[STEP, TO_HOST, TO_GPU]` (a forward
+/// step, and a stored state's copy to host memory and back), then with `disk`
+/// `[TO_DISK, FROM_DISK]` (its round trip through a file there), then for a lossy `format`
+/// `[ENCODE, DECODE]` (its kernels on a state). The copies move the state as `format` stores
+/// it. A lossy run needs its costs given, not measured, since they choose its schedule and so
+/// its bits: this measures them once, to be written down and given.
+///
+/// # Errors
+/// As [`calibrate_stored`] and [`calibrate_disk`].
+pub fn measure_costs<O: Operator>(
+    gpu: &Gpu,
+    operator: &mut O,
+    samples: usize,
+    format: CheckpointFormat,
+    disk: Option<&Path>,
+) -> Result<Vec<f64>> {
+    let stored = format.encoded_bytes_in(operator.level_bytes(), operator.level_parts());
+    let copies = calibrate_sized(gpu, operator, samples, stored)?;
+    let host = copies.tiers[1];
+    let mut costs = vec![copies.forward, host.write, host.read];
+    if let Some(dir) = disk {
+        let files = disk_round_trips(gpu, operator.levels(), stored, dir, samples)?;
+        costs.extend([files.write, files.read]);
+    }
+    if let Some(codec) = Codec::new(gpu, format)? {
+        let kernels = codec_costs(gpu, &codec, operator, samples)?;
+        costs.extend([kernels.write, kernels.read]);
+    }
+    Ok(costs)
+}
+
 /// Seconds, each a mean over `samples`, to encode one state of `operator` into `codec`'s
 /// format (`write`) and to decode it back (`read`): what a lossy save and restore add to
 /// the copies.

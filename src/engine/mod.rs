@@ -34,7 +34,9 @@ mod store;
 mod tier;
 
 #[cfg(feature = "gpu")]
-pub use calibrate::{calibrate, calibrate_disk, calibrate_disk_stored, calibrate_stored};
+pub use calibrate::{
+    calibrate, calibrate_disk, calibrate_disk_stored, calibrate_stored, measure_costs,
+};
 pub use cpu::{CpuBackend, CpuOperator, MemoryStore};
 #[cfg(feature = "gpu")]
 pub use gpu_backend::{GpuBackend, GpuState};

@@ -128,6 +128,32 @@ pub fn open_devices(spec: Option<&str>, software: bool) -> Result<Vec<Gpu>> {
     }
 }
 
+/// The costs that [`RunPolicy::costs`] takes, measured on `gpu` for a shot like `shot` under
+/// `policy`: a batch of the policy's size ([`Batch::Auto`] measures one shot), its
+/// checkpoint format and its disk tier (see [`engine::measure_costs`](crate::engine::measure_costs)).
+/// Placement by cost with a lossy format needs its costs given: measure them once, then give
+/// them, and every run plans the same schedule, so gives the same bits.
+///
+/// # Errors
+/// As [`engine::measure_costs`](crate::engine::measure_costs) and
+/// [`AcousticOperator::batch`].
+pub fn measure_costs(gpu: &Gpu, shot: &Problem, policy: &RunPolicy) -> Result<Vec<f64>> {
+    let batch = match policy.batch {
+        Batch::Shots(b) => b.max(1),
+        Batch::Auto => 1,
+    };
+    // Its records are never used: the calibration steps forward and copies states.
+    let zeros = vec![0.0; shot.time().nt * shot.geometry().receivers.len()];
+    let mut operator = AcousticOperator::batch(gpu, &vec![shot; batch], &vec![&zeros[..]; batch])?;
+    crate::engine::measure_costs(
+        gpu,
+        &mut operator,
+        5,
+        policy.checkpoint_format,
+        policy.disk.as_deref(),
+    )
+}
+
 /// A survey's gradient job: its shots, their observed records and the policy, checked.
 pub struct GradientJob {
     shots: Vec<Problem>,

@@ -131,9 +131,7 @@ pub struct RunPolicy {
     /// depend on its schedule, which measured costs would tie to timing), copies of the
     /// encoded state, followed by the format's kernels on a state, `[.., ENCODE, DECODE]`:
     /// every save and restore pays them, on the GPU too.
-    /// [`calibrate_stored`](crate::engine::calibrate_stored) measures them and returns them
-    /// as the plan charges them: its GPU tier is `ENCODE, DECODE`, its host tier the copies
-    /// plus those.
+    /// [`measure_costs`](crate::job::measure_costs) measures them in this form.
     pub costs: Option<Vec<f64>>,
     /// Stop each shot once its wavefield's energy is below this fraction of its peak after
     /// the source has ended, with online checkpointing in the memory of `snaps`.
@@ -220,8 +218,9 @@ impl RunPolicy {
                      its bits depend on that: measured costs would make them depend on timing. \
                      Give the costs in seconds, STEP,TO_HOST,TO_GPU (with a disk tier \
                      ,TO_DISK,FROM_DISK) for the encoded state, then ENCODE,DECODE for the \
-                     format's kernels on a state (gpurevolve::engine::calibrate_stored \
-                     measures them), or place by use (multistage)",
+                     format's kernels on a state (the example's --measure-costs, or \
+                     gpurevolve::job::measure_costs, measures them), or place by use \
+                     (multistage)",
                     self.checkpoint_format
                 ),
             ));
