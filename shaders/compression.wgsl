@@ -5,9 +5,11 @@
 // no division, no float rounding mode, no subnormal that a GPU may flush. Each output word is
 // written by one invocation: no atomics.
 //
-// Each invocation moves 16-byte vectors where it can (`words4`, `encoded4`: the same buffers as
-// `words` and `encoded`), and single words only at a level's or a part's ragged end: a software
-// adapter pays per memory operation, not per byte, and a GPU coalesces either.
+// Each invocation moves 16-byte vectors (`words4`, `encoded4`: the same buffers as `words` and
+// `encoded`) where its words start on one: a software adapter pays per memory operation, not
+// per byte, and a GPU coalesces either. Single words move at a level's or a part's ragged end,
+// and for every int8 block of a part that does not start on a vector (the shots of a batch
+// whose levels are not a multiple of 4 words long: a slower path).
 
 struct Params {
     // Words of the level (f32 values).

@@ -6,7 +6,7 @@
 mod common;
 
 use gpurevolve::compression::{CheckpointFormat, INT8_BLOCK};
-use gpurevolve::gpu::{Codec, Gpu, STATE_USAGE};
+use gpurevolve::gpu::{Codec, Gpu, STATE_USAGE, dispatch_1d};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -69,12 +69,24 @@ fn gpu_kernels_give_their_cpu_twins_bits() {
     for format in [CheckpointFormat::Bf16, CheckpointFormat::Int8] {
         let codecs = [
             Codec::new(&gpu, format).unwrap().unwrap(),
-            // Twenty workgroups a row: long levels spill into the dispatch's y.
+            // Five workgroups a row (of at most five): long levels spill into the dispatch's y.
             Codec::new(&gpu, format)
                 .unwrap()
                 .unwrap()
-                .with_max_groups_per_dim(20),
+                .with_max_groups_per_dim(5),
         ];
+        // The longest level below spills, encoding and decoding: bf16 moves 8 words an
+        // invocation; int8 encodes a block of 64 words an invocation and decodes 16 words.
+        let long: u64 = match format {
+            CheckpointFormat::Int8 => 90_000,
+            _ => 20_000,
+        };
+        let rows = |items: u64| dispatch_1d(items, Codec::WORKGROUP_SIZE, 5).unwrap().groups[1];
+        let items = match format {
+            CheckpointFormat::Int8 => [long.div_ceil(64), long.div_ceil(64) * 4],
+            _ => [long / 8; 2],
+        };
+        assert!(items.iter().all(|&i| rows(i) > 1), "{format}: {items:?}");
         for codec in &codecs {
             // Levels of one part, and of 3 or 7 parts (a batch's shots) that no block spans.
             for (len, parts) in [
@@ -85,7 +97,7 @@ fn gpu_kernels_give_their_cpu_twins_bits() {
                 (65, 1),
                 (1000, 1),
                 (4099, 1),
-                (20_000, 1),
+                (long as usize, 1),
                 (8, 1),
                 (12, 1),
                 (3 * 97, 3),

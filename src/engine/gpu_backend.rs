@@ -420,8 +420,26 @@ impl<O: Operator> GpuBackend<'_, O> {
     /// Drops the encoded levels no checkpoint holds any more: held by the stored pool and
     /// this map alone.
     fn forget_unheld_encodings(&mut self) {
-        self.encoded_levels
-            .retain(|_, encoded| Rc::strong_count(encoded) > 2);
+        // A decoding whose level buffer the pool gave back names no buffer any more.
+        let gone: Vec<_> = self
+            .decoded_levels
+            .iter()
+            .filter(|(_, level)| level.strong_count() == 0)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in gone {
+            self.decoded_levels.remove(&key);
+            self.encoded_levels.remove(&key);
+        }
+        // An encoding is no checkpoint's when the stored pool and this map's entries are all
+        // that hold it (a level and its decoding are two entries of one encoding).
+        let mut entries: HashMap<*const wgpu::Buffer, usize> = HashMap::new();
+        for encoded in self.encoded_levels.values() {
+            *entries.entry(Rc::as_ptr(encoded)).or_default() += 1;
+        }
+        self.encoded_levels.retain(|_, encoded| {
+            Rc::strong_count(encoded) > 1 + entries.get(&Rc::as_ptr(encoded)).unwrap_or(&0)
+        });
         let encoded = &self.encoded_levels;
         self.decoded_levels
             .retain(|level, _| encoded.contains_key(level));
@@ -465,8 +483,8 @@ impl<O: Operator> GpuBackend<'_, O> {
         Ok(stored)
     }
 
-    /// State `step` decoded from its stored levels into fresh level buffers (exact
-    /// checkpoints are their levels already).
+    /// State `step` decoded from its stored levels into level buffers: fresh ones, or those
+    /// that hold a level's decoding already (exact checkpoints are their levels already).
     fn decoded(&mut self, step: u64, stored: Vec<Rc<wgpu::Buffer>>) -> Result<GpuState> {
         if self.codec.is_none() {
             return Ok(GpuState {
@@ -832,9 +850,9 @@ impl<O: Operator> Backend for GpuBackend<'_, O> {
         Ok(u64::from(next.is_some()))
     }
 
-    /// The live state's levels but its newest, then one level of the held state, restored
-    /// as any restore is (a spilled or encoded state comes back whole; one level of it is
-    /// kept).
+    /// The live state's levels but its newest, then one level of the held state: from a GPU
+    /// slot of a lossy format only that level is decoded (or found decoded already); a spilled
+    /// state comes back whole, as for a restore, and one level of it is kept.
     fn join(&mut self, live: &GpuState, slot: usize, held: u64, step: u64) -> Result<GpuState> {
         debug_assert_eq!(live.step, step + 1);
         let q = live.levels.len() as u64;

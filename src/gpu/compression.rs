@@ -36,7 +36,7 @@ pub struct Codec {
 }
 
 impl Codec {
-    /// Invocations per workgroup of the per-word kernels (the shader's `WORKGROUP_SIZE`).
+    /// Invocations per workgroup of the kernels (the shader's `WORKGROUP_SIZE`).
     pub const WORKGROUP_SIZE: u32 = 256;
 
     /// Compiles `format`'s kernels; `None` for [`CheckpointFormat::F32`], which stores the

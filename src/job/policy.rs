@@ -598,6 +598,8 @@ impl RunPolicy {
 
 /// Given costs with a lossy format's kernels, `[ENCODE, DECODE]` seconds a state: every save
 /// encodes and every restore decodes, on the GPU (whose copies are otherwise free) as below it.
+/// An upper bound: on the GPU the engine decodes no level that a level buffer holds decoded
+/// already (about half of them when consecutive states are held) and one level a join.
 /// `codec` is empty for `f32`.
 fn with_codec(mut costs: TieredCosts, codec: &[f64]) -> TieredCosts {
     if let &[encode, decode] = codec {
