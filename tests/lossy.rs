@@ -266,6 +266,49 @@ fn placement_by_cost_counts_the_encoding_kernels() {
     same(&again, &g, "bf16 placed by cost: a second run");
 }
 
+/// A batch's int8 state is its shots' blocks, none spanning two shots: the plan counts those
+/// bytes, so the checkpoints it makes fit in the memory it was given (here 522-word levels,
+/// 9 blocks a shot, 72 a batch of 8 where one level of 4176 words would be 66).
+#[test]
+fn a_lossy_batch_plans_with_its_shots_blocks() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpus = [gpu];
+    let blocks = survey(&[6, 17], BoundaryKind::Sponge, 61, 8, 86);
+    assert_eq!(blocks.0[0].level_len(), 522);
+    let policy = RunPolicy {
+        snaps: Some(64),
+        batch: Batch::Shots(8),
+        checkpoint_format: CheckpointFormat::Int8,
+        ..RunPolicy::default()
+    };
+    let (_, summary) = run(&gpus, &blocks, policy);
+    assert!(summary.snaps > 8, "{summary:?}");
+    assert!(
+        summary.peak_checkpoint_bytes <= summary.checkpoint_bytes,
+        "held {} bytes of checkpoints in a plan of {}",
+        summary.peak_checkpoint_bytes,
+        summary.checkpoint_bytes
+    );
+    // bf16 pairs words across shots, so a batch of levels of an odd length stores a word
+    // less than its shots alone: it still plans as they do, the same snapshots, the same bits.
+    let odd = survey(&[5, 17], BoundaryKind::Sponge, 61, 2, 87);
+    assert_eq!(odd.0[0].level_len() % 2, 1);
+    let with = |batch: usize| RunPolicy {
+        snaps: Some(5 * batch as u64),
+        batch: Batch::Shots(batch),
+        checkpoint_format: CheckpointFormat::Bf16,
+        ..RunPolicy::default()
+    };
+    let (alone, alone_summary) = run(&gpus, &odd, with(1));
+    let (batched, batched_summary) = run(&gpus, &odd, with(2));
+    assert_eq!(alone_summary.snaps, batched_summary.snaps);
+    same(
+        &batched,
+        &alone,
+        "bf16 levels of an odd length, batches of 2",
+    );
+}
+
 /// `job::measure_costs` gives the costs in the form `RunPolicy::costs` takes for the policy's
 /// format and tiers, and a lossy placement by cost runs on them.
 #[test]
@@ -288,7 +331,7 @@ fn measured_costs_are_the_form_a_lossy_placement_by_cost_takes() {
             disk: disk.then(|| dir.clone()),
             ..RunPolicy::default()
         };
-        let costs = gpurevolve::job::measure_costs(&gpus[0], &shots[0], &policy).unwrap();
+        let costs = gpurevolve::job::measure_costs(&gpus[0], shots, &policy).unwrap();
         assert_eq!(costs.len(), count, "{format}, disk {disk}: {costs:?}");
         assert!(
             costs.iter().all(|c| c.is_finite() && *c > 0.0),
@@ -302,6 +345,37 @@ fn measured_costs_are_the_form_a_lossy_placement_by_cost_takes() {
         by_cost.check().unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
+    // What placement by cost would refuse is refused before anything is measured; a batch
+    // larger than the survey is measured as the run would cut it.
+    for refused in [
+        RunPolicy {
+            store_all: true,
+            ..RunPolicy::default()
+        },
+        RunPolicy {
+            until_quiet: Some(1e-4),
+            ..RunPolicy::default()
+        },
+        RunPolicy {
+            batch: Batch::Auto,
+            checkpoint_format: CheckpointFormat::Int8,
+            ..RunPolicy::default()
+        },
+    ] {
+        let e = gpurevolve::job::measure_costs(&gpus[0], shots, &refused).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
+    }
+    assert!(gpurevolve::job::measure_costs(&gpus[0], &[], &RunPolicy::default()).is_err());
+    let huge = RunPolicy {
+        batch: Batch::Shots(5000),
+        ..RunPolicy::default()
+    };
+    assert_eq!(
+        gpurevolve::job::measure_costs(&gpus[0], shots, &huge)
+            .unwrap()
+            .len(),
+        3
+    );
     // The lossy placement by cost runs on measured costs, with the bits of a second run.
     let lossy = RunPolicy {
         snaps: Some(6),
@@ -310,7 +384,7 @@ fn measured_costs_are_the_form_a_lossy_placement_by_cost_takes() {
         placement: Placement::Optimal,
         ..RunPolicy::default()
     };
-    let costs = gpurevolve::job::measure_costs(&gpus[0], &shots[0], &lossy).unwrap();
+    let costs = gpurevolve::job::measure_costs(&gpus[0], shots, &lossy).unwrap();
     let lossy = RunPolicy {
         costs: Some(costs),
         ..lossy

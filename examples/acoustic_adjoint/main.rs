@@ -25,6 +25,7 @@ mod report;
 mod runtime_dir;
 mod setup;
 
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -263,7 +264,12 @@ fn main() -> ExitCode {
         eprintln!("warning: Ctrl-C and SIGTERM will not clean up the disk tier ({e})");
     }
     if args.measure_costs {
-        return cli::exit(measure_costs(&args));
+        let measured = measure_costs(&args);
+        if measured.is_err() && STOP.load(Ordering::SeqCst) {
+            eprintln!("interrupted: no costs measured");
+            return ExitCode::from(130);
+        }
+        return cli::exit(measured);
     }
     let result = run(&args);
     if result.is_err() && STOP.load(Ordering::SeqCst) {
@@ -290,7 +296,10 @@ fn measure_costs(args: &Args) -> Result<(), String> {
     let setup = setup::setup(args)?;
     let gpus = job::open_devices(args.devices.as_deref(), args.software).map_err(err)?;
     let policy = policy(args);
-    let costs = job::measure_costs(&gpus[0], &setup.start_shots[0], &policy).map_err(err)?;
+    let costs = job::measure_costs(&gpus[0], &setup.start_shots, &policy).map_err(err)?;
+    if STOP.load(Ordering::SeqCst) {
+        return Err("interrupted: no costs measured".into());
+    }
     let names = [
         "STEP,TO_HOST,TO_GPU",
         if policy.disk.is_some() {
@@ -311,8 +320,8 @@ fn measure_costs(args: &Args) -> Result<(), String> {
         names.concat()
     );
     let numbers: Vec<String> = costs.iter().map(|c| format!("{c:.3e}")).collect();
-    println!("--costs {}", numbers.join(","));
-    Ok(())
+    writeln!(std::io::stdout().lock(), "--costs {}", numbers.join(","))
+        .map_err(|e| format!("writing the costs to stdout: {e}"))
 }
 
 /// The shot records in `dir` and in its ranks' directories under it.
@@ -500,13 +509,13 @@ fn run(args: &Args) -> Result<(), String> {
         w.write_all(text.as_bytes())
     })
     .map_err(err)?;
-    report::print_table(args, &summary);
     journal.remove().map_err(err)?;
     if ranks.size() > 1 {
         // Every other rank has removed its own (agreed above).
         let _ = std::fs::remove_dir(args.out.join("journal"));
     }
-    Ok(())
+    // Last: everything is written, so a closed stdout loses the table alone.
+    report::print_table(args, &summary)
 }
 
 /// What every rank prepares before the gradient.

@@ -1,11 +1,16 @@
 //! The closing table, read from the run's [`Summary`].
 
+use std::io::Write;
+
 use gpurevolve::job::Summary;
 
 use super::Args;
 
 /// The closing table on stdout; the slots shown are shot 0's as its run ended.
-pub fn print_table(args: &Args, s: &Summary) {
+///
+/// # Errors
+/// When stdout cannot be written (a closed pipe, a full disk).
+pub fn print_table(args: &Args, s: &Summary) -> Result<(), String> {
     let shot0 = |slots: &[u64]| slots.first().copied().unwrap_or(0);
     let seconds = |name: &str| s.timings.get(name).copied().unwrap_or(0.0);
     let sum = |v: &[u64]| v.iter().sum::<u64>();
@@ -82,7 +87,7 @@ pub fn print_table(args: &Args, s: &Summary) {
                 "none (f32)".into()
             } else {
                 format!(
-                    "{} / {} ({})",
+                    "{} / {} ({}, shot 0)",
                     shot0(&s.levels_encoded),
                     shot0(&s.levels_decoded),
                     s.checkpoint_format
@@ -114,11 +119,11 @@ pub fn print_table(args: &Args, s: &Summary) {
         ),
         ("total", format!("{:.2} s", seconds("total"))),
         ("output", format!("{}/", args.out.display())),
-    ]);
+    ])
 }
 
 /// Prints `(key, value)` rows as a two-column table.
-fn table(rows: &[(&str, String)]) {
+fn table(rows: &[(&str, String)]) -> Result<(), String> {
     let width = rows
         .iter()
         .map(|(k, _)| k.chars().count())
@@ -126,9 +131,13 @@ fn table(rows: &[(&str, String)]) {
         .unwrap_or(0)
         + 2;
     let line = "─".repeat(width + 24);
-    println!("{line}");
+    let mut text = format!("{line}\n");
     for (key, value) in rows {
-        println!("{key:<width$}{value:>24}");
+        text += &format!("{key:<width$}{value:>24}\n");
     }
-    println!("{line}");
+    text += &format!("{line}\n");
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("writing the summary table to stdout: {e}"))
 }

@@ -2,7 +2,7 @@
 //! acquisition geometry per shot.
 
 use gpurevolve::acoustic::{Boundary, Model, Problem, TimeAxis};
-use gpurevolve::job;
+use gpurevolve::job::{self, Batch};
 
 use super::{Args, ModelKind, err};
 
@@ -21,7 +21,10 @@ pub struct Setup {
 
 /// Builds everything from the command line, checking it all before any GPU work.
 pub fn setup(args: &Args) -> Result<Setup, String> {
-    check_out(&args.out)?;
+    // --measure-costs writes nothing, and needs the starting model's first batch alone.
+    if !args.measure_costs {
+        check_out(&args.out)?;
+    }
     let truth = truth_model(args)?;
     let start = starting_model(args, &truth)?;
     let order = args.space_order;
@@ -54,7 +57,15 @@ pub fn setup(args: &Args) -> Result<Setup, String> {
     problems(&truth, &sources[..1])?[0]
         .check_survey(args.shots, 2)
         .map_err(err)?;
-    let (true_shots, start_shots) = (problems(&truth, sources)?, problems(&start, sources)?);
+    let (true_shots, start_shots) = if args.measure_costs {
+        let batch = match args.batch {
+            Batch::Shots(b) => b.clamp(1, sources.len()),
+            Batch::Auto => 1,
+        };
+        (Vec::new(), problems(&start, &sources[..batch])?)
+    } else {
+        (problems(&truth, sources)?, problems(&start, sources)?)
+    };
     Ok(Setup {
         receivers: receivers.len(),
         truth,

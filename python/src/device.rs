@@ -481,8 +481,12 @@ impl Device {
             checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
             ..RunPolicy::default()
         };
-        py.detach(|| job::measure_costs(&self.gpus[0], &survey.shots[0], &policy))
-            .map_err(to_py)
+        let costs = py
+            .detach(|| job::measure_costs(&self.gpus[0], &survey.shots, &policy))
+            .map_err(to_py)?;
+        // Ctrl-C while measuring: KeyboardInterrupt, not costs.
+        py.check_signals()?;
+        Ok(costs)
     }
 
     /// `(misfit, gradient, info)` of the shots of `sources` against `observed`

@@ -128,18 +128,41 @@ pub fn open_devices(spec: Option<&str>, software: bool) -> Result<Vec<Gpu>> {
     }
 }
 
-/// The costs that [`RunPolicy::costs`] takes, measured on `gpu` for a shot like `shot` under
-/// `policy`: a batch of the policy's size ([`Batch::Auto`] measures one shot), its
-/// checkpoint format and its disk tier (see [`engine::measure_costs`](crate::engine::measure_costs)).
-/// Placement by cost with a lossy format needs its costs given: measure them once, then give
-/// them, and every run plans the same schedule, so gives the same bits.
+/// The costs that [`RunPolicy::costs`] takes, measured on `gpu` for the survey `shots` under
+/// `policy`: a batch of the policy's size, at most the survey's ([`Batch::Auto`] measures
+/// one shot), its checkpoint format and its disk tier (see
+/// [`engine::measure_costs`](crate::engine::measure_costs)). Placement by cost with a lossy
+/// format needs its costs given: measure them once, then give them, and every run plans the
+/// same schedule, so gives the same bits.
 ///
 /// # Errors
-/// As [`engine::measure_costs`](crate::engine::measure_costs) and
-/// [`AcousticOperator::batch`].
-pub fn measure_costs(gpu: &Gpu, shot: &Problem, policy: &RunPolicy) -> Result<Vec<f64>> {
+/// [`Error::InvalidArgument`] for no shots, or for a policy that placement by cost with
+/// these costs would refuse (store_all, until_quiet, a lossy format with [`Batch::Auto`]:
+/// see [`RunPolicy::check`]); as [`engine::measure_costs`](crate::engine::measure_costs)
+/// and [`AcousticOperator::batch`].
+pub fn measure_costs(gpu: &Gpu, shots: &[Problem], policy: &RunPolicy) -> Result<Vec<f64>> {
+    let shot = shots.first().ok_or_else(|| Error::InvalidArgument {
+        name: "shots",
+        reason: "no shot to measure the costs of".into(),
+    })?;
+    // The run the costs are for: placement by cost, given costs of the form measured here.
+    let lossy = !policy.checkpoint_format.is_exact();
+    let count = 3 + 2 * usize::from(policy.disk.is_some()) + 2 * usize::from(lossy);
+    RunPolicy {
+        placement: Placement::Optimal,
+        costs: Some(vec![1.0; count]),
+        ..policy.clone()
+    }
+    .check()
+    .map_err(|e| match e {
+        Error::InvalidArgument { name, reason } => Error::InvalidArgument {
+            name,
+            reason: format!("{reason} (the costs measured are placement by cost's)"),
+        },
+        other => other,
+    })?;
     let batch = match policy.batch {
-        Batch::Shots(b) => b.max(1),
+        Batch::Shots(b) => b.clamp(1, shots.len()),
         Batch::Auto => 1,
     };
     // Its records are never used: the calibration steps forward and copies states.
@@ -322,7 +345,7 @@ impl GradientJob {
         };
         let checkpointing = policy.resolve(
             steps,
-            state_bytes,
+            (state_bytes, batch),
             || {
                 log::info!("measuring step and transfer costs for placement by cost");
                 calibrate(gpu, &mut *probe.borrow_mut(), 5)
@@ -417,8 +440,12 @@ impl GradientJob {
         };
         // A batch's state, two levels of the batch's shots: the encoded size plans the memory.
         let state_bytes = 2 * self.shots[0].level_bytes() * batch as u64;
-        let checkpointing =
-            policy.resolve(steps, state_bytes, || Err(no_costs()), || Err(no_costs()))?;
+        let checkpointing = policy.resolve(
+            steps,
+            (state_bytes, batch),
+            || Err(no_costs()),
+            || Err(no_costs()),
+        )?;
         let planned = match checkpointing {
             Checkpointing::UntilQuiet { snaps, .. } => OnlineRun::new(steps, snaps)?.planned()?,
             ref c => c.schedule(steps)?.planned()?,
@@ -628,7 +655,8 @@ impl GradientJob {
                 * self
                     .policy
                     .checkpoint_format
-                    .encoded_bytes(first.level_bytes() * plan.batch as u64),
+                    .encoded_bytes(first.level_bytes())
+                * plan.batch as u64,
             peak_checkpoint_levels: plan.planned.stats.peak_levels,
             placement: self.policy.placement,
             device_slots: summary::slots_in(&result.tiers, Tier::DEVICE),

@@ -159,13 +159,16 @@ pub struct RunPolicy {
     pub checkpoint_format: CheckpointFormat,
 }
 
-/// Bytes of a state of `state_bytes` (two time levels of equal size, as the acoustic job's)
-/// stored in `format`.
-fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64) -> u64 {
+/// Bytes of a state of `state_bytes` (two time levels of equal size, as the acoustic job's),
+/// made of `parts` shots' equal parts, stored in `format`, as planned: each shot's part as it
+/// is stored alone (no int8 block spans two shots; bf16 may pair two shots' words, a word
+/// less), so a batch plans its shots' schedule whatever its size, and within its memory.
+fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64, parts: usize) -> u64 {
     if format.is_exact() {
         return state_bytes;
     }
-    format.encoded_bytes(state_bytes / 2) * 2
+    let parts = parts.max(1) as u64;
+    parts * format.encoded_bytes(state_bytes / 2 / parts) * 2
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
@@ -396,15 +399,16 @@ impl RunPolicy {
         measure_disk: impl FnOnce() -> Result<TierCost>,
     ) -> Result<Checkpointing> {
         self.check()?;
-        self.resolve(steps, state_bytes, measure, measure_disk)
+        self.resolve(steps, (state_bytes, 1), measure, measure_disk)
     }
 
     /// [`checkpointing`](Self::checkpointing) for a policy already checked (a
-    /// [`GradientJob`](super::GradientJob)'s: the disk directory is probed once).
+    /// [`GradientJob`](super::GradientJob)'s: the disk directory is probed once), for states
+    /// of `state_bytes` made of `parts` shots (a batch's).
     pub(crate) fn resolve(
         &self,
         steps: u64,
-        state_bytes: u64,
+        (state_bytes, parts): (u64, usize),
         measure: impl FnOnce() -> Result<TieredCosts>,
         measure_disk: impl FnOnce() -> Result<TierCost>,
     ) -> Result<Checkpointing> {
@@ -413,7 +417,7 @@ impl RunPolicy {
         }
         let snaps = self.snaps_for(steps)?;
         // The memory of `snaps` exact snapshots holds more encoded ones (every state at most).
-        let stored_state_bytes = stored_state_bytes(self.checkpoint_format, state_bytes);
+        let stored_state_bytes = stored_state_bytes(self.checkpoint_format, state_bytes, parts);
         let snaps = match self.checkpoint_format {
             CheckpointFormat::F32 => snaps,
             _ => {
