@@ -156,6 +156,21 @@ enum Length {
     Seconds(f64),
 }
 
+impl Length {
+    /// `nt` samples or `tmax` seconds, not both; 1.2 s when neither is given.
+    fn of(nt: Option<&Bound<'_, PyAny>>, tmax: Option<f64>) -> PyResult<Self> {
+        let nt = nt
+            .filter(|n| !n.is_none())
+            .map(|n| size(Some(n), "nt", 0))
+            .transpose()?;
+        match (nt, tmax) {
+            (Some(_), Some(_)) => Err(bad("nt", "give nt or tmax, not both")),
+            (Some(nt), None) => Ok(Length::Samples(nt)),
+            (None, tmax) => Ok(Length::Seconds(tmax.unwrap_or(1.2))),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn survey(
     vp: &Bound<'_, PyAny>,
@@ -272,6 +287,15 @@ fn batch_of(batch: &Bound<'_, PyAny>) -> PyResult<Batch> {
     Ok(Batch::Shots(shots))
 }
 
+/// `batch`: `None` (1), an int, or `"auto"`.
+fn optional_batch(batch: Option<&Bound<'_, PyAny>>) -> PyResult<Batch> {
+    Ok(batch
+        .filter(|b| !b.is_none())
+        .map(batch_of)
+        .transpose()?
+        .unwrap_or_default())
+}
+
 /// The run policy of the keywords `gradient` and `record` share, checked.
 #[allow(clippy::too_many_arguments)]
 fn policy_of(
@@ -298,11 +322,7 @@ fn policy_of(
         host_memory: optional_count(host_memory, "host_memory")?,
         disk,
         disk_memory: optional_count(disk_memory, "disk_memory")?,
-        batch: batch
-            .filter(|b| !b.is_none())
-            .map(batch_of)
-            .transpose()?
-            .unwrap_or_default(),
+        batch: optional_batch(batch)?,
         checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
     })
 }
@@ -367,16 +387,8 @@ impl Device {
         boundary_velocity: Option<f64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let nt = nt
-            .filter(|n| !n.is_none())
-            .map(|n| size(Some(n), "nt", 0))
-            .transpose()?;
+        let length = Length::of(nt, tmax)?;
         let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
-        let length = match (nt, tmax) {
-            (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
-            (Some(nt), None) => Length::Samples(nt),
-            (None, tmax) => Length::Seconds(tmax.unwrap_or(1.2)),
-        };
         let survey = survey(
             vp,
             spacing,
@@ -448,16 +460,8 @@ impl Device {
         batch: Option<&Bound<'py, PyAny>>,
         checkpoint_format: &str,
     ) -> PyResult<Vec<f64>> {
-        let nt = nt
-            .filter(|n| !n.is_none())
-            .map(|n| size(Some(n), "nt", 0))
-            .transpose()?;
+        let length = Length::of(nt, tmax)?;
         let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
-        let length = match (nt, tmax) {
-            (Some(_), Some(_)) => return Err(bad("nt", "give nt or tmax, not both")),
-            (Some(nt), None) => Length::Samples(nt),
-            (None, tmax) => Length::Seconds(tmax.unwrap_or(1.2)),
-        };
         let survey = survey(
             vp,
             spacing,
@@ -473,11 +477,7 @@ impl Device {
         )?;
         let policy = RunPolicy {
             disk,
-            batch: batch
-                .filter(|b| !b.is_none())
-                .map(batch_of)
-                .transpose()?
-                .unwrap_or_default(),
+            batch: optional_batch(batch)?,
             checkpoint_format: checkpoint_format.parse().map_err(to_py)?,
             ..RunPolicy::default()
         };
