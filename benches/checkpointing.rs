@@ -22,7 +22,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gpurevolve::acoustic::GpuAcoustic;
 use gpurevolve::engine::RevolverOptions;
 use gpurevolve::fwi::{Checkpointing, gradient, gradient_with};
-use gpurevolve::gpu::Gpu;
 
 fn seconds(mut f: impl FnMut(), reps: usize) -> f64 {
     f();
@@ -38,13 +37,8 @@ fn seconds(mut f: impl FnMut(), reps: usize) -> f64 {
 }
 
 fn bench_checkpointing(c: &mut Criterion) {
-    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
-        300
-    } else {
-        2000
-    };
-    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
-    println!("adapter: {}", gpu.adapter_info().name);
+    let n = common::steps(2000);
+    let gpu = common::gpu();
     let (problem, observed) = common::one_shot(&gpu, 64, n + 1);
     let shots = [problem.clone()];
     let obs = [observed.clone()];

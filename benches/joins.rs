@@ -27,13 +27,8 @@ fn gradient(gpu: &Gpu, problem: &Problem, observed: &[f64], schedule: LevelOptim
 }
 
 fn bench_joins(c: &mut Criterion) {
-    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
-        300
-    } else {
-        2000
-    };
-    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
-    println!("adapter: {}", gpu.adapter_info().name);
+    let n = common::steps(2000);
+    let gpu = common::gpu();
     let (problem, observed) = common::one_shot(&gpu, 64, n + 1);
     let steps = n as u64;
     let plan = |s: u64, joins: bool| {

@@ -27,13 +27,8 @@ fn run(gpu: &Gpu, problem: &Problem, observed: &[f64], options: &RevolverOptions
 }
 
 fn bench_spill(c: &mut Criterion) {
-    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
-        300
-    } else {
-        1000
-    };
-    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
-    println!("adapter: {}", gpu.adapter_info().name);
+    let n = common::steps(1000);
+    let gpu = common::gpu();
     let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
     let state = 2 * problem.level_bytes();
     let half = |host_buffers, overlap_transfers| RevolverOptions {
@@ -115,12 +110,8 @@ fn bench_spill(c: &mut Criterion) {
 /// of one file of the same bytes in the same directory. `GPUREVOLVE_BENCH_DISK` names the
 /// directory (default: the system's temporary directory).
 fn bench_disk(_c: &mut Criterion) {
-    let n = if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
-        300
-    } else {
-        1000
-    };
-    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
+    let n = common::steps(1000);
+    let gpu = common::gpu();
     let (problem, observed) = common::one_shot(&gpu, 96, n + 1);
     let state = 2 * problem.level_bytes();
     let dir = std::env::var_os("GPUREVOLVE_BENCH_DISK")

@@ -1,4 +1,4 @@
-//! The one-shot problem the engine benchmarks share.
+//! The one-shot problem the engine benchmarks share, their device and their step counts.
 
 use gpurevolve::acoustic::{Geometry, GpuAcoustic, Model, Problem, TimeAxis};
 use gpurevolve::gpu::Gpu;
@@ -26,4 +26,20 @@ pub fn one_shot(gpu: &Gpu, n: usize, nt: usize) -> (Problem, Vec<f64>) {
         Problem::new(start.clone(), geometry(&start), time, 4).unwrap(),
         observed,
     )
+}
+
+/// `full` steps, or 300 with `GPUREVOLVE_BENCH_QUICK` set.
+pub fn steps(full: usize) -> usize {
+    if std::env::var_os("GPUREVOLVE_BENCH_QUICK").is_some() {
+        300
+    } else {
+        full
+    }
+}
+
+/// The best adapter, named on stdout (a benchmark's figures mean nothing without it).
+pub fn gpu() -> Gpu {
+    let gpu = Gpu::new().expect("a GPU adapter (see README: scripts/setup.sh)");
+    println!("adapter: {}", gpu.adapter_info().name);
+    gpu
 }

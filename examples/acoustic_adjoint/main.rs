@@ -300,24 +300,11 @@ fn measure_costs(args: &Args) -> Result<(), String> {
     if STOP.load(Ordering::SeqCst) {
         return Err("interrupted: no costs measured".into());
     }
-    let names = [
-        "STEP,TO_HOST,TO_GPU",
-        if policy.disk.is_some() {
-            ",TO_DISK,FROM_DISK"
-        } else {
-            ""
-        },
-        if policy.checkpoint_format.is_exact() {
-            ""
-        } else {
-            ",ENCODE,DECODE"
-        },
-    ];
     eprintln!(
         "measured on {} for {} checkpoints: {} seconds",
         gpus[0].adapter_info().name,
         policy.checkpoint_format,
-        names.concat()
+        policy.cost_names().join(",")
     );
     let numbers: Vec<String> = costs.iter().map(|c| format!("{c:.3e}")).collect();
     writeln!(std::io::stdout().lock(), "--costs {}", numbers.join(","))

@@ -180,11 +180,12 @@ fn survey(
     f0: f64,
     length: Length,
     dt: Option<f64>,
-    space_order: usize,
-    nbl: usize,
+    space_order: Option<&Bound<'_, PyAny>>,
+    nbl: Option<&Bound<'_, PyAny>>,
     boundary: &str,
     boundary_velocity: Option<f64>,
 ) -> PyResult<Survey> {
+    let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
     let Floats { data, shape, dtype } = floats(vp, "vp")?;
     if !(shape.len() == 2 || shape.len() == 3) {
         return Err(bad(
@@ -388,7 +389,6 @@ impl Device {
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let length = Length::of(nt, tmax)?;
-        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         let survey = survey(
             vp,
             spacing,
@@ -461,7 +461,6 @@ impl Device {
         checkpoint_format: &str,
     ) -> PyResult<Vec<f64>> {
         let length = Length::of(nt, tmax)?;
-        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         let survey = survey(
             vp,
             spacing,
@@ -555,7 +554,6 @@ impl Device {
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let clock = Instant::now();
-        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         let policy = policy_of(
             snaps,
             store_all,
@@ -700,7 +698,6 @@ impl Device {
         batch: Option<&Bound<'_, PyAny>>,
         checkpoint_format: &str,
     ) -> PyResult<crate::tape::Tape> {
-        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         let mut policy = policy_of(
             snaps,
             store_all,
@@ -714,6 +711,7 @@ impl Device {
             checkpoint_format,
         )?;
         let default_batch = batch.is_none_or(|b| b.is_none());
+        let (space_order, nbl) = (size(space_order, "space_order", 8)?, size(nbl, "nbl", 20)?);
         crate::tape::record(
             py,
             &self.gpus,

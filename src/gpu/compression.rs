@@ -210,6 +210,9 @@ impl Codec {
             (3, as_vectors(level)),
             (4, as_vectors(encoded)),
         ];
+        // Made each time, not kept in a BindGroupCache: a kept bind group holds its buffers,
+        // and the engine gives unheld stored buffers back to the device when it runs out of
+        // memory. Recording one costs about 3.5 µs, and keeping them measured no faster.
         let bind_group = gpu.bind_group("checkpoint codec", &layout, &entries);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("checkpoint codec"),

@@ -146,11 +146,9 @@ pub fn measure_costs(gpu: &Gpu, shots: &[Problem], policy: &RunPolicy) -> Result
         reason: "no shot to measure the costs of".into(),
     })?;
     // The run the costs are for: placement by cost, given costs of the form measured here.
-    let lossy = !policy.checkpoint_format.is_exact();
-    let count = 3 + 2 * usize::from(policy.disk.is_some()) + 2 * usize::from(lossy);
     RunPolicy {
         placement: Placement::Optimal,
-        costs: Some(vec![1.0; count]),
+        costs: Some(vec![1.0; policy.cost_names().len()]),
         ..policy.clone()
     }
     .check()
@@ -652,11 +650,11 @@ impl GradientJob {
             checkpoint_levels: memory.levels,
             checkpoint_format: self.policy.checkpoint_format.name().into(),
             checkpoint_bytes: memory.levels
-                * self
-                    .policy
-                    .checkpoint_format
-                    .encoded_bytes(first.level_bytes())
-                * plan.batch as u64,
+                * policy::stored_level_bytes(
+                    self.policy.checkpoint_format,
+                    first.level_bytes() * plan.batch as u64,
+                    plan.batch,
+                ),
             peak_checkpoint_levels: plan.planned.stats.peak_levels,
             placement: self.policy.placement,
             device_slots: summary::slots_in(&result.tiers, Tier::DEVICE),

@@ -159,16 +159,18 @@ pub struct RunPolicy {
     pub checkpoint_format: CheckpointFormat,
 }
 
-/// Bytes of a state of `state_bytes` (two time levels of equal size, as the acoustic job's),
-/// made of `parts` shots' equal parts, stored in `format`, as planned: each shot's part as it
-/// is stored alone (no int8 block spans two shots; bf16 may pair two shots' words, a word
-/// less), so a batch plans its shots' schedule whatever its size, and within its memory.
-fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64, parts: usize) -> u64 {
-    if format.is_exact() {
-        return state_bytes;
-    }
+/// Bytes of a time level of `level_bytes`, made of `parts` shots' equal parts, stored in
+/// `format`, as planned: each shot's part as it is stored alone (no int8 block spans two
+/// shots; bf16 may pair two shots' words, a word less), so a batch plans its shots' schedule
+/// whatever its size, and within its memory.
+pub(crate) fn stored_level_bytes(format: CheckpointFormat, level_bytes: u64, parts: usize) -> u64 {
     let parts = parts.max(1) as u64;
-    parts * format.encoded_bytes(state_bytes / 2 / parts) * 2
+    parts * format.encoded_bytes(level_bytes / parts)
+}
+
+/// [`stored_level_bytes`] for a state of two levels (as the acoustic job's).
+fn stored_state_bytes(format: CheckpointFormat, state_bytes: u64, parts: usize) -> u64 {
+    2 * stored_level_bytes(format, state_bytes / 2, parts)
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
@@ -179,6 +181,20 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
 }
 
 impl RunPolicy {
+    /// The names of the [`costs`](Self::costs) this policy takes, in order: `STEP, TO_HOST,
+    /// TO_GPU`, then `TO_DISK, FROM_DISK` with a disk tier, then `ENCODE, DECODE` for a lossy
+    /// format.
+    pub fn cost_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["STEP", "TO_HOST", "TO_GPU"];
+        if self.disk.is_some() {
+            names.extend(["TO_DISK", "FROM_DISK"]);
+        }
+        if !self.checkpoint_format.is_exact() {
+            names.extend(["ENCODE", "DECODE"]);
+        }
+        names
+    }
+
     /// Checks what can be checked before any problem exists: fields that exclude each other,
     /// the quiet fraction, the costs' count, and the disk tier's directory (it must exist and
     /// take a file).
@@ -286,22 +302,14 @@ impl RunPolicy {
                      snapshots (not store_all, not until_quiet): drop the costs, or ask for it",
                 ));
             }
-            let lossy = !self.checkpoint_format.is_exact();
-            let want = 3 + 2 * usize::from(self.disk.is_some()) + 2 * usize::from(lossy);
-            if costs.len() != want {
-                let form = format!(
-                    "STEP,TO_HOST,TO_GPU{}{}",
-                    if self.disk.is_some() {
-                        ",TO_DISK,FROM_DISK"
-                    } else {
-                        ""
-                    },
-                    if lossy { ",ENCODE,DECODE" } else { "" }
-                );
+            let names = self.cost_names();
+            if costs.len() != names.len() {
                 return Err(invalid(
                     "costs",
                     format!(
-                        "{want} numbers in seconds, {form}, are needed; got {}",
+                        "{} numbers in seconds, {}, are needed; got {}",
+                        names.len(),
+                        names.join(","),
                         costs.len()
                     ),
                 ));
